@@ -1,0 +1,94 @@
+"""What this host can do, and for each missing piece, how to get it."""
+
+from __future__ import annotations
+
+import functools
+import os
+import shutil
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class Capability:
+    name: str
+    ok: bool
+    detail: str
+    how_to_get: str = ""
+
+
+def _module_loaded_or_loadable(module: str) -> bool:
+    if Path(f"/sys/module/{module}").exists():
+        return True
+    modprobe = shutil.which("modprobe")
+    if modprobe is None or os.geteuid() != 0:
+        return False
+    subprocess.run([modprobe, "-q", module], capture_output=True)
+    return Path(f"/sys/module/{module}").exists()
+
+
+@functools.cache
+def is_root() -> bool:
+    return os.geteuid() == 0
+
+
+@functools.cache
+def kernel_wireguard() -> bool:
+    return _module_loaded_or_loadable("wireguard")
+
+
+@functools.cache
+def netem() -> bool:
+    return _module_loaded_or_loadable("sch_netem")
+
+
+@functools.cache
+def wireguard_go() -> bool:
+    return shutil.which("wireguard-go") is not None
+
+
+def resolve_backend(requested: str) -> str:
+    """'auto' → kernel where the module loads, else wireguard-go."""
+    if requested != "auto":
+        return requested
+    return "kernel" if kernel_wireguard() else "wireguard-go"
+
+
+def _version(argv: list[str]) -> str:
+    try:
+        out = subprocess.run(argv, capture_output=True, text=True, timeout=10)
+    except (OSError, subprocess.TimeoutExpired):
+        return ""
+    text = (out.stdout or out.stderr).strip().splitlines()
+    return text[0] if text else ""
+
+
+@functools.cache
+def tool_versions() -> dict[str, str]:
+    versions = {}
+    if shutil.which("wg"):
+        versions["wireguard-tools"] = _version(["wg", "--version"]).split(" - ")[0].removeprefix("wireguard-tools ")
+    if shutil.which("wireguard-go"):
+        versions["wireguard-go"] = _version(["wireguard-go", "--version"]).removeprefix("wireguard-go ")
+    return versions
+
+
+def missing_for(requirements: set[str], backend: str) -> list[str]:
+    """Reasons this host cannot run something needing `requirements` with `backend`."""
+    reasons = []
+    if "root" in requirements and not is_root():
+        reasons.append("needs root (network namespaces): run as root or in privileged CI")
+    resolved = resolve_backend(backend)
+    if "wireguard" in requirements:
+        if resolved == "kernel" and not kernel_wireguard():
+            reasons.append("kernel WireGuard is not available (modprobe wireguard failed): use --wg-backend wireguard-go, or `wgh vm`")
+        if resolved == "wireguard-go" and not wireguard_go():
+            reasons.append("wireguard-go is not installed: apt-get install wireguard-go")
+    if "kernel_wireguard" in requirements and not kernel_wireguard():
+        reasons.append("needs the kernel WireGuard module (modprobe wireguard failed): run it in a VM with `wgh vm`")
+    if "wireguard_go" in requirements and not wireguard_go():
+        reasons.append("needs wireguard-go: apt-get install wireguard-go")
+    if "netem" in requirements and not netem():
+        reasons.append("needs sch_netem, which this kernel lacks: run it in a VM with `wgh vm`")
+    return reasons

@@ -1,0 +1,239 @@
+"""What a run created, written down before it is created, and the reaper that
+removes it when the run is over: on success, failure, Ctrl-C, or after a SIGKILL,
+when the next run (or `wgh clean`) finds the owner process gone.
+
+The record lives in /run/wgharness/<run-id>.json. Objects are recorded *before*
+they are created, so no crash can leave an object the record does not know.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import signal
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from harness.plan import naming
+
+REGISTRY_DIR = Path("/run/wgharness")
+WG_SOCKET_DIR = Path("/var/run/wireguard")
+
+
+def process_start_time(pid: int) -> int | None:
+    """Start time in clock ticks since boot: tells a PID from a recycled one."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    return int(stat.rpartition(")")[2].split()[19])
+
+
+@dataclass
+class TrackedProcess:
+    pid: int
+    start: int | None
+    what: str
+
+
+@dataclass
+class RunRecord:
+    run_id: str
+    pid: int
+    start: int | None
+    namespaces: list[str] = field(default_factory=list)
+    processes: list[TrackedProcess] = field(default_factory=list)
+    sockets: list[str] = field(default_factory=list)
+    dirs: list[str] = field(default_factory=list)
+
+    def owner_alive(self) -> bool:
+        return self.start is not None and process_start_time(self.pid) == self.start
+
+
+class RunRegistry:
+    """The record of one live run. Every add is persisted before the caller creates the object."""
+
+    def __init__(self, run_id: str, directory: Path = REGISTRY_DIR):
+        self.directory = directory
+        self.path = directory / f"{run_id}.json"
+        pid = os.getpid()
+        self.record = RunRecord(run_id, pid, process_start_time(pid))
+        directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+        self._save()
+
+    def _save(self) -> None:
+        tmp = self.path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(asdict(self.record)))
+        os.replace(tmp, self.path)
+
+    def add_namespaces(self, names: list[str]) -> None:
+        self.record.namespaces += names
+        self._save()
+
+    def add_process(self, pid: int, what: str) -> None:
+        self.record.processes.append(TrackedProcess(pid, process_start_time(pid), what))
+        self._save()
+
+    def add_sockets(self, paths: list[str]) -> None:
+        self.record.sockets += paths
+        self._save()
+
+    def add_dir(self, path: str) -> None:
+        self.record.dirs.append(path)
+        self._save()
+
+    def release(self) -> list[str]:
+        """Remove everything recorded (the run is over); returns what could not be removed."""
+        leftovers = remove_objects(self.record)
+        if not leftovers:
+            self.path.unlink(missing_ok=True)
+        return leftovers
+
+
+def stop_process(pid: int, start: int | None, grace: float = 1.0) -> bool:
+    """SIGTERM, then SIGKILL after `grace`, only if `pid` is still the process we started."""
+    if start is None or process_start_time(pid) != start:
+        return True
+    try:
+        os.kill(pid, signal.SIGTERM)
+    except ProcessLookupError:
+        return True
+    deadline = time.monotonic() + grace
+    while time.monotonic() < deadline:
+        if _reap_if_child(pid) or process_start_time(pid) != start:
+            return True
+        time.sleep(0.005)
+    try:
+        os.kill(pid, signal.SIGKILL)
+    except ProcessLookupError:
+        return True
+    for _ in range(200):
+        if _reap_if_child(pid) or process_start_time(pid) != start:
+            return True
+        time.sleep(0.005)
+    return False
+
+
+def _reap_if_child(pid: int) -> bool:
+    try:
+        done, _ = os.waitpid(pid, os.WNOHANG)
+        return done == pid
+    except ChildProcessError:
+        return False
+
+
+def remove_namespace(name: str) -> bool:
+    from pyroute2 import netns
+
+    path = Path("/run/netns") / name
+    if not path.exists():
+        return True
+    try:
+        netns.remove(name)
+    except OSError:
+        return not path.exists()
+    return True
+
+
+def remove_objects(record: RunRecord) -> list[str]:
+    leftovers = []
+    # processes first: a live wireguard-go keeps its namespace alive after unmount
+    for proc in record.processes:
+        if not stop_process(proc.pid, proc.start):
+            leftovers.append(f"process {proc.pid} ({proc.what})")
+    for name in reversed(record.namespaces):
+        if not remove_namespace(name):
+            leftovers.append(f"namespace {name}")
+    for sock in record.sockets:
+        Path(sock).unlink(missing_ok=True)
+    for directory in record.dirs:
+        shutil.rmtree(directory, ignore_errors=True)
+    return leftovers
+
+
+@dataclass
+class ReapReport:
+    runs: list[str] = field(default_factory=list)
+    namespaces: list[str] = field(default_factory=list)
+    processes: list[int] = field(default_factory=list)
+    sockets: list[str] = field(default_factory=list)
+    failures: list[str] = field(default_factory=list)
+
+    @property
+    def empty(self) -> bool:
+        return not (self.runs or self.namespaces or self.processes or self.sockets)
+
+
+def live_runs(directory: Path = REGISTRY_DIR) -> dict[str, RunRecord]:
+    runs = {}
+    for path in sorted(directory.glob("*.json")) if directory.is_dir() else []:
+        try:
+            data = json.loads(path.read_text())
+            data["processes"] = [TrackedProcess(**p) for p in data.get("processes", [])]
+            runs[data["run_id"]] = RunRecord(**data)
+        except (OSError, ValueError, TypeError, KeyError):
+            continue
+    return runs
+
+
+def reap(directory: Path = REGISTRY_DIR) -> ReapReport:
+    """Remove everything left by runs whose owner process is gone. Live runs are untouched."""
+    report = ReapReport()
+    records = live_runs(directory)
+    alive = {run for run, rec in records.items() if rec.owner_alive()}
+    for run, rec in records.items():
+        if run in alive:
+            continue
+        report.runs.append(run)
+        report.namespaces += rec.namespaces
+        report.processes += [p.pid for p in rec.processes if process_start_time(p.pid) == p.start]
+        report.failures += remove_objects(rec)
+        if not report.failures:
+            (directory / f"{run}.json").unlink(missing_ok=True)
+
+    # objects named like ours whose run left no record (e.g. /run was wiped)
+    for pid, ifname in _wireguard_go_processes():
+        run = naming.run_of(ifname)
+        if run and run not in alive:
+            if stop_process(pid, process_start_time(pid)):
+                report.processes.append(pid)
+            else:
+                report.failures.append(f"process {pid}")
+    netns_dir = Path("/run/netns")
+    for ns in sorted(os.listdir(netns_dir)) if netns_dir.is_dir() else []:
+        run = naming.run_of(ns)
+        if run and run not in alive and ns not in report.namespaces:
+            if remove_namespace(ns):
+                report.namespaces.append(ns)
+            else:
+                report.failures.append(f"namespace {ns}")
+    for sock in sorted(WG_SOCKET_DIR.glob("wgh*.sock")) if WG_SOCKET_DIR.is_dir() else []:
+        run = naming.run_of(sock.name[: -len(".sock")])
+        if run and run not in alive:
+            sock.unlink(missing_ok=True)
+            report.sockets.append(str(sock))
+    return report
+
+
+_WG_GO_CMDLINE = re.compile(r"wireguard-go$")
+
+
+def _wireguard_go_processes() -> list[tuple[int, str]]:
+    """(pid, interface) of every wireguard-go process whose interface name is one of ours."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            argv = Path(f"/proc/{entry}/cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if not argv or not _WG_GO_CMDLINE.search(argv[0].decode(errors="replace")):
+            continue
+        names = [a.decode(errors="replace") for a in argv[1:] if a and not a.startswith(b"-")]
+        if names and naming.WG_IFNAME_RE.match(names[-1]):
+            found.append((int(entry), names[-1]))
+    return found

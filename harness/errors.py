@@ -1,0 +1,39 @@
+"""Exceptions the harness raises on purpose (anything else is a bug)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One thing wrong with a scenario file, located by file, line and field."""
+
+    file: str
+    line: int | None
+    field: str
+    message: str
+
+    def __str__(self) -> str:
+        where = f"{self.file}:{self.line}" if self.line else self.file
+        return f"{where}: {self.field}: {self.message}" if self.field else f"{where}: {self.message}"
+
+
+class ScenarioError(Exception):
+    """A scenario file is invalid; nothing has been built."""
+
+    def __init__(self, problems: list[Problem]):
+        self.problems = problems
+        super().__init__("\n".join(str(p) for p in problems))
+
+
+class MissingCapability(Exception):
+    """The host lacks something a scenario needs; the message says how to get it."""
+
+
+class BuildError(Exception):
+    """Building the network failed; what was built has been torn down."""
+
+
+class StepTimeout(Exception):
+    """A scenario ran past its time budget."""

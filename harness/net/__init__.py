@@ -1,0 +1,1 @@
+"""Side effects on the network: namespaces, links, addresses, routes, NAT (pyroute2)."""

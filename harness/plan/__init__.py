@@ -1,0 +1,1 @@
+"""Pure planning: names, addresses, routes, peers. No I/O; unit-tested without root."""

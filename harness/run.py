@@ -1,0 +1,158 @@
+"""Run one scenario case: plan → build → steps → teardown, always tearing down."""
+
+from __future__ import annotations
+
+import signal
+import threading
+import time
+import traceback
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+from harness import caps
+from harness.errors import BuildError, MissingCapability, StepTimeout
+from harness.net.network import Network
+from harness.plan.naming import new_run_id
+from harness.plan.network import build_plan
+from harness.scenario.load import ScenarioCase
+from harness.steps.checks import run_step
+from harness.steps.result import StepResult
+
+
+@dataclass
+class ScenarioResult:
+    case: ScenarioCase
+    status: str = "passed"  # passed | failed | error | skipped
+    steps: list[StepResult] = field(default_factory=list)
+    error: str | None = None
+    backends: dict[str, str] = field(default_factory=dict)
+    run_id: str = ""
+    build_seconds: float = 0.0
+    steps_seconds: float = 0.0
+    teardown_seconds: float = 0.0
+    leftovers: list[str] = field(default_factory=list)
+
+    @property
+    def failed_steps(self) -> list[StepResult]:
+        return [s for s in self.steps if not s.ok]
+
+    def summary(self) -> str:
+        if self.status == "skipped":
+            return f"skipped: {self.error}"
+        if self.error:
+            return self.error
+        failed = self.failed_steps
+        if not failed:
+            return f"{len(self.steps)} steps ok"
+        return "; ".join(f"step {s.index + 1} ({s.kind}): {s.outcome}: {s.message}" for s in failed)
+
+    def report(self) -> str:
+        """The long form, for a failing test: every step and every diagnosis."""
+        lines = [f"scenario {self.case.id} ({self.case.file}): {self.status}"]
+        if self.backends:
+            lines.append("backends: " + ", ".join(f"{n}={b}" for n, b in self.backends.items()))
+        for s in self.steps:
+            lines.append(f"  [{s.outcome}] step {s.index + 1}: {s.title}: {s.message}")
+            if s.diagnosis and not s.ok:
+                lines += ["      " + line for line in s.diagnosis.splitlines()]
+        if self.error:
+            lines.append(f"  error: {self.error}")
+        if self.leftovers:
+            lines.append(f"  NOT CLEANED UP: {', '.join(self.leftovers)}")
+        return "\n".join(lines)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "id": self.case.id,
+            "name": self.case.name,
+            "file": self.case.file,
+            "file_sha256": self.case.file_sha256,
+            "case": self.case.case_id,
+            "matrix": self.case.matrix_values,
+            "status": self.status,
+            "error": self.error,
+            "backends": self.backends,
+            "timing": {
+                "build": {"value": round(self.build_seconds, 6), "unit": "s"},
+                "steps": {"value": round(self.steps_seconds, 6), "unit": "s"},
+                "teardown": {"value": round(self.teardown_seconds, 6), "unit": "s"},
+            },
+            "steps": [s.to_json() for s in self.steps],
+        }
+
+
+@contextmanager
+def _time_limit(seconds: float) -> Iterator[None]:
+    """Raise StepTimeout in the main thread after `seconds` (no-op elsewhere)."""
+    if threading.current_thread() is not threading.main_thread() or seconds <= 0:
+        yield
+        return
+
+    def expire(signum: int, frame: Any) -> None:
+        raise StepTimeout(f"scenario exceeded its time budget of {seconds:g}s")
+
+    previous = signal.signal(signal.SIGALRM, expire)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+def requirements(case: ScenarioCase) -> set[str]:
+    needs = {"root"}
+    if case.spec.wireguard:
+        needs.add("wireguard")
+    for wg in case.spec.wireguard.values():
+        if wg.backend == "kernel":
+            needs.add("kernel_wireguard")
+        elif wg.backend == "wireguard-go":
+            needs.add("wireguard_go")
+    return needs
+
+
+def run_case(
+    case: ScenarioCase,
+    *,
+    backend: str = "auto",
+    artifacts_dir: Path | None = None,
+    on_step: Callable[[StepResult], None] | None = None,
+) -> ScenarioResult:
+    result = ScenarioResult(case)
+    missing = caps.missing_for(requirements(case), backend)
+    if missing:
+        result.status, result.error = "skipped", "; ".join(missing)
+        return result
+    result.run_id = new_run_id()
+    plan = build_plan(case.spec, result.run_id, backend)
+    network = Network(plan, artifacts_dir=artifacts_dir / result.run_id if artifacts_dir else None)
+    started = time.monotonic()
+    try:
+        with _time_limit(case.spec.timeout):
+            network.build()
+            result.backends = dict(network.backends)
+            result.build_seconds = time.monotonic() - started
+            steps_started = time.monotonic()
+            for index, step in enumerate(case.spec.steps):
+                step_result = run_step(network, index, step)
+                result.steps.append(step_result)
+                if on_step:
+                    on_step(step_result)
+            result.steps_seconds = time.monotonic() - steps_started
+        result.status = "passed" if not result.failed_steps else "failed"
+    except MissingCapability as exc:
+        result.status, result.error = "skipped", str(exc)
+    except (BuildError, StepTimeout) as exc:
+        result.status, result.error = "error", str(exc)
+    except Exception as exc:  # a harness bug: keep the traceback for the report
+        result.status, result.error = "error", f"{type(exc).__name__}: {exc}\n{traceback.format_exc()}"
+    finally:
+        torn = time.monotonic()
+        result.leftovers = network.teardown()
+        result.teardown_seconds = time.monotonic() - torn
+        if result.leftovers and result.status == "passed":
+            result.status, result.error = "error", "cleanup left: " + ", ".join(result.leftovers)
+    return result

@@ -1,0 +1,1 @@
+"""Scenario files: YAML → validated, typed model (pure; nothing touches the network)."""

@@ -1,0 +1,125 @@
+"""`matrix:` expansion: one file → several cases, each with a readable id (pure)."""
+
+from __future__ import annotations
+
+import copy
+import itertools
+from dataclasses import dataclass
+from typing import Any
+
+from harness.errors import ScenarioError
+from harness.scenario.yamlsource import Path, SourceDoc
+
+
+@dataclass(frozen=True)
+class MatrixCase:
+    case_id: str | None
+    values: dict[str, Any]
+    doc: SourceDoc
+
+
+def expand(doc: SourceDoc) -> list[MatrixCase]:
+    """Every combination of the matrix values, applied to a copy of the document."""
+    matrix = doc.data.get("matrix") if isinstance(doc.data, dict) else None
+    if not matrix:
+        return [MatrixCase(None, {}, doc)]
+    if not isinstance(matrix, dict):
+        raise ScenarioError([doc.problem(("matrix",), "expected a mapping of dotted paths to lists of values")])
+    problems = []
+    for key, values in matrix.items():
+        if not isinstance(values, list) or not values:
+            problems.append(doc.problem(("matrix", key), "expected a non-empty list of values"))
+    if problems:
+        raise ScenarioError(problems)
+
+    labels = _labels(list(matrix))
+    cases = []
+    for combo in itertools.product(*matrix.values()):
+        data = copy.deepcopy(doc.data)
+        data.pop("matrix")
+        lines = dict(doc.lines)
+        values = dict(zip(matrix, combo))
+        for index, (key, value) in enumerate(values.items()):
+            target = _resolve(data, key.split("."), doc, key)
+            _set(data, target, value)
+            # errors in a substituted value point at the matrix line that supplied it
+            for sub in list(lines):
+                if sub[: len(target)] == target:
+                    del lines[sub]
+            for sub_path in _paths(value, target):
+                lines[sub_path] = doc.lines[("matrix", key, matrix[key].index(value))]
+        case_id = ",".join(f"{labels[k]}={_short(v)}" for k, v in values.items())
+        cases.append(MatrixCase(case_id, values, SourceDoc(doc.file, data, lines)))
+    return cases
+
+
+def _labels(keys: list[str]) -> dict[str, str]:
+    """Shortest unambiguous suffix of each dotted path, for test ids."""
+    labels = {}
+    for key in keys:
+        parts = key.split(".")
+        for n in range(1, len(parts) + 1):
+            label = ".".join(parts[-n:])
+            if sum(1 for other in keys if other.split(".")[-n:] == parts[-n:]) == 1:
+                break
+        labels[key] = label
+    return labels
+
+
+def _short(value: Any) -> str:
+    if isinstance(value, (dict, list)):
+        return str(value).replace(" ", "")
+    return str(value)
+
+
+def _resolve(data: Any, parts: list[str], doc: SourceDoc, key: str) -> Path:
+    """Turn 'wireguard.client.peers.server.persistent_keepalive' into a path.
+
+    Segments are matched greedily so keys that contain dots (sysctl names) work;
+    list indexes are numbers. The last key may be new (a setting not in the file).
+    """
+    path: list[Any] = []
+    node = data
+    i = 0
+    while i < len(parts):
+        if isinstance(node, list):
+            if not parts[i].isdigit() or int(parts[i]) >= len(node):
+                raise ScenarioError([doc.problem(("matrix", key), f"'{parts[i]}' is not an index of {'.'.join(map(str, path))}")])
+            path.append(int(parts[i]))
+            node = node[int(parts[i])]
+            i += 1
+            continue
+        if not isinstance(node, dict):
+            raise ScenarioError([doc.problem(("matrix", key), f"'{'.'.join(map(str, path))}' is not a mapping or list")])
+        for j in range(len(parts), i, -1):
+            candidate = ".".join(parts[i:j])
+            if candidate in node:
+                path.append(candidate)
+                node = node[candidate]
+                i = j
+                break
+        else:
+            if i != len(parts) - 1:
+                missing = parts[i]
+                raise ScenarioError([doc.problem(("matrix", key), f"no '{missing}' under '{'.'.join(map(str, path)) or 'the top level'}'")])
+            path.append(parts[i])
+            i += 1
+    return tuple(path)
+
+
+def _set(data: Any, path: Path, value: Any) -> None:
+    node = data
+    for part in path[:-1]:
+        node = node[part]
+    node[path[-1]] = copy.deepcopy(value)
+
+
+def _paths(value: Any, prefix: Path) -> list[Path]:
+    out = [prefix]
+    if isinstance(value, dict):
+        for k, v in value.items():
+            out += _paths(v, prefix + (k,))
+    elif isinstance(value, list):
+        for i, v in enumerate(value):
+            out += _paths(v, prefix + (i,))
+    return out

@@ -1,0 +1,228 @@
+"""The typed scenario model (format v1).
+
+Pydantic checks shapes and types; `validate.py` checks what refers to what (node
+names, neighbours, endpoints). The JSON Schema published for editors is generated
+from these classes (`wgh schema`), so the two cannot drift apart.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from typing import Annotated, Any, Literal, Union
+
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Discriminator,
+    Field,
+    Tag,
+    WithJsonSchema,
+)
+
+from harness.units import parse_duration, parse_percent
+
+NAME_PATTERN = r"^[a-z][a-z0-9_]{0,14}$"
+
+Duration = Annotated[
+    float,
+    BeforeValidator(parse_duration),
+    WithJsonSchema(
+        {
+            "anyOf": [
+                {"type": "number", "minimum": 0},
+                {"type": "string", "pattern": r"^\d+(\.\d+)?\s*(us|µs|ms|s|m|min|h)?$"},
+            ],
+            "description": "A duration: '20ms', '3s', '1m'; a bare number means seconds.",
+        }
+    ),
+]
+Percent = Annotated[
+    float,
+    BeforeValidator(parse_percent),
+    WithJsonSchema(
+        {
+            "anyOf": [
+                {"type": "number", "minimum": 0, "maximum": 100},
+                {"type": "string", "pattern": r"^\d+(\.\d+)?\s*%$"},
+            ],
+            "description": "A percentage: '1%', '0.5%'; a bare number means percent.",
+        }
+    ),
+]
+
+
+def _interface(value: Any) -> Any:
+    """'198.18.1.2/24' or a bare address (host prefix implied) → ip_interface."""
+    if isinstance(value, str):
+        try:
+            return ipaddress.ip_interface(value)
+        except ValueError:
+            raise ValueError(f"not an IP address with optional /prefix: {value!r}") from None
+    return value
+
+
+IpInterface = Annotated[
+    Union[ipaddress.IPv4Interface, ipaddress.IPv6Interface],
+    BeforeValidator(_interface),
+    WithJsonSchema({"type": "string", "description": "An IP address with optional /prefix."}),
+]
+Port = Annotated[int, Field(ge=1, le=65535)]
+NodeName = Annotated[str, Field(pattern=NAME_PATTERN)]
+Expectation = Literal["pass", "fail"]
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+# --- topology -----------------------------------------------------------------
+
+
+class NatSpec(Strict):
+    """Masquerade everything leaving towards `outside` (a neighbouring node)."""
+
+    outside: NodeName = Field(description="The neighbour on the public side of this NAT.")
+    udp_timeout: Duration | None = Field(
+        None, description="Conntrack UDP timeout in this router's namespace (mapping lifetime)."
+    )
+
+
+class NodeSpec(Strict):
+    """A host: one network namespace."""
+
+    router: bool = Field(False, description="Forward packets (underlay transit, tunnel hubs).")
+    nat: NatSpec | None = Field(None, description="Make this node a NAT router (implies router).")
+    sysctls: dict[str, Union[int, str]] = Field(
+        default_factory=dict, description="Extra sysctls in this namespace, e.g. net.ipv4.conf.all.rp_filter: 2."
+    )
+
+    @property
+    def forwards(self) -> bool:
+        return self.router or self.nat is not None
+
+
+class LinkSpec(Strict):
+    """A veth pair between two nodes; one subnet from 198.18.0.0/15 unless addresses are given."""
+
+    ends: tuple[NodeName, NodeName]
+    addresses: tuple[IpInterface, IpInterface] | None = Field(
+        None, description="Addresses of the two ends, in the order of `ends`."
+    )
+    ipv6: bool = Field(False, description="Also give both ends IPv6 addresses (from 2001:2::/48 unless given).")
+    mtu: int | None = Field(None, ge=576, le=65535)
+
+
+# --- WireGuard ------------------------------------------------------------------
+
+
+Backend = Literal["auto", "kernel", "wireguard-go"]
+
+
+class PeerSpec(Strict):
+    endpoint: str | None = Field(
+        None,
+        description="Where to send: a node name (its underlay address and listen port), "
+        "'node:port', or 'address:port'. Without it the peer only answers.",
+    )
+    allowed_ips: list[str] | None = Field(
+        None, description="CIDRs or node names (their tunnel addresses). Default: the peer's tunnel addresses."
+    )
+    persistent_keepalive: int = Field(0, ge=0, le=65535, description="Seconds; 0 turns it off.")
+
+
+class WireGuardSpec(Strict):
+    backend: Backend | None = Field(None, description="Overrides the run's backend for this node.")
+    listen_port: Port = 51820
+    address: list[IpInterface] | None = Field(
+        None, description="Tunnel addresses. Default: 100.64.0.N/32 and fd00:64::N/128."
+    )
+    mtu: int | None = Field(None, ge=1280, le=65535)
+    peers: dict[NodeName, PeerSpec] = Field(default_factory=dict)
+
+
+# --- steps ----------------------------------------------------------------------
+
+
+class CheckArgs(Strict):
+    expect: Expectation = Field("pass", description="'fail' makes a failing check the expected outcome.")
+
+
+class HandshakeArgs(CheckArgs):
+    between: tuple[NodeName, NodeName]
+    within: Duration = 5.0
+
+
+class PingArgs(CheckArgs):
+    from_: NodeName = Field(alias="from")
+    to: str = Field(description="A node name or an IP address.")
+    via: Literal["tunnel", "underlay"] = "tunnel"
+    family: Literal[4, 6] = 4
+    count: int = Field(3, ge=1, le=100000)
+    interval: Duration = 0.2
+    timeout: Duration = Field(2.0, description="How long to wait for the last reply.")
+    size: int | None = Field(None, ge=0, le=65507, description="ICMP payload bytes.")
+    max_loss: Percent = 0.0
+    record: str | None = Field(None, description="Name under which the RTT is recorded.")
+
+
+class HandshakeStep(Strict):
+    handshake: HandshakeArgs
+
+
+class PingStep(Strict):
+    ping: PingArgs
+
+
+class SleepStep(Strict):
+    sleep: Duration
+
+
+def _step_kind(value: Any) -> str | None:
+    if isinstance(value, dict) and len(value) == 1:
+        return next(iter(value))
+    if isinstance(value, BaseModel):
+        return next(iter(type(value).model_fields))
+    return None
+
+
+STEP_KINDS = ("handshake", "ping", "sleep")
+
+Step = Annotated[
+    Union[
+        Annotated[HandshakeStep, Tag("handshake")],
+        Annotated[PingStep, Tag("ping")],
+        Annotated[SleepStep, Tag("sleep")],
+    ],
+    Discriminator(
+        _step_kind,
+        custom_error_type="step_kind",
+        custom_error_message=f"a step is a mapping with one key, one of: {', '.join(STEP_KINDS)}",
+    ),
+]
+
+
+def step_kind(step: BaseModel) -> str:
+    return next(iter(type(step).model_fields))
+
+
+def step_args(step: BaseModel) -> Any:
+    return getattr(step, step_kind(step))
+
+
+# --- the file -------------------------------------------------------------------
+
+
+class ScenarioSpec(Strict):
+    """One scenario file (after matrix expansion)."""
+
+    name: str | None = None
+    description: str | None = None
+    nodes: dict[NodeName, NodeSpec] = Field(min_length=1)
+    links: list[LinkSpec] = Field(default_factory=list)
+    wireguard: dict[NodeName, WireGuardSpec] = Field(default_factory=dict)
+    steps: list[Step] = Field(default_factory=list)
+    matrix: dict[str, list[Any]] | None = Field(
+        None, description="Dotted paths into this file, each with a list of values; one case per combination."
+    )
+    timeout: Duration = Field(300.0, description="Time budget for the whole scenario.")

@@ -1,0 +1,112 @@
+"""Checks across fields: every name must refer to something that exists, and the
+plan must be buildable. Runs before anything is created (pure)."""
+
+from __future__ import annotations
+
+import ipaddress
+from collections import Counter
+
+from harness.errors import Problem
+from harness.plan.network import PlanError, build_plan
+from harness.scenario.model import HandshakeArgs, PingArgs, ScenarioSpec, step_args
+from harness.scenario.yamlsource import SourceDoc
+
+
+def check_references(spec: ScenarioSpec, doc: SourceDoc) -> list[Problem]:
+    problems: list[Problem] = []
+
+    def problem(path: tuple, message: str) -> None:
+        problems.append(doc.problem(path, message))
+
+    nodes = spec.nodes
+    neighbours: dict[str, set[str]] = {name: set() for name in nodes}
+    for i, link in enumerate(spec.links):
+        for j, end in enumerate(link.ends):
+            if end not in nodes:
+                problem(("links", i, "ends", j), f"unknown node '{end}'{_known(nodes)}")
+        if link.ends[0] == link.ends[1]:
+            problem(("links", i, "ends"), "a link joins two different nodes")
+        elif all(end in nodes for end in link.ends):
+            neighbours[link.ends[0]].add(link.ends[1])
+            neighbours[link.ends[1]].add(link.ends[0])
+        if link.addresses is not None:
+            a, b = link.addresses
+            if a.version != b.version:
+                problem(("links", i, "addresses"), "both ends need addresses of the same IP version")
+            elif a.network != b.network:
+                problem(("links", i, "addresses"), f"{a} and {b} are not in one subnet")
+            elif a.ip == b.ip:
+                problem(("links", i, "addresses"), "both ends have the same address")
+
+    for name, node in nodes.items():
+        if node.nat is not None:
+            if node.nat.outside not in neighbours[name]:
+                problem(("nodes", name, "nat", "outside"), f"'{node.nat.outside}' is not a neighbour of '{name}'{_known(neighbours[name], 'neighbours')}")
+            elif len(neighbours[name]) < 2:
+                problem(("nodes", name, "nat"), "a NAT router needs an inside link besides its outside one")
+
+    wg = spec.wireguard
+    for name, iface in wg.items():
+        if name not in nodes:
+            problem(("wireguard", name), f"unknown node '{name}'{_known(nodes)}")
+        for peer in iface.peers:
+            if peer == name:
+                problem(("wireguard", name, "peers", peer), "a node cannot peer with itself")
+            elif peer not in wg:
+                problem(("wireguard", name, "peers", peer), f"'{peer}' has no wireguard section{_known(wg, 'WireGuard nodes')}")
+    tunnel = Counter(str(a.ip) for iface in wg.values() for a in (iface.address or ()))
+    for name, iface in wg.items():
+        for i, address in enumerate(iface.address or ()):
+            if tunnel[str(address.ip)] > 1:
+                problem(("wireguard", name, "address", i), f"{address.ip} is used by more than one node")
+
+    for i, step in enumerate(spec.steps):
+        args = step_args(step)
+        kind = next(iter(type(step).model_fields))
+        if isinstance(args, HandshakeArgs):
+            a, b = args.between
+            for j, end in enumerate(args.between):
+                if end not in wg:
+                    problem(("steps", i, kind, "between", j), f"'{end}' has no wireguard section{_known(wg, 'WireGuard nodes')}")
+            if a in wg and b in wg and b not in wg[a].peers and a not in wg[b].peers:
+                problem(("steps", i, kind, "between"), f"'{a}' and '{b}' are not peers")
+        elif isinstance(args, PingArgs):
+            if args.from_ not in nodes:
+                problem(("steps", i, kind, "from"), f"unknown node '{args.from_}'{_known(nodes)}")
+            elif args.via == "tunnel" and args.from_ not in wg:
+                problem(("steps", i, kind, "from"), f"'{args.from_}' has no WireGuard interface to ping through (use via: underlay)")
+            if args.to not in nodes and not _is_address(args.to):
+                problem(("steps", i, kind, "to"), f"'{args.to}' is neither a node nor an IP address{_known(nodes)}")
+            elif args.to in nodes and args.via == "tunnel" and args.to not in wg:
+                problem(("steps", i, kind, "to"), f"'{args.to}' has no WireGuard interface (use via: underlay)")
+            elif args.to in nodes and args.to == args.from_:
+                problem(("steps", i, kind, "to"), "a node pinging itself proves nothing")
+
+    if problems:
+        return problems
+    try:
+        plan = build_plan(spec, "check0")
+    except PlanError as exc:
+        return [doc.problem(exc.path, str(exc))]
+    for i, step in enumerate(spec.steps):
+        args = step_args(step)
+        if isinstance(args, PingArgs) and args.to in nodes:
+            if args.via == "tunnel" and plan.tunnel_address(args.to, args.family) is None:
+                problem(("steps", i, "ping", "family"), f"'{args.to}' has no IPv{args.family} tunnel address")
+            if args.via == "underlay" and plan.underlay_address(args.from_, args.to, args.family, reachable=args.expect == "pass") is None:
+                reach = " that '" + args.from_ + "' can reach (add `expect: fail` if that is the point)" if args.expect == "pass" else ""
+                problem(("steps", i, "ping", "to"), f"'{args.to}' has no IPv{args.family} underlay address{reach}")
+    return problems
+
+
+def _is_address(text: str) -> bool:
+    try:
+        ipaddress.ip_address(text)
+        return True
+    except ValueError:
+        return False
+
+
+def _known(names, what: str = "nodes") -> str:
+    names = sorted(names)
+    return f" (known {what}: {', '.join(names)})" if names else ""

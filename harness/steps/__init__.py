@@ -1,0 +1,1 @@
+"""Steps: actions and checks run against a built network, in file order."""

@@ -1,0 +1,148 @@
+"""The steps of format v1: handshake, ping, sleep."""
+
+from __future__ import annotations
+
+import ipaddress
+import socket
+import time
+from typing import Callable
+
+from harness.net import nsexec
+from harness.scenario.model import HandshakeArgs, PingArgs, step_args, step_kind
+from harness.steps.diagnose import diagnose_tunnel, diagnose_underlay
+from harness.steps.ping import parse_ping, ping_argv
+from harness.steps.result import Measurement, StepResult
+
+POLL = 0.01  # seconds between status reads while waiting for a handshake
+
+
+def run_step(network, index: int, step) -> StepResult:
+    kind = step_kind(step)
+    args = step_args(step)
+    started = time.monotonic()
+    result = _RUNNERS[kind](network, index, args)
+    result.seconds = time.monotonic() - started
+    return result
+
+
+def _sleep(network, index: int, seconds: float) -> StepResult:
+    time.sleep(seconds)
+    return StepResult(index, "sleep", f"sleep {seconds:g}s", True)
+
+
+def _send_probe(namespace: str, address: str) -> None:
+    """One UDP datagram into the tunnel (discard port): enough to start a handshake."""
+
+    def send() -> None:
+        family = socket.AF_INET6 if ":" in address else socket.AF_INET
+        with socket.socket(family, socket.SOCK_DGRAM) as sock:
+            try:
+                sock.sendto(b"wgharness handshake probe", (address, 9))
+            except OSError:
+                pass  # no route / no peer: the diagnosis will say so
+
+    nsexec.call_in(namespace, send)
+
+
+def _handshake(network, index: int, args: HandshakeArgs) -> StepResult:
+    a, b = args.between
+    plan = network.plan
+    title = f"handshake {a} ↔ {b} within {args.within:g}s"
+    # the side that knows an endpoint initiates; data towards the peer triggers it
+    initiator, responder = (a, b) if plan.wireguard[a].peer(b) and plan.wireguard[a].peer(b).endpoint else (b, a)
+    key_a, key_b = network.public_key(a), network.public_key(b)
+
+    def done() -> bool:
+        peer_ab = network.devices[a].status().peer(key_b)
+        peer_ba = network.devices[b].status().peer(key_a)
+        return bool(peer_ab and peer_ab.latest_handshake and peer_ba and peer_ba.latest_handshake)
+
+    started = time.monotonic()
+    target = plan.tunnel_address(responder, 4) or plan.tunnel_address(responder, 6)
+    deadline = started + args.within
+    passed = False
+    next_probe = started
+    while True:
+        if done():
+            passed = True
+            break
+        now = time.monotonic()
+        if now >= deadline:
+            break
+        if now >= next_probe and target is not None:
+            _send_probe(network.namespace(initiator), str(target))
+            next_probe = now + 1.0
+        time.sleep(POLL)
+    elapsed = time.monotonic() - started
+    result = StepResult(index, "handshake", title, passed, args.expect)
+    if passed:
+        result.message = f"handshake after {elapsed * 1000:.0f} ms"
+        result.measurements["time_to_handshake"] = Measurement(round(elapsed, 4), "s")
+    else:
+        diagnosis = diagnose_tunnel(network, initiator, responder, str(target) if target else None)
+        result.message = f"no handshake within {args.within:g}s: {diagnosis.cause}"
+        result.diagnosis = str(diagnosis)
+    return result
+
+
+def _ping(network, index: int, args: PingArgs) -> StepResult:
+    plan = network.plan
+    if args.to in plan.nodes:
+        if args.via == "tunnel":
+            address = plan.tunnel_address(args.to, args.family)
+        else:
+            address = plan.underlay_address(args.from_, args.to, args.family, reachable=False)
+    else:
+        address = ipaddress.ip_address(args.to)
+    family = address.version
+    title = f"ping {args.from_} → {args.to} ({address}, {args.via}, IPv{family}, {args.count}×)"
+    argv = ping_argv(str(address), family=family, count=args.count, interval=args.interval, timeout=args.timeout, size=args.size)
+    completed = network.run(args.from_, argv, timeout=args.count * args.interval + args.timeout + 10)
+    outcome = parse_ping(completed.stdout + completed.stderr)
+    passed = outcome.sent > 0 and outcome.received > 0 and outcome.loss_percent <= args.max_loss + 1e-9
+    result = StepResult(index, "ping", title, passed, args.expect)
+    prefix = f"{args.record}." if args.record else ""
+    result.measurements[f"{prefix}loss"] = Measurement(round(outcome.loss_percent, 3), "%")
+    if outcome.rtt_avg is not None:
+        for name in ("min", "avg", "max", "mdev"):
+            result.measurements[f"{prefix}rtt_{name}"] = Measurement(getattr(outcome, f"rtt_{name}"), "ms")
+    if outcome.error:
+        result.message = f"ping failed: {outcome.error}"
+    else:
+        result.message = f"{outcome.received}/{outcome.sent} replies, loss {outcome.loss_percent:.1f}% (max {args.max_loss:g}%)"
+        if outcome.rtt_avg is not None:
+            result.message += f", rtt avg {outcome.rtt_avg:.3f} ms"
+    if not passed:
+        if args.via == "tunnel":
+            diagnosis = _diagnose_path(network, args.from_, address)
+        else:
+            diagnosis = diagnose_underlay(network, args.from_, str(address))
+        result.message += f": {diagnosis.cause}"
+        result.diagnosis = str(diagnosis)
+    return result
+
+
+_RUNNERS: dict[str, Callable] = {"handshake": _handshake, "ping": _ping, "sleep": _sleep}
+
+
+def _diagnose_path(network, src: str, address) -> "Diagnosis":
+    """Diagnose the first tunnel hop (the peer whose AllowedIPs carry `address`); when
+    that hop looks healthy and forwards further (a hub), diagnose the next hop too."""
+    plan = network.plan
+    hop = plan.wireguard[src].peer_for(address)
+    if hop is None:
+        owner = next((n for n in plan.wireguard if plan.tunnel_address(n, address.version) == address), None)
+        return diagnose_tunnel(network, src, owner or src, str(address)) if owner and owner != src else _no_peer(src, address)
+    diagnosis = diagnose_tunnel(network, src, hop.node, str(address))
+    next_hop = plan.wireguard[hop.node].peer_for(address)
+    if next_hop is not None and next_hop.node != src and diagnosis.cause.startswith("handshake completed"):
+        second = diagnose_tunnel(network, hop.node, next_hop.node, str(address))
+        diagnosis.lines += [f"next hop {hop.node} → {next_hop.node}:"] + ["  " + line for line in second.lines]
+        diagnosis.cause = f"{second.cause} (on the hop {hop.node} → {next_hop.node})"
+    return diagnosis
+
+
+def _no_peer(src: str, address) -> "Diagnosis":
+    from harness.steps.diagnose import Diagnosis
+
+    return Diagnosis([], f"AllowedIPs on {src} do not cover {address}: the packet has no peer to go to and is dropped")

@@ -1,0 +1,147 @@
+"""Why a tunnel check failed. WireGuard itself says nothing when a peer is
+unreachable, so on failure the harness gathers each side's view (handshake,
+endpoint, counters, AllowedIPs), probes the underlay, and names a likely cause."""
+
+from __future__ import annotations
+
+import ipaddress
+import time
+from dataclasses import dataclass, field
+
+from harness.steps.ping import parse_ping, ping_argv
+from harness.wg.keys import short
+from harness.wg.status import DeviceStatus, PeerStatus
+
+
+@dataclass
+class Diagnosis:
+    lines: list[str] = field(default_factory=list)
+    cause: str = ""
+
+    def __str__(self) -> str:
+        return "\n".join(self.lines + [f"likely cause: {self.cause}"])
+
+
+def _covers(allowed_ips: tuple[str, ...], address: ipaddress._BaseAddress) -> ipaddress._BaseNetwork | None:
+    best = None
+    for text in allowed_ips:
+        net = ipaddress.ip_network(text, strict=False)
+        if address in net and (best is None or net.prefixlen > best.prefixlen):
+            best = net
+    return best
+
+
+def _bytes(n: int) -> str:
+    return f"{n} B" if n < 10240 else f"{n / 1024:.0f} KiB"
+
+
+def describe_peer(node: str, peer_node: str, peer: PeerStatus | None, now: float) -> str:
+    if peer is None:
+        return f"{node}: has no peer for {peer_node}'s public key"
+    age = peer.handshake_age(now)
+    handshake = "never" if age is None else f"{age:.1f}s ago"
+    return (
+        f"{node}: peer {peer_node} ({short(peer.public_key)}) endpoint {peer.endpoint or '(none)'}, "
+        f"latest handshake {handshake}, rx {_bytes(peer.rx_bytes)}, tx {_bytes(peer.tx_bytes)}, "
+        f"allowed ips {', '.join(peer.allowed_ips) or '(none)'}"
+    )
+
+
+def _status(network, node: str) -> DeviceStatus | None:
+    try:
+        return network.devices[node].status()
+    except Exception:
+        return None
+
+
+def underlay_probe(network, node: str, endpoint: str) -> tuple[bool, str]:
+    """Does the endpoint's address answer ping on the underlay from `node`?"""
+    host = endpoint.rpartition(":")[0].strip("[]")
+    family = 6 if ":" in host else 4
+    result = network.run(node, ping_argv(host, family=family, count=1, interval=0.2, timeout=1.0, size=None), timeout=5)
+    outcome = parse_ping(result.stdout + result.stderr)
+    if outcome.received:
+        return True, f"underlay: {host} answers ping from {node} ({outcome.rtt_avg:.2f} ms)"
+    return False, f"underlay: {host} does not answer ping from {node}"
+
+
+def diagnose_tunnel(network, src: str, dst: str, dst_address: str | None = None) -> Diagnosis:
+    """Each side's view of the src → dst tunnel and a one-line likely cause."""
+    plan = network.plan
+    diag = Diagnosis()
+    now = time.time()
+    src_status, dst_status = _status(network, src), _status(network, dst)
+    src_key, dst_key = network.public_key(src), network.public_key(dst)
+    src_peer = src_status.peer(dst_key) if src_status else None
+    dst_peer = dst_status.peer(src_key) if dst_status else None
+    diag.lines.append(describe_peer(src, dst, src_peer, now) if src_status else f"{src}: device does not answer")
+    diag.lines.append(describe_peer(dst, src, dst_peer, now) if dst_status else f"{dst}: device does not answer")
+
+    destination = ipaddress.ip_address(dst_address) if dst_address else plan.tunnel_address(dst, 4)
+    source = plan.tunnel_address(src, destination.version) if destination else None
+
+    # which of src's peers would carry the packet, by AllowedIPs (most specific wins)
+    carrier = None
+    if src_status and destination is not None:
+        candidates = [(p, _covers(p.allowed_ips, destination)) for p in src_status.peers]
+        candidates = [(p, net) for p, net in candidates if net is not None]
+        if candidates:
+            carrier = max(candidates, key=lambda c: c[1].prefixlen)[0]
+
+    endpoint_known = (src_peer and src_peer.endpoint) or (dst_peer and dst_peer.endpoint)
+    for node, peer in ((src, src_peer), (dst, dst_peer)):
+        if peer is not None and peer.endpoint:
+            reachable, line = underlay_probe(network, node, peer.endpoint)
+            diag.lines.append(line)
+            if not reachable and not diag.cause and not (src_peer and dst_peer and src_peer.latest_handshake):
+                diag.cause = f"endpoint {peer.endpoint} is unreachable on the underlay from {node} (no route, link down, or filtered)"
+
+    handshook = bool(src_peer and src_peer.latest_handshake) or bool(dst_peer and dst_peer.latest_handshake)
+    if diag.cause:
+        pass
+    elif src_status is None or dst_status is None:
+        diag.cause = f"the WireGuard device of {src if src_status is None else dst} does not respond (process died or interface gone)"
+    elif src_peer is None:
+        diag.cause = f"{src} has no peer with {dst}'s public key: wrong or revoked key in {src}'s config"
+    elif destination is not None and carrier is None:
+        diag.cause = f"AllowedIPs on {src} do not cover {destination}: the packet has no peer to go to and is dropped"
+    elif destination is not None and carrier is not src_peer:
+        diag.cause = f"AllowedIPs on {src} send {destination} to another peer ({short(carrier.public_key)}), not to {dst}"
+    elif dst_peer is None:
+        diag.cause = f"{dst} has no peer with {src}'s public key: it drops {src}'s handshakes (wrong or revoked key)"
+    elif not endpoint_known:
+        diag.cause = f"neither {src} nor {dst} knows the other's endpoint, so nobody can initiate a handshake"
+    elif not handshook:
+        if src_peer.endpoint and src_peer.tx_bytes == 0 and not dst_peer.endpoint:
+            diag.cause = f"no handshake ever: {src} has sent nothing to {dst} (no traffic for that peer and no keepalive)"
+        elif dst_status.listen_port and src_peer.endpoint and not src_peer.endpoint.endswith(f":{dst_status.listen_port}"):
+            diag.cause = f"no handshake ever: {src} sends to {src_peer.endpoint} but {dst} listens on port {dst_status.listen_port}"
+        else:
+            sender = src if src_peer.endpoint else dst
+            receiver = dst if sender == src else src
+            diag.cause = (
+                f"no handshake ever: initiations from {sender} got no answer from {receiver} although the underlay "
+                f"path works; UDP to {receiver}'s port is likely dropped on the way (firewall, or a NAT mapping that is gone)"
+            )
+    elif source is not None and _covers(dst_peer.allowed_ips, source) is None:
+        diag.cause = f"{dst}'s AllowedIPs for {src} do not cover the source {source}: {dst} drops the packets after decryption"
+    else:
+        stale = src_peer.handshake_age(now)
+        if stale is not None and stale > 180:
+            diag.cause = f"handshake but no data: the session is {stale:.0f}s old (past REJECT_AFTER_TIME) and no new handshake succeeded"
+        else:
+            diag.cause = "handshake completed but data does not arrive: check MTU (large packets), firewall rules on the tunnel interface, or the reverse path"
+    return diag
+
+
+def diagnose_underlay(network, src: str, address: str) -> Diagnosis:
+    diag = Diagnosis()
+    ipr = network.iproute[src]
+    try:
+        route = ipr.route("get", dst=address)[0]
+        gateway = route.get_attr("RTA_GATEWAY")
+        diag.lines.append(f"{src}: route to {address} via {gateway or 'direct'}")
+        diag.cause = f"{address} does not answer although {src} has a route: a hop drops it (firewall, NAT, link down)"
+    except Exception:
+        diag.cause = f"{src} has no route to {address} on the underlay"
+    return diag

@@ -1,0 +1,57 @@
+"""What a step produced: outcome, measurements with units, diagnosis."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass
+class Measurement:
+    value: float | None
+    unit: str
+    samples: list[float] | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        data: dict[str, Any] = {"value": self.value, "unit": self.unit}
+        if self.samples is not None:
+            data["samples"] = self.samples
+        return data
+
+
+@dataclass
+class StepResult:
+    index: int
+    kind: str
+    title: str
+    passed: bool  # what the check observed
+    expect: str = "pass"
+    message: str = ""
+    measurements: dict[str, Measurement] = field(default_factory=dict)
+    diagnosis: str | None = None
+    seconds: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        """The step met its expectation (a failing check with `expect: fail` is ok)."""
+        return self.passed == (self.expect == "pass")
+
+    @property
+    def outcome(self) -> str:
+        if self.ok:
+            return "pass" if self.expect == "pass" else "expected-fail"
+        return "fail" if self.expect == "pass" else "unexpected-pass"
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "index": self.index,
+            "kind": self.kind,
+            "title": self.title,
+            "expect": self.expect,
+            "observed": "pass" if self.passed else "fail",
+            "outcome": self.outcome,
+            "message": self.message,
+            "seconds": round(self.seconds, 6),
+            "measurements": {k: m.to_json() for k, m in self.measurements.items()},
+            "diagnosis": self.diagnosis,
+        }

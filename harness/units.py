@@ -1,0 +1,45 @@
+"""Parsing of the human units used in scenario files (pure functions)."""
+
+from __future__ import annotations
+
+import re
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(us|µs|ms|s|m|min|h)?\s*$")
+_DURATION_SCALE = {"us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "min": 60.0, "h": 3600.0}
+_PERCENT = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*%\s*$")
+
+
+def parse_duration(value: object) -> float:
+    """'20ms' → 0.02, '3s' → 3.0, 2 → 2.0 (bare numbers are seconds)."""
+    if isinstance(value, bool):
+        raise ValueError(f"expected a duration like '500ms' or '3s', got {value!r}")
+    if isinstance(value, (int, float)):
+        if value < 0:
+            raise ValueError(f"duration must not be negative, got {value!r}")
+        return float(value)
+    if isinstance(value, str):
+        match = _DURATION.match(value)
+        if match:
+            return float(match.group(1)) * _DURATION_SCALE[match.group(2) or "s"]
+    raise ValueError(f"expected a duration like '500ms' or '3s', got {value!r}")
+
+
+def parse_percent(value: object) -> float:
+    """'1%' → 1.0 (percent points); bare numbers are percent points too. Range 0..100."""
+    if isinstance(value, bool):
+        raise ValueError(f"expected a percentage like '1%', got {value!r}")
+    if isinstance(value, (int, float)):
+        number = float(value)
+    elif isinstance(value, str) and _PERCENT.match(value):
+        number = float(_PERCENT.match(value).group(1))
+    else:
+        raise ValueError(f"expected a percentage like '1%', got {value!r}")
+    if not 0.0 <= number <= 100.0:
+        raise ValueError(f"percentage must be within 0%..100%, got {value!r}")
+    return number
+
+
+def format_duration(seconds: float) -> str:
+    if seconds < 1:
+        return f"{seconds * 1000:.0f}ms"
+    return f"{seconds:g}s"

@@ -1,0 +1,1 @@
+"""WireGuard: keys, device configuration and status, per backend (kernel, wireguard-go)."""

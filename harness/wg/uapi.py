@@ -1,0 +1,105 @@
+"""The cross-platform WireGuard configuration protocol spoken by wireguard-go on
+/var/run/wireguard/<ifname>.sock (https://www.wireguard.com/xplatform/).
+Keys travel over the socket only: never on a command line or in a file."""
+
+from __future__ import annotations
+
+import socket
+from typing import Iterable
+
+from harness.wg.status import DeviceStatus, PeerStatus
+
+SOCKET_DIR = "/var/run/wireguard"
+
+
+class UapiError(OSError):
+    pass
+
+
+def socket_path(ifname: str) -> str:
+    return f"{SOCKET_DIR}/{ifname}.sock"
+
+
+def _exchange(ifname: str, request: str, timeout: float = 5.0) -> list[str]:
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+        sock.settimeout(timeout)
+        sock.connect(socket_path(ifname))
+        sock.sendall(request.encode())
+        data = b""
+        while not data.endswith(b"\n\n"):
+            chunk = sock.recv(65536)
+            if not chunk:
+                break
+            data += chunk
+    lines = data.decode().splitlines()
+    errno = next((line.split("=", 1)[1] for line in lines if line.startswith("errno=")), None)
+    if errno is None:
+        raise UapiError(f"{ifname}: no reply from wireguard-go")
+    if errno != "0":
+        raise UapiError(int(errno), f"{ifname}: wireguard-go refused the configuration (errno={errno})")
+    return [line for line in lines if line and not line.startswith("errno=")]
+
+
+def set_config(ifname: str, lines: Iterable[str]) -> None:
+    _exchange(ifname, "set=1\n" + "".join(f"{line}\n" for line in lines) + "\n")
+
+
+def peer_lines(
+    public_key: bytes,
+    *,
+    allowed_ips: Iterable[str] | None = None,
+    endpoint: str | None = None,
+    persistent_keepalive: int | None = None,
+    remove: bool = False,
+) -> list[str]:
+    lines = [f"public_key={public_key.hex()}"]
+    if remove:
+        return lines + ["remove=true"]
+    if endpoint is not None:
+        lines.append(f"endpoint={endpoint}")
+    if persistent_keepalive is not None:
+        lines.append(f"persistent_keepalive_interval={persistent_keepalive}")
+    if allowed_ips is not None:
+        lines.append("replace_allowed_ips=true")
+        lines += [f"allowed_ip={net}" for net in allowed_ips]
+    return lines
+
+
+def get_status(ifname: str) -> DeviceStatus:
+    listen_port = None
+    peers: list[dict] = []
+    for line in _exchange(ifname, "get=1\n\n"):
+        key, _, value = line.partition("=")
+        if key == "public_key":
+            peers.append({"public_key": bytes.fromhex(value), "allowed_ips": []})
+        elif key == "listen_port":
+            listen_port = int(value)
+        elif not peers:
+            continue  # device-level keys, the private key among them: not kept
+        elif key == "endpoint":
+            peers[-1]["endpoint"] = value
+        elif key == "last_handshake_time_sec":
+            peers[-1]["sec"] = int(value)
+        elif key == "last_handshake_time_nsec":
+            peers[-1]["nsec"] = int(value)
+        elif key in ("rx_bytes", "tx_bytes"):
+            peers[-1][key] = int(value)
+        elif key == "allowed_ip":
+            peers[-1]["allowed_ips"].append(value)
+        elif key == "persistent_keepalive_interval":
+            peers[-1]["keepalive"] = int(value)
+    return DeviceStatus(
+        listen_port,
+        tuple(
+            PeerStatus(
+                public_key=p["public_key"],
+                endpoint=p.get("endpoint"),
+                latest_handshake=p.get("sec", 0) + p.get("nsec", 0) / 1e9,
+                rx_bytes=p.get("rx_bytes", 0),
+                tx_bytes=p.get("tx_bytes", 0),
+                allowed_ips=tuple(p["allowed_ips"]),
+                persistent_keepalive=p.get("keepalive", 0),
+            )
+            for p in peers
+        ),
+    )
