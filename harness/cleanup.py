@@ -126,16 +126,13 @@ def _reap_if_child(pid: int) -> bool:
 
 
 def remove_namespace(name: str) -> bool:
-    from pyroute2 import netns
+    from harness.net import nsexec
 
-    path = Path("/run/netns") / name
-    if not path.exists():
-        return True
     try:
-        netns.remove(name)
+        nsexec.remove_namespace(name)
     except OSError:
-        return not path.exists()
-    return True
+        pass
+    return not nsexec.netns_path(name).exists()
 
 
 def remove_objects(record: RunRecord) -> list[str]:

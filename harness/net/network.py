@@ -103,14 +103,13 @@ class Network:
     # --- underlay -------------------------------------------------------------------
 
     def _build_underlay(self) -> None:
-        from pyroute2 import IPRoute, netns
+        from pyroute2 import IPRoute
 
         plan = self.plan
         namespaces = [node.namespace for node in plan.nodes.values()]
         self.registry.add_namespaces(namespaces)
         for node in plan.nodes.values():
-            netns.create(node.namespace)
-            self.iproute[node.name] = ipr = IPRoute(netns=node.namespace, flags=0)
+            self.iproute[node.name] = ipr = IPRoute(fileno=nsexec.create_namespace(node.namespace))
             ipr.link("set", index=ipr.link_lookup(ifname="lo")[0], state="up")
             sysctls = dict(BASE_SYSCTLS)
             if node.forwards:

@@ -12,6 +12,7 @@ import ctypes
 import ctypes.util
 import os
 import signal
+import socket
 import subprocess
 import threading
 from pathlib import Path
@@ -25,8 +26,65 @@ _libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True
 T = TypeVar("T")
 
 
+MS_BIND, MS_REC, MS_SHARED, MNT_DETACH = 0x1000, 0x4000, 0x100000, 0x2
+NETLINK_ROUTE, NETLINK_GENERIC = 0, 16
+_run_dir_ready = False
+
+
 def netns_path(namespace: str) -> Path:
     return NETNS_RUN_DIR / namespace
+
+
+def _check(result: int, what: str) -> None:
+    if result != 0:
+        err = ctypes.get_errno()
+        raise OSError(err, f"{what}: {os.strerror(err)}")
+
+
+def _prepare_run_dir() -> None:
+    """Make /run/netns a shared mount, as iproute2 does, so named namespaces are
+    visible to `ip netns` from every mount namespace."""
+    global _run_dir_ready
+    if _run_dir_ready:
+        return
+    NETNS_RUN_DIR.mkdir(mode=0o755, exist_ok=True)
+    directory = str(NETNS_RUN_DIR).encode()
+    if _libc.mount(b"", directory, b"none", MS_SHARED | MS_REC, None) != 0:
+        _check(_libc.mount(directory, directory, b"none", MS_BIND | MS_REC, None), "bind-mount /run/netns")
+        _check(_libc.mount(b"", directory, b"none", MS_SHARED | MS_REC, None), "share /run/netns")
+    _run_dir_ready = True
+
+
+def create_namespace(namespace: str) -> int:
+    """Create a named network namespace (like `ip netns add`) without forking: a
+    thread unshares its own network namespace and bind-mounts it. Returns a
+    NETLINK_ROUTE socket fd opened inside it, for pyroute2's IPRoute(fileno=...)."""
+    _prepare_run_dir()
+    path = netns_path(namespace)
+    os.close(os.open(path, os.O_RDONLY | os.O_CREAT | os.O_EXCL, 0))
+
+    def inside() -> int:
+        _check(_libc.unshare(CLONE_NEWNET), "unshare(CLONE_NEWNET)")
+        source = f"/proc/self/task/{threading.get_native_id()}/ns/net".encode()
+        _check(_libc.mount(source, str(path).encode(), b"none", MS_BIND, None), f"bind-mount {path}")
+        return socket.socket(socket.AF_NETLINK, socket.SOCK_DGRAM, NETLINK_ROUTE).detach()
+
+    try:
+        return _in_thread(inside)
+    except BaseException:
+        remove_namespace(namespace)
+        raise
+
+
+def remove_namespace(namespace: str) -> None:
+    path = netns_path(namespace)
+    _libc.umount2(str(path).encode(), MNT_DETACH)
+    path.unlink(missing_ok=True)
+
+
+def netlink_fd(namespace: str, protocol: int = NETLINK_ROUTE) -> int:
+    """A netlink socket fd opened inside `namespace` (it stays bound to it)."""
+    return call_in(namespace, lambda: socket.socket(socket.AF_NETLINK, socket.SOCK_DGRAM, protocol).detach())
 
 
 def _enter(namespace: str) -> None:
@@ -41,16 +99,25 @@ def _enter(namespace: str) -> None:
 
 def call_in(namespace: str, function: Callable[..., T], *args: Any) -> T:
     """Run ``function(*args)`` in a thread inside ``namespace`` and return its result."""
+
+    def inside() -> T:
+        _enter(namespace)
+        return function(*args)
+
+    return _in_thread(inside)
+
+
+def _in_thread(function: Callable[[], T]) -> T:
+    """Namespace changes are per thread: do them in a throwaway one."""
     outcome: dict[str, Any] = {}
 
     def target() -> None:
         try:
-            _enter(namespace)
-            outcome["value"] = function(*args)
+            outcome["value"] = function()
         except BaseException as exc:  # handed back to the caller's thread
             outcome["error"] = exc
 
-    thread = threading.Thread(target=target, name=f"netns:{namespace}", daemon=True)
+    thread = threading.Thread(target=target, name="netns", daemon=True)
     thread.start()
     thread.join()
     if "error" in outcome:

@@ -23,23 +23,30 @@ def expand(doc: SourceDoc) -> list[MatrixCase]:
     matrix = doc.data.get("matrix") if isinstance(doc.data, dict) else None
     if not matrix:
         return [MatrixCase(None, {}, doc)]
-    if not isinstance(matrix, dict):
-        raise ScenarioError([doc.problem(("matrix",), "expected a mapping of dotted paths to lists of values")])
-    problems = []
-    for key, values in matrix.items():
-        if not isinstance(values, list) or not values:
-            problems.append(doc.problem(("matrix", key), "expected a non-empty list of values"))
-    if problems:
-        raise ScenarioError(problems)
+    # two forms: {path: [values]} (every combination) or [{path: value, ...}] (listed cases)
+    combos: list[list[tuple[str, Any, Path]]] = []
+    if isinstance(matrix, dict):
+        problems = [
+            doc.problem(("matrix", key), "expected a non-empty list of values")
+            for key, values in matrix.items()
+            if not isinstance(values, list) or not values
+        ]
+        if problems:
+            raise ScenarioError(problems)
+        axes = [[(key, value, ("matrix", key, i)) for i, value in enumerate(values)] for key, values in matrix.items()]
+        combos = [list(combo) for combo in itertools.product(*axes)]
+    elif isinstance(matrix, list) and all(isinstance(entry, dict) and entry for entry in matrix):
+        combos = [[(key, value, ("matrix", i, key)) for key, value in entry.items()] for i, entry in enumerate(matrix)]
+    else:
+        raise ScenarioError([doc.problem(("matrix",), "expected a mapping of dotted paths to lists of values, or a list of mappings of dotted paths to values")])
 
-    labels = _labels(list(matrix))
+    labels = _labels(list(dict.fromkeys(key for combo in combos for key, _, _ in combo)))
     cases = []
-    for combo in itertools.product(*matrix.values()):
+    for combo in combos:
         data = copy.deepcopy(doc.data)
         data.pop("matrix")
         lines = dict(doc.lines)
-        values = dict(zip(matrix, combo))
-        for index, (key, value) in enumerate(values.items()):
+        for key, value, source in combo:
             target = _resolve(data, key.split("."), doc, key)
             _set(data, target, value)
             # errors in a substituted value point at the matrix line that supplied it
@@ -47,7 +54,8 @@ def expand(doc: SourceDoc) -> list[MatrixCase]:
                 if sub[: len(target)] == target:
                     del lines[sub]
             for sub_path in _paths(value, target):
-                lines[sub_path] = doc.lines[("matrix", key, matrix[key].index(value))]
+                lines[sub_path] = doc.lines[source]
+        values = {key: value for key, value, _ in combo}
         case_id = ",".join(f"{labels[k]}={_short(v)}" for k, v in values.items())
         cases.append(MatrixCase(case_id, values, SourceDoc(doc.file, data, lines)))
     return cases

@@ -146,6 +146,11 @@ class WireGuardSpec(Strict):
 
 class CheckArgs(Strict):
     expect: Expectation = Field("pass", description="'fail' makes a failing check the expected outcome.")
+    cause: str | None = Field(
+        None,
+        description="With expect: fail, text the diagnosis must contain (case-insensitive), "
+        "so the check fails for the reason the scenario is about and no other.",
+    )
 
 
 class HandshakeArgs(CheckArgs):
@@ -222,7 +227,9 @@ class ScenarioSpec(Strict):
     links: list[LinkSpec] = Field(default_factory=list)
     wireguard: dict[NodeName, WireGuardSpec] = Field(default_factory=dict)
     steps: list[Step] = Field(default_factory=list)
-    matrix: dict[str, list[Any]] | None = Field(
-        None, description="Dotted paths into this file, each with a list of values; one case per combination."
+    matrix: Union[dict[str, list[Any]], list[dict[str, Any]], None] = Field(
+        None,
+        description="Either dotted paths into this file, each with a list of values (one case per combination), "
+        "or a list of cases, each a mapping of dotted paths to values.",
     )
     timeout: Duration = Field(300.0, description="Time budget for the whole scenario.")

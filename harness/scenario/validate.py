@@ -63,6 +63,8 @@ def check_references(spec: ScenarioSpec, doc: SourceDoc) -> list[Problem]:
     for i, step in enumerate(spec.steps):
         args = step_args(step)
         kind = next(iter(type(step).model_fields))
+        if getattr(args, "cause", None) and args.expect != "fail":
+            problem(("steps", i, kind, "cause"), "`cause` names why a check is expected to fail: it needs `expect: fail`")
         if isinstance(args, HandshakeArgs):
             a, b = args.between
             for j, end in enumerate(args.between):

@@ -22,6 +22,9 @@ def run_step(network, index: int, step) -> StepResult:
     started = time.monotonic()
     result = _RUNNERS[kind](network, index, args)
     result.seconds = time.monotonic() - started
+    result.expect_cause(getattr(args, "cause", None))
+    if result.outcome == "wrong-cause":
+        result.message += f" (expected the failure to be about: {result.cause!r})"
     return result
 
 

@@ -97,6 +97,10 @@ def diagnose_tunnel(network, src: str, dst: str, dst_address: str | None = None)
                 diag.cause = f"endpoint {peer.endpoint} is unreachable on the underlay from {node} (no route, link down, or filtered)"
 
     handshook = bool(src_peer and src_peer.latest_handshake) or bool(dst_peer and dst_peer.latest_handshake)
+    nat_cause = None
+    for node, other, peer in ((src, dst, src_peer), (dst, src, dst_peer)):
+        if peer is not None and peer.endpoint and nat_cause is None:
+            nat_cause = _expired_nat_mapping(network, node, other, peer, now, diag)
     if diag.cause:
         pass
     elif src_status is None or dst_status is None:
@@ -111,6 +115,8 @@ def diagnose_tunnel(network, src: str, dst: str, dst_address: str | None = None)
         diag.cause = f"{dst} has no peer with {src}'s public key: it drops {src}'s handshakes (wrong or revoked key)"
     elif not endpoint_known:
         diag.cause = f"neither {src} nor {dst} knows the other's endpoint, so nobody can initiate a handshake"
+    elif nat_cause:
+        diag.cause = nat_cause
     elif not handshook:
         if src_peer.endpoint and src_peer.tx_bytes == 0 and not dst_peer.endpoint:
             diag.cause = f"no handshake ever: {src} has sent nothing to {dst} (no traffic for that peer and no keepalive)"
@@ -145,3 +151,46 @@ def diagnose_underlay(network, src: str, address: str) -> Diagnosis:
     except Exception:
         diag.cause = f"{src} has no route to {address} on the underlay"
     return diag
+
+
+def _nat_owning(plan, address: str) -> str | None:
+    """The NAT router whose outside address this is, if any."""
+    for name, node in plan.nodes.items():
+        if node.nat is None:
+            continue
+        for port in plan.ports[name]:
+            if port.ifname == node.nat.outside_dev and any(str(a.ip) == address for a in port.addresses):
+                return name
+    return None
+
+
+def _expired_nat_mapping(network, node: str, other: str, peer: PeerStatus, now: float, diag: Diagnosis) -> str | None:
+    """`node` sends to `other` via a NAT's public address: is the mapping still there?"""
+    from harness.net.conntrack import udp_mappings
+
+    host = peer.endpoint.rpartition(":")[0].strip("[]")
+    nat = _nat_owning(network.plan, host)
+    if nat is None:
+        return None
+    try:
+        mappings = [m for m in udp_mappings(network.namespace(nat)) if m.outside == peer.endpoint]
+    except Exception as exc:  # conntrack unreadable: say so, do not guess
+        diag.lines.append(f"NAT {nat}: conntrack table unreadable ({exc})")
+        return None
+    if mappings:
+        diag.lines.append(
+            f"NAT {nat}: mapping {mappings[0].inside} ↔ {peer.endpoint} present, expires in {mappings[0].seconds_left}s"
+        )
+        return None
+    spec = network.plan.nodes[nat].nat
+    timeout = f"UDP timeout {spec.udp_timeout:g}s" if spec.udp_timeout else "its UDP timeout"
+    keepalive = next((p.persistent_keepalive for p in network.plan.wireguard[other].peers if p.node == node), 0)
+    age = peer.handshake_age(now)
+    diag.lines.append(f"NAT {nat}: no UDP mapping for {peer.endpoint} in its conntrack table")
+    advice = (
+        f"{other} sends no persistent keepalive: set one shorter than the NAT's timeout"
+        if not keepalive
+        else f"{other}'s keepalive of {keepalive}s did not keep it open"
+    )
+    since = f", latest handshake {age:.0f}s ago" if age is not None else ""
+    return f"{node} sends to {peer.endpoint}, the public side of NAT {nat}, but the NAT mapping has expired ({timeout}{since}); {advice}"

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 import re
 import shutil
 from dataclasses import dataclass
@@ -32,8 +31,8 @@ def ping_argv(address: str, *, family: int, count: int, interval: float, timeout
     binary = shutil.which("ping")
     if binary is None:
         raise MissingCapability("ping is not installed: apt-get install iputils-ping")
-    deadline = math.ceil(count * interval + timeout)  # iputils takes whole seconds for -w
-    argv = [binary, "-6" if family == 6 else "-4", "-n", "-q", "-c", str(count), "-i", f"{interval:g}", "-w", str(deadline), "-W", f"{timeout:g}"]
+    # no -w: with a deadline iputils keeps sending until `count` replies arrive
+    argv = [binary, "-6" if family == 6 else "-4", "-n", "-q", "-c", str(count), "-i", f"{interval:g}", "-W", f"{timeout:g}"]
     if size is not None:
         argv += ["-s", str(size)]
     return argv + [address]

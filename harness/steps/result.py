@@ -26,21 +26,33 @@ class StepResult:
     title: str
     passed: bool  # what the check observed
     expect: str = "pass"
+    cause: str | None = None  # with expect: fail, the diagnosis must mention this
     message: str = ""
     measurements: dict[str, Measurement] = field(default_factory=dict)
     diagnosis: str | None = None
     seconds: float = 0.0
 
+    cause_matched: bool = True  # set by expect_cause(), before the message is amended
+
+    def expect_cause(self, cause: str | None) -> None:
+        """Record whether a failure happened for the stated cause."""
+        self.cause = cause
+        if cause and not self.passed:
+            self.cause_matched = cause.lower() in f"{self.message}\n{self.diagnosis or ''}".lower()
+
     @property
     def ok(self) -> bool:
-        """The step met its expectation (a failing check with `expect: fail` is ok)."""
-        return self.passed == (self.expect == "pass")
+        """The step met its expectation (a failing check with `expect: fail` is ok,
+        if it failed for the stated cause)."""
+        return self.passed == (self.expect == "pass") and self.cause_matched
 
     @property
     def outcome(self) -> str:
         if self.ok:
             return "pass" if self.expect == "pass" else "expected-fail"
-        return "fail" if self.expect == "pass" else "unexpected-pass"
+        if self.expect == "pass":
+            return "fail"
+        return "unexpected-pass" if self.passed else "wrong-cause"
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -48,6 +60,7 @@ class StepResult:
             "kind": self.kind,
             "title": self.title,
             "expect": self.expect,
+            "expected_cause": self.cause,
             "observed": "pass" if self.passed else "fail",
             "outcome": self.outcome,
             "message": self.message,

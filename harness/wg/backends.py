@@ -80,7 +80,7 @@ class KernelDevice(WgDevice):
         if self._genl is None:
             from pyroute2 import WireGuard
 
-            self._genl = WireGuard(netns=self.namespace, flags=0)
+            self._genl = WireGuard(fileno=nsexec.netlink_fd(self.namespace, nsexec.NETLINK_GENERIC))
         return self._genl
 
     @staticmethod

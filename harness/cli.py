@@ -1,0 +1,214 @@
+"""`wgh`: run scenarios, check the host, clean up, print the schema."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import sys
+import time
+from pathlib import Path
+from typing import Sequence
+
+from harness.errors import ScenarioError
+
+EXIT_OK, EXIT_FAILED, EXIT_INVALID, EXIT_INTERRUPTED = 0, 1, 2, 130
+
+
+def scenario_files(paths: Sequence[str]) -> list[Path]:
+    files: list[Path] = []
+    for name in paths:
+        path = Path(name)
+        if path.is_dir():
+            files += sorted(p for p in path.rglob("*") if p.suffix in (".yaml", ".yml"))
+        else:
+            files.append(path)
+    return files
+
+
+def _terminate_cleanly() -> None:
+    """SIGTERM/SIGHUP unwind like Ctrl-C, so every `finally` tears down."""
+
+    owner = os.getpid()
+
+    def handler(signum: int, frame: object) -> None:
+        if os.getpid() != owner:  # a forked child (not ours to unwind): just die
+            os._exit(128 + signum)
+        raise KeyboardInterrupt(f"signal {signum}")
+
+    signal.signal(signal.SIGTERM, handler)
+    signal.signal(signal.SIGHUP, handler)
+
+
+class Progress:
+    """One live line on a terminal; plain lines otherwise (CI logs)."""
+
+    def __init__(self, total: int, stream=sys.stderr, quiet: bool = False):
+        self.total, self.stream, self.quiet = total, stream, quiet
+        self.live = stream.isatty() and not quiet
+        self.started = time.monotonic()
+
+    def update(self, done: int, text: str) -> None:
+        if self.live:
+            width = 100
+            line = f"[{done}/{self.total} {time.monotonic() - self.started:5.1f}s] {text}"[:width]
+            self.stream.write("\r\x1b[K" + line)
+            self.stream.flush()
+
+    def finish_one(self, text: str) -> None:
+        if self.quiet:
+            return
+        if self.live:
+            self.stream.write("\r\x1b[K")
+        self.stream.write(text + "\n")
+        self.stream.flush()
+
+
+def _table(rows: list[list[str]], header: list[str]) -> str:
+    widths = [max(len(str(r[i])) for r in rows + [header]) for i in range(len(header))]
+    fmt = "  ".join(f"{{:<{w}}}" for w in widths)
+    lines = [fmt.format(*header), fmt.format(*("-" * w for w in widths))]
+    lines += [fmt.format(*row) for row in rows]
+    return "\n".join(lines)
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from harness.run import run_case
+    from harness.scenario.load import load_file
+
+    files = scenario_files(args.files)
+    if not files:
+        print("wgh run: no scenario files given or found", file=sys.stderr)
+        return EXIT_INVALID
+    cases, problems = [], []
+    for file in files:  # validate everything before building anything
+        try:
+            cases += load_file(file)
+        except ScenarioError as exc:
+            problems += exc.problems
+    if problems:
+        for problem in problems:
+            print(problem, file=sys.stderr)
+        return EXIT_INVALID
+
+    from harness.results.store import ResultsFile
+
+    results = ResultsFile(args.results_dir, args.backend) if not args.no_results else None
+    progress = Progress(len(cases), quiet=args.quiet or args.json)
+    outcomes = []
+    _terminate_cleanly()
+    try:
+        for number, case in enumerate(cases, 1):
+            progress.update(number - 1, f"{case.id}: building")
+
+            def on_step(step, case=case, number=number) -> None:
+                progress.update(number - 1, f"{case.id}: step {step.index + 1}/{len(case.spec.steps)} {step.kind} {step.outcome}")
+
+            result = run_case(case, backend=args.backend, artifacts_dir=results.artifacts_dir if results else None, on_step=on_step)
+            outcomes.append(result)
+            if results:
+                results.add(result.to_json())
+            marker = {"passed": "PASS", "failed": "FAIL", "error": "ERROR", "skipped": "SKIP"}[result.status]
+            progress.finish_one(f"{marker:5} {case.id}  ({result.build_seconds + result.steps_seconds + result.teardown_seconds:.2f}s) {result.summary()}")
+            if result.status in ("failed", "error") and not args.quiet and not args.json:
+                print(result.report(), file=sys.stderr)
+    except KeyboardInterrupt:
+        print("\nwgh run: interrupted; everything built so far was torn down", file=sys.stderr)
+        return EXIT_INTERRUPTED
+
+    if args.json:
+        print(json.dumps({"results": str(results.path) if results else None, "scenarios": [r.to_json() for r in outcomes]}, indent=2, default=str))
+    elif not args.quiet:
+        rows = []
+        for r in outcomes:
+            backends = ",".join(sorted(set(r.backends.values()))) or "-"
+            rows.append([r.case.id, r.status, backends, f"{r.build_seconds:.2f}s", f"{r.steps_seconds:.2f}s", r.summary()[:70]])
+        print(_table(rows, ["scenario", "status", "backend", "build", "steps", "summary"]))
+        counts = {s: sum(1 for r in outcomes if r.status == s) for s in ("passed", "failed", "error", "skipped")}
+        print(", ".join(f"{n} {s}" for s, n in counts.items() if n) + (f"; results: {results.path}" if results else ""))
+    return EXIT_OK if all(r.status in ("passed", "skipped") for r in outcomes) else EXIT_FAILED
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    from harness.scenario.load import load_file
+
+    bad = 0
+    for file in scenario_files(args.files):
+        try:
+            cases = load_file(file)
+            print(f"{file}: ok ({len(cases)} case{'s' if len(cases) != 1 else ''})")
+        except ScenarioError as exc:
+            bad += 1
+            for problem in exc.problems:
+                print(problem, file=sys.stderr)
+    return EXIT_INVALID if bad else EXIT_OK
+
+
+def cmd_doctor(args: argparse.Namespace) -> int:
+    from harness.doctor import checks
+
+    rows = []
+    for cap in checks():
+        rows.append(["yes" if cap.ok else "NO", cap.name, cap.detail, "" if cap.ok else cap.how_to_get])
+    print(_table(rows, ["ok", "capability", "detail", "how to get it"]))
+    return EXIT_OK
+
+
+def cmd_clean(args: argparse.Namespace) -> int:
+    from harness.cleanup import reap
+
+    report = reap()
+    if report.empty and not report.failures:
+        print("nothing to clean")
+    else:
+        if report.runs:
+            print(f"runs reaped: {', '.join(report.runs)}")
+        for what, items in (("namespaces", report.namespaces), ("processes", report.processes), ("sockets", report.sockets)):
+            if items:
+                print(f"{what} removed: {', '.join(map(str, items))}")
+        for failure in report.failures:
+            print(f"could not remove: {failure}", file=sys.stderr)
+    return EXIT_FAILED if report.failures else EXIT_OK
+
+
+def cmd_schema(args: argparse.Namespace) -> int:
+    from harness.scenario.schema import schema_json
+
+    print(schema_json())
+    return EXIT_OK
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="wgh", description="WireGuard test harness")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    run = sub.add_parser("run", help="build, check and tear down scenarios")
+    run.add_argument("files", nargs="+", help="scenario files or directories")
+    run.add_argument("--backend", default=os.environ.get("WGH_BACKEND", "auto"), choices=["auto", "kernel", "wireguard-go"])
+    run.add_argument("--results-dir", default="results")
+    run.add_argument("--no-results", action="store_true", help="do not write results.json")
+    run.add_argument("-q", "--quiet", action="store_true", help="no progress, no table: exit code only")
+    run.add_argument("--json", action="store_true", help="print the results as JSON on stdout")
+    run.set_defaults(func=cmd_run)
+
+    validate = sub.add_parser("validate", help="check scenario files without building anything")
+    validate.add_argument("files", nargs="+")
+    validate.set_defaults(func=cmd_validate)
+
+    sub.add_parser("doctor", help="what this host can do, and how to get what it lacks").set_defaults(func=cmd_doctor)
+    sub.add_parser("clean", help="remove what crashed runs left behind").set_defaults(func=cmd_clean)
+    sub.add_parser("schema", help="print the scenario JSON Schema").set_defaults(func=cmd_schema)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except KeyboardInterrupt:
+        return EXIT_INTERRUPTED
+
+
+if __name__ == "__main__":
+    sys.exit(main())

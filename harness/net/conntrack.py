@@ -1,0 +1,40 @@
+"""Read a NAT router's conntrack table (pyroute2, netlink in its namespace)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from harness.net import nsexec
+
+NETLINK_NETFILTER = 12
+
+
+@dataclass(frozen=True)
+class UdpMapping:
+    inside: str  # address:port before translation
+    outside: str  # address:port the NAT uses on its public side
+    remote: str  # the far end
+    seconds_left: int
+
+
+def udp_mappings(namespace: str) -> list[UdpMapping]:
+    from pyroute2 import Conntrack
+
+    ct = Conntrack(fileno=nsexec.netlink_fd(namespace, NETLINK_NETFILTER))
+    try:
+        found = []
+        for entry in ct.dump_entries():
+            orig, reply = entry.tuple_orig, entry.tuple_reply
+            if orig is None or reply is None or getattr(orig, "proto", None) != 17:
+                continue
+            found.append(
+                UdpMapping(
+                    inside=f"{orig.saddr}:{orig.sport}",
+                    outside=f"{reply.daddr}:{reply.dport}",
+                    remote=f"{orig.daddr}:{orig.dport}",
+                    seconds_left=entry.timeout or 0,
+                )
+            )
+        return found
+    finally:
+        ct.close()

@@ -1,0 +1,202 @@
+"""pytest integration: `pytest scenarios/` collects every scenario file (one test per
+file and matrix case), skips cleanly where the host lacks something, records results,
+and offers the `wgh_network` fixture for scenarios written as Python tests."""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+import pytest
+
+from harness.errors import ScenarioError
+
+SCENARIO_DIR_NAME = "scenarios"
+REQUIREMENTS = ("root", "wireguard", "kernel_wireguard", "wireguard_go", "netem")
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("wgharness", "WireGuard scenarios (wgharness)")
+    group.addoption(
+        "--wg-backend",
+        default=os.environ.get("WGH_BACKEND", "auto"),
+        choices=["auto", "kernel", "wireguard-go"],
+        help="WireGuard implementation for nodes that do not pick one (default: auto = kernel if it loads)",
+    )
+    group.addoption("--results-dir", default="results", help="where results/<run-id>/results.json goes (default: results)")
+    group.addoption("--no-results", action="store_true", help="do not write results.json")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "wgh_scenario: a test generated from a scenario file")
+    config.addinivalue_line(
+        "markers", f"requires(*what): skip unless the host has all of: {', '.join(REQUIREMENTS)}"
+    )
+    config.stash[_results_key] = None
+    if threading.current_thread() is threading.main_thread() and signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
+        # unwind like Ctrl-C so fixtures and scenario teardown run
+        owner = os.getpid()
+
+        def on_term(signum: int, frame: Any) -> None:
+            if os.getpid() != owner:  # a forked child: not ours to unwind
+                os._exit(128 + signum)
+            raise KeyboardInterrupt("SIGTERM")
+
+        signal.signal(signal.SIGTERM, on_term)
+
+
+_results_key = pytest.StashKey[Any]()
+
+
+def _results(config: pytest.Config):
+    if config.getoption("no_results"):
+        return None
+    if config.stash[_results_key] is None:
+        from harness.results.store import ResultsFile
+
+        directory = Path(config.getoption("results_dir"))
+        if not directory.is_absolute():
+            directory = Path(config.invocation_params.dir) / directory
+        config.stash[_results_key] = ResultsFile(directory, config.getoption("wg_backend"))
+    return config.stash[_results_key]
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    from harness import caps
+
+    backend = config.getoption("wg_backend")
+    resolved = caps.resolve_backend(backend) if caps.is_root() else "n/a (not root)"
+    return f"wgharness: backend {backend} → {resolved}"
+
+
+def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
+    results = config.stash.get(_results_key, None)
+    if results is not None:
+        terminalreporter.write_line(f"wgharness results: {results.path}")
+
+
+# --- requirement markers --------------------------------------------------------
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    from harness import caps
+
+    needs: set[str] = set()
+    for marker in item.iter_markers("requires"):
+        unknown = set(marker.args) - set(REQUIREMENTS)
+        if unknown:
+            raise pytest.UsageError(f"{item.nodeid}: unknown requirement(s) {sorted(unknown)}; known: {REQUIREMENTS}")
+        needs.update(marker.args)
+    missing = caps.missing_for(needs, item.config.getoption("wg_backend")) if needs else []
+    if missing:
+        pytest.skip("; ".join(missing))
+
+
+# --- scenario files ---------------------------------------------------------------
+
+
+def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Collector | None:
+    if file_path.suffix in (".yaml", ".yml") and SCENARIO_DIR_NAME in file_path.parts:
+        return ScenarioFile.from_parent(parent, path=file_path)
+    return None
+
+
+class ScenarioFile(pytest.File):
+    def collect(self) -> Iterator[pytest.Item]:
+        from harness.run import requirements
+        from harness.scenario.load import load_file
+
+        for case in load_file(self.path):
+            item = ScenarioItem.from_parent(self, name=case.id, case=case)
+            item.add_marker("wgh_scenario")
+            item.add_marker(pytest.mark.requires(*sorted(requirements(case))))
+            yield item
+
+    def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException]) -> str:  # type: ignore[override]
+        if isinstance(excinfo.value, ScenarioError):
+            return str(excinfo.value)
+        return super().repr_failure(excinfo)
+
+
+class ScenarioFailed(Exception):
+    def __init__(self, result: Any):
+        self.result = result
+        super().__init__(result.summary())
+
+
+class ScenarioItem(pytest.Item):
+    def __init__(self, *, case: Any, **kwargs: Any):
+        super().__init__(**kwargs)
+        self.case = case
+
+    def runtest(self) -> None:
+        from harness.run import run_case
+
+        results = _results(self.config)
+        result = run_case(
+            self.case,
+            backend=self.config.getoption("wg_backend"),
+            artifacts_dir=results.artifacts_dir if results else None,
+        )
+        if results is not None:
+            results.add(result.to_json())
+        self.user_properties.append(("wgh_status", result.status))
+        if result.status == "skipped":
+            pytest.skip(result.error or "skipped")
+        if result.status != "passed":
+            raise ScenarioFailed(result)
+
+    def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> str:  # type: ignore[override]
+        if isinstance(excinfo.value, ScenarioFailed):
+            return excinfo.value.result.report()
+        return super().repr_failure(excinfo)
+
+    def reportinfo(self) -> tuple[Path, int, str]:
+        return self.path, 0, f"scenario {self.case.id}"
+
+
+# --- fixtures for Python-written scenarios ---------------------------------------------
+
+
+@pytest.fixture
+def wgh_backend(request: pytest.FixtureRequest) -> str:
+    return request.config.getoption("wg_backend")
+
+
+@pytest.fixture
+def wgh_network(request: pytest.FixtureRequest, wgh_backend: str) -> Iterator[Callable[..., Any]]:
+    """Build networks from a scenario file or dict; all are torn down after the test.
+
+        def test_custom(wgh_network):
+            net = wgh_network({"nodes": {...}, "links": [...], "wireguard": {...}})
+            assert net.run("a", ["ping", "-c1", str(net.plan.tunnel_address("b"))]).returncode == 0
+    """
+    from harness import caps
+    from harness.net.network import Network
+    from harness.plan.naming import new_run_id
+    from harness.plan.network import build_plan
+    from harness.run import requirements
+    from harness.scenario.load import load_data, load_file
+
+    built: list[Network] = []
+
+    def build(source: str | Path | dict, case: str | None = None) -> Network:
+        cases = load_data(source) if isinstance(source, dict) else load_file(source)
+        chosen = next((c for c in cases if c.case_id == case), None) if case else cases[0]
+        if chosen is None:
+            raise LookupError(f"no matrix case {case!r}; cases: {[c.case_id for c in cases]}")
+        missing = caps.missing_for(requirements(chosen), wgh_backend)
+        if missing:
+            pytest.skip("; ".join(missing))
+        network = Network(build_plan(chosen.spec, new_run_id(), wgh_backend))
+        network.case = chosen
+        built.append(network)
+        network.build()
+        return network
+
+    yield build
+    for network in reversed(built):
+        network.teardown()

@@ -1,0 +1,1 @@
+"""Run results: records, the environment they were measured in, and the JSON file."""

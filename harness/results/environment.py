@@ -1,0 +1,39 @@
+"""The environment a measurement was taken in, so results stay comparable."""
+
+from __future__ import annotations
+
+import os
+import platform
+from typing import Any
+
+from harness import __version__, caps
+
+
+def _cpu_model() -> str:
+    try:
+        for line in open("/proc/cpuinfo"):
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor()
+
+
+def environment(requested_backend: str) -> dict[str, Any]:
+    uname = os.uname()
+    versions = caps.tool_versions()
+    return {
+        "kernel_release": uname.release,
+        "kernel_version": uname.version,
+        "machine": uname.machine,
+        "cpu": _cpu_model(),
+        "cpus": os.cpu_count(),
+        "python": platform.python_version(),
+        "harness_version": __version__,
+        "backend_requested": requested_backend,
+        "backend_auto_resolves_to": caps.resolve_backend("auto"),
+        "wireguard_tools_version": versions.get("wireguard-tools"),
+        "wireguard_go_version": versions.get("wireguard-go"),
+        "kernel_wireguard": caps.kernel_wireguard(),
+        "netem": caps.netem(),
+    }
