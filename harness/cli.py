@@ -180,7 +180,10 @@ def cmd_schema(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from harness import __version__
+
     parser = argparse.ArgumentParser(prog="wgh", description="WireGuard test harness")
+    parser.add_argument("--version", action="version", version=f"wgharness {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
 
     run = sub.add_parser("run", help="build, check and tear down scenarios")

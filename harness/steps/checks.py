@@ -149,3 +149,13 @@ def _no_peer(src: str, address) -> "Diagnosis":
     from harness.steps.diagnose import Diagnosis
 
     return Diagnosis([], f"AllowedIPs on {src} do not cover {address}: the packet has no peer to go to and is dropped")
+
+
+def check(network, step: dict, index: int = 0) -> StepResult:
+    """Run one step given as a dict, e.g. {"ping": {"from": "a", "to": "b"}}, on a built
+    network: the building block for scenarios written as Python tests."""
+    from pydantic import TypeAdapter
+
+    from harness.scenario.model import Step
+
+    return run_step(network, index, TypeAdapter(Step).validate_python(step))

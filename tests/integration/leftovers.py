@@ -1,0 +1,38 @@
+"""What a run could leave on the host, by run id (shared by the integration tests)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from harness.cleanup import _wireguard_go_processes
+from harness.plan import naming
+
+
+def harness_objects(run_ids: set[str] | None = None) -> dict[str, list[str]]:
+    """Namespaces, wireguard-go processes and UAPI sockets of the harness on this host
+    (of the given runs, or of any run)."""
+
+    def ours(name: str) -> bool:
+        run = naming.run_of(name)
+        return run is not None and (run_ids is None or run in run_ids)
+
+    netns_dir = Path("/run/netns")
+    sockets_dir = Path("/var/run/wireguard")
+    return {
+        "namespaces": sorted(n for n in (os.listdir(netns_dir) if netns_dir.is_dir() else []) if ours(n)),
+        "processes": sorted(f"{pid} {ifname}" for pid, ifname in _wireguard_go_processes() if ours(ifname)),
+        "sockets": sorted(s.name for s in (sockets_dir.glob("*.sock") if sockets_dir.is_dir() else []) if ours(s.stem)),
+    }
+
+
+def nothing_left(run_ids: set[str] | None = None) -> bool:
+    return not any(harness_objects(run_ids).values())
+
+
+def left_by_finished_runs() -> dict[str, list[str]]:
+    """Objects of runs that are over (other runs may be live in parallel: not counted)."""
+    from harness.cleanup import live_runs
+
+    live = {run for run, record in live_runs().items() if record.owner_alive()}
+    return {kind: [x for x in items if not any(run in x for run in live)] for kind, items in harness_objects().items()}

@@ -1,0 +1,119 @@
+"""Cleanup holds on success, failure, Ctrl-C, SIGTERM, timeout and SIGKILL."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+
+from harness.cleanup import REGISTRY_DIR
+
+from .leftovers import harness_objects, left_by_finished_runs, nothing_left
+
+pytestmark = pytest.mark.requires("root", "wireguard")
+
+SLOW = textwrap.dedent(
+    """
+    name: slow
+    nodes: {a: {}, nat: {nat: {outside: b}}, b: {}}
+    links: [{ends: [a, nat]}, {ends: [nat, b]}]
+    wireguard:
+      a: {peers: {b: {endpoint: b, persistent_keepalive: 1}}}
+      b: {}
+    steps:
+      - handshake: {between: [a, b], within: 3s}
+      - sleep: 60s
+    """
+)
+
+
+def _start(wgh_cli, tmp_path: Path, text: str = SLOW) -> tuple[subprocess.Popen, str]:
+    scenario = tmp_path / "slow.yaml"
+    scenario.write_text(text)
+    proc = subprocess.Popen(
+        [wgh_cli.path, "run", "--no-results", str(scenario)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        for record in REGISTRY_DIR.glob("*.json"):
+            try:
+                data = json.loads(record.read_text())
+            except (OSError, ValueError):
+                continue
+            if data["pid"] == proc.pid and data["processes"] or (data["pid"] == proc.pid and "wireguard-go" not in str(data)):
+                run = data["run_id"]
+                if len(harness_objects({run})["namespaces"]) == 3:
+                    time.sleep(0.5)  # well into the scenario: handshake done, sleeping
+                    return proc, run
+        time.sleep(0.05)
+    proc.kill()
+    raise AssertionError("the scenario never came up")
+
+
+def test_sigkill_leftovers_removed_by_wgh_clean(wgh_cli, tmp_path):
+    proc, run = _start(wgh_cli, tmp_path)
+    proc.kill()
+    proc.wait()
+    left = harness_objects({run})
+    assert left["namespaces"], "a SIGKILLed run cannot clean up: its namespaces must still be there"
+    result = wgh_cli("clean")
+    assert result.returncode == 0, result.stderr
+    assert run in result.stdout
+    assert nothing_left({run}), harness_objects({run})
+    assert not (REGISTRY_DIR / f"{run}.json").exists()
+
+
+def test_sigkill_leftovers_reaped_by_next_run(wgh_cli, tmp_path):
+    proc, run = _start(wgh_cli, tmp_path)
+    proc.kill()
+    proc.wait()
+    assert harness_objects({run})["namespaces"]
+    result = wgh_cli("run", "--no-results", "scenarios/direct.yaml")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert nothing_left({run}), harness_objects({run})
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
+def test_interrupt_tears_down(wgh_cli, tmp_path, signum):
+    proc, run = _start(wgh_cli, tmp_path)
+    proc.send_signal(signum)
+    out, err = proc.communicate(timeout=20)
+    assert proc.returncode == 130, err
+    assert "interrupted" in err
+    assert nothing_left({run}), harness_objects({run})
+
+
+def test_timeout_tears_down(wgh_cli, tmp_path):
+    scenario = tmp_path / "timeout.yaml"
+    scenario.write_text(SLOW + "timeout: 2s\n")
+    started = time.monotonic()
+    result = wgh_cli("run", "--no-results", str(scenario))
+    assert time.monotonic() - started < 20
+    assert result.returncode == 1
+    assert "time budget of 2s" in result.stdout + result.stderr
+    assert not any(left_by_finished_runs().values()), left_by_finished_runs()
+
+
+def test_failing_scenario_tears_down(wgh_cli, tmp_path):
+    scenario = tmp_path / "fails.yaml"
+    scenario.write_text(SLOW.replace("- sleep: 60s", "- ping: {from: a, to: b, via: underlay, count: 1, timeout: 300ms, family: 4, to: 100.64.99.1}").replace("to: b, via", "via"))
+    result = wgh_cli("run", "--no-results", str(scenario))
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert not any(left_by_finished_runs().values()), left_by_finished_runs()
+
+
+def test_parallel_runs_do_not_collide(wgh_cli):
+    procs = [
+        subprocess.Popen([wgh_cli.path, "run", "--no-results", "scenarios/direct.yaml", "scenarios/nat.yaml"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=Path(__file__).resolve().parents[2])
+        for _ in range(2)
+    ]
+    for proc in procs:
+        out, err = proc.communicate(timeout=120)
+        assert proc.returncode == 0, out + err
+    assert not any(left_by_finished_runs().values()), left_by_finished_runs()

@@ -1,0 +1,110 @@
+"""Real namespaces and WireGuard peers on this host (wireguard-go where the kernel
+lacks the module). Needs root."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from harness.net import nsexec
+from harness.steps.checks import check
+
+from .leftovers import harness_objects
+
+pytestmark = pytest.mark.requires("root", "wireguard")
+
+TWO_PEERS = {
+    "name": "two-peers",
+    "nodes": {"a": {}, "r": {"router": True}, "b": {}},
+    "links": [{"ends": ["a", "r"]}, {"ends": ["r", "b"]}],
+    "wireguard": {"a": {"peers": {"b": {"endpoint": "b"}}}, "b": {}},
+}
+
+
+def test_builds_namespaces_links_routes_and_tunnel(wgh_network):
+    net = wgh_network(TWO_PEERS)
+    run = net.plan.run_id
+    assert harness_objects({run})["namespaces"] == sorted(f"wgh-{run}-{n}" for n in ("a", "r", "b"))
+    # the router forwards; the hosts do not
+    assert nsexec.read_sysctl(net.namespace("r"), "net.ipv4.ip_forward") == "1"
+    assert nsexec.read_sysctl(net.namespace("a"), "net.ipv4.ip_forward") == "0"
+    # computed route: a reaches b's subnet through r
+    routes = json.loads(net.run("a", ["ip", "-j", "route", "show", "198.18.2.0/24"]).stdout)
+    assert routes and routes[0]["gateway"] == "198.18.1.2"
+    result = check(net, {"handshake": {"between": ["a", "b"], "within": "3s"}})
+    assert result.ok, result.message
+    assert result.measurements["time_to_handshake"].value < 3
+    ping = check(net, {"ping": {"from": "b", "to": "a", "family": 6, "count": 2, "interval": "50ms"}})
+    assert ping.ok, ping.message
+    assert ping.measurements["loss"].value == 0
+    assert ping.measurements["rtt_avg"].unit == "ms"
+
+
+def test_teardown_removes_everything(wgh_network):
+    net = wgh_network(TWO_PEERS)
+    run = net.plan.run_id
+    assert harness_objects({run})["namespaces"]
+    if "wireguard-go" in net.backends.values():
+        assert harness_objects({run})["processes"] and harness_objects({run})["sockets"]
+    assert net.teardown() == []
+    assert harness_objects({run}) == {"namespaces": [], "processes": [], "sockets": []}
+
+
+def test_keys_never_reach_results_or_command_lines(wgh_network):
+    net = wgh_network(TWO_PEERS)
+    private = {kp.private.hex() for kp in net.keys.values()}
+    import base64
+
+    private |= {base64.b64encode(kp.private).decode() for kp in net.keys.values()}
+    assert "private" not in repr(net.keys) or all(p not in repr(net.keys) for p in private)
+    for pid_line in harness_objects({net.plan.run_id})["processes"]:
+        cmdline = open(f"/proc/{pid_line.split()[0]}/cmdline").read()
+        assert not any(p in cmdline for p in private)
+
+
+def test_diagnoses_udp_dropped_on_the_path(wgh_network):
+    net = wgh_network(TWO_PEERS)
+    # the router silently drops WireGuard's UDP: the classic invisible failure
+    rules = "table inet wgh_block {\n chain forward {\n  type filter hook forward priority 0;\n  udp dport 51820 drop\n }\n}\n"
+    assert nsexec.run(net.namespace("r"), ["nft", "-f", "-"], input=rules).returncode == 0
+    result = check(net, {"handshake": {"between": ["a", "b"], "within": "1500ms"}})
+    assert not result.passed
+    assert "no handshake ever" in result.message and "UDP" in result.message
+    assert "answers ping" in result.diagnosis  # the underlay itself works
+
+
+def test_diagnoses_wrong_public_key(wgh_network):
+    net = wgh_network(TWO_PEERS)
+    from harness.wg.keys import KeyPair
+
+    # b forgets a and trusts a stranger instead: a's handshakes are ignored
+    net.devices["b"].remove_peer(net.public_key("a"))
+    net.devices["b"].update_peer(KeyPair.generate().public, allowed_ips=("100.64.0.1/32",))
+    result = check(net, {"ping": {"from": "a", "to": "b", "count": 1, "timeout": "1s"}})
+    assert not result.passed
+    assert "b has no peer with a's public key" in result.message
+
+
+def test_diagnoses_destination_outside_allowed_ips(wgh_network):
+    net = wgh_network(TWO_PEERS)
+    result = check(net, {"ping": {"from": "a", "to": "100.64.77.7", "count": 1, "timeout": "500ms"}})
+    assert not result.passed
+    assert "AllowedIPs on a do not cover 100.64.77.7" in result.message
+
+
+def test_diagnoses_unreachable_endpoint(wgh_network):
+    net = wgh_network(TWO_PEERS)
+    ipr = net.iproute["r"]
+    ipr.link("set", index=ipr.link_lookup(ifname="eth1")[0], state="down")
+    result = check(net, {"handshake": {"between": ["a", "b"], "within": "1s"}})
+    assert not result.passed
+    assert "unreachable on the underlay" in result.message
+
+
+def test_hub_forwards_between_spokes(wgh_network):
+    net = wgh_network("scenarios/hub-and-spoke.yaml")
+    # spoke1 has no peer for spoke2 at all: the packet can only go through the hub
+    assert [p.node for p in net.plan.wireguard["spoke1"].peers] == ["hub"]
+    result = check(net, {"ping": {"from": "spoke1", "to": "spoke2", "count": 2, "interval": "50ms"}})
+    assert result.ok, result.message
