@@ -26,6 +26,8 @@ ratios use the plain script wall time (the stricter comparison for the harness).
 from __future__ import annotations
 
 import argparse
+import ctypes
+import ctypes.util
 import json
 import os
 import platform
@@ -39,12 +41,12 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 SCENARIO = REPO / "benchmarks" / "nat-first-ping.yaml"
 DEFAULT_BASELINE = (REPO / ".." / "shared" / "bench" / "shell_baseline.sh").resolve()
-NETNS_DIR = Path("/run/netns")
 WG_SOCKET_DIR = Path("/var/run/wireguard")
 REGISTRY_DIR = Path("/run/wgharness")
 GOALS = {"in-process": 1.0, "wgh-run": 1.5}
 # the shell script's names: namespaces "$P-a", wireguard-go interfaces "${P}a" (<= 15 chars)
 SHELL_PREFIX = f"sbx{os.getpid() % 100000}x"
+PR_SET_CHILD_SUBREAPER = 36
 
 
 # --- processes and leftovers ------------------------------------------------------------
@@ -71,13 +73,49 @@ def _wireguard_go_processes() -> list[tuple[int, int, str]]:
     return found
 
 
-def _wait_shell_daemons_gone(prefix: str, timeout: float = 5.0) -> bool:
-    """The shell script SIGTERMs its wireguard-go daemons and does not wait: we do."""
+def become_subreaper() -> bool:
+    """Adopt orphaned descendants (PR_SET_CHILD_SUBREAPER). The shell script SIGTERMs
+    its wireguard-go daemons and exits without waiting: as their subreaper we can wait
+    for them precisely and reap them, instead of leaving zombies to PID 1."""
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+        return libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) == 0
+    except OSError:
+        return False
+
+
+def _adopted_children(comm: str) -> list[int]:
+    """Our children named `comm` (alive or zombie) that we did not start ourselves."""
+    found, me = [], os.getpid()
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            stat = Path(f"/proc/{entry}/stat").read_text()
+        except OSError:
+            continue
+        name = stat[stat.index("(") + 1 : stat.rindex(")")]
+        if name == comm and int(stat.rpartition(")")[2].split()[1]) == me:
+            found.append(int(entry))
+    return found
+
+
+def wait_shell_daemons_gone(prefix: str, subreaper: bool, timeout: float = 5.0) -> bool:
+    """Wait until the shell's wireguard-go daemons have exited (and reap them if adopted)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if not any(ifname.startswith(prefix) for _, _, ifname in _wireguard_go_processes()):
+        if subreaper:
+            for pid in _adopted_children("wireguard-go"):
+                try:
+                    os.waitpid(pid, os.WNOHANG)
+                except ChildProcessError:
+                    pass
+            pending = _adopted_children("wireguard-go")
+        else:
+            pending = [pid for pid, _, ifname in _wireguard_go_processes() if ifname.startswith(prefix)]
+        if not pending:
             return True
-        time.sleep(0.002)
+        time.sleep(0.001)
     return False
 
 
@@ -151,6 +189,7 @@ class Shell:
 
     def __init__(self, baseline: Path, backend: str):
         self.baseline, self.backend, self.count = baseline, backend, 0
+        self.subreaper = become_subreaper()
         self.until_exit: list[float] = []
 
     def __call__(self) -> float:
@@ -162,7 +201,7 @@ class Shell:
         elapsed = time.perf_counter() - started
         if done.returncode != 0:
             raise Failure(f"shell baseline exited {done.returncode}: {(done.stderr or done.stdout).strip()[-500:]}")
-        if not _wait_shell_daemons_gone(prefix):
+        if not wait_shell_daemons_gone(prefix, self.subreaper):
             raise Failure(f"shell baseline's wireguard-go daemons ({prefix}a/b) did not exit")
         self.until_exit.append(time.perf_counter() - started)
         return elapsed

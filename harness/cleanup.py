@@ -95,26 +95,34 @@ class RunRegistry:
 
 def stop_process(pid: int, start: int | None, grace: float = 1.0) -> bool:
     """SIGTERM, then SIGKILL after `grace`, only if `pid` is still the process we started."""
-    if start is None or process_start_time(pid) != start:
-        return True
-    try:
-        os.kill(pid, signal.SIGTERM)
-    except ProcessLookupError:
-        return True
-    deadline = time.monotonic() + grace
-    while time.monotonic() < deadline:
-        if _reap_if_child(pid) or process_start_time(pid) != start:
-            return True
-        time.sleep(0.005)
-    try:
-        os.kill(pid, signal.SIGKILL)
-    except ProcessLookupError:
-        return True
-    for _ in range(200):
-        if _reap_if_child(pid) or process_start_time(pid) != start:
-            return True
-        time.sleep(0.005)
-    return False
+    return not stop_processes([(pid, start)], grace)
+
+
+def stop_processes(processes: list[tuple[int, int | None]], grace: float = 1.0) -> list[int]:
+    """Stop several processes at once (each one's teardown overlaps the others');
+    only those whose start time still matches, i.e. the ones we started. Returns the
+    PIDs that would not die."""
+
+    def ours(pid: int, start: int | None) -> bool:
+        return start is not None and not _reap_if_child(pid) and process_start_time(pid) == start
+
+    pending = [(pid, start) for pid, start in processes if ours(pid, start)]
+    for sig, wait in ((signal.SIGTERM, grace), (signal.SIGKILL, 1.0)):
+        for pid, _ in pending:
+            try:
+                os.kill(pid, sig)
+            except ProcessLookupError:
+                pass
+        deadline = time.monotonic() + wait
+        delay = 0.0005
+        while pending and time.monotonic() < deadline:
+            pending = [(pid, start) for pid, start in pending if ours(pid, start)]
+            if pending:
+                time.sleep(delay)
+                delay = min(delay * 2, 0.02)
+        if not pending:
+            return []
+    return [pid for pid, _ in pending]
 
 
 def _reap_if_child(pid: int) -> bool:
@@ -138,9 +146,8 @@ def remove_namespace(name: str) -> bool:
 def remove_objects(record: RunRecord) -> list[str]:
     leftovers = []
     # processes first: a live wireguard-go keeps its namespace alive after unmount
-    for proc in record.processes:
-        if not stop_process(proc.pid, proc.start):
-            leftovers.append(f"process {proc.pid} ({proc.what})")
+    stuck = stop_processes([(proc.pid, proc.start) for proc in record.processes])
+    leftovers += [f"process {p.pid} ({p.what})" for p in record.processes if p.pid in stuck]
     for name in reversed(record.namespaces):
         if not remove_namespace(name):
             leftovers.append(f"namespace {name}")
@@ -187,14 +194,22 @@ def reap(directory: Path = REGISTRY_DIR) -> ReapReport:
         report.runs.append(run)
         report.namespaces += rec.namespaces
         report.processes += [p.pid for p in rec.processes if process_start_time(p.pid) == p.start]
-        report.failures += remove_objects(rec)
-        if not report.failures:
+        failures = remove_objects(rec)
+        report.failures += failures
+        if not failures:
             (directory / f"{run}.json").unlink(missing_ok=True)
+    if directory != REGISTRY_DIR:
+        return report  # a private registry (tests): never sweep the host by name
 
     # objects named like ours whose run left no record (e.g. /run was wiped)
+    def orphaned(run: str | None) -> bool:
+        # checked again right before removal: a run that started after `records` was
+        # read has written its record before creating anything, so it is spared
+        return bool(run) and run not in alive and not (directory / f"{run}.json").exists()
+
     for pid, ifname in _wireguard_go_processes():
         run = naming.run_of(ifname)
-        if run and run not in alive:
+        if orphaned(run):
             if stop_process(pid, process_start_time(pid)):
                 report.processes.append(pid)
             else:
@@ -202,14 +217,14 @@ def reap(directory: Path = REGISTRY_DIR) -> ReapReport:
     netns_dir = Path("/run/netns")
     for ns in sorted(os.listdir(netns_dir)) if netns_dir.is_dir() else []:
         run = naming.run_of(ns)
-        if run and run not in alive and ns not in report.namespaces:
+        if orphaned(run) and ns not in report.namespaces:
             if remove_namespace(ns):
                 report.namespaces.append(ns)
             else:
                 report.failures.append(f"namespace {ns}")
     for sock in sorted(WG_SOCKET_DIR.glob("wgh*.sock")) if WG_SOCKET_DIR.is_dir() else []:
         run = naming.run_of(sock.name[: -len(".sock")])
-        if run and run not in alive:
+        if orphaned(run):
             sock.unlink(missing_ok=True)
             report.sockets.append(str(sock))
     return report

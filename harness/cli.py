@@ -175,7 +175,7 @@ def cmd_clean(args: argparse.Namespace) -> int:
 def cmd_schema(args: argparse.Namespace) -> int:
     from harness.scenario.schema import schema_json
 
-    print(schema_json())
+    sys.stdout.write(schema_json())
     return EXIT_OK
 
 
@@ -211,7 +211,23 @@ def main(argv: Sequence[str] | None = None) -> int:
         return args.func(args)
     except KeyboardInterrupt:
         return EXIT_INTERRUPTED
+    except BrokenPipeError:  # `wgh schema | head`
+        sys.stderr.close()
+        return EXIT_OK
+
+
+def console_main() -> None:
+    """Entry point of the `wgh` script. Everything is torn down and written by the
+    time main() returns, so skip the interpreter's slow teardown of a large heap
+    (~0.1 s of a ~0.5 s run)."""
+    code = main()
+    try:
+        sys.stdout.flush()
+        sys.stderr.flush()
+    except (BrokenPipeError, ValueError):
+        pass
+    os._exit(code)
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    console_main()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(us|µs|ms|s|m|min|h)?\s*$")
@@ -14,8 +15,8 @@ def parse_duration(value: object) -> float:
     if isinstance(value, bool):
         raise ValueError(f"expected a duration like '500ms' or '3s', got {value!r}")
     if isinstance(value, (int, float)):
-        if value < 0:
-            raise ValueError(f"duration must not be negative, got {value!r}")
+        if not math.isfinite(value) or value < 0:
+            raise ValueError(f"a duration must be a finite number ≥ 0, got {value!r}")
         return float(value)
     if isinstance(value, str):
         match = _DURATION.match(value)
@@ -29,6 +30,8 @@ def parse_percent(value: object) -> float:
     if isinstance(value, bool):
         raise ValueError(f"expected a percentage like '1%', got {value!r}")
     if isinstance(value, (int, float)):
+        if not math.isfinite(value):
+            raise ValueError(f"expected a percentage like '1%', got {value!r}")
         number = float(value)
     elif isinstance(value, str) and _PERCENT.match(value):
         number = float(_PERCENT.match(value).group(1))

@@ -78,6 +78,10 @@ class Network:
 
     def teardown(self) -> list[str]:
         """Remove everything this run created. Safe to call twice. Returns leftovers."""
+        from harness.cleanup import process_start_time, stop_processes
+
+        daemons = [d for d in self.devices.values() if isinstance(d, WireguardGoDevice)]
+        stop_processes([(d.process.pid, process_start_time(d.process.pid)) for d in daemons])
         for device in self.devices.values():
             try:
                 device.close()

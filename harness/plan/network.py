@@ -28,6 +28,14 @@ class PlanError(ValueError):
         super().__init__(message)
 
 
+class PlanErrors(PlanError):
+    """Every problem the planner found, so a user fixes them in one round."""
+
+    def __init__(self, errors: list[PlanError]):
+        self.errors = errors
+        super().__init__(errors[0].path, "; ".join(str(e) for e in errors))
+
+
 @dataclass(frozen=True)
 class Port:
     """One end of an underlay link, inside a node."""
@@ -153,9 +161,25 @@ def build_plan(spec: ScenarioSpec, run_id: str, default_backend: str = "auto") -
             routes=tuple(routing.routes_for(name)),
             nat=nat,
         )
+    problems = _overlapping_subnets(spec, ports)
     plan = NetworkPlan(run_id, nodes, veths, {}, ports)
-    plan.wireguard.update(_wireguard(spec, plan, run_id, default_backend))
+    plan.wireguard.update(_wireguard(spec, plan, run_id, default_backend, problems))
+    if problems:
+        raise PlanErrors(problems)
     return plan
+
+
+def _overlapping_subnets(spec: ScenarioSpec, ports: dict[str, tuple[Port, ...]]) -> list[PlanError]:
+    """Two links in one subnet cannot be routed (and netlink would refuse the routes)."""
+    seen: dict[Network, int] = {}
+    problems = []
+    for index in range(len(spec.links)):
+        for network, _ in _link_networks(ports, index):
+            clash = next((i for net, i in seen.items() if net.version == network.version and net.overlaps(network)), None)
+            if clash is not None:
+                problems.append(PlanError(("links", index, "addresses"), f"{network} overlaps links[{clash}]'s subnet: each link needs its own"))
+            seen.setdefault(network, index)
+    return problems
 
 
 # --- underlay ---------------------------------------------------------------------
@@ -212,14 +236,24 @@ class _Routing:
             return False
         return True
 
-    def search(self, source: str) -> dict[str, tuple[int, Port | None, str | None]]:
-        """BFS: node → (distance, first port used from `source`, previous node)."""
+    def _has_family(self, link_index: int, family: int) -> bool:
+        return all(
+            any(a.version == family for a in port.addresses)
+            for node_ports in self.ports.values()
+            for port in node_ports
+            if port.link_index == link_index
+        )
+
+    def search(self, source: str, family: int) -> dict[str, tuple[int, Port | None, str | None]]:
+        """BFS over links that carry `family`: node → (distance, first port used, previous node)."""
         found: dict[str, tuple[int, Port | None, str | None]] = {source: (0, None, None)}
         queue = deque([source])
         while queue:
             node = queue.popleft()
             distance, first, previous = found[node]
             for port in self.ports[node]:
+                if not self._has_family(port.link_index, family):
+                    continue
                 neighbour = _other_end(self.spec, port.link_index, node)
                 if neighbour in found:
                     continue
@@ -230,36 +264,37 @@ class _Routing:
         return found
 
     def routes_for(self, source: str) -> list[RoutePlan]:
-        reach = self.search(source)
         attached = {p.link_index for p in self.ports[source]}
         routes = []
-        for index, link in enumerate(self.spec.links):
-            if index in attached:
-                continue
-            best: tuple[int, Port] | None = None
-            for end in link.ends:
-                if end not in reach:
+        for family in (4, 6):
+            reach = self.search(source, family)
+            for index, link in enumerate(self.spec.links):
+                if index in attached or not self._has_family(index, family):
                     continue
-                distance, first, previous = reach[end]
-                other = _other_end(self.spec, index, end)
-                if not self._can_forward(end, previous, other):
-                    continue
-                if best is None or distance < best[0]:
-                    best = (distance, first)
-            has_forwarder = any(self.spec.nodes[end].forwards for end in link.ends)
-            for family_addresses in _link_networks(self.ports, index):
-                if best is not None:
-                    routes.append(self._route(family_addresses, best[1]))
-                elif not has_forwarder:
-                    # no forwarder on that link: host routes to the ends we can reach
-                    for end, address in family_addresses[1]:
-                        if end in reach and end != source:
-                            host = ip_network(f"{address.ip}/{address.max_prefixlen}")
-                            routes.append(self._route((host, []), reach[end][1]))
+                best: tuple[int, Port] | None = None
+                for end in link.ends:
+                    if end not in reach:
+                        continue
+                    distance, first, previous = reach[end]
+                    if not self._can_forward(end, previous, _other_end(self.spec, index, end)):
+                        continue
+                    if best is None or distance < best[0]:
+                        best = (distance, first)
+                has_forwarder = any(self.spec.nodes[end].forwards for end in link.ends)
+                for network, members in _link_networks(self.ports, index):
+                    if network.version != family:
+                        continue
+                    if best is not None:
+                        routes.append(self._route(network, best[1]))
+                    elif not has_forwarder:
+                        # no forwarder on that link: host routes to the ends we can reach
+                        for end, address in members:
+                            if end in reach and end != source:
+                                host = ip_network(f"{address.ip}/{address.max_prefixlen}")
+                                routes.append(self._route(host, reach[end][1]))
         return routes
 
-    def _route(self, network_and_members: tuple[Network, list], first: Port) -> RoutePlan:
-        network = network_and_members[0]
+    def _route(self, network: Network, first: Port) -> RoutePlan:
         neighbour = _other_end(self.spec, first.link_index, first.node)
         gateway = next(
             (a.ip for p in self.ports[neighbour] if p.link_index == first.link_index for a in p.addresses if a.version == network.version),
@@ -296,12 +331,9 @@ def _reachable_address(plan: NetworkPlan, src: str, dst: str, family: int) -> Ad
 # --- WireGuard ---------------------------------------------------------------------
 
 
-def _wireguard(spec: ScenarioSpec, plan: NetworkPlan, run_id: str, default_backend: str) -> dict[str, WgPlan]:
+def _wireguard(spec: ScenarioSpec, plan: NetworkPlan, run_id: str, default_backend: str, problems: list[PlanError]) -> dict[str, WgPlan]:
     numbers = {name: i + 1 for i, name in enumerate(spec.wireguard)}
-    addresses = {
-        name: tuple(wg.address) if wg.address else tuple(addressing.tunnel_addresses(numbers[name]))
-        for name, wg in spec.wireguard.items()
-    }
+    addresses = _tunnel_addresses(spec, numbers, problems)
     # peering is symmetric: a peer listed on one side only is added to the other
     peer_specs: dict[str, dict[str, object]] = {name: dict(wg.peers) for name, wg in spec.wireguard.items()}
     for name, wg in spec.wireguard.items():
@@ -313,8 +345,16 @@ def _wireguard(spec: ScenarioSpec, plan: NetworkPlan, run_id: str, default_backe
         peers = []
         for other, peer in peer_specs[name].items():
             path = ("wireguard", name, "peers", other)
-            allowed = _allowed_ips(getattr(peer, "allowed_ips", None), addresses, other, path)
-            endpoint = _endpoint(getattr(peer, "endpoint", None), plan, spec, name, path + ("endpoint",))
+            try:
+                allowed = _allowed_ips(getattr(peer, "allowed_ips", None), addresses, other, path)
+            except PlanError as exc:
+                problems.append(exc)
+                allowed = ()
+            try:
+                endpoint = _endpoint(getattr(peer, "endpoint", None), plan, spec, name, path + ("endpoint",))
+            except PlanError as exc:
+                problems.append(exc)
+                endpoint = None
             keepalive = getattr(peer, "persistent_keepalive", 0)
             peers.append(PeerPlan(other, allowed, endpoint, keepalive))
         own = {a.network for a in addresses[name]}
@@ -329,6 +369,31 @@ def _wireguard(spec: ScenarioSpec, plan: NetworkPlan, run_id: str, default_backe
             peers=tuple(peers),
             routes=routes,
         )
+    return result
+
+
+def _tunnel_addresses(spec: ScenarioSpec, numbers: dict[str, int], problems: list[PlanError]) -> dict[str, tuple[Interface, ...]]:
+    """Given addresses as written; the others allocated, skipping any address in use."""
+    taken: dict[str, str] = {}
+    for name, wg in spec.wireguard.items():
+        for i, address in enumerate(wg.address or ()):
+            owner = taken.setdefault(str(address.ip), name)
+            if owner != name:
+                problems.append(PlanError(("wireguard", name, "address", i), f"{address.ip} is also the tunnel address of '{owner}'"))
+    result: dict[str, tuple[Interface, ...]] = {}
+    number = 0
+    for name, wg in spec.wireguard.items():
+        if wg.address:
+            result[name] = tuple(wg.address)
+            continue
+        while True:
+            number += 1
+            candidates = addressing.tunnel_addresses(number)
+            if not any(str(a.ip) in taken for a in candidates):
+                break
+        result[name] = tuple(candidates)
+        for address in candidates:
+            taken[str(address.ip)] = name
     return result
 
 

@@ -53,7 +53,7 @@ def load_text(text: str, file: str = "<scenario>") -> list[ScenarioCase]:
 
 def load_data(data: dict[str, Any], file: str = "<dict>") -> list[ScenarioCase]:
     """Cases from an already-parsed mapping (Python tests build scenarios this way)."""
-    return load_doc(SourceDoc(file, data, {(): 1}), "")
+    return load_doc(SourceDoc(file, data, {}), "")  # no lines: problems name the field only
 
 
 def load_doc(doc: SourceDoc, sha: str) -> list[ScenarioCase]:
@@ -91,7 +91,10 @@ def _pydantic_problems(exc: ValidationError, doc: SourceDoc) -> list[Problem]:
     problems = []
     for error in exc.errors():
         loc = _clean_loc(error["loc"])
-        problems.append(doc.problem(loc, _message(error, loc, doc)))
+        message = _message(error, loc, doc)
+        if error["loc"] and error["loc"][-1] == "[key]" and error["type"] == "string_pattern_mismatch":
+            message = f"{loc[-1]!r} is not a valid name: use lowercase letters, digits and '_', at most 15 characters, starting with a letter"
+        problems.append(doc.problem(loc, message))
     return problems
 
 

@@ -107,6 +107,9 @@ def _resolve(data: Any, parts: list[str], doc: SourceDoc, key: str) -> Path:
                 i = j
                 break
         else:
+            if path and path[-1] == "sysctls":  # free-form keys: the rest is one new sysctl name
+                path.append(".".join(parts[i:]))
+                break
             if i != len(parts) - 1:
                 missing = parts[i]
                 raise ScenarioError([doc.problem(("matrix", key), f"no '{missing}' under '{'.'.join(map(str, path)) or 'the top level'}'")])

@@ -9,8 +9,21 @@ import json
 from harness.scenario.model import ScenarioSpec
 
 
+def _close_pattern_maps(node: object) -> None:
+    """Mappings keyed by node name: reject names that don't match, as the loader does."""
+    if isinstance(node, dict):
+        if "patternProperties" in node:
+            node.setdefault("additionalProperties", False)
+        for value in node.values():
+            _close_pattern_maps(value)
+    elif isinstance(node, list):
+        for value in node:
+            _close_pattern_maps(value)
+
+
 def schema() -> dict:
     data = ScenarioSpec.model_json_schema(by_alias=True)
+    _close_pattern_maps(data)
     data["$schema"] = "https://json-schema.org/draft/2020-12/schema"
     data["title"] = "wgharness scenario (format v1)"
     return data

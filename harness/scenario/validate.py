@@ -4,10 +4,9 @@ plan must be buildable. Runs before anything is created (pure)."""
 from __future__ import annotations
 
 import ipaddress
-from collections import Counter
 
 from harness.errors import Problem
-from harness.plan.network import PlanError, build_plan
+from harness.plan.network import PlanError, PlanErrors, build_plan
 from harness.scenario.model import HandshakeArgs, PingArgs, ScenarioSpec, step_args
 from harness.scenario.yamlsource import SourceDoc
 
@@ -54,11 +53,6 @@ def check_references(spec: ScenarioSpec, doc: SourceDoc) -> list[Problem]:
                 problem(("wireguard", name, "peers", peer), "a node cannot peer with itself")
             elif peer not in wg:
                 problem(("wireguard", name, "peers", peer), f"'{peer}' has no wireguard section{_known(wg, 'WireGuard nodes')}")
-    tunnel = Counter(str(a.ip) for iface in wg.values() for a in (iface.address or ()))
-    for name, iface in wg.items():
-        for i, address in enumerate(iface.address or ()):
-            if tunnel[str(address.ip)] > 1:
-                problem(("wireguard", name, "address", i), f"{address.ip} is used by more than one node")
 
     for i, step in enumerate(spec.steps):
         args = step_args(step)
@@ -88,6 +82,8 @@ def check_references(spec: ScenarioSpec, doc: SourceDoc) -> list[Problem]:
         return problems
     try:
         plan = build_plan(spec, "check0")
+    except PlanErrors as exc:
+        return [doc.problem(error.path, str(error)) for error in exc.errors]
     except PlanError as exc:
         return [doc.problem(exc.path, str(exc))]
     for i, step in enumerate(spec.steps):

@@ -71,15 +71,21 @@ def parse_yaml(text: str, file: str) -> SourceDoc:
 def _build(loader: Any, node: yaml.Node, path: Path, doc: SourceDoc) -> Any:
     doc.lines[path] = node.start_mark.line + 1
     if isinstance(node, yaml.MappingNode):
+        explicit = {id(k) for k, _ in node.value if k.tag != "tag:yaml.org,2002:merge"}
         loader.flatten_mapping(node)  # resolves '<<' merge keys like yaml.safe_load does
         result: dict[Any, Any] = {}
+        written: set[Any] = set()  # keys written in this mapping itself, not merged in
         for key_node, value_node in node.value:
             key = loader.construct_object(key_node, deep=True)
             if isinstance(key, (list, dict)):
                 raise ScenarioError([doc.problem(path, "mapping keys must be plain values")])
-            if key in result:
+            if id(key_node) not in explicit:
+                result[key] = _build(loader, value_node, path + (key,), doc)
+                continue
+            if key in written:
                 line = key_node.start_mark.line + 1
                 raise ScenarioError([Problem(doc.file, line, format_path(path + (key,)), "duplicate key")])
+            written.add(key)
             result[key] = _build(loader, value_node, path + (key,), doc)
         return result
     if isinstance(node, yaml.SequenceNode):

@@ -9,7 +9,7 @@ from typing import Callable
 
 from harness.net import nsexec
 from harness.scenario.model import HandshakeArgs, PingArgs, step_args, step_kind
-from harness.steps.diagnose import diagnose_tunnel, diagnose_underlay
+from harness.steps.diagnose import Diagnosis, diagnose_tunnel, diagnose_underlay
 from harness.steps.ping import parse_ping, ping_argv
 from harness.steps.result import Measurement, StepResult
 
@@ -83,7 +83,7 @@ def _handshake(network, index: int, args: HandshakeArgs) -> StepResult:
         result.measurements["time_to_handshake"] = Measurement(round(elapsed, 4), "s")
     else:
         diagnosis = diagnose_tunnel(network, initiator, responder, str(target) if target else None)
-        result.message = f"no handshake within {args.within:g}s: {diagnosis.cause}"
+        result.message = f"no handshake within {args.within:g}s: {diagnosis.summary}"
         result.diagnosis = str(diagnosis)
     return result
 
@@ -120,7 +120,7 @@ def _ping(network, index: int, args: PingArgs) -> StepResult:
             diagnosis = _diagnose_path(network, args.from_, address)
         else:
             diagnosis = diagnose_underlay(network, args.from_, str(address))
-        result.message += f": {diagnosis.cause}"
+        result.message += f": {diagnosis.summary}"
         result.diagnosis = str(diagnosis)
     return result
 
@@ -128,27 +128,22 @@ def _ping(network, index: int, args: PingArgs) -> StepResult:
 _RUNNERS: dict[str, Callable] = {"handshake": _handshake, "ping": _ping, "sleep": _sleep}
 
 
-def _diagnose_path(network, src: str, address) -> "Diagnosis":
+def _diagnose_path(network, src: str, address) -> Diagnosis:
     """Diagnose the first tunnel hop (the peer whose AllowedIPs carry `address`); when
     that hop looks healthy and forwards further (a hub), diagnose the next hop too."""
     plan = network.plan
     hop = plan.wireguard[src].peer_for(address)
     if hop is None:
-        owner = next((n for n in plan.wireguard if plan.tunnel_address(n, address.version) == address), None)
-        return diagnose_tunnel(network, src, owner or src, str(address)) if owner and owner != src else _no_peer(src, address)
+        diagnosis = Diagnosis()
+        diagnosis.set("allowed-ips-sender", f"no peer's AllowedIPs on {src} cover {address}: the packet has no peer to go to and is dropped")
+        return diagnosis
     diagnosis = diagnose_tunnel(network, src, hop.node, str(address))
     next_hop = plan.wireguard[hop.node].peer_for(address)
-    if next_hop is not None and next_hop.node != src and diagnosis.cause.startswith("handshake completed"):
+    if next_hop is not None and next_hop.node != src and diagnosis.code == "handshake-no-data":
         second = diagnose_tunnel(network, hop.node, next_hop.node, str(address))
         diagnosis.lines += [f"next hop {hop.node} → {next_hop.node}:"] + ["  " + line for line in second.lines]
-        diagnosis.cause = f"{second.cause} (on the hop {hop.node} → {next_hop.node})"
+        diagnosis.set(second.code, f"{second.cause} (on the hop {hop.node} → {next_hop.node})")
     return diagnosis
-
-
-def _no_peer(src: str, address) -> "Diagnosis":
-    from harness.steps.diagnose import Diagnosis
-
-    return Diagnosis([], f"AllowedIPs on {src} do not cover {address}: the packet has no peer to go to and is dropped")
 
 
 def check(network, step: dict, index: int = 0) -> StepResult:

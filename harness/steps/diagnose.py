@@ -13,13 +13,41 @@ from harness.wg.keys import short
 from harness.wg.status import DeviceStatus, PeerStatus
 
 
+# Every cause the diagnosis can name, by a stable code that `cause:` can match.
+CAUSES: dict[str, str] = {
+    "endpoint-unreachable": "the peer's endpoint does not answer on the underlay (no route, link down, filtered)",
+    "device-down": "a WireGuard device does not respond (process died, interface gone)",
+    "unknown-peer-key": "one side has no peer with the other's public key (wrong or revoked key)",
+    "allowed-ips-sender": "the sender's AllowedIPs do not send the destination to this peer",
+    "no-endpoint": "neither side knows the other's endpoint: nobody can initiate",
+    "nat-mapping-expired": "the endpoint is a NAT's public side and the NAT has forgotten the mapping",
+    "no-traffic": "the initiator has sent nothing (no data for the peer, no keepalive)",
+    "port-mismatch": "the initiator sends to a port the responder does not listen on",
+    "udp-blocked": "handshake initiations go unanswered although the underlay works (UDP dropped on the path)",
+    "allowed-ips-receiver": "the receiver's AllowedIPs for the sender do not cover the packet's source",
+    "session-expired": "the last handshake is older than REJECT_AFTER_TIME and no new one succeeded",
+    "handshake-no-data": "handshake completed but data does not arrive (MTU, firewall on the tunnel, reverse path)",
+    "no-route": "no underlay route to the destination",
+    "underlay-drop": "the underlay destination does not answer although a route exists",
+}
+
+
 @dataclass
 class Diagnosis:
     lines: list[str] = field(default_factory=list)
     cause: str = ""
+    code: str = ""
+
+    def set(self, code: str, cause: str) -> None:
+        assert code in CAUSES, code
+        self.code, self.cause = code, cause
+
+    @property
+    def summary(self) -> str:
+        return f"[{self.code}] {self.cause}" if self.code else self.cause
 
     def __str__(self) -> str:
-        return "\n".join(self.lines + [f"likely cause: {self.cause}"])
+        return "\n".join(self.lines + [f"likely cause: {self.summary}"])
 
 
 def _covers(allowed_ips: tuple[str, ...], address: ipaddress._BaseAddress) -> ipaddress._BaseNetwork | None:
@@ -94,7 +122,7 @@ def diagnose_tunnel(network, src: str, dst: str, dst_address: str | None = None)
             reachable, line = underlay_probe(network, node, peer.endpoint)
             diag.lines.append(line)
             if not reachable and not diag.cause and not (src_peer and dst_peer and src_peer.latest_handshake):
-                diag.cause = f"endpoint {peer.endpoint} is unreachable on the underlay from {node} (no route, link down, or filtered)"
+                diag.set("endpoint-unreachable", f"endpoint {peer.endpoint} is unreachable on the underlay from {node} (no route, link down, or filtered)")
 
     handshook = bool(src_peer and src_peer.latest_handshake) or bool(dst_peer and dst_peer.latest_handshake)
     nat_cause = None
@@ -104,39 +132,40 @@ def diagnose_tunnel(network, src: str, dst: str, dst_address: str | None = None)
     if diag.cause:
         pass
     elif src_status is None or dst_status is None:
-        diag.cause = f"the WireGuard device of {src if src_status is None else dst} does not respond (process died or interface gone)"
+        diag.set("device-down", f"the WireGuard device of {src if src_status is None else dst} does not respond (process died or interface gone)")
     elif src_peer is None:
-        diag.cause = f"{src} has no peer with {dst}'s public key: wrong or revoked key in {src}'s config"
+        diag.set("unknown-peer-key", f"{src} has no peer with {dst}'s public key: wrong or revoked key in {src}'s config")
     elif destination is not None and carrier is None:
-        diag.cause = f"AllowedIPs on {src} do not cover {destination}: the packet has no peer to go to and is dropped"
+        diag.set("allowed-ips-sender", f"AllowedIPs on {src} do not cover {destination}: the packet has no peer to go to and is dropped")
     elif destination is not None and carrier is not src_peer:
-        diag.cause = f"AllowedIPs on {src} send {destination} to another peer ({short(carrier.public_key)}), not to {dst}"
+        diag.set("allowed-ips-sender", f"AllowedIPs on {src} send {destination} to another peer ({short(carrier.public_key)}), not to {dst}")
     elif dst_peer is None:
-        diag.cause = f"{dst} has no peer with {src}'s public key: it drops {src}'s handshakes (wrong or revoked key)"
+        diag.set("unknown-peer-key", f"{dst} has no peer with {src}'s public key: it drops {src}'s handshakes (wrong or revoked key)")
     elif not endpoint_known:
-        diag.cause = f"neither {src} nor {dst} knows the other's endpoint, so nobody can initiate a handshake"
+        diag.set("no-endpoint", f"neither {src} nor {dst} knows the other's endpoint, so nobody can initiate a handshake")
     elif nat_cause:
-        diag.cause = nat_cause
+        diag.set("nat-mapping-expired", nat_cause)
     elif not handshook:
         if src_peer.endpoint and src_peer.tx_bytes == 0 and not dst_peer.endpoint:
-            diag.cause = f"no handshake ever: {src} has sent nothing to {dst} (no traffic for that peer and no keepalive)"
+            diag.set("no-traffic", f"no handshake ever: {src} has sent nothing to {dst} (no traffic for that peer and no keepalive)")
         elif dst_status.listen_port and src_peer.endpoint and not src_peer.endpoint.endswith(f":{dst_status.listen_port}"):
-            diag.cause = f"no handshake ever: {src} sends to {src_peer.endpoint} but {dst} listens on port {dst_status.listen_port}"
+            diag.set("port-mismatch", f"no handshake ever: {src} sends to {src_peer.endpoint} but {dst} listens on port {dst_status.listen_port}")
         else:
             sender = src if src_peer.endpoint else dst
             receiver = dst if sender == src else src
-            diag.cause = (
+            diag.set(
+                "udp-blocked",
                 f"no handshake ever: initiations from {sender} got no answer from {receiver} although the underlay "
                 f"path works; UDP to {receiver}'s port is likely dropped on the way (firewall, or a NAT mapping that is gone)"
             )
     elif source is not None and _covers(dst_peer.allowed_ips, source) is None:
-        diag.cause = f"{dst}'s AllowedIPs for {src} do not cover the source {source}: {dst} drops the packets after decryption"
+        diag.set("allowed-ips-receiver", f"{dst}'s AllowedIPs for {src} do not cover the source {source}: {dst} drops the packets after decryption")
     else:
         stale = src_peer.handshake_age(now)
         if stale is not None and stale > 180:
-            diag.cause = f"handshake but no data: the session is {stale:.0f}s old (past REJECT_AFTER_TIME) and no new handshake succeeded"
+            diag.set("session-expired", f"handshake but no data: the session is {stale:.0f}s old (past REJECT_AFTER_TIME) and no new handshake succeeded")
         else:
-            diag.cause = "handshake completed but data does not arrive: check MTU (large packets), firewall rules on the tunnel interface, or the reverse path"
+            diag.set("handshake-no-data", "handshake completed but data does not arrive: check MTU (large packets), firewall rules on the tunnel interface, or the reverse path")
     return diag
 
 
@@ -147,9 +176,9 @@ def diagnose_underlay(network, src: str, address: str) -> Diagnosis:
         route = ipr.route("get", dst=address)[0]
         gateway = route.get_attr("RTA_GATEWAY")
         diag.lines.append(f"{src}: route to {address} via {gateway or 'direct'}")
-        diag.cause = f"{address} does not answer although {src} has a route: a hop drops it (firewall, NAT, link down)"
+        diag.set("underlay-drop", f"{address} does not answer although {src} has a route: a hop drops it (firewall, NAT, link down)")
     except Exception:
-        diag.cause = f"{src} has no route to {address} on the underlay"
+        diag.set("no-route", f"{src} has no route to {address} on the underlay")
     return diag
 
 

@@ -90,7 +90,7 @@ def test_diagnoses_destination_outside_allowed_ips(wgh_network):
     net = wgh_network(TWO_PEERS)
     result = check(net, {"ping": {"from": "a", "to": "100.64.77.7", "count": 1, "timeout": "500ms"}})
     assert not result.passed
-    assert "AllowedIPs on a do not cover 100.64.77.7" in result.message
+    assert "[allowed-ips-sender] no peer's AllowedIPs on a cover 100.64.77.7" in result.message
 
 
 def test_diagnoses_unreachable_endpoint(wgh_network):
