@@ -82,13 +82,16 @@ def missing_for(requirements: set[str], backend: str) -> list[str]:
     resolved = resolve_backend(backend)
     if "wireguard" in requirements:
         if resolved == "kernel" and not kernel_wireguard():
-            reasons.append("kernel WireGuard is not available (modprobe wireguard failed): use --wg-backend wireguard-go, or `wgh vm`")
+            reasons.append(
+                "kernel WireGuard is not available (modprobe wireguard failed): choose the wireguard-go backend "
+                "(wgh run --backend wireguard-go, pytest --wg-backend wireguard-go), or run where the module loads"
+            )
         if resolved == "wireguard-go" and not wireguard_go():
             reasons.append("wireguard-go is not installed: apt-get install wireguard-go")
     if "kernel_wireguard" in requirements and not kernel_wireguard():
-        reasons.append("needs the kernel WireGuard module (modprobe wireguard failed): run it in a VM with `wgh vm`")
+        reasons.append("needs the kernel WireGuard module (modprobe wireguard failed): run it where the module loads (a VM, see README)")
     if "wireguard_go" in requirements and not wireguard_go():
         reasons.append("needs wireguard-go: apt-get install wireguard-go")
     if "netem" in requirements and not netem():
-        reasons.append("needs sch_netem, which this kernel lacks: run it in a VM with `wgh vm`")
+        reasons.append("needs sch_netem, which this kernel lacks: run it where the module loads (a VM, see README)")
     return reasons

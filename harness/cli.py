@@ -94,7 +94,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     from harness.results.store import ResultsFile
 
-    results = ResultsFile(args.results_dir, args.backend) if not args.no_results else None
+    results = ResultsFile(None if args.no_results else args.results_dir, args.backend)
     progress = Progress(len(cases), quiet=args.quiet or args.json)
     outcomes = []
     _terminate_cleanly()
@@ -105,10 +105,9 @@ def cmd_run(args: argparse.Namespace) -> int:
             def on_step(step, case=case, number=number) -> None:
                 progress.update(number - 1, f"{case.id}: step {step.index + 1}/{len(case.spec.steps)} {step.kind} {step.outcome}")
 
-            result = run_case(case, backend=args.backend, artifacts_dir=results.artifacts_dir if results else None, on_step=on_step)
+            result = run_case(case, backend=args.backend, artifacts_dir=results.artifacts_dir, on_step=on_step)
             outcomes.append(result)
-            if results:
-                results.add(result.to_json())
+            results.add(result.to_json())
             marker = {"passed": "PASS", "failed": "FAIL", "error": "ERROR", "skipped": "SKIP"}[result.status]
             progress.finish_one(f"{marker:5} {case.id}  ({result.build_seconds + result.steps_seconds + result.teardown_seconds:.2f}s) {result.summary()}")
             if result.status in ("failed", "error") and not args.quiet and not args.json:
@@ -117,8 +116,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         print("\nwgh run: interrupted; everything built so far was torn down", file=sys.stderr)
         return EXIT_INTERRUPTED
 
-    if args.json:
-        print(json.dumps({"results": str(results.path) if results else None, "scenarios": [r.to_json() for r in outcomes]}, indent=2, default=str))
+    if args.json:  # the same document as results.json
+        print(json.dumps(results.data, indent=2, default=str))
     elif not args.quiet:
         rows = []
         for r in outcomes:
@@ -126,7 +125,7 @@ def cmd_run(args: argparse.Namespace) -> int:
             rows.append([r.case.id, r.status, backends, f"{r.build_seconds:.2f}s", f"{r.steps_seconds:.2f}s", r.summary()[:70]])
         print(_table(rows, ["scenario", "status", "backend", "build", "steps", "summary"]))
         counts = {s: sum(1 for r in outcomes if r.status == s) for s in ("passed", "failed", "error", "skipped")}
-        print(", ".join(f"{n} {s}" for s, n in counts.items() if n) + (f"; results: {results.path}" if results else ""))
+        print(", ".join(f"{n} {s}" for s, n in counts.items() if n) + (f"; results: {results.path}" if results.path else ""))
     return EXIT_OK if all(r.status in ("passed", "skipped") for r in outcomes) else EXIT_FAILED
 
 

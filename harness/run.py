@@ -45,7 +45,7 @@ class ScenarioResult:
             return self.error
         failed = self.failed_steps
         if not failed:
-            return f"{len(self.steps)} steps ok"
+            return f"{len(self.steps)} step{'s' if len(self.steps) != 1 else ''} ok"
         return "; ".join(f"step {s.index + 1} ({s.kind}): {s.outcome}: {s.message}" for s in failed)
 
     def report(self) -> str:

@@ -12,6 +12,7 @@ import logging
 import shutil
 import subprocess
 import tempfile
+import time
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -31,6 +32,7 @@ BASE_SYSCTLS = {
     "net.ipv6.conf.all.accept_dad": "0",
     "net.ipv6.conf.default.accept_dad": "0",
 }
+VETH_INDEX_BASE = 1000
 FORWARDING_SYSCTLS = {"net.ipv4.ip_forward": "1", "net.ipv6.conf.all.forwarding": "1"}
 
 
@@ -124,7 +126,14 @@ class Network:
         for veth in plan.veths:
             peer_ns = str(nsexec.netns_path(plan.nodes[veth.b.node].namespace))
             self.iproute[veth.a.node].link(
-                "add", ifname=veth.a.ifname, kind="veth", peer={"ifname": veth.b.ifname, "net_ns_fd": peer_ns}
+                "add",
+                ifname=veth.a.ifname,
+                kind="veth",
+                # the kernel's link watcher handles a veth's carrier change at once only
+                # when its ifindex differs from its peer's; in fresh namespaces both
+                # would be 2, and the 1/s rate limit would delay IPv6 by up to 1 s
+                index=VETH_INDEX_BASE + veth.index,
+                peer={"ifname": veth.b.ifname, "net_ns_fd": peer_ns},
             )
         for veth in plan.veths:
             for port in (veth.a, veth.b):
@@ -136,6 +145,8 @@ class Network:
                 if veth.mtu:
                     settings["mtu"] = veth.mtu
                 ipr.link("set", index=index, **settings)
+        if any(a.version == 6 for v in plan.veths for p in (v.a, v.b) for a in p.addresses):
+            self._wait_operstate_up()
         for node in plan.nodes.values():
             ipr = self.iproute[node.name]
             for route in node.routes:
@@ -143,6 +154,22 @@ class Network:
                 ipr.route("add", dst=str(route.destination), gateway=str(route.gateway) if route.gateway else None, oif=index)
             if node.nat is not None:
                 nat.apply(node.namespace, node.nat)
+
+    def _wait_operstate_up(self, timeout: float = 3.0) -> None:
+        """IPv6 only uses a link once the kernel's link watcher has marked it up
+        (it batches carrier events, ~0.1-0.3 s); until then the first neighbour
+        solicitation is lost and the first packet waits a 1 s retransmission."""
+        deadline = time.monotonic() + timeout
+        pending = {(p.node, p.ifname) for v in self.plan.veths for p in (v.a, v.b)}
+        while pending and time.monotonic() < deadline:
+            for node in {n for n, _ in pending}:
+                for link in self.iproute[node].get_links():
+                    if link.get("state") == "up" and link.get_attr("IFLA_OPERSTATE") == "UP":
+                        pending.discard((node, link.get_attr("IFLA_IFNAME")))
+            if pending:
+                time.sleep(0.005)
+        if pending:
+            raise BuildError(f"links did not come up within {timeout:g}s: {sorted(pending)}")
 
     # --- WireGuard ------------------------------------------------------------------
 

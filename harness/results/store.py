@@ -22,11 +22,13 @@ class ResultsFile:
     """Collects scenario results and rewrites results.json after each one, so even an
     interrupted run leaves a readable file with what finished."""
 
-    def __init__(self, results_dir: Path | str, requested_backend: str, run_id: str | None = None):
+    def __init__(self, results_dir: Path | str | None, requested_backend: str, run_id: str | None = None):
+        """With results_dir None the document is only kept in memory (`wgh run --no-results --json`)."""
         self.run_id = run_id or new_results_id()
-        self.directory = Path(results_dir) / self.run_id
-        self.directory.mkdir(parents=True, exist_ok=True)
-        self.path = self.directory / "results.json"
+        self.directory = Path(results_dir) / self.run_id if results_dir is not None else None
+        if self.directory is not None:
+            self.directory.mkdir(parents=True, exist_ok=True)
+        self.path = self.directory / "results.json" if self.directory is not None else None
         self.data: dict[str, Any] = {
             "schema_version": SCHEMA_VERSION,
             "run_id": self.run_id,
@@ -38,8 +40,8 @@ class ResultsFile:
         self.write()
 
     @property
-    def artifacts_dir(self) -> Path:
-        return self.directory / "artifacts"
+    def artifacts_dir(self) -> Path | None:
+        return self.directory / "artifacts" if self.directory is not None else None
 
     def add(self, scenario_json: dict[str, Any]) -> None:
         self.data["scenarios"].append(scenario_json)
@@ -51,6 +53,8 @@ class ResultsFile:
         for scenario in self.data["scenarios"]:
             counts[scenario["status"]] = counts.get(scenario["status"], 0) + 1
         self.data["summary"] = counts
+        if self.path is None:
+            return
         tmp = self.path.with_suffix(".tmp")
         tmp.write_text(json.dumps(self.data, indent=2, default=str) + "\n")
         os.replace(tmp, self.path)

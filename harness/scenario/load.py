@@ -91,6 +91,14 @@ def _pydantic_problems(exc: ValidationError, doc: SourceDoc) -> list[Problem]:
     problems = []
     for error in exc.errors():
         loc = _clean_loc(error["loc"])
+        pairs = ("ends", "between", "addresses")
+        if loc and (
+            (error["type"] in ("too_long", "too_short") and loc[-1] in pairs)
+            or (len(loc) > 1 and isinstance(loc[-1], int) and loc[-2] in pairs and error["type"] == "missing")
+        ):
+            loc = loc if loc[-1] in pairs else loc[:-1]
+            problems.append(doc.problem(loc, f"expected exactly two entries, e.g. [a, b]; got {_value_at(doc.data, loc)!r}"))
+            continue
         message = _message(error, loc, doc)
         if error["loc"] and error["loc"][-1] == "[key]" and error["type"] == "string_pattern_mismatch":
             message = f"{loc[-1]!r} is not a valid name: use lowercase letters, digits and '_', at most 15 characters, starting with a letter"
@@ -126,11 +134,50 @@ def _message(error: dict[str, Any], loc: tuple[Any, ...], doc: SourceDoc) -> str
             name = next(iter(value))
             hint = difflib.get_close_matches(str(name), STEP_KINDS, n=1)
             return f"unknown step '{name}'" + (f" (did you mean '{hint[0]}'?)" if hint else f"; known steps: {', '.join(STEP_KINDS)}")
+        if isinstance(value, dict) and len(value) > 1:
+            kinds = [k for k in value if k in STEP_KINDS]
+            others = [str(k) for k in value if k not in STEP_KINDS]
+            if len(kinds) == 1 and others:
+                return (
+                    f"a step has one key, its kind, but this one also has {', '.join(others)}: "
+                    f"indent {'them' if len(others) > 1 else 'it'} under '{kinds[0]}:' or put {'them' if len(others) > 1 else 'it'} inside its {{...}}"
+                )
+            return f"a step has exactly one key, its kind; found {', '.join(map(str, value))}"
         return error["msg"]
     if kind == "string_pattern_mismatch" and loc and isinstance(loc[-1], str):
         return f"{_value_at(doc.data, loc)!r} is not a valid name: use lowercase letters, digits and '_', at most 15 characters, starting with a letter"
-    msg = error["msg"]
-    return msg.removeprefix("Value error, ")
+    ctx = error.get("ctx") or {}
+    friendly = {
+        "greater_than_equal": lambda: f"must be ≥ {ctx.get('ge')}",
+        "greater_than": lambda: f"must be > {ctx.get('gt')}",
+        "less_than_equal": lambda: f"must be ≤ {ctx.get('le')}",
+        "less_than": lambda: f"must be < {ctx.get('lt')}",
+        "int_parsing": lambda: f"expected a whole number, got {error.get('input')!r}",
+        "int_type": lambda: f"expected a whole number, got {error.get('input')!r}",
+        "int_from_float": lambda: f"expected a whole number, got {error.get('input')!r}",
+        "bool_parsing": lambda: f"expected true or false, got {error.get('input')!r}",
+        "bool_type": lambda: f"expected true or false, got {error.get('input')!r}",
+        "string_type": lambda: f"expected text, got {error.get('input')!r}",
+        "dict_type": lambda: f"expected a mapping (key: value), got {error.get('input')!r}",
+        "list_type": lambda: f"expected a list, got {error.get('input')!r}",
+        "tuple_type": lambda: f"expected a list, got {error.get('input')!r}",
+        "too_short": lambda: _count_message(ctx, error),
+        "too_long": lambda: _count_message(ctx, error),
+        "literal_error": lambda: f"expected {ctx.get('expected')}, got {error.get('input')!r}",
+    }
+    if kind in friendly:
+        return friendly[kind]()
+    return error["msg"].removeprefix("Value error, ")
+
+
+def _count_message(ctx: dict[str, Any], error: dict[str, Any]) -> str:
+    if ctx.get("field_type") == "Tuple" and ctx.get("min_length", 0) == ctx.get("max_length", -1):
+        return f"expected exactly {ctx['min_length']} items, got {ctx.get('actual_length')}"
+    if "min_length" in ctx and ctx.get("actual_length", 0) < ctx["min_length"]:
+        return f"expected at least {ctx['min_length']} item{'s' if ctx['min_length'] != 1 else ''}"
+    if "max_length" in ctx:
+        return f"expected at most {ctx['max_length']} items, got {ctx.get('actual_length')}"
+    return error["msg"]
 
 
 def _value_at(data: Any, loc: tuple[Any, ...]) -> Any:

@@ -3,9 +3,12 @@ plan must be buildable. Runs before anything is created (pure)."""
 
 from __future__ import annotations
 
+import difflib
 import ipaddress
+import re
 
 from harness.errors import Problem
+from harness.steps.causes import CAUSES
 from harness.plan.network import PlanError, PlanErrors, build_plan
 from harness.scenario.model import HandshakeArgs, PingArgs, ScenarioSpec, step_args
 from harness.scenario.yamlsource import SourceDoc
@@ -22,7 +25,7 @@ def check_references(spec: ScenarioSpec, doc: SourceDoc) -> list[Problem]:
     for i, link in enumerate(spec.links):
         for j, end in enumerate(link.ends):
             if end not in nodes:
-                problem(("links", i, "ends", j), f"unknown node '{end}'{_known(nodes)}")
+                problem(("links", i, "ends", j), f"unknown node '{end}'{_known(nodes, end)}")
         if link.ends[0] == link.ends[1]:
             problem(("links", i, "ends"), "a link joins two different nodes")
         elif all(end in nodes for end in link.ends):
@@ -40,39 +43,44 @@ def check_references(spec: ScenarioSpec, doc: SourceDoc) -> list[Problem]:
     for name, node in nodes.items():
         if node.nat is not None:
             if node.nat.outside not in neighbours[name]:
-                problem(("nodes", name, "nat", "outside"), f"'{node.nat.outside}' is not a neighbour of '{name}'{_known(neighbours[name], 'neighbours')}")
+                problem(("nodes", name, "nat", "outside"), f"'{node.nat.outside}' is not a neighbour of '{name}'{_known(neighbours[name], node.nat.outside, 'neighbours')}")
             elif len(neighbours[name]) < 2:
                 problem(("nodes", name, "nat"), "a NAT router needs an inside link besides its outside one")
 
     wg = spec.wireguard
     for name, iface in wg.items():
         if name not in nodes:
-            problem(("wireguard", name), f"unknown node '{name}'{_known(nodes)}")
+            problem(("wireguard", name), f"unknown node '{name}'{_known(nodes, name)}")
         for peer in iface.peers:
             if peer == name:
                 problem(("wireguard", name, "peers", peer), "a node cannot peer with itself")
+            elif peer not in nodes:
+                problem(("wireguard", name, "peers", peer), f"unknown node '{peer}'{_known(wg, peer, 'WireGuard nodes')}")
             elif peer not in wg:
-                problem(("wireguard", name, "peers", peer), f"'{peer}' has no wireguard section{_known(wg, 'WireGuard nodes')}")
+                problem(("wireguard", name, "peers", peer), f"'{peer}' has no wireguard section{_known(wg, peer, 'WireGuard nodes')}")
 
     for i, step in enumerate(spec.steps):
         args = step_args(step)
         kind = next(iter(type(step).model_fields))
-        if getattr(args, "cause", None) and args.expect != "fail":
+        cause = getattr(args, "cause", None)
+        if cause and args.expect != "fail":
             problem(("steps", i, kind, "cause"), "`cause` names why a check is expected to fail: it needs `expect: fail`")
+        elif cause and _CAUSE_CODE.match(cause) and cause not in CAUSES:
+            problem(("steps", i, kind, "cause"), f"unknown cause '{cause}'{_known(CAUSES, cause, 'causes')}")
         if isinstance(args, HandshakeArgs):
             a, b = args.between
             for j, end in enumerate(args.between):
                 if end not in wg:
-                    problem(("steps", i, kind, "between", j), f"'{end}' has no wireguard section{_known(wg, 'WireGuard nodes')}")
+                    problem(("steps", i, kind, "between", j), f"'{end}' has no wireguard section{_known(wg, end, 'WireGuard nodes')}")
             if a in wg and b in wg and b not in wg[a].peers and a not in wg[b].peers:
                 problem(("steps", i, kind, "between"), f"'{a}' and '{b}' are not peers")
         elif isinstance(args, PingArgs):
             if args.from_ not in nodes:
-                problem(("steps", i, kind, "from"), f"unknown node '{args.from_}'{_known(nodes)}")
+                problem(("steps", i, kind, "from"), f"unknown node '{args.from_}'{_known(nodes, args.from_)}")
             elif args.via == "tunnel" and args.from_ not in wg:
                 problem(("steps", i, kind, "from"), f"'{args.from_}' has no WireGuard interface to ping through (use via: underlay)")
             if args.to not in nodes and not _is_address(args.to):
-                problem(("steps", i, kind, "to"), f"'{args.to}' is neither a node nor an IP address{_known(nodes)}")
+                problem(("steps", i, kind, "to"), f"'{args.to}' is neither a node nor an IP address{_known(nodes, args.to)}")
             elif args.to in nodes and args.via == "tunnel" and args.to not in wg:
                 problem(("steps", i, kind, "to"), f"'{args.to}' has no WireGuard interface (use via: underlay)")
             elif args.to in nodes and args.to == args.from_:
@@ -89,12 +97,22 @@ def check_references(spec: ScenarioSpec, doc: SourceDoc) -> list[Problem]:
     for i, step in enumerate(spec.steps):
         args = step_args(step)
         if isinstance(args, PingArgs) and args.to in nodes:
-            if args.via == "tunnel" and plan.tunnel_address(args.to, args.family) is None:
+            target = plan.tunnel_address(args.to, args.family)
+            if args.via == "tunnel" and target is None:
                 problem(("steps", i, "ping", "family"), f"'{args.to}' has no IPv{args.family} tunnel address")
+            elif args.via == "tunnel" and args.expect == "pass" and plan.wireguard[args.from_].peer_for(target) is None:
+                problem(
+                    ("steps", i, "ping", "to"),
+                    f"no peer of '{args.from_}' has {target} ('{args.to}') in its allowed_ips, so this ping cannot pass "
+                    f"(peer them, add '{args.to}' to a peer's allowed_ips, or add `expect: fail`)",
+                )
             if args.via == "underlay" and plan.underlay_address(args.from_, args.to, args.family, reachable=args.expect == "pass") is None:
                 reach = " that '" + args.from_ + "' can reach (add `expect: fail` if that is the point)" if args.expect == "pass" else ""
                 problem(("steps", i, "ping", "to"), f"'{args.to}' has no IPv{args.family} underlay address{reach}")
     return problems
+
+
+_CAUSE_CODE = re.compile(r"^[a-z]+(-[a-z]+)+$")
 
 
 def _is_address(text: str) -> bool:
@@ -105,6 +123,10 @@ def _is_address(text: str) -> bool:
         return False
 
 
-def _known(names, what: str = "nodes") -> str:
+def _known(names, wrong: str, what: str = "nodes") -> str:
+    """' (did you mean 'server'?)' or ' (known nodes: a, b)'."""
     names = sorted(names)
+    close = difflib.get_close_matches(wrong, names, n=1)
+    if close:
+        return f" (did you mean '{close[0]}'?)"
     return f" (known {what}: {', '.join(names)})" if names else ""

@@ -89,8 +89,8 @@ class KernelDevice(WgDevice):
             ipr.link("add", ifname=ifname, kind="wireguard")
         except Exception as exc:  # NetlinkError: EOPNOTSUPP when the module is missing
             raise MissingCapability(
-                f"cannot create a kernel WireGuard interface ({exc}); load the module "
-                "(modprobe wireguard), use --wg-backend wireguard-go, or run in a VM with `wgh vm`"
+                f"cannot create a kernel WireGuard interface ({exc}): load the module "
+                "(modprobe wireguard) or choose the wireguard-go backend"
             ) from None
         return KernelDevice(namespace, ifname)
 

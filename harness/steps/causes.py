@@ -1,0 +1,19 @@
+"""The causes a failed check can be diagnosed with (pure data, shared by validation)."""
+
+# Every cause the diagnosis can name, by a stable code that `cause:` can match.
+CAUSES: dict[str, str] = {
+    "endpoint-unreachable": "the peer's endpoint does not answer on the underlay (no route, link down, filtered)",
+    "device-down": "a WireGuard device does not respond (process died, interface gone)",
+    "unknown-peer-key": "one side has no peer with the other's public key (wrong or revoked key)",
+    "allowed-ips-sender": "the sender's AllowedIPs do not send the destination to this peer",
+    "no-endpoint": "neither side knows the other's endpoint: nobody can initiate",
+    "nat-mapping-expired": "the endpoint is a NAT's public side and the NAT has forgotten the mapping",
+    "no-traffic": "the initiator has sent nothing (no data for the peer, no keepalive)",
+    "port-mismatch": "the initiator sends to a port the responder does not listen on",
+    "udp-blocked": "handshake initiations go unanswered although the underlay works (UDP dropped on the path)",
+    "allowed-ips-receiver": "the receiver's AllowedIPs for the sender do not cover the packet's source",
+    "session-expired": "the last handshake is older than REJECT_AFTER_TIME and no new one succeeded",
+    "handshake-no-data": "handshake completed but data does not arrive (MTU, firewall on the tunnel, reverse path)",
+    "no-route": "no underlay route to the destination",
+    "underlay-drop": "the underlay destination does not answer although a route exists",
+}
