@@ -94,7 +94,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     from harness.results.store import ResultsFile
 
-    results = ResultsFile(None if args.no_results else args.results_dir, args.backend)
+    results = ResultsFile(None if args.no_results else args.results_dir, args.backend, run_id=args.run_id)
     progress = Progress(len(cases), quiet=args.quiet or args.json)
     outcomes = []
     _terminate_cleanly()
@@ -127,6 +127,58 @@ def cmd_run(args: argparse.Namespace) -> int:
         counts = {s: sum(1 for r in outcomes if r.status == s) for s in ("passed", "failed", "error", "skipped")}
         print(", ".join(f"{n} {s}" for s, n in counts.items() if n) + (f"; results: {results.path}" if results.path else ""))
     return EXIT_OK if all(r.status in ("passed", "skipped") for r in outcomes) else EXIT_FAILED
+
+
+def _vm_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--timeout", type=float, default=1800.0, help="kill the guest after this many seconds (default 1800)")
+    parser.add_argument("--cpus", type=int, default=2)
+    parser.add_argument("--memory", default="2G")
+    parser.add_argument("--kvm", choices=["auto", "on", "off"], default="auto", help="auto: use KVM only where it works")
+    parser.add_argument("--rwdir", action="append", default=[], help="another directory the guest may write (results/ always is)")
+
+
+def _vm_setup(args: argparse.Namespace, results_dir: str = "results"):
+    from harness.vm.runner import VmOptions
+
+    results = Path(results_dir).resolve()
+    results.mkdir(parents=True, exist_ok=True)
+    return VmOptions(
+        cpus=args.cpus,
+        memory=args.memory,
+        timeout=args.timeout,
+        kvm=args.kvm,
+        cwd=Path.cwd(),
+        writable=[results] + [Path(d).resolve() for d in args.rwdir],
+    )
+
+
+def _log(text: str) -> None:
+    print(text, file=sys.stderr, flush=True)
+
+
+def cmd_vm(args: argparse.Namespace) -> int:
+    from harness.errors import MissingCapability
+    from harness.vm.kernels import KernelSpecError, resolve
+    from harness.vm.runner import run_in_vm
+
+    command = args.command[1:] if args.command[:1] == ["--"] else args.command
+    if not command:
+        print("wgh vm: give the command after --, e.g. wgh vm --kernel 6.1 -- pytest scenarios/", file=sys.stderr)
+        return EXIT_INVALID
+    try:
+        kernel = resolve(args.kernel)
+        outcome = run_in_vm(kernel, command, _vm_setup(args), log=_log)
+    except (KernelSpecError, MissingCapability) as exc:
+        print(f"wgh vm: {exc}", file=sys.stderr)
+        return EXIT_INVALID
+    _log(f"wgh vm: guest exited with {outcome.returncode} after {outcome.boot_and_run_seconds:.1f}s ({outcome.accel})")
+    return outcome.returncode
+
+
+def cmd_matrix(args: argparse.Namespace) -> int:
+    from harness.matrix import run_matrix
+
+    return run_matrix(args, _vm_setup(args, args.results_dir), log=_log)
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
@@ -192,7 +244,22 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--no-results", action="store_true", help="do not write results.json")
     run.add_argument("-q", "--quiet", action="store_true", help="no progress, no table: exit code only")
     run.add_argument("--json", action="store_true", help="print the results as JSON on stdout")
+    run.add_argument("--run-id", default=None, help="name of the results folder (default: time and PID)")
     run.set_defaults(func=cmd_run)
+
+    vm = sub.add_parser("vm", help="run a command inside a VM booted from a chosen kernel")
+    vm.add_argument("--kernel", required=True, help="a kernel image path, an installed release, or a version such as 6.1 or 6.12")
+    _vm_options(vm)
+    vm.add_argument("command", nargs=argparse.REMAINDER, help="the command, after --")
+    vm.set_defaults(func=cmd_vm)
+
+    matrix = sub.add_parser("matrix", help="run scenarios across kernels x backends, each combination in its own VM")
+    matrix.add_argument("files", nargs="*", default=["scenarios"], help="scenario files or directories (default: scenarios)")
+    matrix.add_argument("--kernels", required=True, help="comma-separated kernel specs; 'host' runs without a VM")
+    matrix.add_argument("--backends", default="kernel,wireguard-go", help="comma-separated backends (default: kernel,wireguard-go)")
+    matrix.add_argument("--results-dir", default="results")
+    _vm_options(matrix)
+    matrix.set_defaults(func=cmd_matrix)
 
     validate = sub.add_parser("validate", help="check scenario files without building anything")
     validate.add_argument("files", nargs="+")

@@ -28,6 +28,59 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
     group.addoption("--results-dir", default="results", help="where results/<run-id>/results.json goes (default: results)")
     group.addoption("--no-results", action="store_true", help="do not write results.json")
+    group.addoption(
+        "--vm-kernel",
+        default=None,
+        metavar="SPEC",
+        help="run this whole pytest session inside a VM booted from that kernel (path, release, or 6.1 / 6.12); see `wgh vm`",
+    )
+    group.addoption("--vm-timeout", type=float, default=3600.0, help="kill the VM after this many seconds (default 3600)")
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_cmdline_main(config: pytest.Config) -> int | None:
+    """With --vm-kernel, run the same pytest command inside a VM and report its exit code."""
+    spec = config.getoption("vm_kernel")
+    if not spec or os.environ.get("WGH_IN_VM"):
+        return None
+    import sys
+
+    from harness.errors import MissingCapability
+    from harness.vm.kernels import KernelSpecError, resolve
+    from harness.vm.runner import VmOptions, run_in_vm
+
+    args = _without_vm_options(list(config.invocation_params.args))
+    here = Path(config.invocation_params.dir)
+    results = Path(config.getoption("results_dir"))
+    results = results if results.is_absolute() else here / results
+    results.mkdir(parents=True, exist_ok=True)
+    try:
+        kernel = resolve(spec)
+        outcome = run_in_vm(
+            kernel,
+            [sys.executable, "-m", "pytest", *args],
+            VmOptions(cwd=here, writable=[results], timeout=config.getoption("vm_timeout")),
+            log=lambda text: print(text, file=sys.stderr, flush=True),
+        )
+    except (KernelSpecError, MissingCapability) as exc:
+        raise pytest.UsageError(f"--vm-kernel {spec}: {exc}") from None
+    return outcome.returncode
+
+
+def _without_vm_options(args: list[str]) -> list[str]:
+    out: list[str] = []
+    skip = False
+    for arg in args:
+        if skip:
+            skip = False
+            continue
+        if arg in ("--vm-kernel", "--vm-timeout"):
+            skip = True
+            continue
+        if arg.startswith(("--vm-kernel=", "--vm-timeout=")):
+            continue
+        out.append(arg)
+    return out
 
 
 def pytest_configure(config: pytest.Config) -> None:

@@ -1,0 +1,135 @@
+"""`wgh matrix`: the same scenarios across kernels × backends, each combination in
+its own VM, and one table of all results. Every combination writes an ordinary
+results.json that records its kernel release and backend, so they stay comparable."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Callable
+
+from harness.errors import MissingCapability
+
+
+@dataclass
+class Combination:
+    kernel_spec: str
+    backend: str
+    run_id: str
+    exit_code: int | None = None
+    results: dict[str, Any] | None = None
+    error: str | None = None
+    seconds: float = 0.0
+
+    @property
+    def label(self) -> str:
+        release = (self.results or {}).get("environment", {}).get("kernel_release") or self.kernel_spec
+        return f"{release}/{self.backend}"
+
+
+def _wgh_run_argv(backend: str, results_dir: Path, run_id: str, files: list[str]) -> list[str]:
+    return [sys.executable, "-m", "harness.cli", "run", "--backend", backend, "--results-dir", str(results_dir), "--run-id", run_id, *files]
+
+
+def run_matrix(args, options, log: Callable[[str], None]) -> int:
+    from harness.vm.kernels import KernelSpecError, resolve
+    from harness.vm.runner import run_in_vm
+
+    kernels = [k.strip() for k in args.kernels.split(",") if k.strip()]
+    backends = [b.strip() for b in args.backends.split(",") if b.strip()]
+    unknown = [b for b in backends if b not in ("kernel", "wireguard-go", "auto")]
+    if unknown:
+        log(f"wgh matrix: unknown backend(s) {unknown}; use kernel, wireguard-go or auto")
+        return 2
+    results_dir = Path(args.results_dir).resolve()
+    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    resolved = {}
+    for spec in kernels:  # fail early, before any VM boots
+        if spec == "host":
+            continue
+        try:
+            resolved[spec] = resolve(spec)
+        except (KernelSpecError, MissingCapability) as exc:
+            log(f"wgh matrix: {exc}")
+            return 2
+    combos = [Combination(k, b, f"{stamp}-{_slug(k)}-{b}") for k in kernels for b in backends]
+    started = time.monotonic()
+    for number, combo in enumerate(combos, 1):
+        elapsed = time.monotonic() - started
+        eta = f", about {elapsed / (number - 1) * (len(combos) - number + 1):.0f}s left" if number > 1 else ""
+        log(f"wgh matrix: [{number}/{len(combos)}] kernel {combo.kernel_spec}, backend {combo.backend}{eta}")
+        argv = _wgh_run_argv(combo.backend, results_dir, combo.run_id, args.files)
+        t0 = time.monotonic()
+        if combo.kernel_spec == "host":
+            combo.exit_code = subprocess.run(argv).returncode
+        else:
+            outcome = run_in_vm(resolved[combo.kernel_spec], argv, options, log=log)
+            combo.exit_code = outcome.returncode
+            if outcome.timed_out:
+                combo.error = f"timed out after {options.timeout:g}s"
+        combo.seconds = time.monotonic() - t0
+        path = results_dir / combo.run_id / "results.json"
+        try:
+            combo.results = json.loads(path.read_text())
+        except (OSError, ValueError):
+            combo.error = combo.error or f"no results at {path} (exit {combo.exit_code})"
+    print(combined_table(combos))
+    summary_path = results_dir / f"{stamp}-matrix.json"
+    summary_path.write_text(
+        json.dumps(
+            {
+                "kernels": kernels,
+                "backends": backends,
+                "combinations": [
+                    {
+                        "kernel_spec": c.kernel_spec,
+                        "kernel_release": (c.results or {}).get("environment", {}).get("kernel_release"),
+                        "backend": c.backend,
+                        "results": str(results_dir / c.run_id / "results.json"),
+                        "exit_code": c.exit_code,
+                        "error": c.error,
+                        "seconds": round(c.seconds, 1),
+                    }
+                    for c in combos
+                ],
+            },
+            indent=2,
+        )
+        + "\n"
+    )
+    print(f"matrix: {summary_path}")
+    return 0 if all(c.exit_code == 0 and not c.error for c in combos) else 1
+
+
+def _slug(spec: str) -> str:
+    return "".join(ch if ch.isalnum() or ch in ".-" else "_" for ch in spec)
+
+
+def combined_table(combos: list[Combination]) -> str:
+    """Scenario rows × combination columns: status and the handshake / build time."""
+    columns = [c.label for c in combos]
+    rows: dict[str, dict[str, str]] = {}
+    for combo in combos:
+        for scenario in (combo.results or {}).get("scenarios", []):
+            cell = scenario["status"]
+            handshake = next(
+                (s["measurements"]["time_to_handshake"]["value"] for s in scenario["steps"] if "time_to_handshake" in s["measurements"]),
+                None,
+            )
+            if handshake is not None:
+                cell += f" hs {handshake * 1000:.0f}ms"
+            rows.setdefault(scenario["id"], {})[combo.label] = cell
+    header = ["scenario"] + columns
+    body = [[name] + [cells.get(col, "-") for col in columns] for name, cells in rows.items()]
+    footer = ["(combination)"] + [c.error or f"exit {c.exit_code}, {c.seconds:.0f}s" for c in combos]
+    widths = [max(len(str(r[i])) for r in body + [header, footer]) for i in range(len(header))]
+    fmt = "  ".join(f"{{:<{w}}}" for w in widths)
+    lines = [fmt.format(*header), fmt.format(*("-" * w for w in widths))]
+    lines += [fmt.format(*row) for row in body]
+    lines += [fmt.format(*("-" * w for w in widths)), fmt.format(*footer)]
+    return "\n".join(lines)
