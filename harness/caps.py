@@ -48,6 +48,18 @@ def wireguard_go() -> bool:
     return shutil.which("wireguard-go") is not None
 
 
+def vm_tools() -> list[str]:
+    """What `wgh vm` lacks on this host (empty: it can boot guests)."""
+    from harness.errors import MissingCapability
+    from harness.vm.runner import find_vng
+
+    try:
+        find_vng()
+    except MissingCapability as exc:
+        return [str(exc)]
+    return []
+
+
 def resolve_backend(requested: str) -> str:
     """'auto' → kernel where the module loads, else wireguard-go."""
     if requested != "auto":
@@ -92,6 +104,8 @@ def missing_for(requirements: set[str], backend: str) -> list[str]:
         reasons.append("needs the kernel WireGuard module (modprobe wireguard failed): run it where the module loads (a VM, see README)")
     if "wireguard_go" in requirements and not wireguard_go():
         reasons.append("needs wireguard-go: apt-get install wireguard-go")
+    if "vm" in requirements:
+        reasons += vm_tools()
     if "netem" in requirements and not netem():
         reasons.append("needs sch_netem, which this kernel lacks: run it where the module loads (a VM, see README)")
     return reasons

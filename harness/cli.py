@@ -96,6 +96,12 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     results = ResultsFile(None if args.no_results else args.results_dir, args.backend, run_id=args.run_id)
     progress = Progress(len(cases), quiet=args.quiet or args.json)
+    if args.backend == "auto" and not (args.quiet or args.json):
+        from harness import caps
+
+        picked = caps.resolve_backend("auto")
+        why = "the kernel module loads" if picked == "kernel" else "no kernel WireGuard module here"
+        print(f"wgh run: backend auto → {picked} ({why}); nodes with their own `backend:` keep it", file=sys.stderr)
     outcomes = []
     _terminate_cleanly()
     try:

@@ -16,15 +16,39 @@ def _tool(name: str, binary: str, how: str) -> Capability:
 
 
 def _kvm() -> Capability:
+    from harness.vm.runner import cached_kvm_verdict
+
+    slow = "VMs use software emulation (TCG, 10-50x slower); enable (nested) virtualisation for speed"
     dev = Path("/dev/kvm")
     if not dev.exists():
-        return Capability("kvm", False, "/dev/kvm missing", "VMs fall back to software emulation (slower); enable (nested) virtualisation for speed")
+        return Capability("kvm", False, "/dev/kvm missing", slow)
     try:
         fd = os.open(dev, os.O_RDWR)
         os.close(fd)
     except OSError as exc:
         return Capability("kvm", False, f"/dev/kvm: {exc.strerror}", "run as root or join the kvm group")
-    return Capability("kvm", True, "/dev/kvm opens (nested KVM can still fail: `wgh vm` falls back to TCG)")
+    verdict = cached_kvm_verdict()
+    if verdict is None:
+        return Capability("kvm", True, "/dev/kvm opens; whether a guest runs on it is tested at the first `wgh vm`")
+    if verdict:
+        return Capability("kvm", True, "a guest booted with KVM on this host")
+    return Capability("kvm", False, "/dev/kvm opens but a guest fails on it (nested KVM): `wgh vm` uses TCG", slow)
+
+
+def _kernels() -> Capability:
+    from harness.vm.kernels import cached_kernels, kernels_dir
+
+    cached = cached_kernels()
+    if not cached:
+        return Capability("vm kernels", False, f"none cached in {kernels_dir()}", "fetched on first use: wgh vm --kernel 6.1 -- true")
+    return Capability("vm kernels", True, ", ".join(k.release or k.image.name for k in cached) + f" (in {kernels_dir()})")
+
+
+def _vng() -> Capability:
+    from harness.vm.runner import _tools_dir
+
+    path = shutil.which("vng", path=f"{_tools_dir()}{os.pathsep}{os.environ.get('PATH', '')}")
+    return Capability("virtme-ng", path is not None, path or "not found", "pip install virtme-ng (scripts/install.sh --vm)")
 
 
 def checks() -> list[Capability]:
@@ -51,7 +75,10 @@ def checks() -> list[Capability]:
         _tool("iptables", "iptables", "apt-get install iptables"),
         _tool("tc", "tc", "apt-get install iproute2"),
         _tool("mininet", "mnexec", "apt-get install mininet bridge-utils"),
-        _tool("virtme-ng", "vng", "pip install virtme-ng"),
+        _vng(),
         _tool("qemu", "qemu-system-x86_64", "apt-get install --no-install-recommends qemu-system-x86"),
+        _tool("busybox (VM initramfs)", "busybox", "apt-get install busybox-static"),
+        _tool("udev (VM console)", "udevadm", "apt-get install udev"),
+        _kernels(),
         _kvm(),
     ]

@@ -15,7 +15,7 @@ import pytest
 from harness.errors import ScenarioError
 
 SCENARIO_DIR_NAME = "scenarios"
-REQUIREMENTS = ("root", "wireguard", "kernel_wireguard", "wireguard_go", "netem")
+REQUIREMENTS = ("root", "wireguard", "kernel_wireguard", "wireguard_go", "netem", "vm")
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:

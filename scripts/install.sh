@@ -1,8 +1,17 @@
 #!/usr/bin/env bash
 # Install everything wgharness needs on a Debian/Ubuntu machine (as root), then the
 # harness itself into .venv/. Idempotent: a second run only checks.
+#   --vm   also what `wgh vm` needs: qemu, busybox (virtme-ng's initramfs), udev
+#          (the guest's console ports) and virtme-ng. Kernels are fetched on first use.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+WITH_VM=0
+for arg in "$@"; do
+  case "$arg" in
+    --vm) WITH_VM=1 ;;
+    *) echo "install.sh: unknown option $arg (known: --vm)" >&2; exit 2 ;;
+  esac
+done
 
 APT_PACKAGES=(
   wireguard-tools wireguard-go   # both WireGuard implementations' tools
@@ -10,14 +19,17 @@ APT_PACKAGES=(
   iputils-ping iperf3
   python3 python3-venv python3-pip
 )
+VM_PACKAGES=(qemu-system-x86 busybox-static udev)
 
 if [ "$(id -u)" -ne 0 ]; then
   echo "install.sh: run as root (network namespaces and WireGuard need it)" >&2
   exit 1
 fi
 
+wanted=("${APT_PACKAGES[@]}")
+[ "$WITH_VM" = 1 ] && wanted+=("${VM_PACKAGES[@]}")
 missing=()
-for pkg in "${APT_PACKAGES[@]}"; do
+for pkg in "${wanted[@]}"; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "ok installed" || missing+=("$pkg")
 done
 if [ ${#missing[@]} -gt 0 ]; then
@@ -31,5 +43,7 @@ if [ ! -x .venv/bin/python ]; then
   "$PYTHON" -m venv .venv
 fi
 .venv/bin/python -m pip install -q --upgrade pip >/dev/null
-.venv/bin/python -m pip install -q -e '.[test]'
+extras=test
+[ "$WITH_VM" = 1 ] && extras=test,vm
+.venv/bin/python -m pip install -q -e ".[$extras]"
 echo "wgharness installed: $(.venv/bin/wgh --version 2>/dev/null || true) — try: .venv/bin/wgh doctor"

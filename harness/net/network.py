@@ -137,14 +137,7 @@ class Network:
             )
         for veth in plan.veths:
             for port in (veth.a, veth.b):
-                ipr = self.iproute[port.node]
-                index = ipr.link_lookup(ifname=port.ifname)[0]
-                for address in port.addresses:
-                    ipr.addr("add", index=index, address=str(address.ip), prefixlen=address.network.prefixlen)
-                settings: dict[str, Any] = {"state": "up"}
-                if veth.mtu:
-                    settings["mtu"] = veth.mtu
-                ipr.link("set", index=index, **settings)
+                _address_and_up(self.iproute[port.node], port.ifname, port.addresses, veth.mtu)
         if any(a.version == 6 for v in plan.veths for p in (v.a, v.b) for a in p.addresses):
             self._wait_operstate_up()
         for node in plan.nodes.values():
@@ -205,13 +198,7 @@ class Network:
                 [PeerConfig(self.keys[p.node].public, tuple(map(str, p.allowed_ips))) for p in wg.peers],
             )
             ipr = self.iproute[name]
-            index = ipr.link_lookup(ifname=wg.ifname)[0]
-            for address in wg.addresses:
-                ipr.addr("add", index=index, address=str(address.ip), prefixlen=address.network.prefixlen)
-            settings: dict[str, Any] = {"state": "up"}
-            if wg.mtu:
-                settings["mtu"] = wg.mtu
-            ipr.link("set", index=index, **settings)
+            index = _address_and_up(ipr, wg.ifname, wg.addresses, wg.mtu)
             for destination in wg.routes:
                 ipr.route("replace", dst=str(destination), oif=index)
 
@@ -239,3 +226,15 @@ class Network:
 
     def public_key(self, node: str) -> bytes:
         return self.keys[node].public
+
+
+def _address_and_up(ipr: Any, ifname: str, addresses: Sequence[Any], mtu: int | None) -> int:
+    """Add addresses to an interface, set its MTU, bring it up; returns its index."""
+    index = ipr.link_lookup(ifname=ifname)[0]
+    for address in addresses:
+        ipr.addr("add", index=index, address=str(address.ip), prefixlen=address.network.prefixlen)
+    settings: dict[str, Any] = {"state": "up"}
+    if mtu:
+        settings["mtu"] = mtu
+    ipr.link("set", index=index, **settings)
+    return index

@@ -1,0 +1,132 @@
+"""The VM runner's pure parts: kernel specs, package choice, the guest command."""
+
+from __future__ import annotations
+
+import shlex
+from pathlib import Path
+
+import pytest
+
+from harness.matrix import Combination, combined_table
+from harness.pytest_plugin import _without_vm_options
+from harness.vm import kernels
+from harness.vm.kernels import Kernel, KernelSpecError, available_packages, pick_package, release_from_image
+from harness.vm.runner import VmOptions, guest_script, vng_argv
+
+APT_NAMES = """\
+linux-image-6.1.0-47-amd64-unsigned
+linux-image-6.1.0-56-amd64-unsigned
+linux-image-6.1.0-56-rt-amd64-unsigned
+linux-image-6.1.0-56-cloud-amd64-unsigned
+linux-image-6.1.0-56-amd64
+linux-image-6.12.111+deb12-amd64-unsigned
+linux-image-6.12.117+deb12-amd64-unsigned
+linux-image-6.12.117+deb12-arm64-unsigned
+linux-image-6.12-amd64-signed-template
+linux-image-amd64
+""".splitlines()
+
+
+def test_only_generic_unsigned_packages_of_this_arch():
+    found = dict(available_packages(APT_NAMES, "amd64"))
+    assert set(found) == {
+        "linux-image-6.1.0-47-amd64-unsigned",
+        "linux-image-6.1.0-56-amd64-unsigned",
+        "linux-image-6.12.111+deb12-amd64-unsigned",
+        "linux-image-6.12.117+deb12-amd64-unsigned",
+    }
+    assert found["linux-image-6.12.117+deb12-amd64-unsigned"] == "6.12.117+deb12-amd64"
+
+
+@pytest.mark.parametrize(
+    "spec, package",
+    [
+        ("6.1", "linux-image-6.1.0-56-amd64-unsigned"),  # newest 6.1, never 6.12
+        ("6.12", "linux-image-6.12.117+deb12-amd64-unsigned"),
+        ("6.12.111", "linux-image-6.12.111+deb12-amd64-unsigned"),
+        ("6.1.0-47", "linux-image-6.1.0-47-amd64-unsigned"),
+        ("6.2", None),
+        ("6.1.0-4", None),  # a version boundary, not a prefix of 47
+    ],
+)
+def test_pick_package(spec, package):
+    picked = pick_package(spec, available_packages(APT_NAMES, "amd64"))
+    assert (picked[0] if picked else None) == package
+
+
+def test_release_from_image_name():
+    assert release_from_image(Path("/x/boot/vmlinuz-6.1.0-56-amd64")) == "6.1.0-56-amd64"
+    assert release_from_image(Path("/x/bzImage")) is None
+
+
+def test_unknown_spec_says_what_to_do(monkeypatch):
+    monkeypatch.setattr(kernels, "_apt_package_names", lambda: APT_NAMES)
+    monkeypatch.setattr(kernels, "cached_kernels", lambda: [])
+    with pytest.raises(KernelSpecError, match=r"no Debian kernel package matches '9.99'.*apt-get update"):
+        kernels.resolve("9.99")
+    with pytest.raises(KernelSpecError, match="not a file, not an installed release"):
+        kernels.resolve("no/such/kernel")
+
+
+def test_cached_kernel_is_used_without_download(monkeypatch, tmp_path):
+    monkeypatch.setenv("WGH_CACHE_DIR", str(tmp_path))
+    package = tmp_path / "kernels" / "linux-image-6.1.0-56-amd64-unsigned"
+    (package / "boot").mkdir(parents=True)
+    (package / "boot" / "vmlinuz-6.1.0-56-amd64").write_bytes(b"kernel")
+    (package / "lib/modules/6.1.0-56-amd64").mkdir(parents=True)
+    (package / ".complete").write_text("6.1.0-56-amd64\n")
+    monkeypatch.setattr(kernels, "_apt_package_names", lambda: APT_NAMES)
+    monkeypatch.setattr(kernels, "fetch", lambda *a: pytest.fail("must not download a cached kernel"))
+    kernel = kernels.resolve("6.1")
+    assert kernel.release == "6.1.0-56-amd64"
+    assert kernel.modules_dir == package / "lib/modules/6.1.0-56-amd64"
+    # offline (no package lists): the cached kernel still resolves
+    monkeypatch.setattr(kernels, "_apt_package_names", lambda: [])
+    assert kernels.resolve("6.1").image == package / "boot" / "vmlinuz-6.1.0-56-amd64"
+
+
+def test_guest_script_loads_modules_then_runs_in_the_same_directory():
+    script = guest_script(["pytest", "scenarios/", "-k", "nat and v6"], VmOptions(cwd=Path("/work/x y")))
+    assert script.index("modprobe") < script.index("exec env")
+    assert "wireguard" in script and "sch_netem" in script and "tun" in script
+    assert "cd '/work/x y' &&" in script
+    # the command survives the shell: same argv after splitting
+    assert shlex.split(script.split("exec env ", 1)[1])[-4:] == ["pytest", "scenarios/", "-k", "nat and v6"]
+    assert "WGH_IN_VM=1" in script
+
+
+def test_vng_argv_kvm_and_writable_dirs(tmp_path):
+    kernel = Kernel(tmp_path / "vmlinuz-6.1.0-56-amd64", "6.1.0-56-amd64", "path")
+    options = VmOptions(cpus=3, memory="1G", writable=[tmp_path / "results"])
+    with_kvm = vng_argv("vng", kernel, ["true"], options, use_kvm=True)
+    without = vng_argv("vng", kernel, ["true"], options, use_kvm=False)
+    assert "--disable-kvm" not in with_kvm and "--disable-kvm" in without
+    assert with_kvm[with_kvm.index("--rwdir") + 1] == str(tmp_path / "results")
+    assert with_kvm[with_kvm.index("--cpus") + 1] == "3" and with_kvm[with_kvm.index("--memory") + 1] == "1G"
+    assert with_kvm[with_kvm.index("--run") + 1] == str(kernel.image)
+
+
+def test_vm_options_are_not_passed_into_the_guest():
+    args = ["scenarios/", "--vm-kernel", "6.1", "--wg-backend", "kernel", "--vm-timeout=60", "-q"]
+    assert _without_vm_options(args) == ["scenarios/", "--wg-backend", "kernel", "-q"]
+
+
+def test_combined_table_has_a_column_per_combination():
+    def results(release, status, handshake):
+        return {
+            "environment": {"kernel_release": release},
+            "scenarios": [
+                {"id": "nat", "status": status, "steps": [{"measurements": {"time_to_handshake": {"value": handshake, "unit": "s"}}}]}
+            ],
+        }
+
+    combos = [
+        Combination("6.1", "kernel", "a", 0, results("6.1.0-56-amd64", "passed", 0.012)),
+        Combination("6.12", "wireguard-go", "b", 1, results("6.12.117+deb12-amd64", "failed", 0.5)),
+        Combination("6.12", "kernel", "c", 124, None, error="timed out after 60s"),
+    ]
+    table = combined_table(combos).splitlines()
+    assert table[0].split() == ["scenario", "6.1.0-56-amd64/kernel", "6.12.117+deb12-amd64/wireguard-go", "6.12/kernel"]
+    nat = next(line for line in table if line.startswith("nat"))
+    assert "passed hs 12ms" in nat and "failed hs 500ms" in nat and nat.rstrip().endswith("-")
+    assert "timed out after 60s" in table[-1]
