@@ -39,14 +39,14 @@ def _start(wgh_cli, tmp_path: Path, text: str = SLOW) -> tuple[subprocess.Popen,
     proc = subprocess.Popen(
         [wgh_cli.path, "run", "--no-results", str(scenario)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
     )
-    deadline = time.monotonic() + 20
+    deadline = time.monotonic() + 120  # generous: a cold start under VM emulation takes seconds
     while time.monotonic() < deadline:
         for record in REGISTRY_DIR.glob("*.json"):
             try:
                 data = json.loads(record.read_text())
             except (OSError, ValueError):
                 continue
-            if data["pid"] == proc.pid and data["processes"] or (data["pid"] == proc.pid and "wireguard-go" not in str(data)):
+            if data["pid"] == proc.pid:
                 run = data["run_id"]
                 if len(harness_objects({run})["namespaces"]) == 3:
                     time.sleep(0.5)  # well into the scenario: handshake done, sleeping
@@ -94,7 +94,7 @@ def test_timeout_tears_down(wgh_cli, tmp_path):
     scenario.write_text(SLOW + "timeout: 2s\n")
     started = time.monotonic()
     result = wgh_cli("run", "--no-results", str(scenario))
-    assert time.monotonic() - started < 20
+    assert time.monotonic() - started < 60  # the 60 s sleep step never ran to its end
     assert result.returncode == 1
     assert "time budget of 2s" in result.stdout + result.stderr
     assert not any(left_by_finished_runs().values()), left_by_finished_runs()
