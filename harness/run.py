@@ -106,6 +106,9 @@ def requirements(case: ScenarioCase) -> set[str]:
     needs = {"root"}
     if case.spec.wireguard:
         needs.add("wireguard")
+    for link in case.spec.links:
+        if link.needs_netem or any(c.needs_netem for c in link.towards.values()):
+            needs.add("netem")
     for wg in case.spec.wireguard.values():
         if wg.backend == "kernel":
             needs.add("kernel_wireguard")

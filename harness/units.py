@@ -42,6 +42,24 @@ def parse_percent(value: object) -> float:
     return number
 
 
+_RATE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(bit|kbit|mbit|gbit|bps|kbps|mbps|gbps)?\s*$", re.IGNORECASE)
+_RATE_SCALE = {"bit": 1, "kbit": 1e3, "mbit": 1e6, "gbit": 1e9, "bps": 8, "kbps": 8e3, "mbps": 8e6, "gbps": 8e9}
+
+
+def parse_rate(value: object) -> float:
+    """'100mbit' → 1e8 bits/s (tc's units: kbit/mbit/gbit are bits, kbps/mbps are bytes);
+    a bare number is bits per second."""
+    if isinstance(value, bool):
+        raise ValueError(f"expected a rate like '100mbit', got {value!r}")
+    if isinstance(value, (int, float)) and math.isfinite(value) and value > 0:
+        return float(value)
+    if isinstance(value, str):
+        match = _RATE.match(value)
+        if match and float(match.group(1)) > 0:
+            return float(match.group(1)) * _RATE_SCALE[(match.group(2) or "bit").lower()]
+    raise ValueError(f"expected a rate like '100mbit', '1gbit' or '500kbit', got {value!r}")
+
+
 def format_duration(seconds: float) -> str:
     if seconds < 1:
         return f"{seconds * 1000:.0f}ms"

@@ -19,7 +19,7 @@ from typing import Any, Sequence
 from harness import caps
 from harness.cleanup import RunRegistry
 from harness.errors import BuildError, MissingCapability
-from harness.net import nat, nsexec
+from harness.net import firewall, impair, nat, nsexec
 from harness.plan.network import NetworkPlan
 from harness.wg import uapi
 from harness.wg.backends import KernelDevice, PeerConfig, WgDevice, WireguardGoDevice
@@ -138,6 +138,9 @@ class Network:
         for veth in plan.veths:
             for port in (veth.a, veth.b):
                 _address_and_up(self.iproute[port.node], port.ifname, port.addresses, veth.mtu)
+                conditions = veth.egress(port.node)
+                if conditions is not None:
+                    impair.apply(plan.nodes[port.node].namespace, port.ifname, conditions, veth.mtu or 1500)
         if any(a.version == 6 for v in plan.veths for p in (v.a, v.b) for a in p.addresses):
             self._wait_operstate_up()
         for node in plan.nodes.values():
@@ -147,6 +150,8 @@ class Network:
                 ipr.route("add", dst=str(route.destination), gateway=str(route.gateway) if route.gateway else None, oif=index)
             if node.nat is not None:
                 nat.apply(node.namespace, node.nat)
+            if node.firewall:
+                firewall.apply(node.namespace, node.firewall)
 
     def _wait_operstate_up(self, timeout: float = 3.0) -> None:
         """IPv6 only uses a link once the kernel's link watcher has marked it up

@@ -13,7 +13,7 @@ from ipaddress import IPv4Interface, IPv6Interface, ip_address, ip_network
 from typing import Union
 
 from harness.plan import addressing, naming
-from harness.scenario.model import ScenarioSpec
+from harness.scenario.model import Impairment, LinkSpec, ScenarioSpec
 
 Interface = Union[IPv4Interface, IPv6Interface]
 Address = Union[ipaddress.IPv4Address, ipaddress.IPv6Address]
@@ -52,6 +52,12 @@ class VethPlan:
     a: Port
     b: Port
     mtu: int | None
+    name: str = ""
+    egress_a: Impairment | None = None  # conditions on traffic a → b (a's egress)
+    egress_b: Impairment | None = None  # conditions on traffic b → a
+
+    def egress(self, node: str) -> Impairment | None:
+        return self.egress_a if node == self.a.node else self.egress_b
 
 
 @dataclass(frozen=True)
@@ -65,6 +71,20 @@ class RoutePlan:
 class NatPlan:
     outside_dev: str
     udp_timeout: float | None
+    type: str = "port-restricted"
+    hairpin: bool = False
+    outside_addresses: tuple[Interface, ...] = ()
+    inside_devs: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class FirewallPlan:
+    """A firewall rule with its `from` neighbour resolved to this node's interface."""
+
+    drop: str | None
+    allow: str | None
+    port: int | None
+    in_dev: str | None
 
 
 @dataclass(frozen=True)
@@ -75,6 +95,7 @@ class NodePlan:
     sysctls: dict[str, str]
     routes: tuple[RoutePlan, ...] = ()
     nat: NatPlan | None = None
+    firewall: tuple[FirewallPlan, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -145,14 +166,43 @@ class NetworkPlan:
 
 def build_plan(spec: ScenarioSpec, run_id: str, default_backend: str = "auto") -> NetworkPlan:
     ports, pairs = _ports(spec)
-    veths = tuple(VethPlan(i, a, b, link.mtu) for i, (link, (a, b)) in enumerate(zip(spec.links, pairs)))
+    veths = tuple(
+        VethPlan(
+            i,
+            a,
+            b,
+            link.mtu,
+            link_name(link),
+            _egress(link, link.ends[1]),
+            _egress(link, link.ends[0]),
+        )
+        for i, (link, (a, b)) in enumerate(zip(spec.links, pairs))
+    )
     routing = _Routing(spec, ports)
     nodes = {}
     for name, node in spec.nodes.items():
         nat = None
         if node.nat is not None:
             outside = next(p for p in ports[name] if _other_end(spec, p.link_index, name) == node.nat.outside)
-            nat = NatPlan(outside.ifname, node.nat.udp_timeout)
+            nat = NatPlan(
+                outside.ifname,
+                node.nat.udp_timeout,
+                node.nat.type,
+                node.nat.hairpin,
+                outside.addresses,
+                tuple(p.ifname for p in ports[name] if p is not outside),
+            )
+        firewall = tuple(
+            FirewallPlan(
+                rule.drop,
+                rule.allow,
+                rule.port,
+                next((p.ifname for p in ports[name] if _other_end(spec, p.link_index, name) == rule.from_), None)
+                if rule.from_
+                else None,
+            )
+            for rule in node.firewall
+        )
         nodes[name] = NodePlan(
             name=name,
             namespace=naming.namespace_name(run_id, name),
@@ -160,6 +210,7 @@ def build_plan(spec: ScenarioSpec, run_id: str, default_backend: str = "auto") -
             sysctls={k: str(v) for k, v in node.sysctls.items()},
             routes=tuple(routing.routes_for(name)),
             nat=nat,
+            firewall=firewall,
         )
     problems = _overlapping_subnets(spec, ports)
     plan = NetworkPlan(run_id, nodes, veths, {}, ports)
@@ -167,6 +218,16 @@ def build_plan(spec: ScenarioSpec, run_id: str, default_backend: str = "auto") -
     if problems:
         raise PlanErrors(problems)
     return plan
+
+
+def link_name(link: LinkSpec) -> str:
+    return link.name or f"{link.ends[0]}-{link.ends[1]}"
+
+
+def _egress(link: LinkSpec, towards: str) -> Impairment | None:
+    """Conditions for traffic going to `towards`: the link's, with `towards:` on top."""
+    conditions = link.overridden(link.towards.get(towards))
+    return None if conditions.empty else conditions
 
 
 def _overlapping_subnets(spec: ScenarioSpec, ports: dict[str, tuple[Port, ...]]) -> list[PlanError]:

@@ -20,7 +20,7 @@ from pydantic import (
     WithJsonSchema,
 )
 
-from harness.units import parse_duration, parse_percent
+from harness.units import parse_duration, parse_percent, parse_rate
 
 NAME_PATTERN = r"^[a-z][a-z0-9_]{0,14}$"
 
@@ -47,6 +47,20 @@ Percent = Annotated[
                 {"type": "string", "pattern": r"^\d+(\.\d+)?\s*%$"},
             ],
             "description": "A percentage: '1%', '0.5%'; a bare number means percent.",
+        }
+    ),
+]
+
+Rate = Annotated[
+    float,
+    BeforeValidator(parse_rate),
+    WithJsonSchema(
+        {
+            "anyOf": [
+                {"type": "number", "exclusiveMinimum": 0},
+                {"type": "string", "pattern": r"^\d+(\.\d+)?\s*([kmgKMG]?(bit|bps))?$"},
+            ],
+            "description": "A rate as tc writes it: '100mbit', '1gbit', '500kbit' (bits), '10mbps' (bytes); a bare number is bit/s.",
         }
     ),
 ]
@@ -79,13 +93,36 @@ class Strict(BaseModel):
 # --- topology -----------------------------------------------------------------
 
 
+NatType = Literal["port-restricted", "full-cone", "restricted-cone", "symmetric"]
+
+
 class NatSpec(Strict):
     """Masquerade everything leaving towards `outside` (a neighbouring node)."""
 
     outside: NodeName = Field(description="The neighbour on the public side of this NAT.")
+    type: NatType = Field(
+        "port-restricted",
+        description="RFC 4787 behaviour. port-restricted: endpoint-independent mapping, address-and-port-dependent "
+        "filtering (Linux masquerade); restricted-cone: address-dependent filtering; full-cone: endpoint-independent "
+        "filtering; symmetric: address-and-port-dependent mapping (a new port per destination).",
+    )
+    hairpin: bool = Field(False, description="Inside hosts can reach each other through the NAT's public address.")
     udp_timeout: Duration | None = Field(
         None, description="Conntrack UDP timeout in this router's namespace (mapping lifetime)."
     )
+
+
+class FirewallRule(Strict):
+    """One rule of a node's firewall (nftables in its namespace), e.g. {drop: udp, port: 51820}."""
+
+    drop: Literal["udp", "tcp", "icmp", "all"] | None = Field(
+        None, description="Silently drop this traffic (icmp: also 'fragmentation needed', making a PMTU black hole)."
+    )
+    allow: Literal["established"] | None = Field(
+        None, description="established: only flows started from elsewhere pass; new flows arriving here are dropped."
+    )
+    port: Port | None = Field(None, description="With drop: udp|tcp, only this destination port.")
+    from_: NodeName | None = Field(None, alias="from", description="Only traffic arriving from this neighbour.")
 
 
 class NodeSpec(Strict):
@@ -93,6 +130,9 @@ class NodeSpec(Strict):
 
     router: bool = Field(False, description="Forward packets (underlay transit, tunnel hubs).")
     nat: NatSpec | None = Field(None, description="Make this node a NAT router (implies router).")
+    firewall: list[FirewallRule] = Field(
+        default_factory=list, description="Filtering on this node: traffic to it and through it."
+    )
     sysctls: dict[str, Union[int, str]] = Field(
         default_factory=dict, description="Extra sysctls in this namespace, e.g. net.ipv4.conf.all.rp_filter: 2."
     )
@@ -102,10 +142,66 @@ class NodeSpec(Strict):
         return self.router or self.nat is not None
 
 
-class LinkSpec(Strict):
-    """A veth pair between two nodes; one subnet from 198.18.0.0/15 unless addresses are given."""
+Distribution = Literal["uniform", "normal", "pareto", "paretonormal"]
+
+
+class GilbertElliott(Strict):
+    """Bursty loss: a good and a bad state (netem 'loss gemodel p r 1-h 1-k')."""
+
+    p: Percent = Field(description="Chance per packet of going from the good to the bad state.")
+    r: Percent = Field(description="Chance per packet of going from the bad back to the good state.")
+    bad_loss: Percent = Field(100.0, description="Loss in the bad state (1-h).")
+    good_loss: Percent = Field(0.0, description="Loss in the good state (1-k).")
+
+
+class Impairment(Strict):
+    """Network conditions for one direction of a link (netem, tbf). Delay is one-way."""
+
+    delay: Duration | None = Field(None, description="One-way delay added in this direction.")
+    jitter: Duration | None = Field(None, description="Random variation of the delay.")
+    distribution: Distribution | None = Field(None, description="Shape of the jitter (netem's tables).")
+    delay_correlation: Percent | None = None
+    loss: Percent | None = Field(None, description="Random loss.")
+    loss_correlation: Percent | None = None
+    gilbert_elliott: GilbertElliott | None = Field(None, description="Bursty loss instead of `loss`.")
+    reorder: Percent | None = Field(None, description="Share of packets sent at once, ahead of delayed ones (needs delay).")
+    duplicate: Percent | None = None
+    corrupt: Percent | None = None
+    rate: Rate | None = Field(None, description="Bandwidth limit (token bucket).")
+    queue: int | None = Field(None, ge=1, le=1_000_000, description="Queue limit in packets.")
+
+    @property
+    def needs_netem(self) -> bool:
+        return any(
+            getattr(self, name) is not None
+            for name in ("delay", "jitter", "loss", "gilbert_elliott", "reorder", "duplicate", "corrupt")
+        )
+
+    @property
+    def empty(self) -> bool:
+        return all(getattr(self, name) is None for name in Impairment.model_fields)
+
+    def impairment(self) -> "Impairment":
+        """Just the impairment part (of a link)."""
+        return Impairment(**{name: getattr(self, name) for name in Impairment.model_fields})
+
+    def overridden(self, other: "Impairment | None") -> "Impairment":
+        """These conditions with `other`'s settings on top."""
+        base = self.impairment()
+        if other is None:
+            return base
+        return base.model_copy(update={k: v for k, v in other.model_dump(exclude_none=True).items()})
+
+
+class LinkSpec(Impairment):
+    """A veth pair between two nodes; one subnet from 198.18.0.0/15 unless addresses are given.
+    Impairments written on the link apply to both directions; `towards` sets one direction."""
 
     ends: tuple[NodeName, NodeName]
+    name: str | None = Field(None, description="A name for steps to refer to (default 'a-b' from ends).")
+    towards: dict[NodeName, Impairment] = Field(
+        default_factory=dict, description="Per direction: towards: {b: {delay: 50ms}} slows only traffic going to b."
+    )
     addresses: tuple[IpInterface, IpInterface] | None = Field(
         None, description="Addresses of the two ends, in the order of `ends`."
     )

@@ -40,7 +40,27 @@ def check_references(spec: ScenarioSpec, doc: SourceDoc) -> list[Problem]:
             elif a.ip == b.ip:
                 problem(("links", i, "addresses"), "both ends have the same address")
 
+    names: dict[str, int] = {}
+    for i, link in enumerate(spec.links):
+        label = link.name or f"{link.ends[0]}-{link.ends[1]}"
+        if label in names:
+            problem(("links", i, "name" if link.name else "ends"), f"two links are called '{label}' (links[{names[label]}] too): give one a `name:`")
+        names.setdefault(label, i)
+        for towards in link.towards:
+            if towards not in link.ends:
+                problem(("links", i, "towards", towards), f"'{towards}' is not an end of this link ({link.ends[0]}, {link.ends[1]})")
+        for conditions, path in [(link, ("links", i))] + [(c, ("links", i, "towards", t)) for t, c in link.towards.items()]:
+            problems.extend(doc.problem(path + (field,), message) for field, message in impairment_problems(conditions))
+
     for name, node in nodes.items():
+        for j, rule in enumerate(node.firewall):
+            path = ("nodes", name, "firewall", j)
+            if (rule.drop is None) == (rule.allow is None):
+                problem(path, "a rule is either `drop: udp|tcp|icmp|all` or `allow: established`")
+            if rule.port is not None and rule.drop not in ("udp", "tcp"):
+                problem(path + ("port",), "`port` goes with `drop: udp` or `drop: tcp`")
+            if rule.from_ is not None and rule.from_ not in neighbours[name]:
+                problem(path + ("from",), f"'{rule.from_}' is not a neighbour of '{name}'{_known(neighbours[name], rule.from_, 'neighbours')}")
         if node.nat is not None:
             if node.nat.outside not in neighbours[name]:
                 problem(("nodes", name, "nat", "outside"), f"'{node.nat.outside}' is not a neighbour of '{name}'{_known(neighbours[name], node.nat.outside, 'neighbours')}")
@@ -113,6 +133,22 @@ def check_references(spec: ScenarioSpec, doc: SourceDoc) -> list[Problem]:
 
 
 _CAUSE_CODE = re.compile(r"^[a-z]+(-[a-z]+)+$")
+
+
+def impairment_problems(conditions) -> list[tuple[str, str]]:
+    """(field, message) for settings netem cannot combine."""
+    found = []
+    if conditions.reorder is not None and conditions.delay is None:
+        found.append(("reorder", "reordering works by delaying the other packets: it needs `delay`"))
+    if conditions.jitter is not None and conditions.delay is None:
+        found.append(("jitter", "jitter varies a delay: it needs `delay`"))
+    if conditions.distribution is not None and conditions.jitter is None:
+        found.append(("distribution", "a distribution shapes the jitter: it needs `jitter`"))
+    if conditions.loss is not None and conditions.gilbert_elliott is not None:
+        found.append(("gilbert_elliott", "use either `loss` or `gilbert_elliott`, not both"))
+    if conditions.jitter is not None and conditions.delay is not None and conditions.jitter > conditions.delay and conditions.distribution is None:
+        found.append(("jitter", "jitter larger than the delay makes uniform delays go negative (netem clamps them to 0): lower it"))
+    return found
 
 
 def _is_address(text: str) -> bool:
