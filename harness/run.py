@@ -106,7 +106,10 @@ def requirements(case: ScenarioCase) -> set[str]:
     needs = {"root"}
     if case.spec.wireguard:
         needs.add("wireguard")
-    for link in case.spec.links:
+    from harness.scenario.model import LinkArgs, step_args
+
+    changes = [step_args(s) for s in case.spec.steps if isinstance(step_args(s), LinkArgs)]
+    for link in list(case.spec.links) + changes:
         if link.needs_netem or any(c.needs_netem for c in link.towards.values()):
             needs.add("netem")
     for wg in case.spec.wireguard.values():

@@ -38,3 +38,16 @@ def udp_mappings(namespace: str) -> list[UdpMapping]:
         return found
     finally:
         ct.close()
+
+
+def flush(namespace: str) -> int:
+    """Delete every conntrack entry in the namespace (NAT mappings included)."""
+    from pyroute2 import Conntrack
+
+    ct = Conntrack(fileno=nsexec.netlink_fd(namespace, NETLINK_NETFILTER))
+    try:
+        count = sum(1 for _ in ct.dump_entries())
+        ct.flush()
+        return count
+    finally:
+        ct.close()

@@ -8,6 +8,7 @@ handshake is never lost to REKEY_TIMEOUT (5 s).
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 import shutil
 import subprocess
@@ -21,6 +22,7 @@ from harness.cleanup import RunRegistry
 from harness.errors import BuildError, MissingCapability
 from harness.net import firewall, impair, nat, nsexec
 from harness.plan.network import NetworkPlan
+from harness.scenario.model import Impairment
 from harness.wg import uapi
 from harness.wg.backends import KernelDevice, PeerConfig, WgDevice, WireguardGoDevice
 from harness.wg.keys import KeyPair
@@ -31,6 +33,9 @@ BASE_SYSCTLS = {
     # IPv6 addresses usable at once: duplicate address detection only adds delay here
     "net.ipv6.conf.all.accept_dad": "0",
     "net.ipv6.conf.default.accept_dad": "0",
+    # renumbering adds the new address before removing the old: keep the new one
+    "net.ipv4.conf.all.promote_secondaries": "1",
+    "net.ipv4.conf.default.promote_secondaries": "1",
 }
 VETH_INDEX_BASE = 1000
 FORWARDING_SYSCTLS = {"net.ipv4.ip_forward": "1", "net.ipv6.conf.all.forwarding": "1"}
@@ -48,7 +53,14 @@ class Network:
         self.backends: dict[str, str] = {}
         self.work_dir: Path | None = None
         self.artifacts_dir = artifacts_dir
-        self.events: list[str] = []
+        # state changed by timeline steps
+        self.down_links: set[int] = set()
+        self.routes: dict[str, tuple] = {}
+        self.addresses: dict[tuple[str, str], tuple] = {}
+        self.endpoints: dict[tuple[str, str], object] = {}
+        self.probes: dict[str, object] = {}
+        self.events: list[tuple[float, str]] = []
+        self._conditions: dict[tuple[int, str], Impairment | None] = {}
 
     # --- lifecycle ------------------------------------------------------------------
 
@@ -82,6 +94,9 @@ class Network:
         """Remove everything this run created. Safe to call twice. Returns leftovers."""
         from harness.cleanup import process_start_time, stop_processes
 
+        for stream, *_ in self.probes.values():
+            stream.close()
+        self.probes.clear()
         daemons = [d for d in self.devices.values() if isinstance(d, WireguardGoDevice)]
         stop_processes([(d.process.pid, process_start_time(d.process.pid)) for d in daemons])
         for device in self.devices.values():
@@ -146,8 +161,7 @@ class Network:
         for node in plan.nodes.values():
             ipr = self.iproute[node.name]
             for route in node.routes:
-                index = ipr.link_lookup(ifname=route.dev)[0]
-                ipr.route("add", dst=str(route.destination), gateway=str(route.gateway) if route.gateway else None, oif=index)
+                _install_route(ipr, route)
             if node.nat is not None:
                 nat.apply(node.namespace, node.nat)
             if node.firewall:
@@ -182,40 +196,183 @@ class Network:
         userspace = [name for name, backend in self.backends.items() if backend == "wireguard-go"]
         if userspace:
             self.registry.add_sockets([uapi.socket_path(plan.wireguard[n].ifname) for n in userspace])
-        for name, wg in plan.wireguard.items():
-            namespace = plan.nodes[name].namespace
-            if self.backends[name] == "kernel":
-                self.devices[name] = KernelDevice.create(self.iproute[name], namespace, wg.ifname)
-            else:
-                self.devices[name] = WireguardGoDevice.start(
-                    namespace, wg.ifname, self.work_dir, lambda pid: self.registry.add_process(pid, "wireguard-go")
-                )
+        for name in plan.wireguard:
+            self._create_device(name)
         for device in self.devices.values():  # started together, awaited together
             if isinstance(device, WireguardGoDevice):
                 device.wait_ready()
-
         # phase 1: keys, peers and addresses everywhere, but nobody knows an endpoint yet
-        for name, wg in plan.wireguard.items():
-            device = self.devices[name]
-            device.configure(
-                self.keys[name].private,
-                wg.listen_port,
-                [PeerConfig(self.keys[p.node].public, tuple(map(str, p.allowed_ips))) for p in wg.peers],
-            )
-            ipr = self.iproute[name]
-            index = _address_and_up(ipr, wg.ifname, wg.addresses, wg.mtu)
-            for destination in wg.routes:
-                ipr.route("replace", dst=str(destination), oif=index)
-
+        for name in plan.wireguard:
+            self._configure_device(name)
         # phase 2: every responder is listening; now initiators may send
-        for name, wg in plan.wireguard.items():
-            for peer in wg.peers:
-                if peer.endpoint is not None or peer.persistent_keepalive:
-                    self.devices[name].update_peer(
-                        self.keys[peer.node].public,
-                        endpoint=str(peer.endpoint) if peer.endpoint else None,
-                        persistent_keepalive=peer.persistent_keepalive,
-                    )
+        for name in plan.wireguard:
+            self._set_endpoints(name)
+
+    def _create_device(self, name: str) -> None:
+        wg = self.plan.wireguard[name]
+        namespace = self.plan.nodes[name].namespace
+        if self.backends[name] == "kernel":
+            self.devices[name] = KernelDevice.create(self.iproute[name], namespace, wg.ifname)
+        else:
+            self.devices[name] = WireguardGoDevice.start(
+                namespace, wg.ifname, self.work_dir, lambda pid: self.registry.add_process(pid, "wireguard-go")
+            )
+
+    def _peer_configs(self, name: str) -> list[PeerConfig]:
+        return [PeerConfig(self.keys[p.node].public, tuple(map(str, p.allowed_ips))) for p in self.plan.wireguard[name].peers]
+
+    def _configure_device(self, name: str) -> None:
+        wg = self.plan.wireguard[name]
+        self.devices[name].configure(self.keys[name].private, wg.listen_port, self._peer_configs(name))
+        ipr = self.iproute[name]
+        index = _address_and_up(ipr, wg.ifname, wg.addresses, wg.mtu)
+        for destination in wg.routes:
+            ipr.route("replace", dst=str(destination), oif=index)
+
+    def _set_endpoints(self, name: str) -> None:
+        for peer in self.plan.wireguard[name].peers:
+            endpoint = self.endpoints.get((name, peer.node), peer.endpoint)  # a step may have changed it
+            if endpoint is not None or peer.persistent_keepalive:
+                self.devices[name].update_peer(
+                    self.keys[peer.node].public,
+                    endpoint=str(endpoint) if endpoint is not None else None,
+                    persistent_keepalive=peer.persistent_keepalive,
+                )
+
+    # --- changes while running (timeline steps) ----------------------------------
+
+    def set_link(self, index: int, *, up: bool | None = None, conditions: dict[str, Impairment | None] | None = None) -> None:
+        """Take a link's two ends down or up, and/or replace its conditions per sending end."""
+        veth = self.plan.veths[index]
+        for port in (veth.a, veth.b):
+            ipr = self.iproute[port.node]
+            if up is not None:
+                ipr.link("set", index=ipr.link_lookup(ifname=port.ifname)[0], state="up" if up else "down")
+            if conditions is not None and port.node in conditions:
+                impair.apply(self.namespace(port.node), port.ifname, conditions[port.node], veth.mtu or 1500)
+        if conditions is not None:
+            self._conditions.update({(index, node): c for node, c in conditions.items()})
+        if up is False:
+            self.down_links.add(index)
+        elif up is True:
+            self.down_links.discard(index)
+
+    def conditions(self, index: int, sender: str) -> Impairment | None:
+        """The conditions now on traffic that `sender` puts on link `index`."""
+        return self._conditions.get((index, sender), self.plan.veths[index].egress(sender))
+
+    def detach(self, node: str, link_index: int) -> None:
+        """The node leaves a link: its end goes down and loses its addresses, as when
+        Wi-Fi disconnects (a stale source address would otherwise keep being used)."""
+        port = next(p for p in self.plan.ports[node] if p.link_index == link_index)
+        ipr = self.iproute[node]
+        index = ipr.link_lookup(ifname=port.ifname)[0]
+        for address in self.addresses.get((node, port.ifname), port.addresses):
+            ipr.addr("del", index=index, address=str(address.ip), prefixlen=address.network.prefixlen)
+        self.addresses[(node, port.ifname)] = ()
+        self.set_link(link_index, up=False)
+
+    def attach(self, node: str, link_index: int) -> None:
+        """The node joins a link again with its planned addresses."""
+        port = next(p for p in self.plan.ports[node] if p.link_index == link_index)
+        ipr = self.iproute[node]
+        self.set_link(link_index, up=True)
+        if self.addresses.get((node, port.ifname)) == ():
+            index = ipr.link_lookup(ifname=port.ifname)[0]
+            for address in port.addresses:
+                ipr.addr("add", index=index, address=str(address.ip), prefixlen=address.network.prefixlen)
+            del self.addresses[(node, port.ifname)]
+
+    def reroute(self) -> None:
+        """Recompute every node's routes around the links that are down, and install them."""
+        wanted = self.plan.routes_avoiding(self.down_links)
+        for name, routes in wanted.items():
+            ipr = self.iproute[name]
+            current = self.routes.get(name, self.plan.nodes[name].routes)
+            for route in current:
+                if route not in routes:
+                    try:
+                        ipr.route("del", dst=str(route.destination), oif=ipr.link_lookup(ifname=route.dev)[0])
+                    except Exception:  # already gone with its link
+                        pass
+            for route in routes:
+                _install_route(ipr, route, replace=True)
+            self.routes[name] = routes
+
+    def renumber(self, node: str) -> str:
+        """Move `node` to a fresh address in the subnet it uses now; returns it."""
+        ipr = self.iproute[node]
+        port = next(p for p in self.plan.ports[node] if p.link_index not in self.down_links)
+        old = next(a for a in self.addresses.get((node, port.ifname), port.addresses) if a.version == 4)
+        used = {a.ip for p in self.plan.ports.values() for q in p for a in q.addresses} | {a.ip for a in self.addresses_in_use()}
+        new = next(
+            ipaddress.ip_interface(f"{host}/{old.network.prefixlen}") for host in old.network.hosts() if host not in used and int(host) % 256 >= 100
+        )
+        index = ipr.link_lookup(ifname=port.ifname)[0]
+        ipr.addr("add", index=index, address=str(new.ip), prefixlen=new.network.prefixlen)
+        ipr.addr("del", index=index, address=str(old.ip), prefixlen=old.network.prefixlen)
+        self.addresses[(node, port.ifname)] = tuple(a for a in self.addresses.get((node, port.ifname), port.addresses) if a != old) + (new,)
+        # the old address took the node's routes with it: put them back
+        for route in self.routes.get(node, self.plan.nodes[node].routes):
+            _install_route(ipr, route, replace=True)
+        return str(new.ip)
+
+    def addresses_in_use(self) -> list:
+        return [a for addrs in self.addresses.values() for a in addrs]
+
+    def restart_wireguard(self, node: str, new_key: bool = False) -> None:
+        """Destroy the node's WireGuard interface and create it again (same or new key)."""
+        device = self.devices.pop(node)
+        if isinstance(device, WireguardGoDevice):
+            from harness.cleanup import process_start_time, stop_processes
+
+            stop_processes([(device.process.pid, process_start_time(device.process.pid))])
+        device.close()
+        if isinstance(device, KernelDevice):
+            ipr = self.iproute[node]
+            ipr.link("del", index=ipr.link_lookup(ifname=device.ifname)[0])
+        old_public = self.keys[node].public
+        if new_key:  # peers first: an initiation they cannot place would cost REKEY_TIMEOUT (5 s)
+            self.keys[node] = KeyPair.generate()
+            self._tell_peers_new_key(node, old_public)
+        self._create_device(node)
+        if isinstance(self.devices[node], WireguardGoDevice):
+            self.devices[node].wait_ready()
+        self._configure_device(node)
+        self._set_endpoints(node)
+
+    def rotate_key(self, node: str) -> None:
+        """A new key pair for `node`, in place; its peers learn the new public key."""
+        old_public = self.keys[node].public
+        self.keys[node] = KeyPair.generate()
+        self._tell_peers_new_key(node, old_public)  # first, as in restart_wireguard
+        wg = self.plan.wireguard[node]
+        self.devices[node].configure(self.keys[node].private, wg.listen_port, self._peer_configs(node))
+        self._set_endpoints(node)
+
+    def _tell_peers_new_key(self, node: str, old_public: bytes) -> None:
+        for other, wg in self.plan.wireguard.items():
+            peer = wg.peer(node)
+            if peer is None or other not in self.devices:
+                continue
+            self.devices[other].remove_peer(old_public)
+            endpoint = self.endpoints.get((other, node), peer.endpoint)
+            self.devices[other].update_peer(
+                self.keys[node].public,
+                allowed_ips=tuple(map(str, peer.allowed_ips)),
+                endpoint=str(endpoint) if endpoint else None,
+                persistent_keepalive=peer.persistent_keepalive,
+            )
+
+    def set_endpoint(self, node: str, peer: str, endpoint) -> None:
+        self.endpoints[(node, peer)] = endpoint
+        self.devices[node].update_peer(self.keys[peer].public, endpoint=str(endpoint))
+
+    def flush_nat(self, node: str) -> int:
+        """Forget every connection the NAT tracks (its mappings); returns how many."""
+        from harness.net.conntrack import flush
+
+        return flush(self.namespace(node))
 
     # --- use ---------------------------------------------------------------------
 
@@ -232,6 +389,10 @@ class Network:
     def public_key(self, node: str) -> bytes:
         return self.keys[node].public
 
+    def mark_event(self, what: str) -> None:
+        """Remember when a timeline step changed something (recovery times start here)."""
+        self.events.append((time.monotonic(), what))
+
 
 def _address_and_up(ipr: Any, ifname: str, addresses: Sequence[Any], mtu: int | None) -> int:
     """Add addresses to an interface, set its MTU, bring it up; returns its index."""
@@ -243,3 +404,9 @@ def _address_and_up(ipr: Any, ifname: str, addresses: Sequence[Any], mtu: int | 
         settings["mtu"] = mtu
     ipr.link("set", index=index, **settings)
     return index
+
+
+def _install_route(ipr: Any, route: Any, replace: bool = False) -> None:
+    index = ipr.link_lookup(ifname=route.dev)[0]
+    gateway = str(route.gateway) if route.gateway else None
+    ipr.route("replace" if replace else "add", dst=str(route.destination), gateway=gateway, oif=index)

@@ -144,6 +144,15 @@ class NetworkPlan:
     veths: tuple[VethPlan, ...]
     wireguard: dict[str, WgPlan]
     ports: dict[str, tuple[Port, ...]] = field(repr=False)
+    spec: ScenarioSpec | None = field(default=None, repr=False, compare=False)
+
+    def routes_avoiding(self, down_links: set[int]) -> dict[str, tuple[RoutePlan, ...]]:
+        """Every node's routes when these links are down (roaming: routes follow)."""
+        routing = _Routing(self.spec, self.ports, excluded=down_links)
+        return {name: tuple(routing.routes_for(name)) for name in self.nodes}
+
+    def link_index(self, name: str) -> int | None:
+        return next((v.index for v in self.veths if v.name == name), None)
 
     def tunnel_address(self, node: str, family: int = 4) -> Address | None:
         wg = self.wireguard.get(node)
@@ -213,7 +222,7 @@ def build_plan(spec: ScenarioSpec, run_id: str, default_backend: str = "auto") -
             firewall=firewall,
         )
     problems = _overlapping_subnets(spec, ports)
-    plan = NetworkPlan(run_id, nodes, veths, {}, ports)
+    plan = NetworkPlan(run_id, nodes, veths, {}, ports, spec)
     plan.wireguard.update(_wireguard(spec, plan, run_id, default_backend, problems))
     if problems:
         raise PlanErrors(problems)
@@ -285,9 +294,10 @@ class _Routing:
     the public side of a real NAT has no route to private addresses.
     """
 
-    def __init__(self, spec: ScenarioSpec, ports: dict[str, tuple[Port, ...]]):
+    def __init__(self, spec: ScenarioSpec, ports: dict[str, tuple[Port, ...]], excluded: set[int] = frozenset()):
         self.spec = spec
         self.ports = ports
+        self.excluded = excluded
 
     def _can_forward(self, node: str, came_from: str | None, going_to: str) -> bool:
         spec = self.spec.nodes[node]
@@ -313,7 +323,7 @@ class _Routing:
             node = queue.popleft()
             distance, first, previous = found[node]
             for port in self.ports[node]:
-                if not self._has_family(port.link_index, family):
+                if port.link_index in self.excluded or not self._has_family(port.link_index, family):
                     continue
                 neighbour = _other_end(self.spec, port.link_index, node)
                 if neighbour in found:
@@ -330,7 +340,7 @@ class _Routing:
         for family in (4, 6):
             reach = self.search(source, family)
             for index, link in enumerate(self.spec.links):
-                if index in attached or not self._has_family(index, family):
+                if index in attached or index in self.excluded or not self._has_family(index, family):
                     continue
                 best: tuple[int, Port] | None = None
                 for end in link.ends:

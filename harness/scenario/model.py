@@ -267,6 +267,75 @@ class PingArgs(CheckArgs):
     record: str | None = Field(None, description="Name under which the RTT is recorded.")
 
 
+# --- timeline: actions that change the network while it runs --------------------
+
+
+class LinkArgs(Impairment):
+    """Take a link down or up, or change its conditions (both directions, or `towards`)."""
+
+    name: str = Field(description="The link: its `name:`, or 'a-b' from its ends.")
+    up: bool | None = Field(None, description="false: both ends go down (a cable pulled); true: back up.")
+    towards: dict[NodeName, Impairment] = Field(default_factory=dict)
+    clear: bool = Field(False, description="Remove all conditions first (the link becomes clean).")
+
+
+class RoamArgs(Strict):
+    """A node's underlay changes under its WireGuard interface."""
+
+    node: NodeName
+    via: str | None = Field(None, description="Move to this other link of the node: the links it used go down, routes follow.")
+    renumber: bool = Field(False, description="Give the node a new address on the link it uses now (the old one goes).")
+
+
+class NatRebindArgs(Strict):
+    node: NodeName = Field(description="A NAT router: its UDP mappings are flushed, as on a router reboot or timeout.")
+
+
+class RestartArgs(Strict):
+    node: NodeName = Field(description="Its WireGuard interface is destroyed and created again.")
+    key: Literal["same", "new"] = Field("same", description="new: with a new key pair (peers are told the new public key).")
+
+
+class RotateKeyArgs(Strict):
+    node: NodeName = Field(description="Gets a new key pair in place; its peers are updated to the new public key.")
+
+
+class EndpointArgs(Strict):
+    node: NodeName
+    peer: NodeName
+    to: str = Field(description="New endpoint: a node name, 'node:port' or 'address:port'.")
+
+
+class ProbeArgs(Strict):
+    """Start a continuous, timestamped ICMP echo stream in the background."""
+
+    name: str = Field(description="Refer to it in `stop:`.")
+    from_: NodeName = Field(alias="from")
+    to: str = Field(description="A node name or an IP address.")
+    via: Literal["tunnel", "underlay"] = "tunnel"
+    family: Literal[4, 6] = 4
+    interval: Duration = Field(0.01, description="Time between probes (10 ms gives 10 ms resolution for recovery times).")
+    timeout: Duration = Field(1.0, description="A reply later than this counts as lost.")
+
+
+class StopArgs(CheckArgs):
+    """Stop a probe stream and check what it saw."""
+
+    probe: str
+    max_loss: Percent = Field(100.0, description="Fail if more probes than this were lost.")
+    max_outage: Duration | None = Field(None, description="Fail if the longest run of lost probes lasted longer.")
+    record: str | None = None
+
+
+class WaitUntilArgs(CheckArgs):
+    """Repeat a check until it passes, and record how long that took."""
+
+    within: Duration
+    handshake: tuple[NodeName, NodeName] | None = Field(None, description="Both nodes report a handshake newer than this step.")
+    ping: PingArgs | None = None
+    record: str | None = None
+
+
 class HandshakeStep(Strict):
     handshake: HandshakeArgs
 
@@ -279,6 +348,42 @@ class SleepStep(Strict):
     sleep: Duration
 
 
+class LinkStep(Strict):
+    link: LinkArgs
+
+
+class RoamStep(Strict):
+    roam: RoamArgs
+
+
+class NatRebindStep(Strict):
+    nat_rebind: NatRebindArgs
+
+
+class RestartStep(Strict):
+    restart: RestartArgs
+
+
+class RotateKeyStep(Strict):
+    rotate_key: RotateKeyArgs
+
+
+class EndpointStep(Strict):
+    endpoint: EndpointArgs
+
+
+class ProbeStep(Strict):
+    probe: ProbeArgs
+
+
+class StopStep(Strict):
+    stop: StopArgs
+
+
+class WaitUntilStep(Strict):
+    wait_until: WaitUntilArgs
+
+
 def _step_kind(value: Any) -> str | None:
     if isinstance(value, dict) and len(value) == 1:
         return next(iter(value))
@@ -287,13 +392,24 @@ def _step_kind(value: Any) -> str | None:
     return None
 
 
-STEP_KINDS = ("handshake", "ping", "sleep")
+STEP_KINDS = (
+    "handshake", "ping", "sleep", "link", "roam", "nat_rebind", "restart", "rotate_key", "endpoint", "probe", "stop", "wait_until",
+)
 
 Step = Annotated[
     Union[
         Annotated[HandshakeStep, Tag("handshake")],
         Annotated[PingStep, Tag("ping")],
         Annotated[SleepStep, Tag("sleep")],
+        Annotated[LinkStep, Tag("link")],
+        Annotated[RoamStep, Tag("roam")],
+        Annotated[NatRebindStep, Tag("nat_rebind")],
+        Annotated[RestartStep, Tag("restart")],
+        Annotated[RotateKeyStep, Tag("rotate_key")],
+        Annotated[EndpointStep, Tag("endpoint")],
+        Annotated[ProbeStep, Tag("probe")],
+        Annotated[StopStep, Tag("stop")],
+        Annotated[WaitUntilStep, Tag("wait_until")],
     ],
     Discriminator(
         _step_kind,

@@ -10,7 +10,21 @@ import re
 from harness.errors import Problem
 from harness.steps.causes import CAUSES
 from harness.plan.network import PlanError, PlanErrors, build_plan
-from harness.scenario.model import HandshakeArgs, PingArgs, ScenarioSpec, step_args
+from harness.scenario.model import (
+    EndpointArgs,
+    HandshakeArgs,
+    LinkArgs,
+    NatRebindArgs,
+    PingArgs,
+    ProbeArgs,
+    RestartArgs,
+    RoamArgs,
+    RotateKeyArgs,
+    ScenarioSpec,
+    StopArgs,
+    WaitUntilArgs,
+    step_args,
+)
 from harness.scenario.yamlsource import SourceDoc
 
 
@@ -40,7 +54,7 @@ def check_references(spec: ScenarioSpec, doc: SourceDoc) -> list[Problem]:
             elif a.ip == b.ip:
                 problem(("links", i, "addresses"), "both ends have the same address")
 
-    names: dict[str, int] = {}
+    names: dict[str, int] = {}  # link name → index, for the checks and for steps
     for i, link in enumerate(spec.links):
         label = link.name or f"{link.ends[0]}-{link.ends[1]}"
         if label in names:
@@ -67,6 +81,7 @@ def check_references(spec: ScenarioSpec, doc: SourceDoc) -> list[Problem]:
             elif len(neighbours[name]) < 2:
                 problem(("nodes", name, "nat"), "a NAT router needs an inside link besides its outside one")
 
+    running: dict[str, int] = {}  # probe streams started and not yet stopped, by step
     wg = spec.wireguard
     for name, iface in wg.items():
         if name not in nodes:
@@ -94,6 +109,8 @@ def check_references(spec: ScenarioSpec, doc: SourceDoc) -> list[Problem]:
                     problem(("steps", i, kind, "between", j), f"'{end}' has no wireguard section{_known(wg, end, 'WireGuard nodes')}")
             if a in wg and b in wg and b not in wg[a].peers and a not in wg[b].peers:
                 problem(("steps", i, kind, "between"), f"'{a}' and '{b}' are not peers")
+        elif isinstance(args, (LinkArgs, RoamArgs, NatRebindArgs, RestartArgs, RotateKeyArgs, EndpointArgs, ProbeArgs, StopArgs, WaitUntilArgs)):
+            _check_timeline_step(spec, args, ("steps", i, kind), names, neighbours, running, problem)
         elif isinstance(args, PingArgs):
             if args.from_ not in nodes:
                 problem(("steps", i, kind, "from"), f"unknown node '{args.from_}'{_known(nodes, args.from_)}")
@@ -106,6 +123,8 @@ def check_references(spec: ScenarioSpec, doc: SourceDoc) -> list[Problem]:
             elif args.to in nodes and args.to == args.from_:
                 problem(("steps", i, kind, "to"), "a node pinging itself proves nothing")
 
+    for name, step_index in running.items():
+        problem(("steps", step_index, "probe", "name"), f"probe '{name}' is never stopped: add `- stop: {{probe: {name}}}` to get its measurements")
     if problems:
         return problems
     try:
@@ -133,6 +152,69 @@ def check_references(spec: ScenarioSpec, doc: SourceDoc) -> list[Problem]:
 
 
 _CAUSE_CODE = re.compile(r"^[a-z]+(-[a-z]+)+$")
+
+
+def _check_timeline_step(spec, args, path, link_names, neighbours, running, problem) -> None:
+    nodes, wg = spec.nodes, spec.wireguard
+
+    def need_node(field: str, node: str, wireguard: bool = False) -> bool:
+        if node not in nodes:
+            problem(path + (field,), f"unknown node '{node}'{_known(nodes, node)}")
+            return False
+        if wireguard and node not in wg:
+            problem(path + (field,), f"'{node}' has no wireguard section{_known(wg, node, 'WireGuard nodes')}")
+            return False
+        return True
+
+    def need_link(field: str, name: str) -> int | None:
+        if name not in link_names:
+            problem(path + (field,), f"unknown link '{name}'{_known(link_names, name, 'links')}")
+            return None
+        return link_names[name]
+
+    if isinstance(args, LinkArgs):
+        need_link("name", args.name)
+        for field, message in impairment_problems(args):
+            problem(path + (field,), message)
+        if args.up is None and args.empty and not args.towards and not args.clear:
+            problem(path, "this step changes nothing: give `up:`, conditions (delay, loss, ...), `towards:` or `clear: true`")
+    elif isinstance(args, RoamArgs):
+        if need_node("node", args.node):
+            if args.via is not None:
+                index = need_link("via", args.via)
+                if index is not None and args.node not in spec.links[index].ends:
+                    problem(path + ("via",), f"'{args.via}' is not one of {args.node}'s links")
+            if args.via is None and not args.renumber:
+                problem(path, "say how the node roams: `via: <another link>` and/or `renumber: true`")
+    elif isinstance(args, NatRebindArgs):
+        if need_node("node", args.node) and nodes[args.node].nat is None:
+            problem(path + ("node",), f"'{args.node}' is not a NAT router")
+    elif isinstance(args, (RestartArgs, RotateKeyArgs)):
+        need_node("node", args.node, wireguard=True)
+    elif isinstance(args, EndpointArgs):
+        if need_node("node", args.node, wireguard=True) and need_node("peer", args.peer, wireguard=True):
+            if args.peer not in wg[args.node].peers and args.node not in wg[args.peer].peers:
+                problem(path + ("peer",), f"'{args.node}' and '{args.peer}' are not peers")
+    elif isinstance(args, ProbeArgs):
+        need_node("from", args.from_, wireguard=args.via == "tunnel")
+        if args.to not in nodes and not _is_address(args.to):
+            problem(path + ("to",), f"'{args.to}' is neither a node nor an IP address{_known(nodes, args.to)}")
+        if args.name in running:
+            problem(path + ("name",), f"probe '{args.name}' is already running (started in steps[{running[args.name]}])")
+        running[args.name] = path[1]
+    elif isinstance(args, StopArgs):
+        if args.probe not in running:
+            problem(path + ("probe",), f"no running probe '{args.probe}': start it with `- probe: {{name: {args.probe}, from: ..., to: ...}}` first")
+        running.pop(args.probe, None)
+    elif isinstance(args, WaitUntilArgs):
+        if (args.handshake is None) == (args.ping is None):
+            problem(path, "wait for exactly one thing: `handshake: [a, b]` or `ping: {...}`")
+        if args.handshake is not None:
+            a, b = args.handshake
+            if need_node("handshake", a, True) and need_node("handshake", b, True) and b not in wg[a].peers and a not in wg[b].peers:
+                problem(path + ("handshake",), f"'{a}' and '{b}' are not peers")
+        if args.ping is not None:
+            need_node("ping", args.ping.from_)
 
 
 def impairment_problems(conditions) -> list[tuple[str, str]]:

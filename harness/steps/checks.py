@@ -20,7 +20,7 @@ def run_step(network, index: int, step) -> StepResult:
     kind = step_kind(step)
     args = step_args(step)
     started = time.monotonic()
-    result = _RUNNERS[kind](network, index, args)
+    result = _runners()[kind](network, index, args)
     result.seconds = time.monotonic() - started
     result.expect_cause(getattr(args, "cause", None))
     if result.outcome == "wrong-cause":
@@ -125,7 +125,23 @@ def _ping(network, index: int, args: PingArgs) -> StepResult:
     return result
 
 
-_RUNNERS: dict[str, Callable] = {"handshake": _handshake, "ping": _ping, "sleep": _sleep}
+def _runners() -> dict[str, Callable]:
+    from harness.steps import actions
+
+    return {
+        "handshake": _handshake,
+        "ping": _ping,
+        "sleep": _sleep,
+        "link": actions.link,
+        "roam": actions.roam,
+        "nat_rebind": actions.nat_rebind,
+        "restart": actions.restart,
+        "rotate_key": actions.rotate_key,
+        "endpoint": actions.endpoint,
+        "probe": actions.probe,
+        "stop": actions.stop,
+        "wait_until": actions.wait_until,
+    }
 
 
 def _diagnose_path(network, src: str, address) -> Diagnosis:

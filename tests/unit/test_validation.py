@@ -130,7 +130,7 @@ def test_unknown_step_kind_without_hint_lists_known_steps():
         steps:
           - iperf9: {}
         """
-    ) == [f"{FILE}:3: steps[0]: unknown step 'iperf9'; known steps: handshake, ping, sleep"]
+    ) == [f"{FILE}:3: steps[0]: unknown step 'iperf9'; known steps: handshake, ping, sleep, link, roam, nat_rebind, restart, rotate_key, endpoint, probe, stop, wait_until"]
 
 
 def test_step_with_two_keys():

@@ -1,0 +1,187 @@
+"""Timeline steps: change the network while it runs (links, roaming, NAT rebinding,
+restarts, keys, endpoints), and background probe streams that measure the effect."""
+
+from __future__ import annotations
+
+import ipaddress
+import time
+
+from harness.plan.network import _endpoint
+from harness.scenario.model import (
+    EndpointArgs,
+    LinkArgs,
+    NatRebindArgs,
+    ProbeArgs,
+    RestartArgs,
+    RoamArgs,
+    RotateKeyArgs,
+    StopArgs,
+    WaitUntilArgs,
+)
+from harness.steps.probe import ProbeStream
+from harness.steps.result import Measurement, StepResult
+
+
+def _link_index(network, name: str) -> int:
+    index = network.plan.link_index(name)
+    if index is None:  # validation checks names; this is a harness bug if reached
+        raise LookupError(f"no link named {name!r}")
+    return index
+
+
+def link(network, index: int, args: LinkArgs) -> StepResult:
+    link_index = _link_index(network, args.name)
+    veth = network.plan.veths[link_index]
+    changes = []
+    conditions = None
+    if args.clear or not args.empty or args.towards:
+        # each direction: what it has now (unless cleared), with this step's settings on top
+        conditions = {}
+        for sender, receiver in ((veth.a.node, veth.b.node), (veth.b.node, veth.a.node)):
+            current = None if args.clear else network.conditions(link_index, sender)
+            step = args.overridden(args.towards.get(receiver))
+            merged = current.overridden(step) if current is not None else step
+            conditions[sender] = None if merged.empty else merged
+            changes.append(f"towards {receiver}: {_describe(conditions[sender])}")
+    if args.up is not None:
+        changes.append("up" if args.up else "down")
+    network.set_link(link_index, up=args.up, conditions=conditions)
+    network.mark_event(f"link {args.name} {'; '.join(changes)}")
+    return StepResult(index, "link", f"link {args.name}: {'; '.join(changes) or 'unchanged'}", True)
+
+
+def _describe(conditions) -> str:
+    if conditions is None:
+        return "clean"
+    return " ".join(f"{k}={v}" for k, v in conditions.model_dump(exclude_none=True).items())
+
+
+def roam(network, index: int, args: RoamArgs) -> StepResult:
+    details = []
+    if args.via is not None:
+        target = _link_index(network, args.via)
+        network.attach(args.node, target)
+        for port in network.plan.ports[args.node]:
+            if port.link_index != target and port.link_index not in network.down_links:
+                network.detach(args.node, port.link_index)
+                details.append(f"left {network.plan.veths[port.link_index].name}")
+        network.reroute()
+        details.append(f"now via {args.via}")
+    if args.renumber:
+        details.append(f"new address {network.renumber(args.node)}")
+    network.mark_event(f"roam {args.node}: {', '.join(details)}")
+    return StepResult(index, "roam", f"roam {args.node}: {', '.join(details)}", True)
+
+
+def nat_rebind(network, index: int, args: NatRebindArgs) -> StepResult:
+    count = network.flush_nat(args.node)
+    network.mark_event(f"nat_rebind {args.node}")
+    return StepResult(index, "nat_rebind", f"NAT {args.node} forgot its {count} tracked flows", True)
+
+
+def restart(network, index: int, args: RestartArgs) -> StepResult:
+    network.restart_wireguard(args.node, new_key=args.key == "new")
+    network.mark_event(f"restart {args.node}")
+    return StepResult(index, "restart", f"restart {args.node}'s WireGuard interface ({args.key} key)", True)
+
+
+def rotate_key(network, index: int, args: RotateKeyArgs) -> StepResult:
+    network.rotate_key(args.node)
+    network.mark_event(f"rotate_key {args.node}")
+    return StepResult(index, "rotate_key", f"{args.node} has a new key pair; its peers were updated", True)
+
+
+def endpoint(network, index: int, args: EndpointArgs) -> StepResult:
+    target = _endpoint(args.to, network.plan, network.plan.spec, args.node, ("steps", index, "endpoint", "to"))
+    network.set_endpoint(args.node, args.peer, target)
+    network.mark_event(f"endpoint {args.node}→{args.peer}")
+    return StepResult(index, "endpoint", f"{args.node}'s endpoint for {args.peer} is now {target}", True)
+
+
+def probe(network, index: int, args: ProbeArgs) -> StepResult:
+    plan = network.plan
+    if args.to in plan.nodes:
+        if args.via == "tunnel":
+            address = plan.tunnel_address(args.to, args.family)
+        else:
+            address = plan.underlay_address(args.from_, args.to, args.family, reachable=False)
+    else:
+        address = ipaddress.ip_address(args.to)
+    stream = ProbeStream(network.namespace(args.from_), str(address), args.interval, args.timeout).start()
+    network.probes[args.name] = (stream, args, time.monotonic())
+    return StepResult(index, "probe", f"probe {args.name}: {args.from_} → {args.to} ({address}) every {args.interval * 1000:g} ms", True)
+
+
+def stop(network, index: int, args: StopArgs) -> StepResult:
+    stream, started, began = network.probes.pop(args.probe)
+    report = stream.stop()
+    prefix = f"{args.record or args.probe}."
+    result = StepResult(index, "stop", f"stop probe {args.probe}", True, args.expect)
+    m = result.measurements
+    m[prefix + "sent"] = Measurement(report.sent, "probes")
+    m[prefix + "loss"] = Measurement(round(report.loss_percent, 3), "%")
+    m[prefix + "outage"] = Measurement(round(report.longest_outage, 4), "s")
+    for q in (50, 90, 99):
+        value = report.percentile(q)
+        if value is not None:
+            m[f"{prefix}rtt_p{q}"] = Measurement(round(value, 3), "ms")
+    if report.rtts_ms:
+        m[prefix + "rtt_max"] = Measurement(round(max(report.rtts_ms), 3), "ms")
+        m[prefix + "rtt"] = Measurement(None, "ms", samples=[round(r, 3) for r in report.rtts_ms])
+    # recovery: from the last event while the stream ran to the first answer after it
+    events = [(at, what) for at, what in network.events if at >= began]
+    if events:
+        at, what = events[-1]
+        answered_after = [stream.sent[i] for i in sorted(stream.replies) if stream.sent[i] >= at]
+        if answered_after:
+            m[prefix + "recovery"] = Measurement(round(answered_after[0] - at, 4), "s")
+            result.message = f"recovered {(answered_after[0] - at) * 1000:.0f} ms after {what}; "
+        else:
+            result.message = f"never recovered after {what}; "
+    problems = []
+    if report.loss_percent > args.max_loss + 1e-9:
+        problems.append(f"loss {report.loss_percent:.1f}% > {args.max_loss:g}%")
+    if args.max_outage is not None and report.longest_outage > args.max_outage:
+        problems.append(f"longest outage {report.longest_outage * 1000:.0f} ms > {args.max_outage * 1000:.0f} ms")
+    result.passed = not problems and report.received > 0
+    result.message += (
+        f"{report.received}/{report.sent} answered, loss {report.loss_percent:.1f}%, longest outage {report.longest_outage * 1000:.0f} ms"
+        + (f", rtt p50 {report.percentile(50):.2f} ms" if report.rtts_ms else "")
+        + (f": {'; '.join(problems)}" if problems else "")
+    )
+    return result
+
+
+def wait_until(network, index: int, args: WaitUntilArgs) -> StepResult:
+    from harness.scenario.model import PingArgs
+    from harness.steps.checks import _ping
+
+    started_wall = time.time()
+    started = time.monotonic()
+    deadline = started + args.within
+    attempts = 0
+    last = None
+    while True:
+        attempts += 1
+        if args.handshake is not None:
+            a, b = args.handshake
+            pa = network.devices[a].status().peer(network.public_key(b))
+            pb = network.devices[b].status().peer(network.public_key(a))
+            ok = bool(pa and pb and pa.latest_handshake >= started_wall - 1 and pb.latest_handshake >= started_wall - 1)
+        else:
+            probe_args = args.ping or PingArgs.model_validate({"from": "x", "to": "x"})
+            last = _ping(network, index, probe_args)
+            ok = last.passed
+        if ok or time.monotonic() >= deadline:
+            break
+        time.sleep(0.05 if args.handshake else 0.0)
+    elapsed = time.monotonic() - started
+    what = f"handshake {args.handshake[0]} ↔ {args.handshake[1]}" if args.handshake else (last.title if last else "check")
+    result = StepResult(index, "wait_until", f"wait until {what} (within {args.within:g}s)", ok, args.expect)
+    if ok:
+        result.message = f"after {elapsed * 1000:.0f} ms ({attempts} attempt{'s' if attempts != 1 else ''})"
+        result.measurements[f"{args.record or 'wait_until'}.time"] = Measurement(round(elapsed, 4), "s")
+    else:
+        result.message = f"not within {args.within:g}s ({attempts} attempts)" + (f": {last.message}" if last else "")
+        result.diagnosis = last.diagnosis if last else None
+    return result
