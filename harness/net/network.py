@@ -256,6 +256,11 @@ class Network:
             self.down_links.add(index)
         elif up is True:
             self.down_links.discard(index)
+            # the kernel deleted the static routes through the ends when they went down
+            for port in (veth.a, veth.b):
+                for route in self.routes.get(port.node, self.plan.nodes[port.node].routes):
+                    if route.dev == port.ifname:
+                        _install_route(self.iproute[port.node], route, replace=True)
 
     def conditions(self, index: int, sender: str) -> Impairment | None:
         """The conditions now on traffic that `sender` puts on link `index`."""
@@ -276,12 +281,12 @@ class Network:
         """The node joins a link again with its planned addresses."""
         port = next(p for p in self.plan.ports[node] if p.link_index == link_index)
         ipr = self.iproute[node]
-        self.set_link(link_index, up=True)
-        if self.addresses.get((node, port.ifname)) == ():
+        if self.addresses.get((node, port.ifname)) == ():  # addresses first: routes need them
             index = ipr.link_lookup(ifname=port.ifname)[0]
             for address in port.addresses:
                 ipr.addr("add", index=index, address=str(address.ip), prefixlen=address.network.prefixlen)
             del self.addresses[(node, port.ifname)]
+        self.set_link(link_index, up=True)
 
     def reroute(self) -> None:
         """Recompute every node's routes around the links that are down, and install them."""

@@ -113,7 +113,7 @@ def probe(network, index: int, args: ProbeArgs) -> StepResult:
 
 
 def stop(network, index: int, args: StopArgs) -> StepResult:
-    stream, started, began = network.probes.pop(args.probe)
+    stream, probe_args, began = network.probes.pop(args.probe)
     report = stream.stop()
     prefix = f"{args.record or args.probe}."
     result = StepResult(index, "stop", f"stop probe {args.probe}", True, args.expect)
@@ -144,6 +144,13 @@ def stop(network, index: int, args: StopArgs) -> StepResult:
     if args.max_outage is not None and report.longest_outage > args.max_outage:
         problems.append(f"longest outage {report.longest_outage * 1000:.0f} ms > {args.max_outage * 1000:.0f} ms")
     result.passed = not problems and report.received > 0
+    if not result.passed and probe_args.via == "tunnel" and probe_args.to in network.plan.wireguard:
+        from harness.steps.checks import _diagnose_path
+
+        address = network.plan.tunnel_address(probe_args.to, probe_args.family)
+        diagnosis = _diagnose_path(network, probe_args.from_, address)
+        problems.append(diagnosis.summary)
+        result.diagnosis = str(diagnosis)
     result.message += (
         f"{report.received}/{report.sent} answered, loss {report.loss_percent:.1f}%, longest outage {report.longest_outage * 1000:.0f} ms"
         + (f", rtt p50 {report.percentile(50):.2f} ms" if report.rtts_ms else "")

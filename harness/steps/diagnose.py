@@ -103,8 +103,15 @@ def diagnose_tunnel(network, src: str, dst: str, dst_address: str | None = None)
         if peer is not None and peer.endpoint:
             reachable, line = underlay_probe(network, node, peer.endpoint)
             diag.lines.append(line)
-            if not reachable and not diag.cause and not (src_peer and dst_peer and src_peer.latest_handshake):
-                diag.set("endpoint-unreachable", f"endpoint {peer.endpoint} is unreachable on the underlay from {node} (no route, link down, or filtered)")
+            if not reachable and not diag.cause:
+                if peer.latest_handshake:
+                    diag.set(
+                        "endpoint-unreachable",
+                        f"{node} still sends to {peer.endpoint}, which no longer answers on the underlay: the peer moved "
+                        f"(or its path broke) and has not sent an authenticated packet from where it is now",
+                    )
+                else:
+                    diag.set("endpoint-unreachable", f"endpoint {peer.endpoint} is unreachable on the underlay from {node} (no route, link down, or filtered)")
 
     handshook = bool(src_peer and src_peer.latest_handshake) or bool(dst_peer and dst_peer.latest_handshake)
     nat_cause = None
