@@ -337,37 +337,50 @@ class Network:
             ipr = self.iproute[node]
             ipr.link("del", index=ipr.link_lookup(ifname=device.ifname)[0])
         old_public = self.keys[node].public
-        if new_key:  # peers first: an initiation they cannot place would cost REKEY_TIMEOUT (5 s)
+        if new_key:
             self.keys[node] = KeyPair.generate()
             self._tell_peers_new_key(node, old_public)
         self._create_device(node)
         if isinstance(self.devices[node], WireguardGoDevice):
             self.devices[node].wait_ready()
         self._configure_device(node)
+        # as at build time: endpoints only once both sides can answer, so no
+        # initiation is lost and costs REKEY_TIMEOUT (5 s)
         self._set_endpoints(node)
+        if new_key:
+            self._peers_set_endpoints(node)
 
     def rotate_key(self, node: str) -> None:
         """A new key pair for `node`, in place; its peers learn the new public key."""
         old_public = self.keys[node].public
         self.keys[node] = KeyPair.generate()
-        self._tell_peers_new_key(node, old_public)  # first, as in restart_wireguard
+        self._tell_peers_new_key(node, old_public)
         wg = self.plan.wireguard[node]
         self.devices[node].configure(self.keys[node].private, wg.listen_port, self._peer_configs(node))
         self._set_endpoints(node)
+        self._peers_set_endpoints(node)
 
     def _tell_peers_new_key(self, node: str, old_public: bytes) -> None:
+        """Peers swap the old public key for the new one (no endpoint yet, see below)."""
         for other, wg in self.plan.wireguard.items():
             peer = wg.peer(node)
             if peer is None or other not in self.devices:
                 continue
             self.devices[other].remove_peer(old_public)
+            self.devices[other].update_peer(self.keys[node].public, allowed_ips=tuple(map(str, peer.allowed_ips)))
+
+    def _peers_set_endpoints(self, node: str) -> None:
+        for other, wg in self.plan.wireguard.items():
+            peer = wg.peer(node)
+            if peer is None or other not in self.devices:
+                continue
             endpoint = self.endpoints.get((other, node), peer.endpoint)
-            self.devices[other].update_peer(
-                self.keys[node].public,
-                allowed_ips=tuple(map(str, peer.allowed_ips)),
-                endpoint=str(endpoint) if endpoint else None,
-                persistent_keepalive=peer.persistent_keepalive,
-            )
+            if endpoint is not None or peer.persistent_keepalive:
+                self.devices[other].update_peer(
+                    self.keys[node].public,
+                    endpoint=str(endpoint) if endpoint is not None else None,
+                    persistent_keepalive=peer.persistent_keepalive,
+                )
 
     def set_endpoint(self, node: str, peer: str, endpoint) -> None:
         self.endpoints[(node, peer)] = endpoint

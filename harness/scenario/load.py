@@ -202,6 +202,17 @@ def _known_keys(loc: tuple[Any, ...], parent: Any) -> list[str]:
         ("wireguard", "*", "peers", "*"): model.PeerSpec,
         ("steps", "*", "handshake"): model.HandshakeArgs,
         ("steps", "*", "ping"): model.PingArgs,
+        ("steps", "*", "link"): model.LinkArgs,
+        ("steps", "*", "roam"): model.RoamArgs,
+        ("steps", "*", "nat_rebind"): model.NatRebindArgs,
+        ("steps", "*", "restart"): model.RestartArgs,
+        ("steps", "*", "rotate_key"): model.RotateKeyArgs,
+        ("steps", "*", "endpoint"): model.EndpointArgs,
+        ("steps", "*", "probe"): model.ProbeArgs,
+        ("steps", "*", "stop"): model.StopArgs,
+        ("steps", "*", "wait_until"): model.WaitUntilArgs,
+        ("links", "*", "towards", "*"): model.Impairment,
+        ("nodes", "*", "firewall", "*"): model.FirewallRule,
     }
     pattern = tuple(p if i % 2 == 0 else "*" for i, p in enumerate(loc))
     cls = by_parent.get(pattern)
