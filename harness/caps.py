@@ -53,6 +53,8 @@ def vm_tools() -> list[str]:
     from harness.errors import MissingCapability
     from harness.vm.runner import find_vng
 
+    if os.environ.get("WGH_IN_VM"):
+        return ["already inside a `wgh vm` guest: no VMs in VMs"]
     try:
         find_vng()
     except MissingCapability as exc:
