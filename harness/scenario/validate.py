@@ -226,6 +226,10 @@ def impairment_problems(conditions) -> list[tuple[str, str]]:
         found.append(("jitter", "jitter varies a delay: it needs `delay`"))
     if conditions.distribution is not None and conditions.jitter is None:
         found.append(("distribution", "a distribution shapes the jitter: it needs `jitter`"))
+    if conditions.delay_correlation is not None and conditions.jitter is None:
+        found.append(("delay_correlation", "correlation links successive jitter values: it needs `jitter`"))
+    if conditions.loss_correlation is not None and conditions.loss is None:
+        found.append(("loss_correlation", "correlation links successive losses: it needs `loss`"))
     if conditions.loss is not None and conditions.gilbert_elliott is not None:
         found.append(("gilbert_elliott", "use either `loss` or `gilbert_elliott`, not both"))
     if conditions.jitter is not None and conditions.delay is not None and conditions.jitter > conditions.delay and conditions.distribution is None:
