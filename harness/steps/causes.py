@@ -8,6 +8,7 @@ CAUSES: dict[str, str] = {
     "allowed-ips-sender": "the sender's AllowedIPs do not send the destination to this peer",
     "no-endpoint": "neither side knows the other's endpoint: nobody can initiate",
     "nat-mapping-expired": "the endpoint is a NAT's public side and the NAT has forgotten the mapping",
+    "nat-port-changed": "the NAT maps the peer's socket to another public port than its endpoint (symmetric NAT)",
     "no-traffic": "the initiator has sent nothing (no data for the peer, no keepalive)",
     "port-mismatch": "the initiator sends to a port the responder does not listen on",
     "udp-blocked": "handshake initiations go unanswered although the underlay works (UDP dropped on the path)",

@@ -133,7 +133,7 @@ def diagnose_tunnel(network, src: str, dst: str, dst_address: str | None = None)
     elif not endpoint_known:
         diag.set("no-endpoint", f"neither {src} nor {dst} knows the other's endpoint, so nobody can initiate a handshake")
     elif nat_cause:
-        diag.set("nat-mapping-expired", nat_cause)
+        diag.set(*nat_cause)
     elif not handshook:
         if src_peer.endpoint and src_peer.tx_bytes == 0 and not dst_peer.endpoint:
             diag.set("no-traffic", f"no handshake ever: {src} has sent nothing to {dst} (no traffic for that peer and no keepalive)")
@@ -182,7 +182,7 @@ def _nat_owning(plan, address: str) -> str | None:
     return None
 
 
-def _expired_nat_mapping(network, node: str, other: str, peer: PeerStatus, now: float, diag: Diagnosis) -> str | None:
+def _expired_nat_mapping(network, node: str, other: str, peer: PeerStatus, now: float, diag: Diagnosis) -> tuple[str, str] | None:
     """`node` sends to `other` via a NAT's public address: is the mapping still there?"""
     from harness.net.conntrack import udp_mappings
 
@@ -191,10 +191,23 @@ def _expired_nat_mapping(network, node: str, other: str, peer: PeerStatus, now: 
     if nat is None:
         return None
     try:
-        mappings = [m for m in udp_mappings(network.namespace(nat)) if m.outside == peer.endpoint]
+        table = udp_mappings(network.namespace(nat))
     except Exception as exc:  # conntrack unreadable: say so, do not guess
         diag.lines.append(f"NAT {nat}: conntrack table unreadable ({exc})")
         return None
+    mappings = [m for m in table if m.outside == peer.endpoint]
+    if not mappings and other in network.plan.wireguard:
+        # the peer's socket is mapped, but to another public port: a symmetric NAT
+        port = network.plan.wireguard[other].listen_port
+        moved = sorted({m.outside for m in table if m.inside.endswith(f":{port}") and m.outside.rpartition(":")[0] == host})
+        if moved:
+            diag.lines.append(f"NAT {nat}: {other}'s socket is mapped to {', '.join(moved)}, not to {peer.endpoint}")
+            return (
+                "nat-port-changed",
+                f"{node} sends to {peer.endpoint}, but NAT {nat} maps {other}'s socket to {', '.join(moved)}: it picks a "
+                f"new public port per destination (symmetric NAT), so no fixed endpoint reaches {other}; a relay, or a "
+                f"public endpoint on one side, is needed",
+            )
     if mappings:
         diag.lines.append(
             f"NAT {nat}: mapping {mappings[0].inside} ↔ {peer.endpoint} present, expires in {mappings[0].seconds_left}s"
@@ -211,4 +224,7 @@ def _expired_nat_mapping(network, node: str, other: str, peer: PeerStatus, now: 
         else f"{other}'s keepalive of {keepalive}s did not keep it open"
     )
     since = f", latest handshake {age:.0f}s ago" if age is not None else ""
-    return f"{node} sends to {peer.endpoint}, the public side of NAT {nat}, but the NAT mapping has expired ({timeout}{since}); {advice}"
+    return (
+        "nat-mapping-expired",
+        f"{node} sends to {peer.endpoint}, the public side of NAT {nat}, but the NAT mapping has expired ({timeout}{since}); {advice}",
+    )

@@ -1,8 +1,20 @@
 """harness.net.nat: the nftables text and conntrack sysctls (pure parts)."""
 
+import ipaddress
 import re
 
-from harness.net.nat import TABLE, conntrack_sysctls, nft_ruleset
+import pytest
+
+from harness.errors import MissingCapability
+from harness.net.nat import (
+    GUARD_TABLE,
+    TABLE,
+    conntrack_sysctls,
+    guard_ruleset,
+    iptables_commands,
+    mapping_timeout,
+    nft_ruleset,
+)
 from harness.plan.network import NatPlan
 
 
@@ -42,3 +54,127 @@ def test_conntrack_sysctls_round_and_floor_at_one_second():
 
 def test_no_sysctls_without_timeout():
     assert conntrack_sysctls(NatPlan("eth1", None)) == {}
+
+
+# --- NAT types, hairpin, the guard -----------------------------------------------------
+
+PUBLIC = (ipaddress.ip_interface("198.18.3.1/24"), ipaddress.ip_interface("2001:2:0:3::1/64"))
+
+
+def plan(nat_type="port-restricted", hairpin=False, timeout=None, addresses=PUBLIC):
+    return NatPlan("eth2", timeout, nat_type, hairpin, addresses, ("eth0", "eth1"))
+
+
+def chain(text: str, name: str) -> str:
+    """The body of one chain."""
+    start = text.index(f"chain {name} {{")
+    return text[start : text.index("  }", start)]
+
+
+ALL_TYPES = ["port-restricted", "restricted-cone", "full-cone", "symmetric"]
+
+
+@pytest.mark.parametrize("hairpin", [False, True])
+@pytest.mark.parametrize("nat_type", ALL_TYPES)
+def test_every_type_is_one_table_with_balanced_braces(nat_type, hairpin):
+    text = nft_ruleset(plan(nat_type, hairpin))
+    assert text.startswith(f"table inet {TABLE} {{\n") and text.endswith("}\n")
+    assert text.count("table ") == 1
+    assert text.count("{") == text.count("}")
+    assert f"# {nat_type}:" in text  # says what it is
+    assert re.search(r'^\s*oifname "eth2" masquerade( fully-random)?$', text, re.M)
+
+
+def test_port_restricted_is_plain_masquerade_even_with_the_new_fields():
+    text = nft_ruleset(plan("port-restricted"))
+    assert text.count("chain ") == 1 and "map " not in text and "dnat" not in text
+    assert re.search(r'^\s*oifname "eth2" masquerade$', text, re.M)
+
+
+def test_symmetric_draws_a_new_port_per_flow():
+    text = nft_ruleset(plan("symmetric"))
+    assert re.search(r'^\s*oifname "eth2" masquerade fully-random$', text, re.M)
+    assert "map " not in text and "dnat" not in text
+
+
+def test_full_cone_records_mappings_and_lets_anyone_in():
+    text = nft_ruleset(plan("full-cone", timeout=5.0))
+    mappings = text[text.index("map mappings {") :]
+    assert "type inet_service : ipv4_addr . inet_service" in mappings
+    assert "flags dynamic,timeout" in mappings and "timeout 5s" in mappings
+    assert "set contacted" not in text
+    pre = chain(text, "prerouting")
+    assert "type nat hook prerouting priority dstnat;" in pre
+    assert 'iifname "eth2" meta nfproto ipv4 dnat ip to udp dport map @mappings' in pre
+    record = chain(text, "record")
+    # after masquerade (srcnat), so the packet carries its external port
+    assert "type filter hook postrouting priority srcnat + 10;" in record
+    assert (
+        'oifname "eth2" meta nfproto ipv4 ct direction original ct status snat meta l4proto udp '
+        "update @mappings { udp sport : ct original ip saddr . ct original proto-src }"
+    ) in record
+    assert "ct direction reply ct status dnat" in record  # answers keep a mapping alive
+    assert "hairpin" not in text
+
+
+def test_restricted_cone_only_lets_in_contacted_addresses():
+    text = nft_ruleset(plan("restricted-cone", timeout=7.0))
+    contacted = text[text.index("set contacted {") :]
+    assert "type inet_service . ipv4_addr" in contacted and "timeout 7s" in contacted
+    pre = chain(text, "prerouting")
+    assert 'iifname "eth2" udp dport . ip saddr @contacted dnat ip to udp dport map @mappings' in pre
+    assert 'iifname "eth2" dnat' not in pre  # no full-cone rule
+    assert "update @contacted { udp sport . ip daddr }" in chain(text, "record")
+
+
+def test_cone_mapping_timeout_defaults_to_the_conntrack_stream_timeout():
+    assert mapping_timeout(plan("full-cone")) == 120
+    assert "timeout 120s" in nft_ruleset(plan("full-cone"))
+    assert mapping_timeout(plan("full-cone", timeout=0.2)) == 1
+
+
+@pytest.mark.parametrize("nat_type", ALL_TYPES)
+def test_hairpin_dnats_inside_traffic_to_the_public_address_and_snats_it(nat_type):
+    text = nft_ruleset(plan(nat_type, hairpin=True))
+    assert "# hairpin" in text
+    assert (
+        'iifname != "eth2" ip daddr 198.18.3.1 dnat ip to udp dport map @mappings'
+        in chain(text, "prerouting")
+    )
+    post = chain(text, "postrouting")
+    random = " fully-random" if nat_type == "symmetric" else ""
+    assert f'iifname != "eth2" oifname != "eth2" ct status dnat snat ip to 198.18.3.1{random}' in post
+    # hairpin SNAT comes before the masquerade
+    assert post.index("snat ip to") < post.index("masquerade")
+    assert "update @mappings" in chain(text, "record")
+
+
+def test_no_hairpin_without_an_ipv4_outside_address():
+    text = nft_ruleset(plan("port-restricted", hairpin=True, addresses=(PUBLIC[1],)))
+    assert "dnat" not in text and "snat ip" not in text
+
+
+def test_unknown_type_is_refused():
+    with pytest.raises(ValueError, match="unknown NAT type"):
+        nft_ruleset(plan("cone-ish"))
+
+
+def test_guard_drops_unsolicited_udp_for_the_router_but_not_for_its_sockets():
+    text = guard_ruleset(plan())
+    assert text.startswith(f"table inet {GUARD_TABLE} {{\n") and text.endswith("}\n")
+    assert GUARD_TABLE != TABLE and text.count("{") == text.count("}")
+    body = chain(text, "input")
+    assert "type filter hook input priority filter; policy accept;" in body
+    drop = body.index('iifname "eth2" meta l4proto udp ct state new drop')
+    assert body.index("socket transparent 0 accept") < drop
+    assert body.index("socket transparent 1 accept") < drop
+    assert "eth0" not in text  # the inside is not touched
+
+
+def test_iptables_fallback_covers_the_plain_types_only():
+    assert iptables_commands(plan())[0] == ["-t", "nat", "-A", "POSTROUTING", "-o", "eth2", "-j", "MASQUERADE"]
+    assert iptables_commands(plan("symmetric"))[0][-1] == "--random-fully"
+    assert iptables_commands(plan())[-1][-2:] == ["-j", "DROP"]
+    for unsupported in (plan("full-cone"), plan("restricted-cone"), plan(hairpin=True)):
+        with pytest.raises(MissingCapability, match="needs nftables"):
+            iptables_commands(unsupported)

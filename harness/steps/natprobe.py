@@ -1,0 +1,208 @@
+"""Classify a NAT the way RFC 4787 defines it, with plain UDP sockets.
+
+An inside host talks to two outside hosts A and B (two ports on A), through the NAT
+under test. Each outside host reports back, in its reply, the source address:port
+it saw: the NAT's external mapping for that destination.
+
+- Mapping (RFC 4787 §4.1): one inside socket sends to A:p1, A:p2 and B:p1.
+  The same external address:port for all three is endpoint-independent; the same
+  for A's two ports but another for B is address-dependent; a new one for A:p2 is
+  address-and-port-dependent.
+- Filtering (§5): a fresh inside socket sends to A:p1 only (and gets A's reply).
+  Then A:p2 and B:p1 send to the mapping A saw. If B gets in, filtering is
+  endpoint-independent; if only A:p2 does, address-dependent; if neither,
+  address-and-port-dependent.
+- Hairpinning (§6), when a second inside host is given: it sends to the first
+  one's mapping (the public address:port A saw). Hairpinning works if the first
+  host gets it, from the NAT's public address (not the sender's private one), and
+  its answer to that address comes back.
+
+Sockets are opened inside the namespaces (`nsexec.call_in`) and then used from
+here: a socket keeps the namespace it was opened in. No WireGuard is involved.
+"""
+
+from __future__ import annotations
+
+import socket
+from dataclasses import dataclass, field
+
+from harness.net import nsexec
+
+MAPPINGS = ("endpoint-independent", "address-dependent", "address-and-port-dependent")
+FILTERINGS = MAPPINGS
+
+# (mapping, filtering) → our NAT type names (scenario `nat: {type: …}`)
+TYPE_NAMES = {
+    ("endpoint-independent", "address-and-port-dependent"): "port-restricted",
+    ("endpoint-independent", "address-dependent"): "restricted-cone",
+    ("endpoint-independent", "endpoint-independent"): "full-cone",
+    ("address-and-port-dependent", "address-and-port-dependent"): "symmetric",
+}
+
+
+@dataclass(frozen=True)
+class NatClassification:
+    mapping: str
+    filtering: str
+    hairpin: bool | None = None  # None: not probed (no second inside host)
+    # what the outside hosts saw: "A:p1", "A:p2", "B:p1" → "address:port"
+    seen: dict[str, str] = field(default_factory=dict, compare=False)
+
+    @property
+    def name(self) -> str:
+        """Our type name, or a description of an unusual combination."""
+        return TYPE_NAMES.get((self.mapping, self.filtering), f"{self.mapping} mapping, {self.filtering} filtering")
+
+    def __str__(self) -> str:
+        hairpin = "" if self.hairpin is None else f", hairpin {'on' if self.hairpin else 'off'}"
+        return f"{self.name} ({self.mapping} mapping, {self.filtering} filtering{hairpin})"
+
+
+def _udp_socket(namespace: str, port: int = 0) -> socket.socket:
+    def open_socket() -> socket.socket:
+        sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        sock.bind(("0.0.0.0", port))
+        return sock
+
+    return nsexec.call_in(namespace, open_socket)
+
+
+def _receive(sock: socket.socket, timeout: float) -> tuple[bytes, tuple[str, int]] | None:
+    sock.settimeout(timeout)
+    try:
+        return sock.recvfrom(2048)
+    except (socket.timeout, BlockingIOError):
+        return None
+
+
+def _drain(sock: socket.socket) -> None:
+    while _receive(sock, 0.0) is not None:
+        pass
+
+
+class _Outside:
+    """An outside host's socket that answers with the source address it saw."""
+
+    def __init__(self, label: str, sock: socket.socket, address: str):
+        self.label, self.sock, self.address = label, sock, address
+        self.port = sock.getsockname()[1]
+
+    @property
+    def target(self) -> tuple[str, int]:
+        return self.address, self.port
+
+    def echo(self, timeout: float) -> str | None:
+        """Wait for one datagram; answer it with 'seen <address:port>'. Returns what it saw."""
+        got = _receive(self.sock, timeout)
+        if got is None:
+            return None
+        seen = f"{got[1][0]}:{got[1][1]}"
+        self.sock.sendto(f"seen {seen}".encode(), got[1])
+        return seen
+
+
+def _ask(inside: socket.socket, outside: _Outside, timeout: float, attempts: int = 3) -> str | None:
+    """Send from the inside socket to an outside host; the mapping it reports back
+    (read from its reply's payload, so the reply path is checked too)."""
+    for _ in range(attempts):
+        inside.sendto(b"which address do you see?", outside.target)
+        if outside.echo(timeout) is None:
+            continue
+        got = _receive(inside, timeout)
+        if got is not None and got[0].startswith(b"seen "):
+            return got[0][5:].decode()
+    return None
+
+
+def _gets_in(sender: socket.socket, receiver: socket.socket, mapping: str, timeout: float) -> tuple[bool, str | None]:
+    """Does a datagram from `sender` to the external `mapping` reach `receiver`?
+    Returns (arrived, the source address:port the receiver saw)."""
+    host, _, port = mapping.rpartition(":")
+    _drain(receiver)
+    for _ in range(2):  # a second try, in case the first met an unready path
+        sender.sendto(b"unsolicited", (host, int(port)))
+        got = _receive(receiver, timeout)
+        if got is not None:
+            return True, f"{got[1][0]}:{got[1][1]}"
+    return False, None
+
+
+def classify_nat(
+    network,
+    inside: str,
+    outside: tuple[str, str],
+    *,
+    second_inside: str | None = None,
+    ports: tuple[int, int] = (3478, 3479),
+    timeout: float = 0.3,
+) -> NatClassification:
+    """Probe the NAT between `inside` and the outside hosts `outside` = (A, B).
+
+    `ports` are the two UDP ports opened on A (B uses the first). `timeout` is how
+    long one datagram is waited for; a negative answer costs two of them."""
+    host_a, host_b = outside
+    plan = network.plan
+    address_a = str(plan.underlay_address(inside, host_a, 4))
+    address_b = str(plan.underlay_address(inside, host_b, 4))
+    opened: list[socket.socket] = []
+
+    def udp(node: str, port: int = 0) -> socket.socket:
+        sock = _udp_socket(network.namespace(node), port)
+        opened.append(sock)
+        return sock
+
+    try:
+        a1 = _Outside("A:p1", udp(host_a, ports[0]), address_a)
+        a2 = _Outside("A:p2", udp(host_a, ports[1]), address_a)
+        b1 = _Outside("B:p1", udp(host_b, ports[0]), address_b)
+
+        # mapping: one inside socket, three destinations
+        probe = udp(inside)
+        seen = {o.label: _ask(probe, o, timeout) for o in (a1, a2, b1)}
+        missing = [label for label, value in seen.items() if value is None]
+        if missing:
+            raise RuntimeError(f"NAT probe: no answer from {', '.join(missing)} through the NAT (is the path up?)")
+        if seen["A:p1"] == seen["A:p2"] == seen["B:p1"]:
+            mapping = MAPPINGS[0]
+        elif seen["A:p1"] == seen["A:p2"]:
+            mapping = MAPPINGS[1]
+        else:
+            mapping = MAPPINGS[2]
+
+        # filtering: a fresh mapping, opened towards A:p1 only
+        fresh = udp(inside)
+        opened_to_a = _ask(fresh, a1, timeout)
+        if opened_to_a is None:
+            raise RuntimeError("NAT probe: A:p1 did not answer the filtering probe")
+        from_b, _ = _gets_in(b1.sock, fresh, opened_to_a, timeout)
+        from_a2, _ = _gets_in(a2.sock, fresh, opened_to_a, timeout)
+        if from_b:
+            filtering = FILTERINGS[0]
+        elif from_a2:
+            filtering = FILTERINGS[1]
+        else:
+            filtering = FILTERINGS[2]
+
+        hairpin = None
+        if second_inside is not None:
+            hairpin = _hairpin(udp, inside, second_inside, a1, timeout)
+        return NatClassification(mapping, filtering, hairpin, seen)
+    finally:
+        for sock in opened:
+            sock.close()
+
+
+def _hairpin(udp, inside: str, second_inside: str, a1: _Outside, timeout: float) -> bool:
+    target = udp(inside)
+    public = _ask(target, a1, timeout)  # the target's mapping, as the outside sees it
+    if public is None:
+        raise RuntimeError("NAT probe: A:p1 did not answer the hairpin probe")
+    sender = udp(second_inside)
+    arrived, source = _gets_in(sender, target, public, timeout)
+    public_address = public.rpartition(":")[0]
+    if not arrived or source is None or source.rpartition(":")[0] != public_address:
+        return False  # not delivered, or delivered from the private address (no hairpin SNAT)
+    host, _, port = source.rpartition(":")
+    _drain(sender)
+    target.sendto(b"hairpin reply", (host, int(port)))
+    return _receive(sender, timeout) is not None
