@@ -98,16 +98,16 @@ def missing_for(requirements: set[str], backend: str) -> list[str]:
         if resolved == "kernel" and not kernel_wireguard():
             reasons.append(
                 "kernel WireGuard is not available (modprobe wireguard failed): choose the wireguard-go backend "
-                "(wgh run --backend wireguard-go, pytest --wg-backend wireguard-go), or run where the module loads"
+                "(wgh run --backend wireguard-go, pytest --wg-backend wireguard-go), or run in a VM with `wgh vm --kernel 6.1`"
             )
         if resolved == "wireguard-go" and not wireguard_go():
             reasons.append("wireguard-go is not installed: apt-get install wireguard-go")
     if "kernel_wireguard" in requirements and not kernel_wireguard():
-        reasons.append("needs the kernel WireGuard module (modprobe wireguard failed): run it where the module loads (a VM, see README)")
+        reasons.append("needs the kernel WireGuard module (modprobe wireguard failed): run it in a VM, e.g. `wgh vm --kernel 6.1 -- pytest ...` or pytest --vm-kernel 6.1")
     if "wireguard_go" in requirements and not wireguard_go():
         reasons.append("needs wireguard-go: apt-get install wireguard-go")
     if "vm" in requirements:
         reasons += vm_tools()
     if "netem" in requirements and not netem():
-        reasons.append("needs sch_netem, which this kernel lacks: run it where the module loads (a VM, see README)")
+        reasons.append("needs sch_netem, which this kernel lacks: run it in a VM, e.g. `wgh vm --kernel 6.1 -- pytest ...` or pytest --vm-kernel 6.1")
     return reasons

@@ -203,6 +203,7 @@ def _known_keys(loc: tuple[Any, ...], parent: Any) -> list[str]:
         ("steps", "*", "handshake"): model.HandshakeArgs,
         ("steps", "*", "ping"): model.PingArgs,
         ("steps", "*", "link"): model.LinkArgs,
+        ("steps", "*", "iperf3"): model.Iperf3Args,
         ("steps", "*", "roam"): model.RoamArgs,
         ("steps", "*", "nat_rebind"): model.NatRebindArgs,
         ("steps", "*", "restart"): model.RestartArgs,

@@ -336,6 +336,23 @@ class WaitUntilArgs(CheckArgs):
     record: str | None = None
 
 
+class Iperf3Args(CheckArgs):
+    """Throughput with iperf3 between two nodes; its JSON report is kept as an artifact."""
+
+    from_: NodeName = Field(alias="from", description="The sending client (with reverse: the receiver).")
+    to: NodeName = Field(description="Where the iperf3 server runs.")
+    via: Literal["tunnel", "underlay"] = "tunnel"
+    family: Literal[4, 6] = 4
+    protocol: Literal["tcp", "udp"] = "tcp"
+    seconds: Duration = Field(3.0, description="Length of the test.")
+    bitrate: Rate | None = Field(None, description="Target rate (UDP: default 1 Mbit/s as iperf3's; TCP: unlimited).")
+    parallel: int = Field(1, ge=1, le=64)
+    reverse: bool = Field(False, description="The server sends.")
+    min_rate: Rate | None = Field(None, description="Fail below this received throughput.")
+    max_loss: Percent | None = Field(None, description="UDP: fail above this loss.")
+    record: str | None = None
+
+
 class HandshakeStep(Strict):
     handshake: HandshakeArgs
 
@@ -346,6 +363,10 @@ class PingStep(Strict):
 
 class SleepStep(Strict):
     sleep: Duration
+
+
+class Iperf3Step(Strict):
+    iperf3: Iperf3Args
 
 
 class LinkStep(Strict):
@@ -393,7 +414,7 @@ def _step_kind(value: Any) -> str | None:
 
 
 STEP_KINDS = (
-    "handshake", "ping", "sleep", "link", "roam", "nat_rebind", "restart", "rotate_key", "endpoint", "probe", "stop", "wait_until",
+    "handshake", "ping", "sleep", "iperf3", "link", "roam", "nat_rebind", "restart", "rotate_key", "endpoint", "probe", "stop", "wait_until",
 )
 
 Step = Annotated[
@@ -401,6 +422,7 @@ Step = Annotated[
         Annotated[HandshakeStep, Tag("handshake")],
         Annotated[PingStep, Tag("ping")],
         Annotated[SleepStep, Tag("sleep")],
+        Annotated[Iperf3Step, Tag("iperf3")],
         Annotated[LinkStep, Tag("link")],
         Annotated[RoamStep, Tag("roam")],
         Annotated[NatRebindStep, Tag("nat_rebind")],

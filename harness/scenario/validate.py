@@ -13,6 +13,7 @@ from harness.plan.network import PlanError, PlanErrors, build_plan
 from harness.scenario.model import (
     EndpointArgs,
     HandshakeArgs,
+    Iperf3Args,
     LinkArgs,
     NatRebindArgs,
     PingArgs,
@@ -111,6 +112,16 @@ def check_references(spec: ScenarioSpec, doc: SourceDoc) -> list[Problem]:
                 problem(("steps", i, kind, "between"), f"'{a}' and '{b}' are not peers")
         elif isinstance(args, (LinkArgs, RoamArgs, NatRebindArgs, RestartArgs, RotateKeyArgs, EndpointArgs, ProbeArgs, StopArgs, WaitUntilArgs)):
             _check_timeline_step(spec, args, ("steps", i, kind), names, neighbours, running, problem)
+        elif isinstance(args, Iperf3Args):
+            for field, node in (("from", args.from_), ("to", args.to)):
+                if node not in nodes:
+                    problem(("steps", i, kind, field), f"unknown node '{node}'{_known(nodes, node)}")
+                elif args.via == "tunnel" and node not in wg:
+                    problem(("steps", i, kind, field), f"'{node}' has no WireGuard interface (use via: underlay)")
+            if args.from_ == args.to:
+                problem(("steps", i, kind, "to"), "iperf3 needs two different nodes")
+            if args.max_loss is not None and args.protocol != "udp":
+                problem(("steps", i, kind, "max_loss"), "`max_loss` is measured with protocol: udp")
         elif isinstance(args, PingArgs):
             if args.from_ not in nodes:
                 problem(("steps", i, kind, "from"), f"unknown node '{args.from_}'{_known(nodes, args.from_)}")

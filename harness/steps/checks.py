@@ -126,12 +126,13 @@ def _ping(network, index: int, args: PingArgs) -> StepResult:
 
 
 def _runners() -> dict[str, Callable]:
-    from harness.steps import actions
+    from harness.steps import actions, throughput
 
     return {
         "handshake": _handshake,
         "ping": _ping,
         "sleep": _sleep,
+        "iperf3": throughput.iperf3,
         "link": actions.link,
         "roam": actions.roam,
         "nat_rebind": actions.nat_rebind,
