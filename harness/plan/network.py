@@ -422,7 +422,7 @@ def _wireguard(spec: ScenarioSpec, plan: NetworkPlan, run_id: str, default_backe
                 problems.append(exc)
                 allowed = ()
             try:
-                endpoint = _endpoint(getattr(peer, "endpoint", None), plan, spec, name, path + ("endpoint",))
+                endpoint = resolve_endpoint(getattr(peer, "endpoint", None), plan, spec, name, path + ("endpoint",))
             except PlanError as exc:
                 problems.append(exc)
                 endpoint = None
@@ -483,7 +483,7 @@ def _allowed_ips(tokens: list[str] | None, addresses: dict[str, tuple[Interface,
     return tuple(dict.fromkeys(out))
 
 
-def _endpoint(text: str | None, plan: NetworkPlan, spec: ScenarioSpec, node: str, path: tuple) -> Endpoint | None:
+def resolve_endpoint(text: str | None, plan: NetworkPlan, spec: ScenarioSpec, node: str, path: tuple) -> Endpoint | None:
     if text is None:
         return None
     host, port_text = _split_host_port(text)

@@ -9,7 +9,7 @@ import re
 
 from harness.errors import Problem
 from harness.steps.causes import CAUSES
-from harness.plan.network import PlanError, PlanErrors, build_plan
+from harness.plan.network import PlanError, PlanErrors, build_plan, resolve_endpoint
 from harness.scenario.model import (
     EndpointArgs,
     HandshakeArgs,
@@ -146,6 +146,11 @@ def check_references(spec: ScenarioSpec, doc: SourceDoc) -> list[Problem]:
         return [doc.problem(exc.path, str(exc))]
     for i, step in enumerate(spec.steps):
         args = step_args(step)
+        if isinstance(args, EndpointArgs):
+            try:
+                resolve_endpoint(args.to, plan, spec, args.node, ("steps", i, "endpoint", "to"))
+            except PlanError as exc:
+                problem(exc.path, str(exc))
         if isinstance(args, PingArgs) and args.to in nodes:
             target = plan.tunnel_address(args.to, args.family)
             if args.via == "tunnel" and target is None:

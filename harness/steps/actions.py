@@ -6,7 +6,7 @@ from __future__ import annotations
 import ipaddress
 import time
 
-from harness.plan.network import _endpoint
+from harness.plan.network import resolve_endpoint
 from harness.scenario.model import (
     EndpointArgs,
     LinkArgs,
@@ -92,7 +92,7 @@ def rotate_key(network, index: int, args: RotateKeyArgs) -> StepResult:
 
 
 def endpoint(network, index: int, args: EndpointArgs) -> StepResult:
-    target = _endpoint(args.to, network.plan, network.plan.spec, args.node, ("steps", index, "endpoint", "to"))
+    target = resolve_endpoint(args.to, network.plan, network.plan.spec, args.node, ("steps", index, "endpoint", "to"))
     network.set_endpoint(args.node, args.peer, target)
     network.mark_event(f"endpoint {args.node}→{args.peer}")
     return StepResult(index, "endpoint", f"{args.node}'s endpoint for {args.peer} is now {target}", True)
