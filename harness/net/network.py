@@ -59,6 +59,7 @@ class Network:
         self.addresses: dict[tuple[str, str], tuple] = {}
         self.endpoints: dict[tuple[str, str], object] = {}
         self.probes: dict[str, object] = {}
+        self.traffic: dict[str, object] = {}  # background iperf3 runs
         self.events: list[tuple[float, str]] = []
         self._conditions: dict[tuple[int, str], Impairment | None] = {}
 
@@ -97,6 +98,9 @@ class Network:
         for stream, *_ in self.probes.values():
             stream.close()
         self.probes.clear()
+        for traffic in self.traffic.values():
+            traffic.close()
+        self.traffic.clear()
         daemons = [d for d in self.devices.values() if isinstance(d, WireguardGoDevice)]
         stop_processes([(d.process.pid, process_start_time(d.process.pid)) for d in daemons])
         for device in self.devices.values():

@@ -319,9 +319,10 @@ class ProbeArgs(Strict):
 
 
 class StopArgs(CheckArgs):
-    """Stop a probe stream and check what it saw."""
+    """Stop a probe stream (or collect a background iperf3) and check what it saw."""
 
-    probe: str
+    probe: str | None = None
+    iperf3: str | None = Field(None, description="A background iperf3 (its `background:` name): wait for it to end.")
     max_loss: Percent = Field(100.0, description="Fail if more probes than this were lost.")
     max_outage: Duration | None = Field(None, description="Fail if the longest run of lost probes lasted longer.")
     record: str | None = None
@@ -351,6 +352,9 @@ class Iperf3Args(CheckArgs):
     min_rate: Rate | None = Field(None, description="Fail below this received throughput.")
     max_loss: Percent | None = Field(None, description="UDP: fail above this loss.")
     record: str | None = None
+    background: str | None = Field(
+        None, description="Run in the background under this name while the next steps happen; `stop: {iperf3: name}` collects it."
+    )
 
 
 class HandshakeStep(Strict):

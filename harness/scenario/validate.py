@@ -113,6 +113,10 @@ def check_references(spec: ScenarioSpec, doc: SourceDoc) -> list[Problem]:
         elif isinstance(args, (LinkArgs, RoamArgs, NatRebindArgs, RestartArgs, RotateKeyArgs, EndpointArgs, ProbeArgs, StopArgs, WaitUntilArgs)):
             _check_timeline_step(spec, args, ("steps", i, kind), names, neighbours, running, problem)
         elif isinstance(args, Iperf3Args):
+            if args.background is not None:
+                if ("iperf3", args.background) in running:
+                    problem(("steps", i, kind, "background"), f"iperf3 '{args.background}' is already running")
+                running[("iperf3", args.background)] = i
             for field, node in (("from", args.from_), ("to", args.to)):
                 if node not in nodes:
                     problem(("steps", i, kind, field), f"unknown node '{node}'{_known(nodes, node)}")
@@ -135,7 +139,10 @@ def check_references(spec: ScenarioSpec, doc: SourceDoc) -> list[Problem]:
                 problem(("steps", i, kind, "to"), "a node pinging itself proves nothing")
 
     for name, step_index in running.items():
-        problem(("steps", step_index, "probe", "name"), f"probe '{name}' is never stopped: add `- stop: {{probe: {name}}}` to get its measurements")
+        if isinstance(name, tuple):
+            problem(("steps", step_index, "iperf3", "background"), f"background iperf3 '{name[1]}' is never collected: add `- stop: {{iperf3: {name[1]}}}`")
+        else:
+            problem(("steps", step_index, "probe", "name"), f"probe '{name}' is never stopped: add `- stop: {{probe: {name}}}` to get its measurements")
     if problems:
         return problems
     try:
@@ -219,9 +226,13 @@ def _check_timeline_step(spec, args, path, link_names, neighbours, running, prob
             problem(path + ("name",), f"probe '{args.name}' is already running (started in steps[{running[args.name]}])")
         running[args.name] = path[1]
     elif isinstance(args, StopArgs):
-        if args.probe not in running:
+        if (args.probe is None) == (args.iperf3 is None):
+            problem(path, "stop exactly one thing: `probe: <name>` or `iperf3: <name>`")
+        elif args.probe is not None and args.probe not in running:
             problem(path + ("probe",), f"no running probe '{args.probe}': start it with `- probe: {{name: {args.probe}, from: ..., to: ...}}` first")
-        running.pop(args.probe, None)
+        elif args.iperf3 is not None and ("iperf3", args.iperf3) not in running:
+            problem(path + ("iperf3",), f"no background iperf3 '{args.iperf3}': start it with `- iperf3: {{background: {args.iperf3}, ...}}` first")
+        running.pop(args.probe if args.probe is not None else ("iperf3", args.iperf3), None)
     elif isinstance(args, WaitUntilArgs):
         if (args.handshake is None) == (args.ping is None):
             problem(path, "wait for exactly one thing: `handshake: [a, b]` or `ping: {...}`")

@@ -113,6 +113,10 @@ def probe(network, index: int, args: ProbeArgs) -> StepResult:
 
 
 def stop(network, index: int, args: StopArgs) -> StepResult:
+    if args.iperf3 is not None:
+        result = network.traffic.pop(args.iperf3).finish(network, index)
+        result.kind, result.expect = "stop", args.expect
+        return result
     stream, probe_args, began = network.probes.pop(args.probe)
     report = stream.stop()
     prefix = f"{args.record or args.probe}."

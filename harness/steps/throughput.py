@@ -36,77 +36,103 @@ def _listening(namespace: str, port: int) -> bool:
     return nsexec.call_in(namespace, look)
 
 
+class Iperf3Run:
+    """A started iperf3 test: the server (one test, then it exits) and the client."""
+
+    def __init__(self, network, args: Iperf3Args, port: int = PORT):
+        binary = shutil.which("iperf3")
+        if binary is None:
+            raise MissingCapability("iperf3 is not installed: apt-get install iperf3")
+        plan = network.plan
+        self.args = args
+        if args.via == "tunnel":
+            self.address = plan.tunnel_address(args.to, args.family)
+        else:
+            self.address = plan.underlay_address(args.from_, args.to, args.family, reachable=False)
+        arrow = "←" if args.reverse else "→"
+        self.title = f"iperf3 {args.protocol.upper()} {args.from_} {arrow} {args.to} ({self.address}, {args.via}, {args.seconds:g}s)"
+        self.server = network.popen(
+            args.to, [binary, "-s", "-1", "-p", str(port), "-J"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL
+        )
+        self.client = None
+        try:
+            deadline = time.monotonic() + 10
+            while not _listening(network.namespace(args.to), port):
+                if self.server.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError(f"iperf3 server in {args.to} did not start (exit {self.server.poll()})")
+                time.sleep(0.01)
+            argv = [binary, "-c", str(self.address), "-p", str(port), "-J", "-t", f"{args.seconds:g}", "-P", str(args.parallel)]
+            if args.protocol == "udp":
+                argv += ["-u", "-b", f"{int(args.bitrate or 1_000_000)}"]
+            elif args.bitrate:
+                argv += ["-b", f"{int(args.bitrate)}"]
+            if args.reverse:
+                argv.append("-R")
+            if args.family == 6:
+                argv.append("-6")
+            self.client = network.popen(args.from_, argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True)
+        except BaseException:
+            self.close()
+            raise
+
+    def close(self) -> None:
+        """Stop both ends (by PID) if they are still running."""
+        for process in (self.client, self.server):
+            if process is not None and process.poll() is None:
+                process.kill()
+            if process is not None:
+                process.wait(timeout=5)
+
+    def finish(self, network, index: int) -> StepResult:
+        args = self.args
+        try:
+            out, err = self.client.communicate(timeout=args.seconds + 30)
+        finally:
+            self.close()
+        result = StepResult(index, "iperf3", self.title, False, args.expect)
+        try:
+            report = json.loads(out)
+        except ValueError:
+            result.message = f"iperf3 gave no report: {(err or out).strip()[-300:]}"
+            return result
+        if network.artifacts_dir is not None:
+            network.artifacts_dir.mkdir(parents=True, exist_ok=True)
+            (network.artifacts_dir / f"iperf3-step{index + 1}-{args.protocol}.json").write_text(out)
+        if "error" in report:
+            result.message = f"iperf3: {report['error']}"
+            return result
+        end = report.get("end", {})
+        prefix = f"{args.record}." if args.record else ""
+        m = result.measurements
+        if args.protocol == "tcp":
+            received = end.get("sum_received", {}).get("bits_per_second", 0.0)
+            m[prefix + "throughput"] = Measurement(round(received), "bit/s")
+            m[prefix + "retransmits"] = Measurement(end.get("sum_sent", {}).get("retransmits", 0), "segments")
+            loss = None
+        else:
+            summary = end.get("sum", {})
+            loss = summary.get("lost_percent", 0.0)
+            received = summary.get("bits_per_second", 0.0) * (1 - loss / 100)
+            m[prefix + "throughput"] = Measurement(round(received), "bit/s")
+            m[prefix + "loss"] = Measurement(round(loss, 3), "%")
+            m[prefix + "jitter"] = Measurement(summary.get("jitter_ms"), "ms")
+        problems = []
+        if received <= 0:
+            problems.append("nothing arrived")
+        if args.min_rate is not None and received < args.min_rate:
+            problems.append(f"below the minimum of {args.min_rate / 1e6:g} Mbit/s")
+        if args.max_loss is not None and loss is not None and loss > args.max_loss:
+            problems.append(f"loss {loss:.2f}% above {args.max_loss:g}%")
+        result.passed = not problems
+        result.message = f"{received / 1e6:.1f} Mbit/s received" + (f", loss {loss:.2f}%" if loss is not None else "")
+        if problems:
+            result.message += ": " + "; ".join(problems)
+        return result
+
+
 def iperf3(network, index: int, args: Iperf3Args) -> StepResult:
-    binary = shutil.which("iperf3")
-    if binary is None:
-        raise MissingCapability("iperf3 is not installed: apt-get install iperf3")
-    plan = network.plan
-    if args.via == "tunnel":
-        address = plan.tunnel_address(args.to, args.family)
-    else:
-        address = plan.underlay_address(args.from_, args.to, args.family, reachable=False)
-    title = f"iperf3 {args.protocol.upper()} {args.from_} {'←' if args.reverse else '→'} {args.to} ({address}, {args.via}, {args.seconds:g}s)"
-    server = network.popen(
-        args.to, [binary, "-s", "-1", "-p", str(PORT), "-J"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL
-    )
-    try:
-        deadline = time.monotonic() + 10
-        while not _listening(network.namespace(args.to), PORT):
-            if server.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"iperf3 server in {args.to} did not start: {server.stdout.read().decode(errors='replace')[-300:]}")
-            time.sleep(0.01)
-        argv = [binary, "-c", str(address), "-p", str(PORT), "-J", "-t", f"{args.seconds:g}", "-P", str(args.parallel)]
-        if args.protocol == "udp":
-            argv += ["-u", "-b", f"{int(args.bitrate or 1_000_000)}"]
-        elif args.bitrate:
-            argv += ["-b", f"{int(args.bitrate)}"]
-        if args.reverse:
-            argv.append("-R")
-        if args.family == 6:
-            argv.append("-6")
-        client = network.run(args.from_, argv, timeout=args.seconds + 30)
-    finally:
-        if server.poll() is None:
-            server.kill()
-        server.wait(timeout=5)
-        if server.stdout:
-            server.stdout.close()
-    result = StepResult(index, "iperf3", title, False, args.expect)
-    try:
-        report = json.loads(client.stdout)
-    except ValueError:
-        result.message = f"iperf3 gave no report: {(client.stderr or client.stdout).strip()[-300:]}"
-        return result
-    if network.artifacts_dir is not None:
-        network.artifacts_dir.mkdir(parents=True, exist_ok=True)
-        (network.artifacts_dir / f"iperf3-step{index + 1}-{args.protocol}.json").write_text(client.stdout)
-    if "error" in report:
-        result.message = f"iperf3: {report['error']}"
-        return result
-    end = report.get("end", {})
-    prefix = f"{args.record}." if args.record else ""
-    m = result.measurements
-    if args.protocol == "tcp":
-        received = end.get("sum_received", {}).get("bits_per_second", 0.0)
-        m[prefix + "throughput"] = Measurement(round(received), "bit/s")
-        m[prefix + "retransmits"] = Measurement(end.get("sum_sent", {}).get("retransmits", 0), "segments")
-        loss = None
-    else:
-        summary = end.get("sum", {})
-        received = summary.get("bits_per_second", 0.0) * (1 - summary.get("lost_percent", 0.0) / 100)
-        loss = summary.get("lost_percent", 0.0)
-        m[prefix + "throughput"] = Measurement(round(received), "bit/s")
-        m[prefix + "loss"] = Measurement(round(loss, 3), "%")
-        m[prefix + "jitter"] = Measurement(summary.get("jitter_ms"), "ms")
-    problems = []
-    if received <= 0:
-        problems.append("nothing arrived")
-    if args.min_rate is not None and received < args.min_rate:
-        problems.append(f"below the minimum of {args.min_rate / 1e6:g} Mbit/s")
-    if args.max_loss is not None and loss is not None and loss > args.max_loss:
-        problems.append(f"loss {loss:.2f}% above {args.max_loss:g}%")
-    result.passed = not problems
-    result.message = f"{received / 1e6:.1f} Mbit/s received" + (f", loss {loss:.2f}%" if loss is not None else "")
-    if problems:
-        result.message += ": " + "; ".join(problems)
-    return result
+    run = Iperf3Run(network, args, PORT + index)  # one port per step: background runs may overlap
+    if args.background is None:
+        return run.finish(network, index)
+    network.traffic[args.background] = run
+    return StepResult(index, "iperf3", f"{run.title} in the background as '{args.background}'", True)
