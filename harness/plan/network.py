@@ -168,6 +168,14 @@ class NetworkPlan:
             found = next((a.ip for p in self.ports[dst] for a in p.addresses if a.version == family), None)
         return found
 
+    def target_address(self, src: str, to: str, via: str = "tunnel", family: int = 4) -> Address | None:
+        """What a check from `src` aims at: a node's tunnel or underlay address, or a literal IP."""
+        if to not in self.nodes:
+            return ipaddress.ip_address(to)
+        if via == "tunnel":
+            return self.tunnel_address(to, family)
+        return self.underlay_address(src, to, family, reachable=False)
+
     def initiators(self) -> list[tuple[str, str]]:
         """(node, peer) pairs that send first: those that know an endpoint."""
         return [(n, p.node) for n, wg in self.wireguard.items() for p in wg.peers if p.endpoint]

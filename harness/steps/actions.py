@@ -3,7 +3,6 @@ restarts, keys, endpoints), and background probe streams that measure the effect
 
 from __future__ import annotations
 
-import ipaddress
 import time
 
 from harness.plan.network import resolve_endpoint
@@ -99,14 +98,7 @@ def endpoint(network, index: int, args: EndpointArgs) -> StepResult:
 
 
 def probe(network, index: int, args: ProbeArgs) -> StepResult:
-    plan = network.plan
-    if args.to in plan.nodes:
-        if args.via == "tunnel":
-            address = plan.tunnel_address(args.to, args.family)
-        else:
-            address = plan.underlay_address(args.from_, args.to, args.family, reachable=False)
-    else:
-        address = ipaddress.ip_address(args.to)
+    address = network.plan.target_address(args.from_, args.to, args.via, args.family)
     stream = ProbeStream(network.namespace(args.from_), str(address), args.interval, args.timeout).start()
     network.probes[args.name] = (stream, args, time.monotonic())
     return StepResult(index, "probe", f"probe {args.name}: {args.from_} → {args.to} ({address}) every {args.interval * 1000:g} ms", True)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import ipaddress
 import socket
 import time
 from typing import Callable
@@ -90,13 +89,7 @@ def _handshake(network, index: int, args: HandshakeArgs) -> StepResult:
 
 def _ping(network, index: int, args: PingArgs) -> StepResult:
     plan = network.plan
-    if args.to in plan.nodes:
-        if args.via == "tunnel":
-            address = plan.tunnel_address(args.to, args.family)
-        else:
-            address = plan.underlay_address(args.from_, args.to, args.family, reachable=False)
-    else:
-        address = ipaddress.ip_address(args.to)
+    address = plan.target_address(args.from_, args.to, args.via, args.family)
     family = address.version
     title = f"ping {args.from_} → {args.to} ({address}, {args.via}, IPv{family}, {args.count}×)"
     argv = ping_argv(str(address), family=family, count=args.count, interval=args.interval, timeout=args.timeout, size=args.size)

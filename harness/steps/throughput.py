@@ -43,12 +43,8 @@ class Iperf3Run:
         binary = shutil.which("iperf3")
         if binary is None:
             raise MissingCapability("iperf3 is not installed: apt-get install iperf3")
-        plan = network.plan
         self.args = args
-        if args.via == "tunnel":
-            self.address = plan.tunnel_address(args.to, args.family)
-        else:
-            self.address = plan.underlay_address(args.from_, args.to, args.family, reachable=False)
+        self.address = network.plan.target_address(args.from_, args.to, args.via, args.family)
         arrow = "←" if args.reverse else "→"
         self.title = f"iperf3 {args.protocol.upper()} {args.from_} {arrow} {args.to} ({self.address}, {args.via}, {args.seconds:g}s)"
         self.server = network.popen(
