@@ -60,6 +60,7 @@ class Network:
         self.endpoints: dict[tuple[str, str], object] = {}
         self.probes: dict[str, object] = {}
         self.traffic: dict[str, object] = {}  # background iperf3 runs
+        self.captures: dict[str, object] = {}
         self.events: list[tuple[float, str]] = []
         self._conditions: dict[tuple[int, str], Impairment | None] = {}
 
@@ -101,6 +102,9 @@ class Network:
         for traffic in self.traffic.values():
             traffic.close()
         self.traffic.clear()
+        for capture in self.captures.values():
+            capture.close()
+        self.captures.clear()
         daemons = [d for d in self.devices.values() if isinstance(d, WireguardGoDevice)]
         stop_processes([(d.process.pid, process_start_time(d.process.pid)) for d in daemons])
         for device in self.devices.values():

@@ -210,6 +210,7 @@ def _known_keys(loc: tuple[Any, ...], parent: Any) -> list[str]:
         ("steps", "*", "rotate_key"): model.RotateKeyArgs,
         ("steps", "*", "endpoint"): model.EndpointArgs,
         ("steps", "*", "probe"): model.ProbeArgs,
+        ("steps", "*", "capture"): model.CaptureArgs,
         ("steps", "*", "stop"): model.StopArgs,
         ("steps", "*", "wait_until"): model.WaitUntilArgs,
         ("links", "*", "towards", "*"): model.Impairment,

@@ -318,11 +318,33 @@ class ProbeArgs(Strict):
     timeout: Duration = Field(1.0, description="A reply later than this counts as lost.")
 
 
+class CaptureArgs(Strict):
+    """Capture an underlay link's traffic in the background (AF_PACKET)."""
+
+    name: str = Field(description="Refer to it in `stop:`.")
+    link: str = Field(description="The link: its `name:`, or 'a-b' from its ends.")
+    at: NodeName | None = Field(None, description="Which end's interface (default: the link's first end).")
+
+
+class NoCleartext(Strict):
+    """Send a random marker inside the tunnel; it must not appear on the captured link."""
+
+    from_: NodeName = Field(alias="from")
+    to: NodeName
+
+
 class StopArgs(CheckArgs):
-    """Stop a probe stream (or collect a background iperf3) and check what it saw."""
+    """Stop a probe stream, a capture, or collect a background iperf3, and check what it saw."""
 
     probe: str | None = None
     iperf3: str | None = Field(None, description="A background iperf3 (its `background:` name): wait for it to end.")
+    capture: str | None = Field(None, description="A capture (its `name:`): count WireGuard's messages, check them.")
+    keepalive: Duration | None = Field(None, description="Capture: the keepalive interval seen must be this, within 10%.")
+    max_frame: int | None = Field(None, ge=60, description="Capture: no WireGuard frame may be larger (bytes on the wire).")
+    min_initiations: int | None = Field(None, ge=0, description="Capture: at least this many handshake initiations.")
+    max_initiations: int | None = Field(None, ge=0, description="Capture: at most this many handshake initiations.")
+    no_cleartext: NoCleartext | None = Field(None, description="Capture: a marker sent through the tunnel never shows in clear.")
+    keep_pcap: bool = Field(False, description="Capture: keep the pcap even when the check passes.")
     max_loss: Percent = Field(100.0, description="Fail if more probes than this were lost.")
     max_outage: Duration | None = Field(None, description="Fail if the longest run of lost probes lasted longer.")
     record: str | None = None
@@ -401,6 +423,10 @@ class ProbeStep(Strict):
     probe: ProbeArgs
 
 
+class CaptureStep(Strict):
+    capture: CaptureArgs
+
+
 class StopStep(Strict):
     stop: StopArgs
 
@@ -418,7 +444,7 @@ def _step_kind(value: Any) -> str | None:
 
 
 STEP_KINDS = (
-    "handshake", "ping", "sleep", "iperf3", "link", "roam", "nat_rebind", "restart", "rotate_key", "endpoint", "probe", "stop", "wait_until",
+    "handshake", "ping", "sleep", "iperf3", "link", "roam", "nat_rebind", "restart", "rotate_key", "endpoint", "probe", "capture", "stop", "wait_until",
 )
 
 Step = Annotated[
@@ -434,6 +460,7 @@ Step = Annotated[
         Annotated[RotateKeyStep, Tag("rotate_key")],
         Annotated[EndpointStep, Tag("endpoint")],
         Annotated[ProbeStep, Tag("probe")],
+        Annotated[CaptureStep, Tag("capture")],
         Annotated[StopStep, Tag("stop")],
         Annotated[WaitUntilStep, Tag("wait_until")],
     ],

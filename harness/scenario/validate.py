@@ -11,6 +11,7 @@ from harness.errors import Problem
 from harness.steps.causes import CAUSES
 from harness.plan.network import PlanError, PlanErrors, build_plan, resolve_endpoint
 from harness.scenario.model import (
+    CaptureArgs,
     EndpointArgs,
     HandshakeArgs,
     Iperf3Args,
@@ -110,7 +111,7 @@ def check_references(spec: ScenarioSpec, doc: SourceDoc) -> list[Problem]:
                     problem(("steps", i, kind, "between", j), f"'{end}' has no wireguard section{_known(wg, end, 'WireGuard nodes')}")
             if a in wg and b in wg and b not in wg[a].peers and a not in wg[b].peers:
                 problem(("steps", i, kind, "between"), f"'{a}' and '{b}' are not peers")
-        elif isinstance(args, (LinkArgs, RoamArgs, NatRebindArgs, RestartArgs, RotateKeyArgs, EndpointArgs, ProbeArgs, StopArgs, WaitUntilArgs)):
+        elif isinstance(args, (CaptureArgs, LinkArgs, RoamArgs, NatRebindArgs, RestartArgs, RotateKeyArgs, EndpointArgs, ProbeArgs, StopArgs, WaitUntilArgs)):
             _check_timeline_step(spec, args, ("steps", i, kind), names, neighbours, running, problem)
         elif isinstance(args, Iperf3Args):
             if args.background is not None:
@@ -139,7 +140,9 @@ def check_references(spec: ScenarioSpec, doc: SourceDoc) -> list[Problem]:
                 problem(("steps", i, kind, "to"), "a node pinging itself proves nothing")
 
     for name, step_index in running.items():
-        if isinstance(name, tuple):
+        if isinstance(name, tuple) and name[0] == "capture":
+            problem(("steps", step_index, "capture", "name"), f"capture '{name[1]}' is never stopped: add `- stop: {{capture: {name[1]}}}`")
+        elif isinstance(name, tuple):
             problem(("steps", step_index, "iperf3", "background"), f"background iperf3 '{name[1]}' is never collected: add `- stop: {{iperf3: {name[1]}}}`")
         else:
             problem(("steps", step_index, "probe", "name"), f"probe '{name}' is never stopped: add `- stop: {{probe: {name}}}` to get its measurements")
@@ -225,9 +228,27 @@ def _check_timeline_step(spec, args, path, link_names, neighbours, running, prob
         if args.name in running:
             problem(path + ("name",), f"probe '{args.name}' is already running (started in steps[{running[args.name]}])")
         running[args.name] = path[1]
+    elif isinstance(args, CaptureArgs):
+        index = need_link("link", args.link)
+        if index is not None and args.at is not None and args.at not in spec.links[index].ends:
+            problem(path + ("at",), f"'{args.at}' is not an end of link '{args.link}'")
+        if ("capture", args.name) in running:
+            problem(path + ("name",), f"capture '{args.name}' is already running")
+        running[("capture", args.name)] = path[1]
     elif isinstance(args, StopArgs):
-        if (args.probe is None) == (args.iperf3 is None):
-            problem(path, "stop exactly one thing: `probe: <name>` or `iperf3: <name>`")
+        chosen = [x for x in (args.probe, args.iperf3, args.capture) if x is not None]
+        capture_only = ("keepalive", "max_frame", "min_initiations", "max_initiations", "no_cleartext", "keep_pcap")
+        if len(chosen) != 1:
+            problem(path, "stop exactly one thing: `probe: <name>`, `capture: <name>` or `iperf3: <name>`")
+        elif args.capture is not None:
+            if ("capture", args.capture) not in running:
+                problem(path + ("capture",), f"no running capture '{args.capture}': start it with `- capture: {{name: {args.capture}, link: ...}}` first")
+            running.pop(("capture", args.capture), None)
+            if args.no_cleartext is not None:
+                for field, node in (("from", args.no_cleartext.from_), ("to", args.no_cleartext.to)):
+                    need_node("no_cleartext", node, wireguard=True)
+        elif any(getattr(args, f) not in (None, False) for f in capture_only):
+            problem(path, f"{', '.join(f for f in capture_only if getattr(args, f) not in (None, False))} only apply when stopping a capture")
         elif args.probe is not None and args.probe not in running:
             problem(path + ("probe",), f"no running probe '{args.probe}': start it with `- probe: {{name: {args.probe}, from: ..., to: ...}}` first")
         elif args.iperf3 is not None and ("iperf3", args.iperf3) not in running:

@@ -7,6 +7,7 @@ import time
 
 from harness.plan.network import resolve_endpoint
 from harness.scenario.model import (
+    CaptureArgs,
     EndpointArgs,
     LinkArgs,
     NatRebindArgs,
@@ -104,7 +105,71 @@ def probe(network, index: int, args: ProbeArgs) -> StepResult:
     return StepResult(index, "probe", f"probe {args.name}: {args.from_} → {args.to} ({address}) every {args.interval * 1000:g} ms", True)
 
 
+def capture(network, index: int, args: CaptureArgs) -> StepResult:
+    from harness.steps.capture import Capture
+
+    veth = network.plan.veths[_link_index(network, args.link)]
+    port = veth.b if args.at == veth.b.node else veth.a
+    network.captures[args.name] = Capture(network.namespace(port.node), port.ifname).start()
+    return StepResult(index, "capture", f"capture {args.name} on {args.link} at {port.node} ({port.ifname})", True)
+
+
+def _stop_capture(network, index: int, args: StopArgs) -> StepResult:
+    import os
+
+    from harness.steps.capture import summarize
+
+    cap = network.captures[args.capture]
+    result = StepResult(index, "stop", f"stop capture {args.capture}", True, args.expect)
+    problems = []
+    if args.no_cleartext is not None:
+        marker = f"wgh-cleartext-{os.urandom(8).hex()}".encode()
+        before = len(cap.wireguard())
+        target = network.plan.tunnel_address(args.no_cleartext.to, 4) or network.plan.tunnel_address(args.no_cleartext.to, 6)
+        from harness.steps.checks import _send_probe
+
+        _send_probe(network.namespace(args.no_cleartext.from_), str(target), marker)
+        time.sleep(0.3)
+        if cap.contains(marker):
+            problems.append(f"the marker sent through the tunnel appears IN CLEAR on {cap.ifname}")
+        elif len(cap.wireguard()) <= before:
+            problems.append("no WireGuard packet crossed the captured link after the marker was sent: the check proves nothing")
+    del network.captures[args.capture]
+    cap.close()
+    summary = summarize(cap.wireguard())
+    prefix = f"{args.record or args.capture}."
+    for name, count in summary.counts.items():
+        result.measurements[prefix + name] = Measurement(count, "packets")
+    result.measurements[prefix + "largest_frame"] = Measurement(summary.largest_frame, "bytes")
+    intervals = sorted(summary.keepalive_intervals.items())
+    if intervals:
+        result.measurements[prefix + "keepalive_interval"] = Measurement(round(intervals[0][1], 4), "s")
+    if args.keepalive is not None:
+        if not intervals:
+            problems.append("no keepalives seen")
+        for sender, interval in intervals:
+            if abs(interval - args.keepalive) > 0.1 * args.keepalive:
+                problems.append(f"keepalives from {sender} every {interval:.2f}s, not {args.keepalive:g}s ±10%")
+    if args.max_frame is not None and summary.largest_frame > args.max_frame:
+        problems.append(f"a {summary.largest_frame}-byte frame is larger than {args.max_frame}")
+    initiations = summary.counts["initiation"]
+    if args.min_initiations is not None and initiations < args.min_initiations:
+        problems.append(f"{initiations} handshake initiations, fewer than {args.min_initiations}")
+    if args.max_initiations is not None and initiations > args.max_initiations:
+        problems.append(f"{initiations} handshake initiations, more than {args.max_initiations}")
+    result.passed = not problems
+    counts = ", ".join(f"{n} {k}" for k, n in summary.counts.items() if n)
+    result.message = f"{counts or 'no WireGuard packets'}" + (f": {'; '.join(problems)}" if problems else "")
+    if (problems or args.keep_pcap) and network.artifacts_dir is not None:
+        path = network.artifacts_dir / f"capture-{args.capture}.pcap"
+        cap.write_pcap(path)
+        result.message += f" (pcap: {path.name})"
+    return result
+
+
 def stop(network, index: int, args: StopArgs) -> StepResult:
+    if args.capture is not None:
+        return _stop_capture(network, index, args)
     if args.iperf3 is not None:
         result = network.traffic.pop(args.iperf3).finish(network, index)
         result.kind, result.expect = "stop", args.expect

@@ -32,14 +32,14 @@ def _sleep(network, index: int, seconds: float) -> StepResult:
     return StepResult(index, "sleep", f"sleep {seconds:g}s", True)
 
 
-def _send_probe(namespace: str, address: str) -> None:
+def _send_probe(namespace: str, address: str, payload: bytes = b"wgharness handshake probe") -> None:
     """One UDP datagram into the tunnel (discard port): enough to start a handshake."""
 
     def send() -> None:
         family = socket.AF_INET6 if ":" in address else socket.AF_INET
         with socket.socket(family, socket.SOCK_DGRAM) as sock:
             try:
-                sock.sendto(b"wgharness handshake probe", (address, 9))
+                sock.sendto(payload, (address, 9))
             except OSError:
                 pass  # no route / no peer: the diagnosis will say so
 
@@ -133,6 +133,7 @@ def _runners() -> dict[str, Callable]:
         "rotate_key": actions.rotate_key,
         "endpoint": actions.endpoint,
         "probe": actions.probe,
+        "capture": actions.capture,
         "stop": actions.stop,
         "wait_until": actions.wait_until,
     }

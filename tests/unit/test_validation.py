@@ -130,7 +130,7 @@ def test_unknown_step_kind_without_hint_lists_known_steps():
         steps:
           - traceroute: {}
         """
-    ) == [f"{FILE}:3: steps[0]: unknown step 'traceroute'; known steps: handshake, ping, sleep, iperf3, link, roam, nat_rebind, restart, rotate_key, endpoint, probe, stop, wait_until"]
+    ) == [f"{FILE}:3: steps[0]: unknown step 'traceroute'; known steps: handshake, ping, sleep, iperf3, link, roam, nat_rebind, restart, rotate_key, endpoint, probe, capture, stop, wait_until"]
 
 
 def test_step_with_two_keys():

@@ -1,0 +1,134 @@
+"""Packet capture on an underlay link (AF_PACKET inside the node's namespace) and
+checks on what WireGuard put on the wire: message counts by type, the keepalive
+interval, packet sizes, and that a marker sent inside the tunnel never appears in
+clear on the underlay. Frames are decoded with scapy; a pcap is kept on failure."""
+
+from __future__ import annotations
+
+import select
+import socket
+import statistics
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from harness.net import nsexec
+
+ETH_P_ALL = 0x0003
+# WireGuard message types and sizes (UDP payload bytes)
+INITIATION, RESPONSE, COOKIE, TRANSPORT = 1, 2, 3, 4
+SIZES = {INITIATION: 148, RESPONSE: 92, COOKIE: 64}
+KEEPALIVE_SIZE = 32  # a transport message with no data: 16-byte header + 16-byte tag
+NAMES = {INITIATION: "initiation", RESPONSE: "response", COOKIE: "cookie_reply", TRANSPORT: "transport"}
+
+
+@dataclass(frozen=True)
+class WgPacket:
+    at: float
+    kind: int
+    source: str  # address:port
+    size: int  # UDP payload bytes
+    frame: int  # bytes on the wire (Ethernet frame)
+
+    @property
+    def keepalive(self) -> bool:
+        return self.kind == TRANSPORT and self.size == KEEPALIVE_SIZE
+
+
+def classify(frame: bytes) -> tuple[int, str, int] | None:
+    """(message type, source address:port, payload size) of a WireGuard frame, else None."""
+    from scapy.layers.inet import IP, UDP
+    from scapy.layers.inet6 import IPv6
+    from scapy.layers.l2 import Ether
+
+    packet = Ether(frame)
+    udp = packet.getlayer(UDP)
+    if udp is None:
+        return None
+    payload = bytes(udp.payload)
+    if len(payload) < 4 or payload[1:4] != b"\0\0\0" or payload[0] not in NAMES:
+        return None
+    kind = payload[0]
+    if kind in SIZES and len(payload) != SIZES[kind]:
+        return None
+    if kind == TRANSPORT and (len(payload) < KEEPALIVE_SIZE or len(payload) % 16):
+        return None  # transport messages are padded to 16 bytes
+    ip = packet.getlayer(IP) or packet.getlayer(IPv6)
+    return kind, f"{ip.src}:{udp.sport}", len(payload)
+
+
+class Capture:
+    def __init__(self, namespace: str, ifname: str):
+        self.ifname = ifname
+        self.sock = nsexec.call_in(namespace, lambda: socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(ETH_P_ALL)))
+        self.sock.bind((ifname, 0))
+        self.frames: list[tuple[float, bytes]] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, daemon=True, name=f"capture-{ifname}")
+
+    def start(self) -> "Capture":
+        self._thread.start()
+        return self
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            ready, _, _ = select.select([self.sock], [], [], 0.05)
+            if ready:
+                try:
+                    self.frames.append((time.time(), self.sock.recv(65535)))
+                except OSError:
+                    pass
+
+    def close(self) -> None:
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join()
+        self.sock.close()
+
+    def wireguard(self) -> list[WgPacket]:
+        found = []
+        for at, frame in self.frames:
+            parsed = classify(frame)
+            if parsed:
+                found.append(WgPacket(at, parsed[0], parsed[1], parsed[2], len(frame)))
+        return found
+
+    def contains(self, marker: bytes) -> bool:
+        return any(marker in frame for _, frame in self.frames)
+
+    def write_pcap(self, path: Path) -> None:
+        from scapy.layers.l2 import Ether
+        from scapy.utils import wrpcap
+
+        packets = []
+        for at, frame in self.frames:
+            packet = Ether(frame)
+            packet.time = at
+            packets.append(packet)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        wrpcap(str(path), packets)
+
+
+@dataclass
+class CaptureSummary:
+    counts: dict[str, int] = field(default_factory=dict)
+    keepalive_intervals: dict[str, float] = field(default_factory=dict)  # by sender: median seconds
+    largest_frame: int = 0
+
+
+def summarize(packets: list[WgPacket]) -> CaptureSummary:
+    summary = CaptureSummary()
+    for kind, name in NAMES.items():
+        summary.counts[name] = sum(1 for p in packets if p.kind == kind)
+    summary.counts["keepalive"] = sum(1 for p in packets if p.keepalive)
+    by_sender: dict[str, list[float]] = {}
+    for p in packets:
+        if p.keepalive:
+            by_sender.setdefault(p.source, []).append(p.at)
+    for sender, times in by_sender.items():
+        gaps = [b - a for a, b in zip(times, times[1:])]
+        if gaps:
+            summary.keepalive_intervals[sender] = statistics.median(gaps)
+    summary.largest_frame = max((p.frame for p in packets), default=0)
+    return summary
