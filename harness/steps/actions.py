@@ -128,8 +128,12 @@ def _stop_capture(network, index: int, args: StopArgs) -> StepResult:
         target = network.plan.tunnel_address(args.no_cleartext.to, 4) or network.plan.tunnel_address(args.no_cleartext.to, 6)
         from harness.steps.checks import _send_probe
 
+        seen = len(cap.frames)
         _send_probe(network.namespace(args.no_cleartext.from_), str(target), marker)
-        time.sleep(0.3)
+        deadline = time.monotonic() + 1.0  # until the marker's packet crosses the link
+        while len(cap.frames) == seen and time.monotonic() < deadline:
+            time.sleep(0.005)
+        time.sleep(0.05)  # and whatever follows it closely (a handshake, a reply)
         if cap.contains(marker):
             problems.append(f"the marker sent through the tunnel appears IN CLEAR on {cap.ifname}")
         elif len(cap.wireguard()) <= before:

@@ -85,6 +85,7 @@ class ProbeStream:
         self.sent: list[float] = []
         self.replies: dict[int, float] = {}
         self._stop = threading.Event()
+        self._stop_sending = threading.Event()
         self._sender = threading.Thread(target=self._send_loop, daemon=True, name="probe-send")
         self._receiver = threading.Thread(target=self._receive_loop, daemon=True, name="probe-recv")
 
@@ -96,10 +97,10 @@ class ProbeStream:
     def _send_loop(self) -> None:
         start = time.monotonic()
         seq = 0
-        while not self._stop.is_set():
+        while not (self._stop.is_set() or self._stop_sending.is_set()):
             due = start + seq * self.interval
             delay = due - time.monotonic()
-            if delay > 0 and self._stop.wait(delay):
+            if delay > 0 and self._stop_sending.wait(delay):
                 break
             packet = echo_request(self.ident, seq & 0xFFFF, self.family)
             self.sent.append(time.monotonic())
@@ -130,6 +131,7 @@ class ProbeStream:
 
     def close(self) -> None:
         """Stop without a report (teardown of a scenario that did not stop its probe)."""
+        self._stop_sending.set()
         self._stop.set()
         for thread in (self._sender, self._receiver):
             if thread.is_alive():
@@ -137,7 +139,12 @@ class ProbeStream:
         self.sock.close()
 
     def stop(self) -> ProbeReport:
-        time.sleep(min(self.timeout, 1.0))  # let the last replies arrive
+        # stop sending, then wait for the last probe's reply (or its timeout), no longer
+        self._stop_sending.set()
+        self._sender.join()
+        deadline = time.monotonic() + min(self.timeout, 1.0)
+        while self.sent and len(self.sent) - 1 not in self.replies and time.monotonic() < deadline:
+            time.sleep(0.005)
         self.close()
         sent = self.sent
         answered = sorted(
