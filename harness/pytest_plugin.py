@@ -29,6 +29,13 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--results-dir", default="results", help="where results/<run-id>/results.json goes (default: results)")
     group.addoption("--no-results", action="store_true", help="do not write results.json")
     group.addoption(
+        "--wg-repeat",
+        type=int,
+        default=1,
+        metavar="N",
+        help="run each scenario case N times, keeping every run's measurements (and N rounds in pytest-benchmark)",
+    )
+    group.addoption(
         "--vm-kernel",
         default=None,
         metavar="SPEC",
@@ -102,6 +109,7 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 _results_key = pytest.StashKey[Any]()
+_expected_failures_key = pytest.StashKey[list]()
 
 
 def _results(config: pytest.Config):
@@ -126,6 +134,11 @@ def pytest_report_header(config: pytest.Config) -> str:
 
 
 def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
+    expected = config.stash.get(_expected_failures_key, [])
+    if expected:
+        terminalreporter.section("wgharness: expected failures, diagnosed")
+        for line in expected:
+            terminalreporter.write_line(line)
     results = config.stash.get(_results_key, None)
     if results is not None:
         terminalreporter.write_line(f"wgharness results: {results.path}")
@@ -181,6 +194,11 @@ class ScenarioFailed(Exception):
 
 
 class ScenarioItem(pytest.Item):
+    # pytest-benchmark treats items using its fixture as benchmarks: scenario items
+    # feed it (harness.results.bench), so --benchmark-only runs them and
+    # --benchmark-skip skips them, as it does for benchmark tests
+    fixturenames = ("benchmark",)
+
     def __init__(self, *, case: Any, **kwargs: Any):
         super().__init__(**kwargs)
         self.case = case
@@ -189,18 +207,51 @@ class ScenarioItem(pytest.Item):
         from harness.run import run_case
 
         results = _results(self.config)
-        result = run_case(
-            self.case,
-            backend=self.config.getoption("wg_backend"),
-            artifacts_dir=results.artifacts_dir if results else None,
-        )
-        if results is not None:
-            results.add(result.to_json())
+        repeats = self.config.getoption("wg_repeat")
+        if repeats < 1:
+            raise pytest.UsageError(f"--wg-repeat must be at least 1, not {repeats}")
+        runs = []
+        for repeat in range(1, repeats + 1):  # stop at the first run that does not pass
+            result = run_case(
+                self.case,
+                backend=self.config.getoption("wg_backend"),
+                artifacts_dir=results.artifacts_dir if results else None,
+                repeat=repeat,
+                repeats=repeats,
+            )
+            runs.append(result.to_json())
+            if results is not None:
+                results.add(runs[-1])
+            if result.status != "passed":
+                break
         self.user_properties.append(("wgh_status", result.status))
+        self._show_expected_failures(result)
+        self._feed_benchmark(runs)
         if result.status == "skipped":
             pytest.skip(result.error or "skipped")
         if result.status != "passed":
             raise ScenarioFailed(result)
+
+    def _show_expected_failures(self, result: Any) -> None:
+        """A negative scenario passes because its check failed for the stated cause:
+        show that diagnosis, as a user would see it in a real failure."""
+        lines = [
+            f"{self.nodeid}: step {step.index + 1}: {step.title}: {step.message}"
+            for step in result.steps
+            if step.outcome == "expected-fail"
+        ]
+        if lines:
+            self.config.stash.setdefault(_expected_failures_key, []).extend(lines)
+            details = [step.diagnosis for step in result.steps if step.outcome == "expected-fail" and step.diagnosis]
+            self.add_report_section("call", "diagnosis", "\n".join(lines + details))
+
+    def _feed_benchmark(self, runs: list[dict[str, Any]]) -> None:
+        """Timings to pytest-benchmark, when it is installed and asked for results."""
+        from harness.results.bench import benchmark_session, record
+
+        session = benchmark_session(self.config)
+        if session is not None:
+            record(session, self, runs)
 
     def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> str:  # type: ignore[override]
         if isinstance(excinfo.value, ScenarioFailed):

@@ -33,6 +33,9 @@ class ScenarioResult:
     steps_seconds: float = 0.0
     teardown_seconds: float = 0.0
     leftovers: list[str] = field(default_factory=list)
+    repeat: int = 1  # which of `repeats` runs of this case (`wgh run --repeat N`)
+    repeats: int = 1
+    artifacts_dir: Path | None = None  # this case's artifacts (logs, iperf3 JSON, pcaps)
 
     @property
     def failed_steps(self) -> list[StepResult]:
@@ -64,7 +67,24 @@ class ScenarioResult:
         return "\n".join(lines)
 
     def to_json(self) -> dict[str, Any]:
+        """The scenario's entry in results.json (schema: harness/schema/results.schema.json).
+        Artifact paths are absolute here; ResultsFile.add makes them relative to the
+        results directory."""
+        from harness.results.metrics import metric_keys
+
+        steps = [s.to_json() for s in self.steps]
+        keys = metric_keys(steps)
+        for step in steps:
+            for name, measurement in step["measurements"].items():
+                measurement["key"] = keys[(step["index"], name)]
+        artifacts = []
+        if self.artifacts_dir is not None and self.artifacts_dir.is_dir():
+            artifacts = sorted(str(p) for p in self.artifacts_dir.rglob("*") if p.is_file())
         return {
+            "key": self.case.id,
+            "repeat": self.repeat,
+            "repeats": self.repeats,
+            "run_id": self.run_id,
             "id": self.case.id,
             "name": self.case.name,
             "file": self.case.file,
@@ -79,7 +99,8 @@ class ScenarioResult:
                 "steps": {"value": round(self.steps_seconds, 6), "unit": "s"},
                 "teardown": {"value": round(self.teardown_seconds, 6), "unit": "s"},
             },
-            "steps": [s.to_json() for s in self.steps],
+            "steps": steps,
+            "artifacts": artifacts,
         }
 
 
@@ -126,15 +147,18 @@ def run_case(
     backend: str = "auto",
     artifacts_dir: Path | None = None,
     on_step: Callable[[StepResult], None] | None = None,
+    repeat: int = 1,
+    repeats: int = 1,
 ) -> ScenarioResult:
-    result = ScenarioResult(case)
+    result = ScenarioResult(case, repeat=repeat, repeats=repeats)
     missing = caps.missing_for(requirements(case), backend)
     if missing:
         result.status, result.error = "skipped", "; ".join(missing)
         return result
     result.run_id = new_run_id()
     plan = build_plan(case.spec, result.run_id, backend)
-    network = Network(plan, artifacts_dir=artifacts_dir / result.run_id if artifacts_dir else None)
+    result.artifacts_dir = artifacts_dir / result.run_id if artifacts_dir else None
+    network = Network(plan, artifacts_dir=result.artifacts_dir)
     started = time.monotonic()
     try:
         with _time_limit(case.spec.timeout):

@@ -17,6 +17,8 @@ APT_PACKAGES=(
   wireguard-tools wireguard-go   # both WireGuard implementations' tools
   iproute2 nftables iptables conntrack kmod
   iputils-ping iperf3
+  dnsmasq-base                   # DNS servers inside topologies (endpoint-by-name scenarios)
+  chromium                       # renders `wgh report` pages once in tests (headless screenshot)
   python3 python3-venv python3-pip
 )
 VM_PACKAGES=(qemu-system-x86 busybox-static udev)

@@ -13,6 +13,12 @@ arriving on the interface facing that neighbour.
 |                      | drops the ICMP errors the node itself sends (fragmentation     |
 |                      | needed, packet too big, unreachable…): a PMTU black hole even  |
 |                      | when the narrow link is this router's own                      |
+| `drop: fragments`    | `ip frag-off & 0x3fff != 0 drop` (IPv4: more-fragments set or |
+|                      | an offset) and `exthdr frag exists drop` (IPv6), in a          |
+|                      | `prerouting` chain at priority -450: before conntrack's        |
+|                      | defragmentation (-400) reassembles them, so the rule sees the  |
+|                      | fragments whether or not the node tracks connections. Covers  |
+|                      | traffic to and through the node, ahead of every other rule    |
 | `drop: all`          | `drop`                                                        |
 | `allow: established` | `ct state established,related accept`, then `drop`            |
 
@@ -35,6 +41,11 @@ TABLE = "wgh_filter"
 NEIGHBOUR_DISCOVERY = "icmpv6 type { nd-neighbor-solicit, nd-neighbor-advert, nd-router-solicit, nd-router-advert } accept"
 ICMP_ERRORS_V4 = "icmp type { destination-unreachable, time-exceeded, parameter-problem }"
 ICMP_ERRORS_V6 = "icmpv6 type { destination-unreachable, packet-too-big, time-exceeded, parameter-problem }"
+# IPv4: the more-fragments flag or a fragment offset (any fragment, first one included)
+FRAGMENTS_V4 = "ip frag-off & 0x3fff != 0"
+FRAGMENTS_V6 = "exthdr frag exists"
+# below NF_IP_PRI_CONNTRACK_DEFRAG (-400): fragments are seen before reassembly
+BEFORE_DEFRAG = -450
 
 
 def describe(rule: FirewallPlan) -> str:
@@ -59,17 +70,39 @@ def _statements(rule: FirewallPlan) -> list[str]:
         return [f"{iif}meta l4proto {rule.drop}{port} drop"]
     if rule.drop == "icmp":
         return [f"{iif}meta l4proto {{ icmp, ipv6-icmp }} drop"]
+    if rule.drop == "fragments":
+        return []  # in the prerouting chain (see _fragment_chain): reassembly would hide them from input/forward
     if rule.drop == "all":
         return [f"{iif}drop"]
-    raise ValueError(f"a firewall rule drops udp, tcp, icmp or all, or allows established: {rule!r}")
+    raise ValueError(f"a firewall rule drops udp, tcp, icmp, fragments or all, or allows established: {rule!r}")
+
+
+def _fragment_chain(rules: Sequence[FirewallPlan]) -> list[str]:
+    """A prerouting chain dropping IP fragments ahead of defragmentation, if any rule asks."""
+    fragments = [rule for rule in rules if rule.drop == "fragments"]
+    if not fragments:
+        return []
+    lines = [
+        "",
+        "  # IP fragments, before conntrack's defragmentation would reassemble them",
+        "  chain prerouting {",
+        f"    type filter hook prerouting priority {BEFORE_DEFRAG}; policy accept;",
+    ]
+    for rule in fragments:
+        iif = f'iifname "{rule.in_dev}" ' if rule.in_dev else ""
+        lines.append(f"    {iif}{FRAGMENTS_V4} drop")
+        lines.append(f"    {iif}{FRAGMENTS_V6} drop")
+    lines.append("  }")
+    return lines
 
 
 def nft_ruleset(rules: Sequence[FirewallPlan]) -> str:
     """The node's `wgh_filter` table, as text for `nft -f -`."""
     body: list[str] = []
     for number, rule in enumerate(rules, 1):
-        body.append(f"    # rule {number}: {describe(rule)}")
-        body.extend(f"    {statement}" for statement in _statements(rule))
+        statements = _statements(rule)
+        body.append(f"    # rule {number}: {describe(rule)}" + ("" if statements else " (in chain prerouting)"))
+        body.extend(f"    {statement}" for statement in statements)
 
     lines = [
         f"table inet {TABLE} {{",
@@ -100,6 +133,7 @@ def nft_ruleset(rules: Sequence[FirewallPlan]) -> str:
             lines.append(f"    {oif}{ICMP_ERRORS_V4} drop")
             lines.append(f"    {oif}{ICMP_ERRORS_V6} drop")
         lines.append("  }")
+    lines += _fragment_chain(rules)
     lines.append("}")
     return "\n".join(lines) + "\n"
 

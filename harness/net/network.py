@@ -20,8 +20,9 @@ from typing import Any, Sequence
 from harness import caps
 from harness.cleanup import RunRegistry
 from harness.errors import BuildError, MissingCapability
-from harness.net import firewall, impair, nat, nsexec
-from harness.plan.network import NetworkPlan
+from harness.net import dns, firewall, impair, nat, nlbatch, nsexec, policy
+from harness.net.linkmove import move_link
+from harness.plan.network import NetworkPlan, Port
 from harness.scenario.model import Impairment
 from harness.wg import uapi
 from harness.wg.backends import KernelDevice, PeerConfig, WgDevice, WireguardGoDevice
@@ -50,6 +51,7 @@ class Network:
         self.iproute: dict[str, Any] = {}
         self.devices: dict[str, WgDevice] = {}
         self.keys: dict[str, KeyPair] = {}
+        self.previous_keys: dict[str, KeyPair] = {}  # before the last key change, for reuse_old_key
         self.backends: dict[str, str] = {}
         self.work_dir: Path | None = None
         self.artifacts_dir = artifacts_dir
@@ -58,9 +60,12 @@ class Network:
         self.routes: dict[str, tuple] = {}
         self.addresses: dict[tuple[str, str], tuple] = {}
         self.endpoints: dict[tuple[str, str], object] = {}
+        self.listen_ports: dict[str, int] = {}  # changed by listen_port steps
         self.probes: dict[str, object] = {}
         self.traffic: dict[str, object] = {}  # background iperf3 runs
         self.captures: dict[str, object] = {}
+        # background services and tasks with a close() (DNS servers, re-resolvers): closed at teardown, last first
+        self.services: dict[str, object] = {}
         self.events: list[tuple[float, str]] = []
         self._conditions: dict[tuple[int, str], Impairment | None] = {}
 
@@ -86,6 +91,7 @@ class Network:
         self.registry.add_dir(str(self.work_dir))
         try:
             self._build_underlay()
+            dns.start_servers(self)  # before WireGuard: endpoints given by name are resolved through them
             self._build_wireguard()
         except (MissingCapability, BuildError):
             raise
@@ -105,6 +111,12 @@ class Network:
         for capture in self.captures.values():
             capture.close()
         self.captures.clear()
+        for key, service in reversed(list(self.services.items())):
+            try:
+                service.close()
+            except Exception as exc:  # keep going: the registry stops the processes by PID
+                log.warning("closing %s: %s", key, exc)
+        self.services.clear()
         daemons = [d for d in self.devices.values() if isinstance(d, WireguardGoDevice)]
         stop_processes([(d.process.pid, process_start_time(d.process.pid)) for d in daemons])
         for device in self.devices.values():
@@ -168,8 +180,8 @@ class Network:
             self._wait_operstate_up()
         for node in plan.nodes.values():
             ipr = self.iproute[node.name]
-            for route in node.routes:
-                _install_route(ipr, route)
+            # one batch per node: a mesh behind one router has hundreds (see nlbatch)
+            nlbatch.install_routes(node.namespace, _route_requests(ipr, node.routes))
             if node.nat is not None:
                 nat.apply(node.namespace, node.nat)
             if node.firewall:
@@ -213,17 +225,26 @@ class Network:
         for name in plan.wireguard:
             self._configure_device(name)
         # phase 2: every responder is listening; now initiators may send
+        dns.resolve_endpoints(self)  # names resolved once, inside each node, as wg(8) does
         for name in plan.wireguard:
             self._set_endpoints(name)
 
     def _create_device(self, name: str) -> None:
         wg = self.plan.wireguard[name]
         namespace = self.plan.nodes[name].namespace
+        # socket_in: born in another node's namespace and moved here; its UDP socket stays there
+        born_in = wg.socket_node
         if self.backends[name] == "kernel":
-            self.devices[name] = KernelDevice.create(self.iproute[name], namespace, wg.ifname)
+            self.devices[name] = KernelDevice.create(self.iproute[born_in], namespace, wg.ifname)
+            if born_in != name:
+                move_link(self.iproute[born_in], wg.ifname, namespace)
         else:
             self.devices[name] = WireguardGoDevice.start(
-                namespace, wg.ifname, self.work_dir, lambda pid: self.registry.add_process(pid, "wireguard-go")
+                namespace,
+                wg.ifname,
+                self.work_dir,
+                lambda pid: self.registry.add_process(pid, "wireguard-go"),
+                socket_namespace=self.plan.nodes[born_in].namespace if born_in != name else None,
             )
 
     def _peer_configs(self, name: str) -> list[PeerConfig]:
@@ -231,11 +252,14 @@ class Network:
 
     def _configure_device(self, name: str) -> None:
         wg = self.plan.wireguard[name]
-        self.devices[name].configure(self.keys[name].private, wg.listen_port, self._peer_configs(name))
+        self.devices[name].configure(self.keys[name].private, self.listen_port(name), self._peer_configs(name))
         ipr = self.iproute[name]
+        if wg.fwmark is not None:  # before any endpoint is set: no packet leaves unmarked
+            self.devices[name].set_fwmark(wg.fwmark)
+        policy.prepare(ipr, self.namespace(name), wg)
         index = _address_and_up(ipr, wg.ifname, wg.addresses, wg.mtu)
-        for destination in wg.routes:
-            ipr.route("replace", dst=str(destination), oif=index)
+        # the routes for AllowedIPs; a full tunnel gets wg-quick's fwmark policy routing
+        policy.install(ipr, self.namespace(name), wg, index)
 
     def _set_endpoints(self, name: str) -> None:
         for peer in self.plan.wireguard[name].peers:
@@ -312,17 +336,22 @@ class Network:
                 _install_route(ipr, route, replace=True)
             self.routes[name] = routes
 
-    def renumber(self, node: str) -> str:
-        """Move `node` to a fresh address in the subnet it uses now; returns it."""
+    def renumber(self, node: str, to: Any = None) -> str:
+        """Move `node` to a fresh IPv4 address (or `to`, an ip_interface) in the subnet it
+        uses now; returns it. A node without links renumbers its loopback, as netns.sh
+        does with the namespace that holds the WireGuard sockets."""
         ipr = self.iproute[node]
-        port = next(p for p in self.plan.ports[node] if p.link_index not in self.down_links)
+        port = next((p for p in self.plan.ports[node] if p.link_index not in self.down_links), None)
+        if port is None:
+            port = Port(node, "lo", (ipaddress.ip_interface("127.0.0.1/8"),), -1)
         old = next(a for a in self.addresses.get((node, port.ifname), port.addresses) if a.version == 4)
         used = {a.ip for p in self.plan.ports.values() for q in p for a in q.addresses} | {a.ip for a in self.addresses_in_use()}
-        new = next(
+        new = to or next(
             ipaddress.ip_interface(f"{host}/{old.network.prefixlen}") for host in old.network.hosts() if host not in used and int(host) % 256 >= 100
         )
         index = ipr.link_lookup(ifname=port.ifname)[0]
-        ipr.addr("add", index=index, address=str(new.ip), prefixlen=new.network.prefixlen)
+        scope = {"scope": 254} if new.ip.is_loopback else {}  # the kernel wants 127/8 in host scope (as `ip` sets it)
+        ipr.addr("add", index=index, address=str(new.ip), prefixlen=new.network.prefixlen, **scope)
         ipr.addr("del", index=index, address=str(old.ip), prefixlen=old.network.prefixlen)
         self.addresses[(node, port.ifname)] = tuple(a for a in self.addresses.get((node, port.ifname), port.addresses) if a != old) + (new,)
         # the old address took the node's routes with it: put them back
@@ -346,6 +375,7 @@ class Network:
             ipr.link("del", index=ipr.link_lookup(ifname=device.ifname)[0])
         old_public = self.keys[node].public
         if new_key:
+            self.previous_keys[node] = self.keys[node]
             self.keys[node] = KeyPair.generate()
             self._tell_peers_new_key(node, old_public)
         self._create_device(node)
@@ -361,12 +391,23 @@ class Network:
     def rotate_key(self, node: str) -> None:
         """A new key pair for `node`, in place; its peers learn the new public key."""
         old_public = self.keys[node].public
+        self.previous_keys[node] = self.keys[node]
         self.keys[node] = KeyPair.generate()
         self._tell_peers_new_key(node, old_public)
-        wg = self.plan.wireguard[node]
-        self.devices[node].configure(self.keys[node].private, wg.listen_port, self._peer_configs(node))
+        self.devices[node].configure(self.keys[node].private, self.listen_port(node), self._peer_configs(node))
         self._set_endpoints(node)
         self._peers_set_endpoints(node)
+
+    def reuse_old_key(self, node: str) -> None:
+        """`node` goes back to the key pair it had before its last key change, and its
+        peers are NOT told: it presents a revoked key, as a stale config would."""
+        self.keys[node], self.previous_keys[node] = self.previous_keys.pop(node), self.keys[node]
+        self.devices[node].configure(self.keys[node].private, self.listen_port(node), self._peer_configs(node))
+        self._set_endpoints(node)
+
+    def remove_peer(self, node: str, peer: str) -> None:
+        """`node` forgets `peer` (a revoked key); `peer` is not told and keeps its session."""
+        self.devices[node].remove_peer(self.keys[peer].public)
 
     def _tell_peers_new_key(self, node: str, old_public: bytes) -> None:
         """Peers swap the old public key for the new one (no endpoint yet, see below)."""
@@ -389,6 +430,15 @@ class Network:
                     endpoint=str(endpoint) if endpoint is not None else None,
                     persistent_keepalive=peer.persistent_keepalive,
                 )
+
+    def listen_port(self, node: str) -> int:
+        """The node's listen port now (a listen_port step may have changed the planned one)."""
+        return self.listen_ports.get(node, self.plan.wireguard[node].listen_port)
+
+    def set_listen_port(self, node: str, port: int) -> None:
+        """The node listens on another port; peers are not told (they learn it from its next packet)."""
+        self.devices[node].set_listen_port(port)
+        self.listen_ports[node] = port
 
     def set_endpoint(self, node: str, peer: str, endpoint) -> None:
         self.endpoints[(node, peer)] = endpoint
@@ -430,6 +480,14 @@ def _address_and_up(ipr: Any, ifname: str, addresses: Sequence[Any], mtu: int | 
         settings["mtu"] = mtu
     ipr.link("set", index=index, **settings)
     return index
+
+
+def _route_requests(ipr: Any, routes: Sequence[Any]) -> list[dict[str, Any]]:
+    """pyroute2 `route()` keywords for planned routes (interface indexes looked up once)."""
+    indexes = {link.get_attr("IFLA_IFNAME"): link["index"] for link in ipr.get_links()} if routes else {}
+    return [
+        {"dst": str(r.destination), "gateway": str(r.gateway) if r.gateway else None, "oif": indexes[r.dev]} for r in routes
+    ]
 
 
 def _install_route(ipr: Any, route: Any, replace: bool = False) -> None:

@@ -12,7 +12,9 @@ from dataclasses import dataclass, field
 from ipaddress import IPv4Interface, IPv6Interface, ip_address, ip_network
 from typing import Union
 
+from harness.net.dnswire import is_dns_name
 from harness.plan import addressing, naming
+from harness.plan.dns import dns_endpoint
 from harness.scenario.model import Impairment, LinkSpec, ScenarioSpec
 
 Interface = Union[IPv4Interface, IPv6Interface]
@@ -100,11 +102,14 @@ class NodePlan:
 
 @dataclass(frozen=True)
 class Endpoint:
-    address: Address
+    address: Address | None  # None: a DNS name, resolved inside the node when the network is built
     port: int
-    node: str | None  # the node it names, when given by node name
+    node: str | None  # the node it names, when given by node name (or the node its DNS record names)
+    name: str | None = None  # the DNS name it was given as, e.g. server.wgh.test
 
     def __str__(self) -> str:
+        if self.address is None:
+            return f"{self.name}:{self.port}"
         host = f"[{self.address}]" if self.address.version == 6 else str(self.address)
         return f"{host}:{self.port}"
 
@@ -117,6 +122,10 @@ class PeerPlan:
     persistent_keepalive: int
 
 
+FULL_TUNNEL_TABLE = 51820  # wg-quick's routing table and fwmark for a default route through the tunnel
+MAIN_TABLE = 254
+
+
 @dataclass(frozen=True)
 class WgPlan:
     node: str
@@ -127,6 +136,37 @@ class WgPlan:
     mtu: int | None
     peers: tuple[PeerPlan, ...]
     routes: tuple[Network, ...]
+    socket_in: str | None = None  # created there and moved here: its UDP socket stays there
+    table: str = "auto"  # as wg-quick's Table: auto | main | off
+
+    @property
+    def fwmark(self) -> int | None:
+        """The device's fwmark: set, as wg-quick does, when a default route goes through
+        the tunnel with table auto, so policy routing can send WireGuard's own
+        (marked) packets by the underlay and everything else into the tunnel."""
+        if self.table == "auto" and any(net.prefixlen == 0 for net in self.routes):
+            return FULL_TUNNEL_TABLE
+        return None
+
+    def routes_by_table(self) -> tuple[tuple[Network, int], ...]:
+        """(destination, routing table) for every route through the interface."""
+        if self.table == "off":
+            return ()
+        full_tunnel = self.fwmark is not None
+        return tuple(
+            (net, FULL_TUNNEL_TABLE if full_tunnel and net.prefixlen == 0 else MAIN_TABLE) for net in self.routes
+        )
+
+    def policy_families(self) -> tuple[int, ...]:
+        """The IP versions that need wg-quick's fwmark rules (those with a default route here)."""
+        if self.fwmark is None:
+            return ()
+        return tuple(sorted({net.version for net in self.routes if net.prefixlen == 0}))
+
+    @property
+    def socket_node(self) -> str:
+        """The node whose namespace holds this interface's UDP socket (its underlay)."""
+        return self.socket_in or self.node
 
     def peer(self, node: str) -> PeerPlan | None:
         return next((p for p in self.peers if p.node == node), None)
@@ -172,8 +212,10 @@ class NetworkPlan:
         """What a check from `src` aims at: a node's tunnel or underlay address, or a literal IP."""
         if to not in self.nodes:
             return ipaddress.ip_address(to)
-        if via == "tunnel":
+        if via == "tunnel" and to in self.wireguard:
             return self.tunnel_address(to, family)
+        # a node without WireGuard reached through the tunnel (a host beyond a full-tunnel
+        # peer) is aimed at by its underlay address, as on the underlay
         return self.underlay_address(src, to, family, reachable=False)
 
     def initiators(self) -> list[tuple[str, str]]:
@@ -342,7 +384,23 @@ class _Routing:
                 queue.append(neighbour)
         return found
 
-    def routes_for(self, source: str) -> list[RoutePlan]:
+    def routes_for(self, source: str, *, collapse: bool = True) -> list[RoutePlan]:
+        """Routes per subnet; a node with a `gateway` gets one default route per family
+        through it instead (collapse=False gives the per-subnet view for reachability)."""
+        routes = self._subnet_routes(source)
+        gateway = self.spec.nodes[source].gateway
+        if not collapse or gateway is None:
+            return routes
+        port = next((p for p in self.ports[source] if _other_end(self.spec, p.link_index, source) == gateway), None)
+        if port is None or port.link_index in self.excluded:
+            return routes  # the gateway's link is down (roaming): what else is reachable stays routed
+        defaults = []
+        for family, default in ((4, "0.0.0.0/0"), (6, "::/0")):
+            if self._has_family(port.link_index, family):
+                defaults.append(self._route(ip_network(default), port))
+        return defaults
+
+    def _subnet_routes(self, source: str) -> list[RoutePlan]:
         attached = {p.link_index for p in self.ports[source]}
         routes = []
         for family in (4, 6):
@@ -398,6 +456,9 @@ def _reachable_address(plan: NetworkPlan, src: str, dst: str, family: int) -> Ad
         return None
     src_networks = {a.network for p in plan.ports[src] for a in p.addresses}
     routed = [r.destination for r in plan.nodes[src].routes]
+    if any(net.prefixlen == 0 for net in routed):
+        # a default route covers every address: judge by what its gateway really reaches
+        routed = [r.destination for r in _Routing(plan.spec, plan.ports).routes_for(src, collapse=False)]
     for port in plan.ports[dst]:
         for address in port.addresses:
             if address.version != family:
@@ -447,6 +508,8 @@ def _wireguard(spec: ScenarioSpec, plan: NetworkPlan, run_id: str, default_backe
             mtu=wg.mtu,
             peers=tuple(peers),
             routes=routes,
+            socket_in=wg.socket_in,
+            table=wg.table,
         )
     return result
 
@@ -503,20 +566,33 @@ def resolve_endpoint(text: str | None, plan: NetworkPlan, spec: ScenarioSpec, no
     if host in spec.nodes:
         if host == node:
             raise PlanError(path, "a node cannot be its own endpoint")
-        address = plan.underlay_address(node, host, 4) or plan.underlay_address(node, host, 6)
+        # WireGuard talks from the namespace that holds its socket (socket_in), to the peer's
+        src, dst = _socket_node(spec, node), _socket_node(spec, host)
+        if src == dst:  # both sockets in one namespace: over its loopback, as in netns.sh
+            address = ip_address("127.0.0.1")
+        else:
+            address = plan.underlay_address(src, dst, 4) or plan.underlay_address(src, dst, 6)
         if address is None:
-            raise PlanError(path, f"node '{host}' is not reachable from '{node}' on the underlay (no route, or it is behind a NAT)")
+            where = f" (sockets in '{src}' and '{dst}')" if (src, dst) != (node, host) else ""
+            raise PlanError(path, f"node '{host}' is not reachable from '{node}' on the underlay{where} (no route, or it is behind a NAT)")
         if port is None:
             peer_wg = spec.wireguard.get(host)
             port = peer_wg.listen_port if peer_wg else 51820
         return Endpoint(address, port, host)
+    if is_dns_name(host):
+        return dns_endpoint(host, port, plan, spec, node, path)
     try:
         address = ip_address(host)
     except ValueError:
-        raise PlanError(path, f"{text!r} is neither a node name, 'node:port' nor 'address:port'") from None
+        raise PlanError(path, f"{text!r} is neither a node name, 'node:port', 'address:port' nor 'dns.name:port'") from None
     if port is None:
         raise PlanError(path, f"an address endpoint needs a port: '{text}:51820'")
     return Endpoint(address, port, None)
+
+
+def _socket_node(spec: ScenarioSpec, node: str) -> str:
+    wg = spec.wireguard.get(node)
+    return wg.socket_in if wg is not None and wg.socket_in else node
 
 
 def _split_host_port(text: str) -> tuple[str, str | None]:

@@ -19,6 +19,21 @@ def _cpu_model() -> str:
     return platform.processor()
 
 
+def _harness_commit() -> str | None:
+    """The git commit of the harness checkout, when it runs from one."""
+    import subprocess
+    from pathlib import Path
+
+    try:
+        done = subprocess.run(
+            ["git", "-C", str(Path(__file__).resolve().parent), "rev-parse", "HEAD"],
+            capture_output=True, text=True, timeout=5,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return done.stdout.strip() or None if done.returncode == 0 else None
+
+
 def environment(requested_backend: str) -> dict[str, Any]:
     uname = os.uname()
     versions = caps.tool_versions()
@@ -30,6 +45,7 @@ def environment(requested_backend: str) -> dict[str, Any]:
         "cpus": os.cpu_count(),
         "python": platform.python_version(),
         "harness_version": __version__,
+        "harness_commit": _harness_commit(),
         "backend_requested": requested_backend,
         "backend_auto_resolves_to": caps.resolve_backend("auto"),
         "wireguard_tools_version": versions.get("wireguard-tools"),

@@ -11,7 +11,7 @@ from typing import Any
 
 from harness.results.environment import environment
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: stable metric keys, repeats, raw samples, artifact pointers (see docs/results.md)
 
 
 def new_results_id() -> str:
@@ -44,8 +44,24 @@ class ResultsFile:
         return self.directory / "artifacts" if self.directory is not None else None
 
     def add(self, scenario_json: dict[str, Any]) -> None:
+        self._relative_artifacts(scenario_json)
         self.data["scenarios"].append(scenario_json)
         self.write()
+
+    def _relative_artifacts(self, scenario_json: dict[str, Any]) -> None:
+        """Artifact paths relative to the results directory, so the folder can move."""
+
+        def relative(path: str) -> str:
+            if self.directory is None:
+                return path
+            try:
+                return str(Path(path).resolve().relative_to(self.directory.resolve()))
+            except ValueError:
+                return path
+
+        scenario_json["artifacts"] = [relative(p) for p in scenario_json.get("artifacts", [])]
+        for step in scenario_json.get("steps", []):
+            step["artifacts"] = [relative(p) for p in step.get("artifacts", [])]
 
     def write(self) -> None:
         self.data["wall_seconds"] = round(time.monotonic() - self._started, 3)

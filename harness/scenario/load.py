@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import hashlib
 from dataclasses import dataclass, field
@@ -11,6 +12,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from harness.errors import Problem, ScenarioError
+from harness.scenario.groups import expand_groups
 from harness.scenario.matrix import expand
 from harness.scenario.model import STEP_KINDS, ScenarioSpec
 from harness.scenario.yamlsource import SourceDoc, parse_yaml
@@ -62,6 +64,11 @@ def load_doc(doc: SourceDoc, sha: str) -> list[ScenarioCase]:
     cases = []
     problems: list[Problem] = []
     for mcase in expand(doc):
+        try:  # node groups expand per case: a matrix may set their counts
+            mcase = dataclasses.replace(mcase, doc=expand_groups(mcase.doc))
+        except ScenarioError as exc:
+            problems += exc.problems
+            continue
         try:
             spec = ScenarioSpec.model_validate(mcase.doc.data)
         except ValidationError as exc:
@@ -102,6 +109,8 @@ def _pydantic_problems(exc: ValidationError, doc: SourceDoc) -> list[Problem]:
         message = _message(error, loc, doc)
         if error["loc"] and error["loc"][-1] == "[key]" and error["type"] == "string_pattern_mismatch":
             message = f"{loc[-1]!r} is not a valid name: use lowercase letters, digits and '_', at most 15 characters, starting with a letter"
+            if len(loc) >= 2 and loc[-2] == "dns":  # nodes.<n>.dns keys are DNS names, not node names
+                message = f"{loc[-1]!r} is not a DNS name: lowercase letters, digits and '-' in labels joined by dots, e.g. server.wgh.test"
         problems.append(doc.problem(loc, message))
     return problems
 
@@ -213,6 +222,10 @@ def _known_keys(loc: tuple[Any, ...], parent: Any) -> list[str]:
         ("steps", "*", "capture"): model.CaptureArgs,
         ("steps", "*", "stop"): model.StopArgs,
         ("steps", "*", "wait_until"): model.WaitUntilArgs,
+        ("steps", "*", "remove_peer"): model.RemovePeerArgs,
+        ("steps", "*", "reuse_old_key"): model.ReuseOldKeyArgs,
+        ("steps", "*", "handshake_age"): model.HandshakeAgeArgs,
+        ("steps", "*", "reach"): model.ReachArgs,
         ("links", "*", "towards", "*"): model.Impairment,
         ("nodes", "*", "firewall", "*"): model.FirewallRule,
     }

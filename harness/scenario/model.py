@@ -20,9 +20,11 @@ from pydantic import (
     WithJsonSchema,
 )
 
+from harness.net.dnswire import DNS_NAME_MAX, DNS_NAME_PATTERN
 from harness.units import parse_duration, parse_percent, parse_rate
 
 NAME_PATTERN = r"^[a-z][a-z0-9_]{0,14}$"
+MAX_GROUP_SIZE = 100  # members of one node group; planning a full mesh grows as N³ (100: ~10 s)
 
 Duration = Annotated[
     float,
@@ -83,6 +85,7 @@ IpInterface = Annotated[
 ]
 Port = Annotated[int, Field(ge=1, le=65535)]
 NodeName = Annotated[str, Field(pattern=NAME_PATTERN)]
+DnsName = Annotated[str, Field(pattern=DNS_NAME_PATTERN, max_length=DNS_NAME_MAX, description="A DNS name: lowercase labels with at least one dot, e.g. server.wgh.test.")]
 Expectation = Literal["pass", "fail"]
 
 
@@ -115,8 +118,10 @@ class NatSpec(Strict):
 class FirewallRule(Strict):
     """One rule of a node's firewall (nftables in its namespace), e.g. {drop: udp, port: 51820}."""
 
-    drop: Literal["udp", "tcp", "icmp", "all"] | None = Field(
-        None, description="Silently drop this traffic (icmp: also 'fragmentation needed', making a PMTU black hole)."
+    drop: Literal["udp", "tcp", "icmp", "fragments", "all"] | None = Field(
+        None,
+        description="Silently drop this traffic (icmp: also 'fragmentation needed', making a PMTU black hole; "
+        "fragments: IPv4 and IPv6 fragments, before reassembly, as many middleboxes do).",
     )
     allow: Literal["established"] | None = Field(
         None, description="established: only flows started from elsewhere pass; new flows arriving here are dropped."
@@ -135,6 +140,25 @@ class NodeSpec(Strict):
     )
     sysctls: dict[str, Union[int, str]] = Field(
         default_factory=dict, description="Extra sysctls in this namespace, e.g. net.ipv4.conf.all.rp_filter: 2."
+    )
+    count: int | None = Field(
+        None,
+        ge=1,
+        le=MAX_GROUP_SIZE,
+        description="Make this a group of nodes named <name>1 … <name><count>; the group's name in links, "
+        "wireguard, peers and `reach: {among: ...}` stands for each member (expanded before validation).",
+    )
+    gateway: NodeName | None = Field(
+        None,
+        description="A neighbour this node sends everything through: it gets one default route via that "
+        "neighbour (per family its link carries) instead of a route per subnet, like a host behind a home "
+        "router. Safe: its links only lead to other nodes of the scenario.",
+    )
+    dns: dict[DnsName, NodeName] = Field(
+        default_factory=dict,
+        description="Run a DNS server (dnsmasq) on this node answering these names with the nodes' current "
+        "underlay addresses, e.g. {server.wgh.test: server}; records follow a node when it roams. Endpoints "
+        "given as 'server.wgh.test:51820' are resolved through it.",
     )
 
     @property
@@ -219,7 +243,8 @@ class PeerSpec(Strict):
     endpoint: str | None = Field(
         None,
         description="Where to send: a node name (its underlay address and listen port), "
-        "'node:port', or 'address:port'. Without it the peer only answers.",
+        "'node:port', 'address:port', or 'dns.name:port' (resolved once, through a `dns:` node, when the "
+        "interface is configured, as wg(8) does). Without it the peer only answers.",
     )
     allowed_ips: list[str] | None = Field(
         None, description="CIDRs or node names (their tunnel addresses). Default: the peer's tunnel addresses."
@@ -235,6 +260,20 @@ class WireGuardSpec(Strict):
     )
     mtu: int | None = Field(None, ge=1280, le=65535)
     peers: dict[NodeName, PeerSpec] = Field(default_factory=dict)
+    socket_in: NodeName | None = Field(
+        None,
+        description="Create the interface in this other node's namespace and move it here, as WireGuard's netns.sh "
+        "does: its UDP socket stays behind there, so the underlay is that node's (two peers sharing one socket "
+        "node talk over its 127.0.0.1 / ::1).",
+    )
+    table: Literal["auto", "main", "off"] = Field(
+        "auto",
+        description="Where the routes for the peers' AllowedIPs go, as wg-quick's Table: auto adds them to the "
+        "main table, except a default route (0.0.0.0/0, ::/0: a full tunnel), which goes to table 51820 with "
+        "fwmark policy routing (device fwmark 51820, `not fwmark 51820 table 51820`, `table main "
+        "suppress_prefixlength 0`) so WireGuard's own packets still leave by the underlay; main puts every "
+        "route, a default one too, into the main table (no policy routing: a full tunnel then loops); off adds none.",
+    )
 
 
 # --- steps ----------------------------------------------------------------------
@@ -265,6 +304,11 @@ class PingArgs(CheckArgs):
     size: int | None = Field(None, ge=0, le=65507, description="ICMP payload bytes.")
     max_loss: Percent = 0.0
     record: str | None = Field(None, description="Name under which the RTT is recorded.")
+    source: str | None = Field(
+        None,
+        description="Send from this address of `from` (ping -I): one of its tunnel addresses (via: tunnel) or "
+        "underlay addresses (via: underlay). Default: the address the kernel picks.",
+    )
 
 
 # --- timeline: actions that change the network while it runs --------------------
@@ -284,7 +328,11 @@ class RoamArgs(Strict):
 
     node: NodeName
     via: str | None = Field(None, description="Move to this other link of the node: the links it used go down, routes follow.")
-    renumber: bool = Field(False, description="Give the node a new address on the link it uses now (the old one goes).")
+    renumber: Union[bool, IpInterface] = Field(
+        False,
+        description="Give the node a new IPv4 address on the link it uses now (the old one goes): true picks one, or give "
+        "it, e.g. 127.212.121.99/8. A node without links renumbers its loopback (127.0.0.1/8).",
+    )
 
 
 class NatRebindArgs(Strict):
@@ -304,6 +352,28 @@ class EndpointArgs(Strict):
     node: NodeName
     peer: NodeName
     to: str = Field(description="New endpoint: a node name, 'node:port' or 'address:port'.")
+
+
+class RemovePeerArgs(Strict):
+    """One side forgets a peer (as when its key is revoked); the other side is not told."""
+
+    node: NodeName = Field(description="The node whose WireGuard interface drops the peer.")
+    peer: NodeName = Field(description="The peer it drops.")
+
+
+class ReuseOldKeyArgs(Strict):
+    """The node goes back to the key pair it had before its last rotate_key (or restart with a new key);
+    its peers are not told, so it presents a key they no longer accept."""
+
+    node: NodeName
+
+
+class HandshakeAgeArgs(CheckArgs):
+    """One side's view only, as a monitoring exporter sees it: the latest handshake with a peer is recent."""
+
+    node: NodeName = Field(description="Whose view of the tunnel.")
+    peer: NodeName
+    max: Duration = Field(description="The latest handshake must be at most this old.")
 
 
 class ProbeArgs(Strict):
@@ -334,13 +404,19 @@ class NoCleartext(Strict):
 
 
 class StopArgs(CheckArgs):
-    """Stop a probe stream, a capture, or collect a background iperf3, and check what it saw."""
+    """Stop a probe stream, a capture or a re-resolution, or collect a background iperf3, and check what it saw."""
 
     probe: str | None = None
     iperf3: str | None = Field(None, description="A background iperf3 (its `background:` name): wait for it to end.")
     capture: str | None = Field(None, description="A capture (its `name:`): count WireGuard's messages, check them.")
-    keepalive: Duration | None = Field(None, description="Capture: the keepalive interval seen must be this, within 10%.")
+    reresolve: NodeName | None = Field(None, description="A node's background re-resolution (`reresolve:`): stop it, record what it did.")
+    keepalive: Duration | None = Field(
+        None, description="Capture: the keepalive interval seen must be this, within 10%; 0: no keepalive may be seen."
+    )
     max_frame: int | None = Field(None, ge=60, description="Capture: no WireGuard frame may be larger (bytes on the wire).")
+    largest_frame: int | None = Field(
+        None, ge=60, description="Capture: the largest WireGuard frame must be exactly this (what the tunnel MTU implies)."
+    )
     min_initiations: int | None = Field(None, ge=0, description="Capture: at least this many handshake initiations.")
     max_initiations: int | None = Field(None, ge=0, description="Capture: at most this many handshake initiations.")
     no_cleartext: NoCleartext | None = Field(None, description="Capture: a marker sent through the tunnel never shows in clear.")
@@ -357,6 +433,19 @@ class WaitUntilArgs(CheckArgs):
     handshake: tuple[NodeName, NodeName] | None = Field(None, description="Both nodes report a handshake newer than this step.")
     ping: PingArgs | None = None
     record: str | None = None
+
+
+class ReachArgs(CheckArgs):
+    """Every ordered pair of these nodes reaches the other through the tunnel; the time
+    until the last pair answered is the convergence time."""
+
+    among: Union[NodeName, list[NodeName], None] = Field(
+        None, description="A node group's name, or a list of WireGuard nodes (default: every WireGuard node)."
+    )
+    within: Duration = Field(30.0, description="Deadline for every pair to answer.")
+    family: Literal[4, 6] = 4
+    interval: Duration = Field(0.5, description="Time between retries to a pair that has not answered yet.")
+    record: str | None = Field(None, description="Name of the measurements (default: convergence).")
 
 
 class Iperf3Args(CheckArgs):
@@ -435,6 +524,86 @@ class WaitUntilStep(Strict):
     wait_until: WaitUntilArgs
 
 
+class ReachStep(Strict):
+    reach: ReachArgs
+
+
+class RemovePeerStep(Strict):
+    remove_peer: RemovePeerArgs
+
+
+class ReuseOldKeyStep(Strict):
+    reuse_old_key: ReuseOldKeyArgs
+
+
+class HandshakeAgeStep(Strict):
+    handshake_age: HandshakeAgeArgs
+
+
+NonNegativeBytes = Annotated[int, Field(ge=0)]
+
+
+class ByteBounds(Strict):
+    min: NonNegativeBytes | None = None
+    max: NonNegativeBytes | None = None
+
+
+ByteCount = Union[NonNegativeBytes, list[NonNegativeBytes], ByteBounds]
+
+
+class TransferArgs(CheckArgs):
+    """Check a peer's byte counters (`wg show <dev> transfer`), as netns.sh does after its pings."""
+
+    node: NodeName = Field(description="Whose counters: this node's view of `peer`.")
+    peer: NodeName
+    rx: ByteCount | None = Field(None, description="Bytes received from the peer: exact, a list of allowed values, or {min, max}.")
+    tx: ByteCount | None = Field(None, description="Bytes sent to the peer: exact, a list of allowed values, or {min, max}.")
+    record: str | None = Field(None, description="Name prefix for the recorded rx_bytes/tx_bytes.")
+
+
+class LearnedEndpointArgs(CheckArgs):
+    """Check the endpoint a node has for a peer now (`wg show <dev> endpoints`), e.g. after the peer roamed."""
+
+    node: NodeName
+    peer: NodeName
+    is_: str = Field(alias="is", description="The expected endpoint: 'address:port' or '[v6]:port'.")
+
+
+class ListenPortArgs(Strict):
+    """Change a node's listen port while it runs; its peers learn the new source port from its next packet."""
+
+    node: NodeName
+    port: Port
+
+
+class TransferStep(Strict):
+    transfer: TransferArgs
+
+
+class LearnedEndpointStep(Strict):
+    learned_endpoint: LearnedEndpointArgs
+
+
+class ListenPortStep(Strict):
+    listen_port: ListenPortArgs
+
+
+class ReresolveArgs(Strict):
+    """In the background, as wireguard-tools' contrib/reresolve-dns does: every `every`, each
+    peer of `node` whose endpoint was given by DNS name and whose latest handshake is older
+    than `stale_after` gets its endpoint set again from a fresh resolution."""
+
+    node: NodeName = Field(description="The WireGuard node whose peers' DNS endpoints are re-resolved.")
+    every: Duration = Field(30.0, gt=0, description="Time between rounds (reresolve-dns.sh is usually run by a 30 s timer).")
+    stale_after: Duration = Field(
+        135.0, ge=0, description="Re-resolve only peers whose latest handshake is older (reresolve-dns.sh: 135 s)."
+    )
+
+
+class ReresolveStep(Strict):
+    reresolve: ReresolveArgs
+
+
 def _step_kind(value: Any) -> str | None:
     if isinstance(value, dict) and len(value) == 1:
         return next(iter(value))
@@ -445,6 +614,10 @@ def _step_kind(value: Any) -> str | None:
 
 STEP_KINDS = (
     "handshake", "ping", "sleep", "iperf3", "link", "roam", "nat_rebind", "restart", "rotate_key", "endpoint", "probe", "capture", "stop", "wait_until",
+    "remove_peer", "reuse_old_key", "handshake_age",
+    "reach",
+    "transfer", "learned_endpoint", "listen_port",
+    "reresolve",
 )
 
 Step = Annotated[
@@ -463,6 +636,14 @@ Step = Annotated[
         Annotated[CaptureStep, Tag("capture")],
         Annotated[StopStep, Tag("stop")],
         Annotated[WaitUntilStep, Tag("wait_until")],
+        Annotated[RemovePeerStep, Tag("remove_peer")],
+        Annotated[ReuseOldKeyStep, Tag("reuse_old_key")],
+        Annotated[HandshakeAgeStep, Tag("handshake_age")],
+        Annotated[ReachStep, Tag("reach")],
+        Annotated[TransferStep, Tag("transfer")],
+        Annotated[LearnedEndpointStep, Tag("learned_endpoint")],
+        Annotated[ListenPortStep, Tag("listen_port")],
+        Annotated[ReresolveStep, Tag("reresolve")],
     ],
     Discriminator(
         _step_kind,

@@ -13,13 +13,17 @@ from harness.plan.network import PlanError, PlanErrors, build_plan, resolve_endp
 from harness.scenario.model import (
     CaptureArgs,
     EndpointArgs,
+    HandshakeAgeArgs,
     HandshakeArgs,
     Iperf3Args,
     LinkArgs,
     NatRebindArgs,
     PingArgs,
     ProbeArgs,
+    ReachArgs,
+    RemovePeerArgs,
     RestartArgs,
+    ReuseOldKeyArgs,
     RoamArgs,
     RotateKeyArgs,
     ScenarioSpec,
@@ -27,6 +31,9 @@ from harness.scenario.model import (
     WaitUntilArgs,
     step_args,
 )
+from harness.scenario.model import LearnedEndpointArgs, ListenPortArgs, TransferArgs
+from harness.scenario import reach as reach_step
+from harness.scenario import dns_checks, routing_checks
 from harness.scenario.yamlsource import SourceDoc
 
 
@@ -72,7 +79,7 @@ def check_references(spec: ScenarioSpec, doc: SourceDoc) -> list[Problem]:
         for j, rule in enumerate(node.firewall):
             path = ("nodes", name, "firewall", j)
             if (rule.drop is None) == (rule.allow is None):
-                problem(path, "a rule is either `drop: udp|tcp|icmp|all` or `allow: established`")
+                problem(path, "a rule is either `drop: udp|tcp|icmp|fragments|all` or `allow: established`")
             if rule.port is not None and rule.drop not in ("udp", "tcp"):
                 problem(path + ("port",), "`port` goes with `drop: udp` or `drop: tcp`")
             if rule.from_ is not None and rule.from_ not in neighbours[name]:
@@ -95,10 +102,15 @@ def check_references(spec: ScenarioSpec, doc: SourceDoc) -> list[Problem]:
                 problem(("wireguard", name, "peers", peer), f"unknown node '{peer}'{_known(wg, peer, 'WireGuard nodes')}")
             elif peer not in wg:
                 problem(("wireguard", name, "peers", peer), f"'{peer}' has no wireguard section{_known(wg, peer, 'WireGuard nodes')}")
+    _check_sockets(spec, problem)
+    routing_checks.check_names(spec, neighbours, problem)
 
+    rekeyed: set[str] = set()  # nodes whose key an earlier step replaced (they have an old key)
     for i, step in enumerate(spec.steps):
         args = step_args(step)
         kind = next(iter(type(step).model_fields))
+        if isinstance(args, RotateKeyArgs) or (isinstance(args, RestartArgs) and args.key == "new"):
+            rekeyed.add(args.node)
         cause = getattr(args, "cause", None)
         if cause and args.expect != "fail":
             problem(("steps", i, kind, "cause"), "`cause` names why a check is expected to fail: it needs `expect: fail`")
@@ -113,6 +125,12 @@ def check_references(spec: ScenarioSpec, doc: SourceDoc) -> list[Problem]:
                 problem(("steps", i, kind, "between"), f"'{a}' and '{b}' are not peers")
         elif isinstance(args, (CaptureArgs, LinkArgs, RoamArgs, NatRebindArgs, RestartArgs, RotateKeyArgs, EndpointArgs, ProbeArgs, StopArgs, WaitUntilArgs)):
             _check_timeline_step(spec, args, ("steps", i, kind), names, neighbours, running, problem)
+        elif isinstance(args, (RemovePeerArgs, ReuseOldKeyArgs, HandshakeAgeArgs)):
+            _check_peer_step(spec, args, ("steps", i, kind), rekeyed, problem)
+        elif isinstance(args, ReachArgs):
+            reach_step.check_names(spec, args, ("steps", i, kind), problem)
+        elif isinstance(args, (TransferArgs, LearnedEndpointArgs, ListenPortArgs)):
+            _check_wg_state_step(spec, args, ("steps", i, kind), problem)
         elif isinstance(args, Iperf3Args):
             if args.background is not None:
                 if ("iperf3", args.background) in running:
@@ -134,8 +152,6 @@ def check_references(spec: ScenarioSpec, doc: SourceDoc) -> list[Problem]:
                 problem(("steps", i, kind, "from"), f"'{args.from_}' has no WireGuard interface to ping through (use via: underlay)")
             if args.to not in nodes and not _is_address(args.to):
                 problem(("steps", i, kind, "to"), f"'{args.to}' is neither a node nor an IP address{_known(nodes, args.to)}")
-            elif args.to in nodes and args.via == "tunnel" and args.to not in wg:
-                problem(("steps", i, kind, "to"), f"'{args.to}' has no WireGuard interface (use via: underlay)")
             elif args.to in nodes and args.to == args.from_:
                 problem(("steps", i, kind, "to"), "a node pinging itself proves nothing")
 
@@ -146,6 +162,7 @@ def check_references(spec: ScenarioSpec, doc: SourceDoc) -> list[Problem]:
             problem(("steps", step_index, "iperf3", "background"), f"background iperf3 '{name[1]}' is never collected: add `- stop: {{iperf3: {name[1]}}}`")
         else:
             problem(("steps", step_index, "probe", "name"), f"probe '{name}' is never stopped: add `- stop: {{probe: {name}}}` to get its measurements")
+    dns_checks.check_spec(spec, problem)
     if problems:
         return problems
     try:
@@ -154,17 +171,23 @@ def check_references(spec: ScenarioSpec, doc: SourceDoc) -> list[Problem]:
         return [doc.problem(error.path, str(error)) for error in exc.errors]
     except PlanError as exc:
         return [doc.problem(exc.path, str(exc))]
+    routing_checks.check_plan(spec, plan, problem)
+    dns_checks.check_plan(spec, plan, problem)
     for i, step in enumerate(spec.steps):
         args = step_args(step)
+        if isinstance(args, ReachArgs):
+            reach_step.check_plan(spec, plan, args, ("steps", i, "reach"), problem)
         if isinstance(args, EndpointArgs):
             try:
                 resolve_endpoint(args.to, plan, spec, args.node, ("steps", i, "endpoint", "to"))
             except PlanError as exc:
                 problem(exc.path, str(exc))
         if isinstance(args, PingArgs) and args.to in nodes:
-            target = plan.tunnel_address(args.to, args.family)
+            # a node without WireGuard is reached through the tunnel by its underlay address (full tunnel)
+            target = plan.target_address(args.from_, args.to, "tunnel", args.family)
             if args.via == "tunnel" and target is None:
-                problem(("steps", i, "ping", "family"), f"'{args.to}' has no IPv{args.family} tunnel address")
+                what = "tunnel address" if args.to in wg else "address"
+                problem(("steps", i, "ping", "family"), f"'{args.to}' has no IPv{args.family} {what}")
             elif args.via == "tunnel" and args.expect == "pass" and plan.wireguard[args.from_].peer_for(target) is None:
                 problem(
                     ("steps", i, "ping", "to"),
@@ -212,6 +235,8 @@ def _check_timeline_step(spec, args, path, link_names, neighbours, running, prob
                     problem(path + ("via",), f"'{args.via}' is not one of {args.node}'s links")
             if args.via is None and not args.renumber:
                 problem(path, "say how the node roams: `via: <another link>` and/or `renumber: true`")
+            if args.renumber is not True and args.renumber is not False and args.renumber.version != 4:
+                problem(path + ("renumber",), "renumbering gives a new IPv4 address: write one such as 198.18.1.200/24")
     elif isinstance(args, NatRebindArgs):
         if need_node("node", args.node) and nodes[args.node].nat is None:
             problem(path + ("node",), f"'{args.node}' is not a NAT router")
@@ -236,17 +261,18 @@ def _check_timeline_step(spec, args, path, link_names, neighbours, running, prob
             problem(path + ("name",), f"capture '{args.name}' is already running")
         running[("capture", args.name)] = path[1]
     elif isinstance(args, StopArgs):
-        chosen = [x for x in (args.probe, args.iperf3, args.capture) if x is not None]
-        capture_only = ("keepalive", "max_frame", "min_initiations", "max_initiations", "no_cleartext", "keep_pcap")
+        chosen = [x for x in (args.probe, args.iperf3, args.capture, args.reresolve) if x is not None]
+        capture_only = ("keepalive", "max_frame", "largest_frame", "min_initiations", "max_initiations", "no_cleartext", "keep_pcap")
         if len(chosen) != 1:
-            problem(path, "stop exactly one thing: `probe: <name>`, `capture: <name>` or `iperf3: <name>`")
+            problem(path, "stop exactly one thing: `probe: <name>`, `capture: <name>`, `iperf3: <name>` or `reresolve: <node>`")
         elif args.capture is not None:
             if ("capture", args.capture) not in running:
                 problem(path + ("capture",), f"no running capture '{args.capture}': start it with `- capture: {{name: {args.capture}, link: ...}}` first")
             running.pop(("capture", args.capture), None)
             if args.no_cleartext is not None:
                 for field, node in (("from", args.no_cleartext.from_), ("to", args.no_cleartext.to)):
-                    need_node("no_cleartext", node, wireguard=True)
+                    # `to` may be a node beyond a full-tunnel peer, without WireGuard of its own
+                    need_node("no_cleartext", node, wireguard=field == "from")
         elif any(getattr(args, f) not in (None, False) for f in capture_only):
             problem(path, f"{', '.join(f for f in capture_only if getattr(args, f) not in (None, False))} only apply when stopping a capture")
         elif args.probe is not None and args.probe not in running:
@@ -263,6 +289,75 @@ def _check_timeline_step(spec, args, path, link_names, neighbours, running, prob
                 problem(path + ("handshake",), f"'{a}' and '{b}' are not peers")
         if args.ping is not None:
             need_node("ping", args.ping.from_)
+
+
+def _check_peer_step(spec, args, path, rekeyed: set[str], problem) -> None:
+    """remove_peer, handshake_age: two WireGuard nodes that are peers; reuse_old_key: a node that has an old key."""
+    wg = spec.wireguard
+    ends = [("node", args.node)] + ([("peer", args.peer)] if hasattr(args, "peer") else [])
+    known = True
+    for field, node in ends:
+        if node not in wg:
+            where = "unknown node" if node not in spec.nodes else "no wireguard section for"
+            problem(path + (field,), f"{where} '{node}'{_known(wg, node, 'WireGuard nodes')}")
+            known = False
+    if not known:
+        return
+    if hasattr(args, "peer") and args.peer not in wg[args.node].peers and args.node not in wg[args.peer].peers:
+        problem(path + ("peer",), f"'{args.node}' and '{args.peer}' are not peers")
+    if isinstance(args, ReuseOldKeyArgs) and args.node not in rekeyed:
+        problem(path + ("node",), f"'{args.node}' has no old key: rotate it first (`- rotate_key: {{node: {args.node}}}`)")
+
+
+def _check_sockets(spec, problem) -> None:
+    """socket_in names another node; sockets sharing a namespace need distinct ports."""
+    sockets: dict[tuple[str, int], str] = {}  # (socket node, port) → first WireGuard node there
+    for name, iface in spec.wireguard.items():
+        where = iface.socket_in or name
+        if iface.socket_in is not None:
+            if iface.socket_in not in spec.nodes:
+                problem(("wireguard", name, "socket_in"), f"unknown node '{iface.socket_in}'{_known(spec.nodes, iface.socket_in)}")
+                continue
+            if iface.socket_in == name:
+                problem(("wireguard", name, "socket_in"), f"'{name}' is its own node: socket_in names another node, whose namespace keeps the socket")
+                continue
+        first = sockets.setdefault((where, iface.listen_port), name)
+        if first != name:
+            problem(
+                ("wireguard", name, "listen_port"),
+                f"port {iface.listen_port} is taken in '{where}' by '{first}''s socket: sockets in one namespace need different listen_ports",
+            )
+
+
+def _check_wg_state_step(spec, args, path, problem) -> None:
+    """transfer, learned_endpoint: a node's view of one of its peers; listen_port: a WireGuard node."""
+    wg = spec.wireguard
+    ends = [("node", args.node)] + ([("peer", args.peer)] if hasattr(args, "peer") else [])
+    for field, node in ends:
+        if node not in wg:
+            where = "unknown node" if node not in spec.nodes else "no wireguard section for"
+            problem(path + (field,), f"{where} '{node}'{_known(wg, node, 'WireGuard nodes')}")
+            return
+    if hasattr(args, "peer") and args.peer not in wg[args.node].peers and args.node not in wg[args.peer].peers:
+        problem(path + ("peer",), f"'{args.node}' and '{args.peer}' are not peers")
+    if isinstance(args, TransferArgs):
+        if args.rx is None and args.tx is None:
+            problem(path, "check something: `rx:` and/or `tx:` (bytes: exact, a list, or {min, max})")
+        for field in ("rx", "tx"):
+            bounds = getattr(args, field)
+            if getattr(bounds, "min", None) is not None and getattr(bounds, "max", None) is not None and bounds.min > bounds.max:
+                problem(path + (field,), f"min {bounds.min} is above max {bounds.max}")
+            elif bounds is not None and not isinstance(bounds, (int, list)) and bounds.min is None and bounds.max is None:
+                problem(path + (field,), "give `min:` and/or `max:`")
+            elif isinstance(bounds, list) and not bounds:
+                problem(path + (field,), "an empty list allows no value")
+    if isinstance(args, LearnedEndpointArgs):
+        from harness.steps.wgstate import parse_endpoint
+
+        try:
+            parse_endpoint(args.is_)
+        except ValueError as exc:
+            problem(path + ("is",), str(exc))
 
 
 def impairment_problems(conditions) -> list[tuple[str, str]]:

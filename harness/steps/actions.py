@@ -68,8 +68,13 @@ def roam(network, index: int, args: RoamArgs) -> StepResult:
         network.reroute()
         details.append(f"now via {args.via}")
     if args.renumber:
-        details.append(f"new address {network.renumber(args.node)}")
+        details.append(f"new address {network.renumber(args.node, None if args.renumber is True else args.renumber)}")
     network.mark_event(f"roam {args.node}: {', '.join(details)}")
+    from harness.net.dns import follow_addresses
+
+    # DNS records naming the node follow it (dynamic DNS); after the event is marked:
+    # recovery times count from the address change, not from the end of the DNS update
+    details += follow_addresses(network)
     return StepResult(index, "roam", f"roam {args.node}: {', '.join(details)}", True)
 
 
@@ -93,6 +98,9 @@ def rotate_key(network, index: int, args: RotateKeyArgs) -> StepResult:
 
 def endpoint(network, index: int, args: EndpointArgs) -> StepResult:
     target = resolve_endpoint(args.to, network.plan, network.plan.spec, args.node, ("steps", index, "endpoint", "to"))
+    from harness.net.dns import resolved
+
+    target = resolved(network, args.node, target)  # a DNS name is resolved now, inside the node, as `wg set` does
     network.set_endpoint(args.node, args.peer, target)
     network.mark_event(f"endpoint {args.node}→{args.peer}")
     return StepResult(index, "endpoint", f"{args.node}'s endpoint for {args.peer} is now {target}", True)
@@ -126,6 +134,8 @@ def _stop_capture(network, index: int, args: StopArgs) -> StepResult:
         marker = f"wgh-cleartext-{os.urandom(8).hex()}".encode()
         before = len(cap.wireguard())
         target = network.plan.tunnel_address(args.no_cleartext.to, 4) or network.plan.tunnel_address(args.no_cleartext.to, 6)
+        if target is None:  # a node without WireGuard beyond a full-tunnel peer: its own address
+            target = network.plan.target_address(args.no_cleartext.from_, args.no_cleartext.to, "tunnel", 4)
         from harness.steps.checks import _send_probe
 
         seen = len(cap.frames)
@@ -148,7 +158,10 @@ def _stop_capture(network, index: int, args: StopArgs) -> StepResult:
     intervals = sorted(summary.keepalive_intervals.items())
     if intervals:
         result.measurements[prefix + "keepalive_interval"] = Measurement(round(intervals[0][1], 4), "s")
-    if args.keepalive is not None:
+    if args.keepalive == 0:  # like persistent_keepalive: 0, "off": none may be on the wire
+        if summary.counts["keepalive"]:
+            problems.append(f"{summary.counts['keepalive']} keepalives seen, none expected")
+    elif args.keepalive is not None:
         if not intervals:
             problems.append("no keepalives seen")
         for sender, interval in intervals:
@@ -156,6 +169,8 @@ def _stop_capture(network, index: int, args: StopArgs) -> StepResult:
                 problems.append(f"keepalives from {sender} every {interval:.2f}s, not {args.keepalive:g}s ±10%")
     if args.max_frame is not None and summary.largest_frame > args.max_frame:
         problems.append(f"a {summary.largest_frame}-byte frame is larger than {args.max_frame}")
+    if args.largest_frame is not None and summary.largest_frame != args.largest_frame:
+        problems.append(f"the largest frame is {summary.largest_frame} bytes, not {args.largest_frame}")
     initiations = summary.counts["initiation"]
     if args.min_initiations is not None and initiations < args.min_initiations:
         problems.append(f"{initiations} handshake initiations, fewer than {args.min_initiations}")
@@ -167,6 +182,7 @@ def _stop_capture(network, index: int, args: StopArgs) -> StepResult:
     if (problems or args.keep_pcap) and network.artifacts_dir is not None:
         path = network.artifacts_dir / f"capture-{args.capture}.pcap"
         cap.write_pcap(path)
+        result.artifacts.append(str(path))
         result.message += f" (pcap: {path.name})"
     return result
 
@@ -178,6 +194,10 @@ def stop(network, index: int, args: StopArgs) -> StepResult:
         result = network.traffic.pop(args.iperf3).finish(network, index)
         result.kind, result.expect = "stop", args.expect
         return result
+    if args.reresolve is not None:
+        from harness.steps.reresolve import stop_reresolve
+
+        return stop_reresolve(network, index, args)
     stream, probe_args, began = network.probes.pop(args.probe)
     report = stream.stop()
     prefix = f"{args.record or args.probe}."

@@ -36,6 +36,17 @@ class WgPacket:
         return self.kind == TRANSPORT and self.size == KEEPALIVE_SIZE
 
 
+# the smallest tunnel MTU a scenario can set (WireGuardSpec.mtu): padding stops at the MTU
+MIN_TUNNEL_MTU = 1280
+
+
+def _capped_at_mtu(payload: int) -> bool:
+    """WireGuard pads the plaintext to a multiple of 16 but never past the MTU: a full-size
+    packet at MTU 1420 carries 1420 bytes, unaligned. Only plaintexts within 16 bytes of
+    some MTU ≥ MIN_TUNNEL_MTU can be unaligned."""
+    return payload - KEEPALIVE_SIZE > MIN_TUNNEL_MTU - 16
+
+
 def classify(frame: bytes) -> tuple[int, str, int] | None:
     """(message type, source address:port, payload size) of a WireGuard frame, else None."""
     from scapy.layers.inet import IP, UDP
@@ -52,8 +63,8 @@ def classify(frame: bytes) -> tuple[int, str, int] | None:
     kind = payload[0]
     if kind in SIZES and len(payload) != SIZES[kind]:
         return None
-    if kind == TRANSPORT and (len(payload) < KEEPALIVE_SIZE or len(payload) % 16):
-        return None  # transport messages are padded to 16 bytes
+    if kind == TRANSPORT and (len(payload) < KEEPALIVE_SIZE or (len(payload) % 16 and not _capped_at_mtu(len(payload)))):
+        return None  # transport messages are padded to 16 bytes (up to the MTU)
     ip = packet.getlayer(IP) or packet.getlayer(IPv6)
     return kind, f"{ip.src}:{udp.sport}", len(payload)
 

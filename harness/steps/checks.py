@@ -8,6 +8,7 @@ from typing import Callable
 
 from harness.net import nsexec
 from harness.scenario.model import HandshakeArgs, PingArgs, step_args, step_kind
+from harness.steps import mtu
 from harness.steps.diagnose import Diagnosis, diagnose_tunnel, diagnose_underlay
 from harness.steps.ping import parse_ping, ping_argv
 from harness.steps.result import Measurement, StepResult
@@ -93,7 +94,16 @@ def _ping(network, index: int, args: PingArgs) -> StepResult:
     family = address.version
     title = f"ping {args.from_} → {args.to} ({address}, {args.via}, IPv{family}, {args.count}×)"
     argv = ping_argv(str(address), family=family, count=args.count, interval=args.interval, timeout=args.timeout, size=args.size)
+    watch = None
+    if args.source:  # send from this address: the receiver's counters tell what became of it
+        from harness.steps.cryptokey import watch_delivery
+
+        title = title.replace(f", {args.via},", f" from {args.source}, {args.via},")
+        argv = argv[:-1] + ["-I", args.source] + argv[-1:]
+        watch = watch_delivery(network, args.from_, address, args.source) if args.via == "tunnel" else None
     completed = network.run(args.from_, argv, timeout=args.count * args.interval + args.timeout + 10)
+    if watch is not None:
+        watch.finish()
     outcome = parse_ping(completed.stdout + completed.stderr)
     passed = outcome.sent > 0 and outcome.received > 0 and outcome.loss_percent <= args.max_loss + 1e-9
     result = StepResult(index, "ping", title, passed, args.expect)
@@ -102,6 +112,8 @@ def _ping(network, index: int, args: PingArgs) -> StepResult:
     if outcome.rtt_avg is not None:
         for name in ("min", "avg", "max", "mdev"):
             result.measurements[f"{prefix}rtt_{name}"] = Measurement(getattr(outcome, f"rtt_{name}"), "ms")
+    if len(outcome.rtts) > 1:  # every reply's RTT: the distribution behind min/avg/max
+        result.measurements[f"{prefix}rtt"] = Measurement(None, "ms", samples=list(outcome.rtts))
     if outcome.error:
         result.message = f"ping failed: {outcome.error}"
     else:
@@ -110,7 +122,11 @@ def _ping(network, index: int, args: PingArgs) -> StepResult:
             result.message += f", rtt avg {outcome.rtt_avg:.3f} ms"
     if not passed:
         if args.via == "tunnel":
-            diagnosis = _diagnose_path(network, args.from_, address)
+            diagnosis = _diagnose_path(network, args.from_, address, source=args.source)
+            if watch is not None:
+                watch.explain(diagnosis)
+            # a large ping lost whole while small ones pass: measure the path MTU
+            diagnosis = mtu.refine(network, args.from_, address, args.size, outcome.received, diagnosis)
         else:
             diagnosis = diagnose_underlay(network, args.from_, str(address))
         result.message += f": {diagnosis.summary}"
@@ -119,7 +135,8 @@ def _ping(network, index: int, args: PingArgs) -> StepResult:
 
 
 def _runners() -> dict[str, Callable]:
-    from harness.steps import actions, throughput
+    from harness.steps import actions, mesh, peers, throughput
+    from harness.steps import reresolve, wgstate
 
     return {
         "handshake": _handshake,
@@ -136,10 +153,18 @@ def _runners() -> dict[str, Callable]:
         "capture": actions.capture,
         "stop": actions.stop,
         "wait_until": actions.wait_until,
+        "remove_peer": peers.remove_peer,
+        "reuse_old_key": peers.reuse_old_key,
+        "handshake_age": peers.handshake_age,
+        "reach": mesh.reach,
+        "transfer": wgstate.transfer,
+        "learned_endpoint": wgstate.learned_endpoint,
+        "listen_port": wgstate.listen_port,
+        "reresolve": reresolve.reresolve,
     }
 
 
-def _diagnose_path(network, src: str, address) -> Diagnosis:
+def _diagnose_path(network, src: str, address, source: str | None = None) -> Diagnosis:
     """Diagnose the first tunnel hop (the peer whose AllowedIPs carry `address`); when
     that hop looks healthy and forwards further (a hub), diagnose the next hop too."""
     plan = network.plan
@@ -148,7 +173,7 @@ def _diagnose_path(network, src: str, address) -> Diagnosis:
         diagnosis = Diagnosis()
         diagnosis.set("allowed-ips-sender", f"no peer's AllowedIPs on {src} cover {address}: the packet has no peer to go to and is dropped")
         return diagnosis
-    diagnosis = diagnose_tunnel(network, src, hop.node, str(address))
+    diagnosis = diagnose_tunnel(network, src, hop.node, str(address), source_address=source)
     next_hop = plan.wireguard[hop.node].peer_for(address)
     if next_hop is not None and next_hop.node != src and diagnosis.code == "handshake-no-data":
         second = diagnose_tunnel(network, hop.node, next_hop.node, str(address))

@@ -68,15 +68,21 @@ def underlay_probe(network, node: str, endpoint: str) -> tuple[bool, str]:
     """Does the endpoint's address answer ping on the underlay from `node`?"""
     host = endpoint.rpartition(":")[0].strip("[]")
     family = 6 if ":" in host else 4
-    result = network.run(node, ping_argv(host, family=family, count=1, interval=0.2, timeout=1.0, size=None), timeout=5)
+    argv = ping_argv(host, family=family, count=1, interval=0.2, timeout=1.0, size=None)
+    wg = network.plan.wireguard.get(node)
+    if wg is not None and getattr(wg, "fwmark", None):
+        # a full tunnel routes unmarked packets into the tunnel: probe with WireGuard's mark, as its packets go
+        argv = argv[:-1] + ["-m", str(wg.fwmark)] + argv[-1:]
+    result = network.run(node, argv, timeout=5)
     outcome = parse_ping(result.stdout + result.stderr)
     if outcome.received:
         return True, f"underlay: {host} answers ping from {node} ({outcome.rtt_avg:.2f} ms)"
     return False, f"underlay: {host} does not answer ping from {node}"
 
 
-def diagnose_tunnel(network, src: str, dst: str, dst_address: str | None = None) -> Diagnosis:
-    """Each side's view of the src → dst tunnel and a one-line likely cause."""
+def diagnose_tunnel(network, src: str, dst: str, dst_address: str | None = None, source_address: str | None = None) -> Diagnosis:
+    """Each side's view of the src → dst tunnel and a one-line likely cause.
+    `source_address`: the packets' inner source when not src's first tunnel address."""
     plan = network.plan
     diag = Diagnosis()
     now = time.time()
@@ -88,7 +94,10 @@ def diagnose_tunnel(network, src: str, dst: str, dst_address: str | None = None)
     diag.lines.append(describe_peer(dst, src, dst_peer, now) if dst_status else f"{dst}: device does not answer")
 
     destination = ipaddress.ip_address(dst_address) if dst_address else plan.tunnel_address(dst, 4)
-    source = plan.tunnel_address(src, destination.version) if destination else None
+    if source_address:
+        source = ipaddress.ip_address(source_address)
+    else:
+        source = plan.tunnel_address(src, destination.version) if destination else None
 
     # which of src's peers would carry the packet, by AllowedIPs (most specific wins)
     carrier = None
@@ -99,9 +108,24 @@ def diagnose_tunnel(network, src: str, dst: str, dst_address: str | None = None)
             carrier = max(candidates, key=lambda c: c[1].prefixlen)[0]
 
     endpoint_known = (src_peer and src_peer.endpoint) or (dst_peer and dst_peer.endpoint)
+    from harness.net.dns import stale_endpoint  # endpoints given by DNS name: resolve again, compare
+
+    for node, other, peer in ((src, dst, src_peer), (dst, src, dst_peer)):
+        stale = stale_endpoint(network, node, other, peer, diag.lines)
+        if stale and not diag.cause:
+            diag.set("stale-dns-endpoint", stale)
     for node, peer in ((src, src_peer), (dst, dst_peer)):
+        if peer is not None and peer.endpoint and not diag.cause:
+            from harness.steps.cryptokey import routing_loop
+
+            loop = routing_loop(network, node, peer.endpoint)
+            if loop:
+                diag.lines.append(f"{node}: the route to its endpoint {peer.endpoint} leads into its own WireGuard interface")
+                diag.set("routing-loop", loop)
         if peer is not None and peer.endpoint:
-            reachable, line = underlay_probe(network, node, peer.endpoint)
+            # from where the node's WireGuard socket is (socket_in: another node's namespace)
+            wg_plan = plan.wireguard.get(node)
+            reachable, line = underlay_probe(network, wg_plan.socket_node if wg_plan else node, peer.endpoint)
             diag.lines.append(line)
             if not reachable and not diag.cause:
                 if peer.latest_handshake:
@@ -129,7 +153,10 @@ def diagnose_tunnel(network, src: str, dst: str, dst_address: str | None = None)
     elif destination is not None and carrier is not src_peer:
         diag.set("allowed-ips-sender", f"AllowedIPs on {src} send {destination} to another peer ({short(carrier.public_key)}), not to {dst}")
     elif dst_peer is None:
-        diag.set("unknown-peer-key", f"{dst} has no peer with {src}'s public key: it drops {src}'s handshakes (wrong or revoked key)")
+        age = src_peer.handshake_age(now)
+        # the trap this names: the sender's own view (a recent handshake) still looks healthy
+        still_green = f"; {src} still shows a handshake {age:.1f}s ago, which says nothing about {dst} now" if age is not None else ""
+        diag.set("unknown-peer-key", f"{dst} has no peer with {src}'s public key: it drops {src}'s packets and handshakes (wrong or revoked key){still_green}")
     elif not endpoint_known:
         diag.set("no-endpoint", f"neither {src} nor {dst} knows the other's endpoint, so nobody can initiate a handshake")
     elif nat_cause:
@@ -212,12 +239,32 @@ def _expired_nat_mapping(network, node: str, other: str, peer: PeerStatus, now: 
         diag.lines.append(
             f"NAT {nat}: mapping {mappings[0].inside} ↔ {peer.endpoint} present, expires in {mappings[0].seconds_left}s"
         )
-        return None
+        # a live mapping to an inside address that is gone: the peer moved behind the
+        # NAT (renumbered, changed networks), and the other side's own traffic keeps
+        # the stale mapping alive
+        inside_alive, line = underlay_probe(network, nat, mappings[0].inside)
+        if inside_alive:
+            return None
+        diag.lines.append(line)
+        return (
+            "endpoint-unreachable",
+            f"{node} sends to {peer.endpoint}; NAT {nat} forwards that to {mappings[0].inside}, which no longer answers: "
+            f"{other} moved behind the NAT and has not sent an authenticated packet from where it is now",
+        )
     spec = network.plan.nodes[nat].nat
     timeout = f"UDP timeout {spec.udp_timeout:g}s" if spec.udp_timeout else "its UDP timeout"
     keepalive = next((p.persistent_keepalive for p in network.plan.wireguard[other].peers if p.node == node), 0)
     age = peer.handshake_age(now)
     diag.lines.append(f"NAT {nat}: no UDP mapping for {peer.endpoint} in its conntrack table")
+    if keepalive and spec.udp_timeout and keepalive < spec.udp_timeout:
+        # the keepalive alone holds such a mapping: it is gone because other's packets
+        # stopped reaching the NAT (it moved, or cannot send from where it is now)
+        return (
+            "endpoint-unreachable",
+            f"{node} sends to {peer.endpoint}, the public side of NAT {nat}, but the NAT has no mapping for {other} although "
+            f"{other}'s keepalive every {keepalive}s is shorter than its {timeout}: {other}'s packets no longer reach the NAT "
+            f"(it moved, or cannot send from where it is now) and {node} has learned no newer endpoint",
+        )
     advice = (
         f"{other} sends no persistent keepalive: set one shorter than the NAT's timeout"
         if not keepalive

@@ -10,6 +10,7 @@ from harness.errors import MissingCapability
 
 _SENT = re.compile(r"(\d+) packets transmitted, (\d+) (?:packets )?received")
 _RTT = re.compile(r"= ([\d.]+)/([\d.]+)/([\d.]+)/([\d.]+) ms")
+_REPLY_TIME = re.compile(r"icmp_seq=\d+ .*time=([\d.]+) ms(?! \(DUP!\))")
 
 
 @dataclass(frozen=True)
@@ -21,6 +22,7 @@ class PingOutcome:
     rtt_max: float | None = None
     rtt_mdev: float | None = None
     error: str = ""
+    rtts: tuple[float, ...] = ()  # each reply's RTT (ms), in arrival order: the raw samples
 
     @property
     def loss_percent(self) -> float:
@@ -31,8 +33,9 @@ def ping_argv(address: str, *, family: int, count: int, interval: float, timeout
     binary = shutil.which("ping")
     if binary is None:
         raise MissingCapability("ping is not installed: apt-get install iputils-ping")
-    # no -w: with a deadline iputils keeps sending until `count` replies arrive
-    argv = [binary, "-6" if family == 6 else "-4", "-n", "-q", "-c", str(count), "-i", f"{interval:g}", "-W", f"{timeout:g}"]
+    # no -w: with a deadline iputils keeps sending until `count` replies arrive;
+    # no -q: each reply's line carries its RTT, kept as the measurement's samples
+    argv = [binary, "-6" if family == 6 else "-4", "-n", "-c", str(count), "-i", f"{interval:g}", "-W", f"{timeout:g}"]
     if size is not None:
         argv += ["-s", str(size)]
     return argv + [address]
@@ -50,4 +53,5 @@ def parse_ping(output: str) -> PingOutcome:
         return PingOutcome(0, 0, error=output.strip()[-300:])
     rtt = _RTT.search(output)
     values = [float(x) for x in rtt.groups()] if rtt else [None] * 4
-    return PingOutcome(int(sent.group(1)), int(sent.group(2)), *values)
+    rtts = tuple(float(m.group(1)) for m in _REPLY_TIME.finditer(output))
+    return PingOutcome(int(sent.group(1)), int(sent.group(2)), *values, rtts=rtts)

@@ -31,6 +31,7 @@ class StepResult:
     measurements: dict[str, Measurement] = field(default_factory=dict)
     diagnosis: str | None = None
     seconds: float = 0.0
+    artifacts: list[str] = field(default_factory=list)  # files this step wrote (iperf3 JSON, pcap)
 
     cause_matched: bool = True  # set by expect_cause(), before the message is amended
 
@@ -69,4 +70,5 @@ class StepResult:
             "seconds": round(self.seconds, 6),
             "measurements": {k: m.to_json() for k, m in self.measurements.items()},
             "diagnosis": self.diagnosis,
+            "artifacts": list(self.artifacts),
         }

@@ -93,7 +93,9 @@ class Iperf3Run:
             return result
         if network.artifacts_dir is not None:
             network.artifacts_dir.mkdir(parents=True, exist_ok=True)
-            (network.artifacts_dir / f"iperf3-step{index + 1}-{args.protocol}.json").write_text(out)
+            report_path = network.artifacts_dir / f"iperf3-step{index + 1}-{args.protocol}.json"
+            report_path.write_text(out)
+            result.artifacts.append(str(report_path))
         if "error" in report:
             result.message = f"iperf3: {report['error']}"
             return result
@@ -102,14 +104,14 @@ class Iperf3Run:
         m = result.measurements
         if args.protocol == "tcp":
             received = end.get("sum_received", {}).get("bits_per_second", 0.0)
-            m[prefix + "throughput"] = Measurement(round(received), "bit/s")
+            m[prefix + "throughput"] = Measurement(round(received), "bit/s", samples=_interval_rates(report))
             m[prefix + "retransmits"] = Measurement(end.get("sum_sent", {}).get("retransmits", 0), "segments")
             loss = None
         else:
             summary = end.get("sum", {})
             loss = summary.get("lost_percent", 0.0)
             received = summary.get("bits_per_second", 0.0) * (1 - loss / 100)
-            m[prefix + "throughput"] = Measurement(round(received), "bit/s")
+            m[prefix + "throughput"] = Measurement(round(received), "bit/s", samples=_interval_rates(report))
             m[prefix + "loss"] = Measurement(round(loss, 3), "%")
             m[prefix + "jitter"] = Measurement(summary.get("jitter_ms"), "ms")
         problems = []
@@ -124,6 +126,13 @@ class Iperf3Run:
         if problems:
             result.message += ": " + "; ".join(problems)
         return result
+
+
+def _interval_rates(report: dict) -> list[float] | None:
+    """The per-interval (per-second) rates of the client's report: the raw samples
+    behind the mean. The sender's view; the total above is what was received."""
+    rates = [round(i["sum"]["bits_per_second"]) for i in report.get("intervals", []) if "sum" in i and "bits_per_second" in i["sum"]]
+    return rates or None
 
 
 def iperf3(network, index: int, args: Iperf3Args) -> StepResult:

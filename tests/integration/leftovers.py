@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 from harness.cleanup import _wireguard_go_processes
@@ -10,7 +11,7 @@ from harness.plan import naming
 
 
 def harness_objects(run_ids: set[str] | None = None) -> dict[str, list[str]]:
-    """Namespaces, wireguard-go processes and UAPI sockets of the harness on this host
+    """Namespaces, wireguard-go and dnsmasq processes and UAPI sockets of the harness on this host
     (of the given runs, or of any run)."""
 
     def ours(name: str) -> bool:
@@ -23,7 +24,29 @@ def harness_objects(run_ids: set[str] | None = None) -> dict[str, list[str]]:
         "namespaces": sorted(n for n in (os.listdir(netns_dir) if netns_dir.is_dir() else []) if ours(n)),
         "processes": sorted(f"{pid} {ifname}" for pid, ifname in _wireguard_go_processes() if ours(ifname)),
         "sockets": sorted(s.name for s in (sockets_dir.glob("*.sock") if sockets_dir.is_dir() else []) if ours(s.stem)),
+        "dnsmasq": sorted(f"{pid} run {run}" for pid, run in dnsmasq_processes() if run_ids is None or run in run_ids),
     }
+
+
+_DNS_DIR = re.compile(r"/wgh-(?P<run>[a-z0-9]{6})-dns-")
+
+
+def dnsmasq_processes() -> list[tuple[int, str]]:
+    """(pid, run id) of every dnsmasq the harness started (its files are in /tmp/wgh-<run>-dns-*)."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            argv = Path(f"/proc/{entry}/cmdline").read_bytes().decode(errors="replace").split("\0")
+        except OSError:
+            continue
+        if not argv or not argv[0].endswith("dnsmasq"):
+            continue
+        match = next((m for m in map(_DNS_DIR.search, argv) if m), None)
+        if match:
+            found.append((int(entry), match.group("run")))
+    return found
 
 
 def nothing_left(run_ids: set[str] | None = None) -> bool:

@@ -21,6 +21,13 @@ def test_message_types_by_type_byte_and_size():
 def test_other_udp_is_not_wireguard():
     assert classify(frame(b"\x01\0\0\0" + b"x" * 100)) is None  # wrong size for an initiation
     assert classify(frame(b"\x04\0\0\0" + b"x" * 30)) is None  # transport is padded to 16
+    assert classify(frame(b"\x04\0\0\0" + b"x" * 1000)) is None  # 1004: unaligned and far below any MTU
+
+
+def test_full_size_transport_is_not_padded_past_the_mtu():
+    # MTU 1420: a 1420-byte inner packet is not padded to 1424; the message is 1452 bytes
+    assert classify(frame(b"\x04\0\0\0" + b"x" * 1448)) == (TRANSPORT, "198.18.1.1:51820", 1452)
+    assert classify(frame(b"\x04\0\0\0" + b"x" * 1308))[0] == TRANSPORT  # MTU 1280: aligned, 1312
     assert classify(frame(b"hello world, not wireguard")) is None
     assert classify(bytes(Ether() / IP() / b"no udp")) is None
 

@@ -101,3 +101,31 @@ def test_loopback_is_never_filtered():
 def test_malformed_rules_are_refused(bad):
     with pytest.raises(ValueError):
         nft_ruleset([bad])
+
+
+def test_drop_fragments_before_reassembly_in_prerouting():
+    text = nft_ruleset([rule(drop="fragments")])
+    # conntrack's defragmentation hooks in at -400: the chain must come first, or
+    # input/forward would only ever see reassembled packets
+    assert "type filter hook prerouting priority -450; policy accept;" in text
+    assert chain(text, "prerouting") == ["ip frag-off & 0x3fff != 0 drop", "exthdr frag exists drop"]
+    # nothing in input/forward, no output chain: unfragmented traffic is untouched
+    assert chain(text, "input") == BASE_INPUT
+    assert chain(text, "forward") == []
+    assert "chain output" not in text
+    assert "# rule 1: drop fragments (in chain prerouting)" in text
+    assert text.count("{") == text.count("}")
+
+
+def test_drop_fragments_from_a_neighbour_and_icmp_make_a_black_hole():
+    text = nft_ruleset([rule(drop="icmp"), rule(drop="fragments", in_dev="eth1")])
+    assert chain(text, "prerouting") == [
+        'iifname "eth1" ip frag-off & 0x3fff != 0 drop',
+        'iifname "eth1" exthdr frag exists drop',
+    ]
+    assert chain(text, "forward") == ["meta l4proto { icmp, ipv6-icmp } drop"]
+    assert len(chain(text, "output")) == 2
+
+
+def test_no_prerouting_chain_without_a_fragments_rule():
+    assert "chain prerouting" not in nft_ruleset([rule(drop="icmp"), rule(drop="all")])

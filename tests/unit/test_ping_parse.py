@@ -139,7 +139,7 @@ def test_usage_error_raises(output):
 def test_ping_argv_shape(monkeypatch):
     monkeypatch.setattr(ping_mod.shutil, "which", lambda name: "/usr/bin/ping" if name == "ping" else None)
     argv = ping_argv("100.64.0.2", family=4, count=3, interval=0.2, timeout=2.0, size=None)
-    assert argv == ["/usr/bin/ping", "-4", "-n", "-q", "-c", "3", "-i", "0.2", "-W", "2", "100.64.0.2"]
+    assert argv == ["/usr/bin/ping", "-4", "-n", "-c", "3", "-i", "0.2", "-W", "2", "100.64.0.2"]
     assert "-w" not in argv  # a deadline makes iputils keep sending until `count` replies
 
 
@@ -159,3 +159,22 @@ def test_ping_argv_without_ping(monkeypatch):
     monkeypatch.setattr(ping_mod.shutil, "which", lambda name: None)
     with pytest.raises(MissingCapability, match="iputils-ping"):
         ping_argv("100.64.0.2", family=4, count=1, interval=1, timeout=1, size=None)
+
+
+PER_REPLY = """\
+PING 100.64.0.2 (100.64.0.2) 56(84) bytes of data.
+64 bytes from 100.64.0.2: icmp_seq=1 ttl=64 time=0.412 ms
+64 bytes from 100.64.0.2: icmp_seq=2 ttl=64 time=0.051 ms
+64 bytes from 100.64.0.2: icmp_seq=2 ttl=64 time=0.090 ms (DUP!)
+64 bytes from 100.64.0.2: icmp_seq=3 ttl=64 time=0.048 ms
+
+--- 100.64.0.2 ping statistics ---
+3 packets transmitted, 3 received, +1 duplicates, 0% packet loss, time 402ms
+rtt min/avg/max/mdev = 0.048/0.150/0.412/0.160 ms
+"""
+
+
+def test_parse_ping_keeps_each_replys_rtt_without_duplicates():
+    outcome = parse_ping(PER_REPLY)
+    assert outcome.rtts == (0.412, 0.051, 0.048)
+    assert (outcome.sent, outcome.received, outcome.rtt_min) == (3, 3, 0.048)

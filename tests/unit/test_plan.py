@@ -217,7 +217,7 @@ def test_ipv6_endpoint_is_bracketed():
         ("b:0", "bad port in 'b:0'"),
         ("b:70000", "bad port in 'b:70000'"),
         ("b:http", "bad port in 'b:http'"),
-        ("nowhere:1", "'nowhere:1' is neither a node name, 'node:port' nor 'address:port'"),
+        ("nowhere:1", "'nowhere:1' is neither a node name, 'node:port', 'address:port' nor 'dns.name:port'"),
         ("a", "a node cannot be its own endpoint"),
     ],
 )

@@ -6,6 +6,7 @@ import pytest
 
 from harness.errors import Problem, ScenarioError
 from harness.scenario.load import load_data, load_text
+from harness.scenario.model import STEP_KINDS
 
 FILE = "scenarios/x.yaml"
 
@@ -130,7 +131,7 @@ def test_unknown_step_kind_without_hint_lists_known_steps():
         steps:
           - traceroute: {}
         """
-    ) == [f"{FILE}:3: steps[0]: unknown step 'traceroute'; known steps: handshake, ping, sleep, iperf3, link, roam, nat_rebind, restart, rotate_key, endpoint, probe, capture, stop, wait_until"]
+    ) == [f"{FILE}:3: steps[0]: unknown step 'traceroute'; known steps: {', '.join(STEP_KINDS)}"]
 
 
 def test_step_with_two_keys():

@@ -1,0 +1,94 @@
+"""Routes through a WireGuard interface, and wg-quick's full-tunnel policy routing.
+
+A default route through the tunnel would also carry WireGuard's own encrypted
+packets to the peer's endpoint: they would loop back into the interface. wg-quick
+avoids that with a firewall mark, and so do we, with pyroute2, per IP family that
+has a default route through the tunnel:
+
+    wg set wg0 fwmark 51820                      # WireGuard's socket marks its packets
+    ip route add default dev wg0 table 51820
+    ip rule add not fwmark 51820 table 51820     # unmarked traffic: into the tunnel
+    ip rule add table main suppress_prefixlength 0   # main's specific routes still win
+    sysctl net.ipv4.conf.all.src_valid_mark=1
+
+Marked packets skip the 51820 table and leave by the main table's underlay routes.
+Everything lives in the node's namespace and goes with it.
+"""
+
+from __future__ import annotations
+
+import errno
+import ipaddress
+import socket
+from typing import Any
+
+from harness.net import nlbatch, nsexec
+from harness.plan.network import MAIN_TABLE, WgPlan
+
+FIB_RULE_INVERT = 0x2  # linux/fib_rules.h: the rule matches packets that do NOT match it
+# wg-quick's `ip rule add` without a priority lands just below the main table (32766)
+PRIORITY_NOT_FWMARK = 32765
+PRIORITY_SUPPRESS = 32764
+_FAMILIES = {4: socket.AF_INET, 6: socket.AF_INET6}
+IFF_MULTICAST = 0x1000
+_MULTICAST6 = ipaddress.ip_network("ff00::/8")
+
+
+def policy_rules(wg: WgPlan) -> list[dict[str, Any]]:
+    """The pyroute2 `rule add` requests for a plan (empty without a full tunnel)."""
+    mark = wg.fwmark
+    rules: list[dict[str, Any]] = []
+    for version in wg.policy_families():
+        family = _FAMILIES[version]
+        rules.append({"family": family, "priority": PRIORITY_NOT_FWMARK, "fwmark": mark, "flags": FIB_RULE_INVERT, "table": mark})
+        rules.append({"family": family, "priority": PRIORITY_SUPPRESS, "table": MAIN_TABLE, "suppress_prefixlen": 0})
+    return rules
+
+
+def install(ipr: Any, namespace: str, wg: WgPlan, index: int) -> None:
+    """The interface's routes (into their tables) and, for a full tunnel, the rules.
+    Idempotent: a restarted interface gets its routes again, the rules are kept."""
+    # one batch: a mesh node has hundreds of these, one request each is slow (see nlbatch)
+    nlbatch.install_routes(
+        namespace, [{"dst": str(d), "oif": index, "table": table} for d, table in wg.routes_by_table()], replace=True
+    )
+    if wg.fwmark is None:
+        return
+    if 4 in wg.policy_families():
+        # without it, replies to marked packets fail the reverse-path check (as wg-quick sets)
+        nsexec.write_sysctls(namespace, {"net.ipv4.conf.all.src_valid_mark": "1"})
+    for rule in policy_rules(wg):
+        try:
+            ipr.rule("add", **rule)
+        except Exception as exc:  # NetlinkError(EEXIST): already there from before a restart
+            if getattr(exc, "code", None) != errno.EEXIST:
+                raise
+
+
+def installed_rules(ipr: Any, version: int) -> list[dict[str, Any]]:
+    """The rules of one family as (priority, table, fwmark, inverted, suppress) dicts, for checks."""
+    found = []
+    for msg in ipr.get_rules(family=_FAMILIES[version]):
+        found.append(
+            {
+                "priority": msg.get_attr("FRA_PRIORITY") or 0,
+                "table": msg.get_attr("FRA_TABLE") or msg["table"],
+                "fwmark": msg.get_attr("FRA_FWMARK"),
+                "inverted": bool(msg["flags"] & FIB_RULE_INVERT),
+                "suppress_prefixlength": msg.get_attr("FRA_SUPPRESS_PREFIXLEN"),
+            }
+        )
+    return found
+
+
+def prepare(ipr: Any, namespace: str, wg: WgPlan) -> None:
+    """Before the interface comes up: keep the kernel from sending its own IPv6
+    packets (MLD reports, router solicitations) into a full tunnel. With ::/0 in the
+    AllowedIPs they go to the peer the moment the interface is up, before the harness
+    sets endpoints; wireguard-go then tries a handshake it cannot send, and waits
+    REKEY_TIMEOUT (5 s) before trying again (kernel WireGuard just drops them)."""
+    if not any(net.version == 6 and net.overlaps(_MULTICAST6) for p in wg.peers for net in p.allowed_ips):
+        return
+    index = ipr.link_lookup(ifname=wg.ifname)[0]
+    ipr.link("set", index=index, flags=0, change=IFF_MULTICAST)
+    nsexec.write_sysctls(namespace, {f"net.ipv6.conf.{wg.ifname}.router_solicitations": "0"})

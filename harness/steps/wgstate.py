@@ -1,0 +1,112 @@
+"""Checks on what a WireGuard device reports about a peer, as WireGuard's own selftest
+(netns.sh) makes them with `wg show`: byte counters (`transfer`) and the endpoint it
+has now (`learned_endpoint`); and the `listen_port` timeline step.
+
+Counters are exact: WireGuard counts the UDP payload of every message to or from a
+peer (handshake initiation 148 B, response 92 B, data 32 B + the inner packet padded to
+16 bytes), so ten default pings make a known number of bytes.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import time
+
+from harness.scenario.model import ByteBounds, LearnedEndpointArgs, ListenPortArgs, TransferArgs
+from harness.steps.diagnose import describe_peer
+from harness.steps.result import Measurement, StepResult
+
+
+def parse_endpoint(text: str) -> tuple[ipaddress.IPv4Address | ipaddress.IPv6Address, int]:
+    """'127.0.0.1:2' or '[::1]:2' → (address, port); ValueError with a readable message."""
+    if text.startswith("["):
+        host, _, rest = text[1:].partition("]")
+        port = rest[1:] if rest.startswith(":") else ""
+    else:
+        host, _, port = text.rpartition(":")
+        if ":" in host:
+            raise ValueError(f"{text!r}: write an IPv6 endpoint as '[address]:port'")
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        raise ValueError(f"{text!r} is not 'address:port' or '[v6 address]:port'") from None
+    if not port.isdigit() or not 1 <= int(port) <= 65535:
+        raise ValueError(f"{text!r}: the port must be 1-65535")
+    return address, int(port)
+
+
+def allows(expected, value: int) -> bool:
+    """Does a counter value meet `rx:`/`tx:` (an exact number, a list of them, or {min, max})?"""
+    if isinstance(expected, ByteBounds):
+        return (expected.min is None or value >= expected.min) and (expected.max is None or value <= expected.max)
+    if isinstance(expected, list):
+        return value in expected
+    return value == expected
+
+
+def describe(expected) -> str:
+    if isinstance(expected, ByteBounds):
+        parts = ([f"≥ {expected.min}"] if expected.min is not None else []) + ([f"≤ {expected.max}"] if expected.max is not None else [])
+        return " and ".join(parts)
+    if isinstance(expected, list):
+        return " or ".join(map(str, expected))
+    return str(expected)
+
+
+def _peer_status(network, node: str, peer: str):
+    return network.devices[node].status().peer(network.public_key(peer))
+
+
+def transfer(network, index: int, args: TransferArgs) -> StepResult:
+    wanted = ", ".join(f"{name} {describe(getattr(args, name))}" for name in ("rx", "tx") if getattr(args, name) is not None)
+    title = f"transfer {args.node} ↔ {args.peer}: {wanted} bytes"
+    result = StepResult(index, "transfer", title, False, args.expect)
+    status = _peer_status(network, args.node, args.peer)
+    if status is None:
+        result.message = f"{args.node} has no peer with {args.peer}'s public key"
+        return result
+    prefix = f"{args.record}." if args.record else ""
+    result.measurements[f"{prefix}rx_bytes"] = Measurement(status.rx_bytes, "bytes")
+    result.measurements[f"{prefix}tx_bytes"] = Measurement(status.tx_bytes, "bytes")
+    problems = [
+        f"{name} {value} B, expected {describe(expected)}"
+        for name, value, expected in (("rx", status.rx_bytes, args.rx), ("tx", status.tx_bytes, args.tx))
+        if expected is not None and not allows(expected, value)
+    ]
+    result.passed = not problems
+    result.message = f"rx {status.rx_bytes} B, tx {status.tx_bytes} B" + (f": {'; '.join(problems)}" if problems else "")
+    if problems:
+        result.diagnosis = describe_peer(args.node, args.peer, status, time.time())
+    return result
+
+
+def learned_endpoint(network, index: int, args: LearnedEndpointArgs) -> StepResult:
+    expected = parse_endpoint(args.is_)
+    title = f"{args.node}'s endpoint for {args.peer} is {args.is_}"
+    result = StepResult(index, "learned_endpoint", title, False, args.expect)
+    status = _peer_status(network, args.node, args.peer)
+    if status is None:
+        result.message = f"{args.node} has no peer with {args.peer}'s public key"
+        return result
+    actual = None
+    if status.endpoint:
+        try:
+            actual = parse_endpoint(status.endpoint)
+        except ValueError:
+            pass
+    result.passed = actual == expected
+    result.message = f"{args.node} has {args.peer} at {status.endpoint or '(no endpoint)'}"
+    if not result.passed:
+        result.message += f", not {args.is_}"
+        result.diagnosis = describe_peer(args.node, args.peer, status, time.time())
+    return result
+
+
+def listen_port(network, index: int, args: ListenPortArgs) -> StepResult:
+    old = network.listen_port(args.node)
+    network.set_listen_port(args.node, args.port)
+    reported = network.devices[args.node].status().listen_port
+    network.mark_event(f"listen_port {args.node} {args.port}")
+    result = StepResult(index, "listen_port", f"{args.node} listens on port {args.port} (was {old})", reported == args.port)
+    result.message = f"the device reports port {reported}" if reported != args.port else ""
+    return result

@@ -1,0 +1,62 @@
+"""A node group built for real: a small full mesh, the `reach` step passing, and
+failing (with the pair named and diagnosed) once one side forgets a peer. Needs root."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from harness.net import nlbatch
+from harness.steps.checks import check
+
+pytestmark = pytest.mark.requires("root", "wireguard")
+
+MESH = {
+    "name": "mesh-test",
+    "nodes": {"switch": {"router": True}, "m": {"count": 4}},
+    "links": [{"ends": ["m", "switch"]}],
+    "wireguard": {"m": {"peers": {"m": {"endpoint": "m"}}}},
+}
+
+
+def test_every_pair_reaches_the_other_and_convergence_is_recorded(wgh_network):
+    net = wgh_network(MESH)
+    # the batched underlay routes: m1 reaches the other members' subnets through the switch
+    routes = json.loads(net.run("m1", ["ip", "-j", "route", "show", "198.18.3.0/24"]).stdout)
+    assert routes and routes[0]["gateway"] == "198.18.1.2" and routes[0]["protocol"] == "static"
+    # the batched tunnel routes: one per other member and family, through the WireGuard interface
+    tunnel = json.loads(net.run("m1", ["ip", "-j", "route", "show", "dev", net.plan.wireguard["m1"].ifname]).stdout)
+    assert {"100.64.0.2", "100.64.0.3", "100.64.0.4"} <= {r["dst"] for r in tunnel}
+
+    result = check(net, {"reach": {"among": ["m1", "m2", "m3", "m4"], "within": "20s", "record": "mesh"}})
+    assert result.ok, result.message
+    time_ = result.measurements["mesh.time"]
+    assert len(time_.samples) == 12 and result.measurements["mesh.pairs_answered"].value == 12
+    assert 0 < max(time_.samples) == time_.value < 20
+    # every pair really has a session now, on both sides
+    for a in ("m1", "m4"):
+        status = net.devices[a].status()
+        assert len(status.peers) == 3 and all(p.latest_handshake > 0 for p in status.peers)
+
+
+def test_a_pair_that_cannot_answer_is_named_and_diagnosed(wgh_network):
+    net = wgh_network(MESH)
+    # m3 forgets m2: m2 → m3 and m3 → m2 can never answer, every other pair can
+    net.devices["m3"].remove_peer(net.public_key("m2"))
+    result = check(net, {"reach": {"within": "2s", "interval": "200ms"}})
+    assert not result.ok and result.outcome == "fail"
+    assert result.measurements["convergence.pairs_answered"].value == 10
+    assert result.measurements["convergence.time"].value is None
+    assert result.message.startswith("2/12 pairs never answered within 2s (m2 → m3, m3 → m2)")
+    assert "pairs that never answered: m2 → m3, m3 → m2" in result.diagnosis
+    assert "[unknown-peer-key]" in result.message
+
+
+def test_batched_routes_report_the_route_the_kernel_refused(wgh_network):
+    net = wgh_network(MESH)
+    index = net.iproute["m1"].link_lookup(ifname="eth0")[0]
+    with pytest.raises(nlbatch.BatchError) as exc:
+        # the second one exists already: plain `add` refuses it, and says which
+        nlbatch.install_routes(net.namespace("m1"), [{"dst": "198.18.200.0/24", "oif": index}, {"dst": "198.18.2.0/24", "gateway": "198.18.1.2", "oif": index}])
+    assert "198.18.2.0/24" in str(exc.value) and "File exists" in str(exc.value)

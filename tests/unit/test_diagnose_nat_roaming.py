@@ -1,0 +1,85 @@
+"""The NAT part of the diagnosis: a peer that moved behind its NAT is not an expired
+mapping (pure: the conntrack table and the underlay probe are faked)."""
+
+from __future__ import annotations
+
+import textwrap
+
+import pytest
+
+from harness.plan.network import build_plan
+from harness.scenario.load import load_text
+from harness.steps import diagnose
+from harness.steps.diagnose import Diagnosis, _expired_nat_mapping
+from harness.wg.status import PeerStatus
+from harness.net.conntrack import UdpMapping
+
+SCENARIO = """\
+nodes:
+  server: {}
+  home: {nat: {outside: server, udp_timeout: 2s}}
+  client: {}
+links:
+  - {ends: [client, home]}
+  - {ends: [home, server]}
+wireguard:
+  server: {}
+  client:
+    peers:
+      server: {endpoint: server, persistent_keepalive: KEEPALIVE}
+"""
+NAT_PUBLIC = "198.18.2.1:51820"  # home's address on its outside link, the client's mapped socket
+
+
+class FakeNetwork:
+    def __init__(self, keepalive: int):
+        (case,) = load_text(textwrap.dedent(SCENARIO.replace("KEEPALIVE", str(keepalive))), "x.yaml")
+        self.plan = build_plan(case.spec, "t00001", "wireguard-go")
+
+    def namespace(self, node: str) -> str:
+        return self.plan.nodes[node].namespace
+
+
+def server_view() -> PeerStatus:
+    return PeerStatus(b"k" * 32, NAT_PUBLIC, latest_handshake=1.0, rx_bytes=100, tx_bytes=200)
+
+
+def run(monkeypatch, keepalive: int, table: list[UdpMapping], inside_answers: bool):
+    monkeypatch.setattr("harness.net.conntrack.udp_mappings", lambda namespace: table)
+    probed = []
+
+    def probe(network, node, endpoint):
+        probed.append((node, endpoint))
+        return inside_answers, f"underlay: {endpoint} {'answers' if inside_answers else 'does not answer'} ping from {node}"
+
+    monkeypatch.setattr(diagnose, "underlay_probe", probe)
+    diag = Diagnosis()
+    cause = _expired_nat_mapping(FakeNetwork(keepalive), "server", "client", server_view(), 10.0, diag)
+    return cause, diag, probed
+
+
+def test_live_mapping_to_a_vanished_inside_address_is_an_unreachable_endpoint(monkeypatch):
+    table = [UdpMapping("198.18.1.1:51820", NAT_PUBLIC, "198.18.2.2:51820", 1)]
+    cause, diag, probed = run(monkeypatch, 1, table, inside_answers=False)
+    assert probed == [("home", "198.18.1.1:51820")]  # asked from the NAT, which forwards there
+    assert cause[0] == "endpoint-unreachable"
+    assert "forwards that to 198.18.1.1:51820, which no longer answers" in cause[1]
+
+
+def test_live_mapping_to_a_live_inside_address_is_no_nat_problem(monkeypatch):
+    table = [UdpMapping("198.18.1.1:51820", NAT_PUBLIC, "198.18.2.2:51820", 1)]
+    cause, diag, _ = run(monkeypatch, 1, table, inside_answers=True)
+    assert cause is None
+    assert any("mapping 198.18.1.1:51820 ↔ 198.18.2.1:51820 present" in line for line in diag.lines)
+
+
+def test_gone_mapping_despite_a_short_keepalive_means_the_peer_stopped_reaching_the_nat(monkeypatch):
+    cause, _, _ = run(monkeypatch, 1, [], inside_answers=True)
+    assert cause[0] == "endpoint-unreachable"
+    assert "keepalive every 1s is shorter than its UDP timeout 2s" in cause[1]
+
+
+@pytest.mark.parametrize("keepalive", [0, 5])
+def test_gone_mapping_without_a_keepalive_that_holds_it_has_expired(monkeypatch, keepalive):
+    cause, _, _ = run(monkeypatch, keepalive, [], inside_answers=True)
+    assert cause[0] == "nat-mapping-expired"
