@@ -1,0 +1,127 @@
+"""Results on real runs: `wgh run --repeat` twice at one configuration is not flagged
+by `wgh compare`, a rate limit halved is; the results validate against the schema;
+pytest-benchmark stores and compares scenario timings."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from importlib import resources
+from pathlib import Path
+
+import jsonschema
+import pytest
+
+from harness.cli import main
+
+pytestmark = pytest.mark.requires("root", "wireguard")
+
+# One link, shaped by tbf (works without netem); iperf3 measures what gets through.
+SCENARIO = """\
+# compare fixture: throughput through a {rate} link
+name: shaped
+nodes: {{a: {{}}, b: {{}}}}
+links:
+  - {{ends: [a, b], rate: {rate}}}
+wireguard:
+  a: {{peers: {{b: {{endpoint: b}}}}}}
+  b: {{}}
+steps:
+  - handshake: {{between: [a, b], within: 2s}}
+  - iperf3: {{from: a, to: b, seconds: 1, record: tunnel}}
+"""
+
+
+def run_scenario(tmp_path: Path, label: str, rate: str, repeats: int) -> Path:
+    folder = tmp_path / label / "scenarios"
+    folder.mkdir(parents=True)
+    (folder / "shaped.yaml").write_text(SCENARIO.format(rate=rate))
+    code = main(["run", "-q", "--backend", "wireguard-go", "--results-dir", str(tmp_path / "results"), "--run-id", label, "--repeat", str(repeats), str(folder)])
+    assert code == 0
+    return tmp_path / "results" / label
+
+
+def test_compare_passes_the_same_configuration_and_flags_a_halved_rate(tmp_path, capsys):
+    base = run_scenario(tmp_path, "base", "20mbit", 5)
+    same = run_scenario(tmp_path, "same", "20mbit", 5)
+    slow = run_scenario(tmp_path, "slow", "10mbit", 5)
+    capsys.readouterr()
+
+    schema = json.loads(resources.files("harness").joinpath("schema/results.schema.json").read_text())
+    document = json.loads((base / "results.json").read_text())
+    jsonschema.Draft202012Validator(schema).validate(document)
+    assert [s["repeat"] for s in document["scenarios"]] == [1, 2, 3, 4, 5]
+    step = document["scenarios"][0]["steps"][1]
+    assert len(step["measurements"]["tunnel.throughput"]["samples"]) >= 1  # iperf3's intervals
+    assert all((base / p).is_file() for p in step["artifacts"]) and step["artifacts"]
+
+    assert main(["compare", "--all", str(base), str(same)]) == 0
+    same_out = capsys.readouterr().out
+    with capsys.disabled():
+        print("\nwgh compare base same:\n" + same_out)
+    assert "REGRESSION" not in same_out
+
+    assert main(["compare", str(base), str(slow / "results.json")]) == 1
+    slow_out = capsys.readouterr().out
+    with capsys.disabled():
+        print("wgh compare base slow:\n" + slow_out)
+    line = next(l for l in slow_out.splitlines() if "tunnel.throughput" in l)
+    assert "REGRESSION" in line
+
+    assert main(["compare", "--json", str(base), str(slow)]) == 1
+    data = json.loads(capsys.readouterr().out)
+    row = next(m for m in data["metrics"] if m["metric"] == "tunnel.throughput")
+    assert row["verdict"] == "regression" and -0.6 < row["change"] < -0.4  # half the rate
+
+
+pytest.importorskip("pytest_benchmark")
+
+TINY = """\
+# benchmark fixture: a handshake and a short ping
+name: tiny
+nodes: {a: {}, b: {}}
+links:
+  - ends: [a, b]
+wireguard:
+  a: {peers: {b: {endpoint: b}}}
+  b: {}
+steps:
+  - handshake: {between: [a, b], within: 2s}
+  - ping: {from: a, to: b, count: 3, interval: 20ms, record: tunnel}
+"""
+
+
+def pytest_run(cwd: Path, *args: str) -> subprocess.CompletedProcess:
+    argv = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "--wg-backend", "wireguard-go", "--no-results",
+            f"--benchmark-storage=file://{cwd / 'bench'}", "scenarios/tiny.yaml", *args]
+    return subprocess.run(argv, cwd=cwd, capture_output=True, text=True, timeout=300)
+
+
+def test_pytest_benchmark_autosave_compare_and_compare_fail(tmp_path):
+    (tmp_path / "scenarios").mkdir()
+    (tmp_path / "scenarios" / "tiny.yaml").write_text(TINY)
+    for _ in range(2):
+        done = pytest_run(tmp_path, "--wg-repeat", "3", "--benchmark-autosave")
+        assert done.returncode == 0, done.stdout + done.stderr
+    saved = sorted((tmp_path / "bench").rglob("*.json"))
+    assert len(saved) == 2
+    stored = json.loads(saved[-1].read_text())
+    by_name = {b["fullname"]: b for b in stored["benchmarks"]}
+    handshake = by_name["scenarios/tiny.yaml::tiny::time_to_handshake"]
+    assert handshake["stats"]["rounds"] == 3 and 0 < handshake["stats"]["median"] < 2
+    assert handshake["extra_info"]["unit"] == "s" and handshake["extra_info"]["backends"] == {"a": "wireguard-go", "b": "wireguard-go"}
+    others = by_name["scenarios/tiny.yaml::tiny::scenario_steps"]["extra_info"]["measurements"]
+    assert others["tunnel.loss"] == {"unit": "%", "values": [0.0, 0.0, 0.0]}
+    assert len(others["tunnel.rtt"]["samples"]) == 3
+
+    done = pytest_run(tmp_path, "--benchmark-compare")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "tiny::time_to_handshake (0002_" in done.stdout and "(NOW)" in done.stdout
+
+    # a baseline 1000x faster than anything possible: --benchmark-compare-fail must trip
+    stored["benchmarks"] = [dict(b, stats={k: (v / 1000 if isinstance(v, float) else v) for k, v in b["stats"].items()}) for b in stored["benchmarks"]]
+    saved[-1].write_text(json.dumps(stored))
+    done = pytest_run(tmp_path, "--benchmark-compare", "--benchmark-compare-fail=median:10%")
+    assert done.returncode != 0
+    assert "Performance has regressed" in done.stdout + done.stderr and "time_to_handshake" in done.stdout + done.stderr

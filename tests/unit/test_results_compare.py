@@ -1,0 +1,215 @@
+"""harness.results.compare: noise-aware comparison of two result sets (synthetic data)."""
+
+import json
+import random
+
+import pytest
+
+from harness.cli import main
+from harness.results.compare import (
+    CHANGED,
+    IMPROVEMENT,
+    INSUFFICIENT,
+    MISSING,
+    REGRESSION,
+    UNCHANGED,
+    compare,
+    format_report,
+    mann_whitney_p,
+)
+from harness.results.load import ResultSet, load_result_sets
+
+
+def results_doc(metrics: dict[str, tuple[str, list[float]]], scenario: str = "direct", status: str = "passed") -> dict:
+    """A schema-2 results document: one scenario, one entry per repeat, one step
+    per metric; `metrics` maps a metric name to (unit, per-repeat values)."""
+    repeats = max(len(values) for _, values in metrics.values())
+    scenarios = []
+    for r in range(repeats):
+        steps = []
+        for index, (name, (unit, values)) in enumerate(metrics.items()):
+            if r < len(values):
+                steps.append({"index": index, "kind": "x", "measurements": {name: {"value": values[r], "unit": unit, "key": name}}})
+        scenarios.append({"key": scenario, "id": scenario, "repeat": r + 1, "repeats": repeats, "status": status, "steps": steps})
+    return {"schema_version": 2, "environment": {}, "scenarios": scenarios}
+
+
+def one(doc: dict) -> list[ResultSet]:
+    return [ResultSet("", None, doc)]
+
+
+def noisy(rng: random.Random, mean: float, n: int, cv: float = 0.03) -> list[float]:
+    return [rng.gauss(mean, mean * cv) for _ in range(n)]
+
+
+def verdicts(report) -> dict[str, str]:
+    return {row.metric: row.verdict for row in report.rows}
+
+
+def test_flags_an_injected_20_percent_slowdown_with_repeats():
+    rng = random.Random(1)
+    base = results_doc({"recover.time": ("s", noisy(rng, 2.0, 5))})
+    new = results_doc({"recover.time": ("s", noisy(rng, 2.4, 5))})
+    report = compare(one(base), one(new))
+    row = report.rows[0]
+    assert row.verdict == REGRESSION
+    assert 0.15 < row.change < 0.25
+    assert row.ci[0] > 0 and row.p_value < 0.05
+    assert report.regressions == [row]
+
+
+def test_same_distribution_is_not_flagged():
+    rng = random.Random(3)
+    base = results_doc({"time_to_handshake": ("s", noisy(rng, 0.5, 5, cv=0.05)), "tunnel.throughput": ("bit/s", noisy(rng, 19e6, 5, cv=0.05))})
+    new = results_doc({"time_to_handshake": ("s", noisy(rng, 0.5, 5, cv=0.05)), "tunnel.throughput": ("bit/s", noisy(rng, 19e6, 5, cv=0.05))})
+    report = compare(one(base), one(new))
+    assert verdicts(report) == {"time_to_handshake": UNCHANGED, "tunnel.throughput": UNCHANGED}
+    assert main_exit(base, new) == 0
+
+
+def test_false_alarm_rate_between_runs_of_one_configuration_stays_near_alpha():
+    # 5 runs a side, 5% noise: a 20% regression is caught, equal configurations are
+    # flagged (either way) in about alpha = 1% of comparisons
+    trials, false_alarms, caught = 100, 0, 0
+    for seed in range(trials):
+        rng = random.Random(seed)
+        base, same, slow = (results_doc({"x.time": ("s", noisy(rng, mean, 5, cv=0.05))}) for mean in (1.0, 1.0, 1.2))
+        false_alarms += compare(one(base), one(same)).rows[0].verdict != UNCHANGED
+        caught += compare(one(base), one(slow)).rows[0].verdict == REGRESSION
+    assert false_alarms / trials <= 0.025
+    assert caught / trials >= 0.8
+
+
+def main_exit(base: dict, new: dict) -> int:
+    report = compare(one(base), one(new))
+    return 1 if report.regressions else 0
+
+
+def test_direction_decides_regression_or_improvement():
+    base = results_doc(
+        {
+            "tunnel.throughput": ("bit/s", [100e6, 101e6, 99e6, 100.5e6, 99.5e6]),
+            "fast.throughput": ("bit/s", [100e6, 101e6, 99e6, 100.5e6, 99.5e6]),
+            "udp.loss": ("%", [1.0, 1.2, 1.1, 0.9, 1.0]),
+            "tunnel.rtt_avg": ("ms", [2.0, 2.1, 1.9, 2.05, 1.95]),
+            "wan.keepalive_interval": ("s", [1.0, 1.01, 0.99, 1.0, 1.0]),
+        }
+    )
+    new = results_doc(
+        {
+            "tunnel.throughput": ("bit/s", [80e6, 81e6, 79e6, 80.5e6, 79.5e6]),  # slower: worse
+            "fast.throughput": ("bit/s", [120e6, 121e6, 119e6, 120.5e6, 119.5e6]),  # faster: better
+            "udp.loss": ("%", [5.0, 5.2, 5.1, 4.9, 5.0]),  # more loss: worse
+            "tunnel.rtt_avg": ("ms", [1.5, 1.6, 1.4, 1.55, 1.45]),  # lower RTT: better
+            "wan.keepalive_interval": ("s", [2.0, 2.01, 1.99, 2.0, 2.0]),  # behaviour: neither
+        }
+    )
+    assert verdicts(compare(one(base), one(new))) == {
+        "tunnel.throughput": REGRESSION,
+        "fast.throughput": IMPROVEMENT,
+        "udp.loss": REGRESSION,
+        "tunnel.rtt_avg": IMPROVEMENT,
+        "wan.keepalive_interval": CHANGED,
+    }
+
+
+def test_a_big_but_not_significant_change_is_not_flagged():
+    # medians 20% apart, but the samples overlap completely: noise, not a regression
+    base = results_doc({"recover.time": ("s", [1.0, 2.0, 1.5, 0.6, 2.4])})
+    new = results_doc({"recover.time": ("s", [1.8, 0.7, 2.3, 1.1, 2.0])})
+    row = compare(one(base), one(new)).rows[0]
+    assert row.verdict == UNCHANGED and "not significant" in row.note
+
+
+def test_changes_below_the_threshold_or_resolution_are_unchanged():
+    base = results_doc({"a.time": ("s", [1.00, 1.001, 1.002, 1.0, 1.001]), "b.rtt_avg": ("ms", [0.010, 0.011, 0.010, 0.011, 0.010])})
+    new = results_doc({"a.time": ("s", [1.03, 1.031, 1.032, 1.03, 1.031]), "b.rtt_avg": ("ms", [0.030, 0.031, 0.030, 0.031, 0.030])})
+    report = compare(one(base), one(new), threshold=0.05)
+    assert verdicts(report) == {"a.time": UNCHANGED, "b.rtt_avg": UNCHANGED}  # 3% < 5%; +0.02 ms < 0.05 ms resolution
+    assert verdicts(compare(one(base), one(new), threshold=0.02))["a.time"] == REGRESSION
+
+
+def test_too_few_repeats_are_insufficient_samples_and_never_a_regression():
+    for runs in (2, 4):  # 4 against 4 completely apart: p = 0.029, cannot reach alpha 0.01
+        base = results_doc({"recover.time": ("s", [1.0 + i / 100 for i in range(runs)])})
+        new = results_doc({"recover.time": ("s", [3.0 + i / 100 for i in range(runs)])})
+        report = compare(one(base), one(new))
+        assert report.rows[0].verdict == INSUFFICIENT and not report.regressions
+        assert "use --repeat" in report.rows[0].note
+    report = compare(one(base), one(new), alpha=0.05)  # 4 against 4 can reach 0.05
+    assert report.rows[0].verdict == REGRESSION
+
+
+def test_missing_metrics_and_failed_runs():
+    base = results_doc({"a.time": ("s", [1.0] * 5), "gone.time": ("s", [1.0] * 5)})
+    new = results_doc({"a.time": ("s", [1.0] * 5)}, status="failed")
+    report = compare(one(base), one(new))
+    # the failed runs' numbers are not used; the status change is the regression
+    assert verdicts(report) == {"a.time": MISSING, "gone.time": MISSING}
+    assert [(s.scenario, s.verdict) for s in report.statuses] == [("direct", REGRESSION)]
+    assert report.regressions
+
+
+def test_samples_only_metrics_use_each_runs_median():
+    doc = results_doc({"probe.rtt_max": ("ms", [1.0] * 5)})
+    for scenario, samples in zip(doc["scenarios"], ([1.0, 2.0, 9.0], [1.0, 2.0, 3.0], [2.0, 2.0, 50.0], [2.0], [2.0, 3.0])):
+        scenario["steps"].append({"index": 1, "kind": "stop", "measurements": {"probe.rtt": {"value": None, "unit": "ms", "samples": samples, "key": "probe.rtt"}}})
+    report = compare(one(doc), one(doc))
+    row = next(r for r in report.rows if r.metric == "probe.rtt")
+    assert row.base == [2.0, 2.0, 2.0, 2.0, 2.5] and row.verdict == UNCHANGED
+
+
+def test_mann_whitney_exact_and_approximate():
+    assert mann_whitney_p([1, 2, 3], [4, 5, 6]) == pytest.approx(0.1)  # 2 of C(6,3)=20 orderings
+    assert mann_whitney_p([1, 2, 3, 4, 5], [6, 7, 8, 9, 10]) == pytest.approx(2 / 252)
+    assert mann_whitney_p([1, 2, 3, 4, 5], [1, 2, 3, 4, 5]) == pytest.approx(1.0)
+    assert mann_whitney_p([1, 1, 1, 2, 1], [3, 3, 4, 3, 3]) == pytest.approx(2 / 252)  # ties within a side: still exact
+    big = list(range(30))
+    assert mann_whitney_p(big, [x + 100 for x in big]) < 1e-6  # normal approximation
+    assert mann_whitney_p([1, 3, 5, 7], [2, 4, 6, 8]) > 0.5
+
+
+def test_matrix_combinations_are_matched_by_label():
+    fast, slow = [1.0, 1.01, 0.99, 1.0, 1.0], [2.0, 2.01, 1.99, 2.0, 2.0]
+    base = [ResultSet("6.1/kernel", None, results_doc({"x.time": ("s", fast)})), ResultSet("6.1/wireguard-go", None, results_doc({"x.time": ("s", slow)}))]
+    new = [ResultSet("6.1/kernel", None, results_doc({"x.time": ("s", fast)})), ResultSet("6.1/wireguard-go", None, results_doc({"x.time": ("s", fast)}))]
+    report = compare(base, new)
+    assert {(r.group, r.verdict) for r in report.rows} == {("6.1/kernel", UNCHANGED), ("6.1/wireguard-go", IMPROVEMENT)}
+    assert "6.1/wireguard-go: direct" in format_report(report)
+
+
+def test_wgh_compare_exit_code_table_and_json(tmp_path, capsys):
+    rng = random.Random(7)
+    for name, mean in (("base", 1.0), ("same", 1.0), ("slow", 1.3)):
+        (tmp_path / name).mkdir()
+        doc = results_doc({"recover.time": ("s", noisy(rng, mean, 5, cv=0.02))})
+        doc.update(run_id=name, started="", wall_seconds=0, summary={})
+        (tmp_path / name / "results.json").write_text(json.dumps(doc))
+    assert main(["compare", str(tmp_path / "base"), str(tmp_path / "same")]) == 0
+    assert main(["compare", str(tmp_path / "base"), str(tmp_path / "slow" / "results.json")]) == 1
+    out = capsys.readouterr().out
+    assert "REGRESSION" in out and "recover.time" in out
+    assert main(["compare", "--json", "--threshold", "50%", str(tmp_path / "base"), str(tmp_path / "slow")]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["threshold"] == 0.5 and data["metrics"][0]["verdict"] == UNCHANGED
+    assert main(["compare", str(tmp_path / "base"), str(tmp_path / "nowhere")]) == 2
+    assert "no such file" in capsys.readouterr().err
+
+
+def test_matrix_summary_is_read_as_one_set_per_combination(tmp_path):
+    for run in ("k", "g"):
+        (tmp_path / run).mkdir()
+        doc = results_doc({"x.time": ("s", [1.0])})
+        (tmp_path / run / "results.json").write_text(json.dumps(doc))
+    summary = {
+        "kernels": ["6.1"],
+        "backends": ["kernel", "wireguard-go", "auto"],
+        "combinations": [
+            {"kernel_spec": "6.1", "backend": "kernel", "results": str(tmp_path / "k" / "results.json")},
+            {"kernel_spec": "6.1", "backend": "wireguard-go", "results": "g/results.json"},
+            {"kernel_spec": "6.1", "backend": "auto", "results": str(tmp_path / "never-written" / "results.json")},
+        ],
+    }
+    (tmp_path / "m-matrix.json").write_text(json.dumps(summary))
+    sets = load_result_sets(tmp_path / "m-matrix.json")
+    assert [s.label for s in sets] == ["6.1/kernel", "6.1/wireguard-go"]

@@ -1,0 +1,159 @@
+"""results.json schema 2: what the writer produces validates against the shipped
+JSON Schema; schema 1 files are upgraded; metric keys and directions."""
+
+import json
+from importlib import resources
+
+import jsonschema
+import pytest
+
+from harness.results.load import ResultsError, load_results, upgrade
+from harness.results.metrics import Direction, direction, is_timing, metric_keys
+from harness.results.store import SCHEMA_VERSION, ResultsFile
+from harness.run import ScenarioResult
+from harness.scenario.load import load_data
+from harness.steps.result import Measurement, StepResult
+
+SCENARIO = {
+    "name": "fmt",
+    "nodes": {"a": {}, "b": {}},
+    "links": [{"ends": ["a", "b"]}],
+    "wireguard": {"a": {"peers": {"b": {"endpoint": "b"}}}, "b": {}},
+    "steps": [
+        {"handshake": {"between": ["a", "b"], "within": "2s"}},
+        {"ping": {"from": "a", "to": "b"}},
+        {"ping": {"from": "b", "to": "a"}},
+        {"iperf3": {"from": "a", "to": "b", "record": "tunnel"}},
+    ],
+}
+
+
+def schema() -> dict:
+    return json.loads(resources.files("harness").joinpath("schema/results.schema.json").read_text())
+
+
+def validate(document: dict) -> None:
+    jsonschema.Draft202012Validator(schema()).validate(document)
+
+
+def scenario_result(tmp_path, repeat: int = 1) -> ScenarioResult:
+    case = load_data(SCENARIO)[0]
+    artifacts = tmp_path / "results" / "run1" / "artifacts" / "abc123"
+    artifacts.mkdir(parents=True)
+    (artifacts / "wireguard-go-a.log").write_text("log")
+    (artifacts / "iperf3-step4-tcp.json").write_text("{}")
+    steps = [
+        StepResult(0, "handshake", "handshake a ↔ b", True, measurements={"time_to_handshake": Measurement(0.012, "s")}),
+        StepResult(1, "ping", "ping a → b", True, measurements={"loss": Measurement(0.0, "%"), "rtt": Measurement(None, "ms", samples=[0.2, 0.3])}),
+        StepResult(2, "ping", "ping b → a", True, measurements={"loss": Measurement(0.0, "%")}),
+        StepResult(
+            3, "iperf3", "iperf3 a → b", True,
+            measurements={"tunnel.throughput": Measurement(19e6, "bit/s", samples=[18e6, 20e6])},
+            artifacts=[str(artifacts / "iperf3-step4-tcp.json")],
+        ),
+    ]
+    return ScenarioResult(case, steps=steps, backends={"a": "wireguard-go", "b": "wireguard-go"}, run_id="abc123",
+                          repeat=repeat, repeats=2, artifacts_dir=artifacts)
+
+
+def test_written_results_validate_and_carry_keys_samples_and_relative_artifacts(tmp_path):
+    results = ResultsFile(tmp_path / "results", "auto", run_id="run1")
+    results.add(scenario_result(tmp_path).to_json())
+    document = json.loads(results.path.read_text())
+    validate(document)
+    assert document["schema_version"] == SCHEMA_VERSION == 2
+    scenario = document["scenarios"][0]
+    assert (scenario["key"], scenario["repeat"], scenario["repeats"]) == ("fmt", 1, 2)
+    assert scenario["artifacts"] == ["artifacts/abc123/iperf3-step4-tcp.json", "artifacts/abc123/wireguard-go-a.log"]
+    assert scenario["steps"][3]["artifacts"] == ["artifacts/abc123/iperf3-step4-tcp.json"]
+    assert (results.directory / scenario["steps"][3]["artifacts"][0]).exists()
+    keys = [m["key"] for s in scenario["steps"] for m in s["measurements"].values()]
+    assert keys == ["time_to_handshake", "step2.loss", "rtt", "step3.loss", "tunnel.throughput"]
+    assert scenario["steps"][1]["measurements"]["rtt"] == {"value": None, "unit": "ms", "samples": [0.2, 0.3], "key": "rtt"}
+    assert scenario["steps"][3]["measurements"]["tunnel.throughput"]["samples"] == [18e6, 20e6]
+
+
+def test_schema_rejects_a_measurement_without_unit(tmp_path):
+    results = ResultsFile(None, "auto")
+    results.add(scenario_result(tmp_path).to_json())
+    del results.data["scenarios"][0]["steps"][0]["measurements"]["time_to_handshake"]["unit"]
+    with pytest.raises(jsonschema.ValidationError, match="'unit' is a required property"):
+        validate(json.loads(json.dumps(results.data, default=str)))
+
+
+V1 = {
+    "schema_version": 1,
+    "run_id": "old",
+    "started": "2026-11-25T15:52:54+00:00",
+    "wall_seconds": 1.0,
+    "summary": {"passed": 1},
+    "environment": {
+        "kernel_release": "6.1.0", "kernel_version": "#1", "machine": "x86_64", "cpu": "x", "cpus": 2, "python": "3.11.7",
+        "harness_version": "0.1.0", "backend_requested": "auto", "backend_auto_resolves_to": "wireguard-go",
+        "wireguard_tools_version": None, "wireguard_go_version": None, "kernel_wireguard": False, "netem": False,
+    },
+    "scenarios": [
+        {
+            "id": "nat", "name": "nat", "file": "scenarios/nat.yaml", "file_sha256": "0" * 64, "case": None, "matrix": {},
+            "status": "passed", "error": None, "backends": {"client": "wireguard-go"},
+            "timing": {k: {"value": 0.1, "unit": "s"} for k in ("build", "steps", "teardown")},
+            "steps": [
+                {"index": i, "kind": "ping", "title": "ping", "expect": "pass", "expected_cause": None, "observed": "pass",
+                 "outcome": "pass", "message": "", "seconds": 0.1, "diagnosis": None,
+                 "measurements": {"loss": {"value": 0.0, "unit": "%"}}}
+                for i in range(2)
+            ],
+        }
+    ],
+}
+
+
+def test_schema_1_files_are_upgraded_to_2(tmp_path):
+    path = tmp_path / "results.json"
+    path.write_text(json.dumps(V1))
+    document = load_results(tmp_path)
+    validate(document)
+    scenario = document["scenarios"][0]
+    assert (document["schema_version"], scenario["key"], scenario["repeat"]) == (2, "nat", 1)
+    assert [s["measurements"]["loss"]["key"] for s in scenario["steps"]] == ["step1.loss", "step2.loss"]
+
+
+def test_unknown_schema_versions_and_non_results_are_refused(tmp_path):
+    with pytest.raises(ResultsError, match="schema_version 99"):
+        upgrade({"schema_version": 99, "scenarios": []})
+    (tmp_path / "results.json").write_text('{"benchmarks": []}')
+    with pytest.raises(ResultsError, match="not a wgharness results file"):
+        load_results(tmp_path / "results.json")
+
+
+def test_metric_keys_prefix_only_names_recorded_by_several_steps():
+    steps = [
+        {"index": 0, "measurements": {"time_to_handshake": {}}},
+        {"index": 1, "measurements": {"loss": {}, "v4.rtt_avg": {}}},
+        {"index": 2, "measurements": {"loss": {}}},
+    ]
+    assert metric_keys(steps) == {(0, "time_to_handshake"): "time_to_handshake", (1, "loss"): "step2.loss", (1, "v4.rtt_avg"): "v4.rtt_avg", (2, "loss"): "step3.loss"}
+
+
+@pytest.mark.parametrize(
+    ("name", "unit", "expected", "timing"),
+    [
+        ("tunnel.throughput", "bit/s", Direction.HIGHER, False),
+        ("time_to_handshake", "s", Direction.LOWER, True),
+        ("restart.recovery", "s", Direction.LOWER, True),
+        ("rekeyed.time", "s", Direction.LOWER, True),
+        ("roam.outage", "s", Direction.LOWER, True),
+        ("tunnel_v4.rtt_avg", "ms", Direction.LOWER, False),
+        ("probe.rtt_p99", "ms", Direction.LOWER, False),
+        ("udp.loss", "%", Direction.LOWER, False),
+        ("udp.jitter", "ms", Direction.LOWER, False),
+        ("tunnel.retransmits", "segments", Direction.LOWER, False),
+        ("wan.keepalive_interval", "s", Direction.NONE, False),
+        ("wan.initiation", "packets", Direction.NONE, False),
+        ("roam.sent", "probes", Direction.NONE, False),
+        ("wan.largest_frame", "bytes", Direction.NONE, False),
+    ],
+)
+def test_direction_and_timing_of_every_measurement_the_steps_record(name, unit, expected, timing):
+    assert direction(name, unit) is expected
+    assert is_timing(name, unit) is timing
