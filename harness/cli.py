@@ -7,7 +7,6 @@ import json
 import os
 import signal
 import sys
-import time
 from pathlib import Path
 from typing import Sequence
 
@@ -41,30 +40,6 @@ def _terminate_cleanly() -> None:
     signal.signal(signal.SIGHUP, handler)
 
 
-class Progress:
-    """One live line on a terminal; plain lines otherwise (CI logs)."""
-
-    def __init__(self, total: int, stream=sys.stderr, quiet: bool = False):
-        self.total, self.stream, self.quiet = total, stream, quiet
-        self.live = stream.isatty() and not quiet
-        self.started = time.monotonic()
-
-    def update(self, done: int, text: str) -> None:
-        if self.live:
-            width = 100
-            line = f"[{done}/{self.total} {time.monotonic() - self.started:5.1f}s] {text}"[:width]
-            self.stream.write("\r\x1b[K" + line)
-            self.stream.flush()
-
-    def finish_one(self, text: str) -> None:
-        if self.quiet:
-            return
-        if self.live:
-            self.stream.write("\r\x1b[K")
-        self.stream.write(text + "\n")
-        self.stream.flush()
-
-
 def _table(rows: list[list[str]], header: list[str]) -> str:
     widths = [max(len(str(r[i])) for r in rows + [header]) for i in range(len(header))]
     fmt = "  ".join(f"{{:<{w}}}" for w in widths)
@@ -95,8 +70,15 @@ def cmd_run(args: argparse.Namespace) -> int:
     from harness.results.store import ResultsFile
 
     results = ResultsFile(None if args.no_results else args.results_dir, args.backend, run_id=args.run_id)
-    progress = Progress(len(cases), quiet=args.quiet or args.json)
-    if args.backend == "auto" and not (args.quiet or args.json):
+    # --repeat N: every case N times in a row; each run is its own entry in results.json
+    runs = [(case, repeat) for case in cases for repeat in range(1, args.repeat + 1)]
+    from harness.progress import RunProgress
+
+    # --json keeps its meaning (the results.json document at the end, nothing else on
+    # stdout); --jsonl streams one object per finished scenario and a summary
+    mode = "jsonl" if args.jsonl else "quiet" if (args.quiet or args.json) else "normal"
+    progress = RunProgress(len(runs), mode)
+    if args.backend == "auto" and mode == "normal":
         from harness import caps
 
         picked = caps.resolve_backend("auto")
@@ -105,34 +87,60 @@ def cmd_run(args: argparse.Namespace) -> int:
     outcomes = []
     _terminate_cleanly()
     try:
-        for number, case in enumerate(cases, 1):
-            progress.update(number - 1, f"{case.id}: building")
+        for number, (case, repeat) in enumerate(runs, 1):
+            progress.update(f"{case.id}: building")
 
-            def on_step(step, case=case, number=number) -> None:
-                progress.update(number - 1, f"{case.id}: step {step.index + 1}/{len(case.spec.steps)} {step.kind} {step.outcome}")
+            def on_step(step, case=case) -> None:
+                progress.update(f"{case.id}: step {step.index + 1}/{len(case.spec.steps)} {step.kind} {step.outcome}")
 
-            result = run_case(case, backend=args.backend, artifacts_dir=results.artifacts_dir, on_step=on_step)
+            result = run_case(
+                case, backend=args.backend, artifacts_dir=results.artifacts_dir, on_step=on_step, repeat=repeat, repeats=args.repeat
+            )
             outcomes.append(result)
-            results.add(result.to_json())
+            record = result.to_json()
+            results.add(record)
             marker = {"passed": "PASS", "failed": "FAIL", "error": "ERROR", "skipped": "SKIP"}[result.status]
-            progress.finish_one(f"{marker:5} {case.id}  ({result.build_seconds + result.steps_seconds + result.teardown_seconds:.2f}s) {result.summary()}")
-            if result.status in ("failed", "error") and not args.quiet and not args.json:
-                print(result.report(), file=sys.stderr)
+            line = f"{marker:5} {case.id}  ({result.build_seconds + result.steps_seconds + result.teardown_seconds:.2f}s) {result.summary()}"
+            progress.finished(result.status, line, report=result.report(), record=record)
     except KeyboardInterrupt:
         print("\nwgh run: interrupted; everything built so far was torn down", file=sys.stderr)
         return EXIT_INTERRUPTED
 
+    counts = {s: sum(1 for r in outcomes if r.status == s) for s in ("passed", "failed", "error", "skipped")}
+    summary_line = ", ".join(f"{n} {s}" for s, n in counts.items() if n) + (f"; results: {results.path}" if results.path else "")
+    report_path = _write_run_report(results) if results.directory is not None and not args.no_report else None
+    if report_path is not None:
+        summary_line += f"; report: {report_path}"
+    exit_code = EXIT_OK if all(r.status in ("passed", "skipped") for r in outcomes) else EXIT_FAILED
     if args.json:  # the same document as results.json
         print(json.dumps(results.data, indent=2, default=str))
-    elif not args.quiet:
+    elif mode != "normal":
+        progress.summary(
+            {s: n for s, n in counts.items() if n}, summary_line,
+            run_id=results.run_id, results=str(results.path) if results.path else None, exit_code=exit_code,
+        )
+    else:
         rows = []
         for r in outcomes:
             backends = ",".join(sorted(set(r.backends.values()))) or "-"
-            rows.append([r.case.id, r.status, backends, f"{r.build_seconds:.2f}s", f"{r.steps_seconds:.2f}s", r.summary()[:70]])
+            rows.append([r.case.id + (f" #{r.repeat}" if r.repeats > 1 else ""), r.status, backends, f"{r.build_seconds:.2f}s", f"{r.steps_seconds:.2f}s", r.summary()[:70]])
         print(_table(rows, ["scenario", "status", "backend", "build", "steps", "summary"]))
-        counts = {s: sum(1 for r in outcomes if r.status == s) for s in ("passed", "failed", "error", "skipped")}
-        print(", ".join(f"{n} {s}" for s, n in counts.items() if n) + (f"; results: {results.path}" if results.path else ""))
-    return EXIT_OK if all(r.status in ("passed", "skipped") for r in outcomes) else EXIT_FAILED
+        print(summary_line)
+    return exit_code
+
+
+def _write_run_report(results) -> Path | None:
+    """results/<run-id>/report.html next to results.json: the main job's report."""
+    from harness.report.html import render_html
+    from harness.report.inputs import ReportInputError, load_inputs
+
+    path = results.directory / "report.html"
+    try:
+        path.write_text(render_html(load_inputs([str(results.directory)]), f"wgharness run {results.run_id}"))
+    except (ReportInputError, OSError) as exc:
+        print(f"wgh run: no report: {exc}", file=sys.stderr)
+        return None
+    return path
 
 
 def _vm_options(parser: argparse.ArgumentParser) -> None:
@@ -229,6 +237,40 @@ def cmd_clean(args: argparse.Namespace) -> int:
     return EXIT_FAILED if report.failures else EXIT_OK
 
 
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, not {value}")
+    return value
+
+
+def _fraction(text: str) -> float:
+    """`5%` or a bare `5` (percent) → 0.05."""
+    from harness.units import parse_percent
+
+    try:
+        return parse_percent(text) / 100
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    from harness.results.compare import compare, format_report
+    from harness.results.load import ResultsError, load_result_sets
+
+    try:
+        base, new = load_result_sets(args.base), load_result_sets(args.new)
+    except ResultsError as exc:
+        print(f"wgh compare: {exc}", file=sys.stderr)
+        return EXIT_INVALID
+    report = compare(base, new, threshold=args.threshold, alpha=args.alpha, min_samples=args.min_samples)
+    if args.json:
+        print(json.dumps(report.to_json(), indent=2))
+    else:
+        print(format_report(report, verbose=args.all))
+    return EXIT_FAILED if report.regressions else EXIT_OK
+
+
 def cmd_schema(args: argparse.Namespace) -> int:
     from harness.scenario.schema import schema_json
 
@@ -248,9 +290,13 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--backend", default=os.environ.get("WGH_BACKEND", "auto"), choices=["auto", "kernel", "wireguard-go"])
     run.add_argument("--results-dir", default="results")
     run.add_argument("--no-results", action="store_true", help="do not write results.json")
-    run.add_argument("-q", "--quiet", action="store_true", help="no progress, no table: exit code only")
-    run.add_argument("--json", action="store_true", help="print the results as JSON on stdout")
+    run.add_argument("--no-report", action="store_true", help="do not write report.html next to results.json")
+    run.add_argument("-q", "--quiet", action="store_true", help="no progress, no table: only failures (stderr) and the summary line")
+    output = run.add_mutually_exclusive_group()
+    output.add_argument("--json", action="store_true", help="print the results.json document on stdout at the end (nothing else)")
+    output.add_argument("--jsonl", action="store_true", help="JSON Lines on stdout for CI: one object per finished scenario, then a summary object")
     run.add_argument("--run-id", default=None, help="name of the results folder (default: time and PID)")
+    run.add_argument("--repeat", type=_positive_int, default=1, metavar="N", help="run each scenario case N times, keeping every run's measurements (for wgh compare)")
     run.set_defaults(func=cmd_run)
 
     vm = sub.add_parser("vm", help="run a command inside a VM booted from a chosen kernel")
@@ -264,6 +310,9 @@ def build_parser() -> argparse.ArgumentParser:
     matrix.add_argument("--kernels", required=True, help="comma-separated kernel specs; 'host' runs without a VM")
     matrix.add_argument("--backends", default="kernel,wireguard-go", help="comma-separated backends (default: kernel,wireguard-go)")
     matrix.add_argument("--results-dir", default="results")
+    matrix_output = matrix.add_mutually_exclusive_group()
+    matrix_output.add_argument("-q", "--quiet", action="store_true", help="only failures and the final table")
+    matrix_output.add_argument("--jsonl", action="store_true", help="JSON Lines on stdout: one object per scenario and per combination, then a summary")
     _vm_options(matrix)
     matrix.set_defaults(func=cmd_matrix)
 
@@ -274,6 +323,20 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("doctor", help="what this host can do, and how to get what it lacks").set_defaults(func=cmd_doctor)
     sub.add_parser("clean", help="remove what crashed runs left behind").set_defaults(func=cmd_clean)
     sub.add_parser("schema", help="print the scenario JSON Schema").set_defaults(func=cmd_schema)
+
+    comp = sub.add_parser("compare", help="compare two result sets metric by metric; exit 1 on a regression")
+    comp.add_argument("base", help="the baseline: a run folder, its results.json, or a wgh matrix summary")
+    comp.add_argument("new", help="the candidate, in the same forms")
+    comp.add_argument("--threshold", type=_fraction, default=0.05, help="smallest relative change of the medians that counts (default 5%%)")
+    comp.add_argument("--alpha", type=float, default=0.01, help="significance level of the rank test (default 0.01; 5 runs a side can reach it)")
+    comp.add_argument("--min-samples", type=_positive_int, default=3, help="runs needed on each side to judge a metric (default 3)")
+    comp.add_argument("--all", action="store_true", help="list unchanged metrics too")
+    comp.add_argument("--json", action="store_true", help="print the comparison as JSON")
+    comp.set_defaults(func=cmd_compare)
+
+    from harness.report.command import add_parser as add_report_parser
+
+    add_report_parser(sub)
     return parser
 
 

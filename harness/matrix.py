@@ -4,6 +4,7 @@ results.json that records its kernel release and backend, so they stay comparabl
 
 from __future__ import annotations
 
+import contextlib
 import json
 import subprocess
 import sys
@@ -32,8 +33,9 @@ class Combination:
         return f"{release}/{self.backend}"
 
 
-def _wgh_run_argv(backend: str, results_dir: Path, run_id: str, files: list[str]) -> list[str]:
-    return [sys.executable, "-m", "harness.cli", "run", "--backend", backend, "--results-dir", str(results_dir), "--run-id", run_id, *files]
+def _wgh_run_argv(backend: str, results_dir: Path, run_id: str, files: list[str], quiet: bool = False) -> list[str]:
+    quiet_flag = ["--quiet"] if quiet else []
+    return [sys.executable, "-m", "harness.cli", "run", "--backend", backend, "--results-dir", str(results_dir), "--run-id", run_id, *quiet_flag, *files]
 
 
 def run_matrix(args, options, log: Callable[[str], None]) -> int:
@@ -58,17 +60,23 @@ def run_matrix(args, options, log: Callable[[str], None]) -> int:
             log(f"wgh matrix: {exc}")
             return 2
     combos = [Combination(k, b, f"{stamp}-{_slug(k)}-{b}") for k in kernels for b in backends]
-    started = time.monotonic()
-    for number, combo in enumerate(combos, 1):
-        elapsed = time.monotonic() - started
-        eta = f", about {elapsed / (number - 1) * (len(combos) - number + 1):.0f}s left" if number > 1 else ""
-        log(f"wgh matrix: [{number}/{len(combos)}] kernel {combo.kernel_spec}, backend {combo.backend}{eta}")
-        argv = _wgh_run_argv(combo.backend, results_dir, combo.run_id, args.files)
+    from harness.progress import RunProgress
+
+    mode = "jsonl" if getattr(args, "jsonl", False) else "quiet" if getattr(args, "quiet", False) else "normal"
+    progress = RunProgress(len(combos), mode, live=False)  # guests stream their own lines: no live line
+    vm_log = log if mode == "normal" else (lambda text: None)
+    # JSON Lines own stdout: the guests' output goes to stderr instead
+    guest_stdout = sys.stderr if mode == "jsonl" else sys.stdout
+    for combo in combos:
+        if mode == "normal":
+            log("wgh matrix: " + progress.status_line(f"kernel {combo.kernel_spec}, backend {combo.backend}"))
+        argv = _wgh_run_argv(combo.backend, results_dir, combo.run_id, args.files, quiet=mode != "normal")
         t0 = time.monotonic()
         if combo.kernel_spec == "host":
-            combo.exit_code = subprocess.run(argv).returncode
+            combo.exit_code = subprocess.run(argv, stdout=guest_stdout).returncode
         else:
-            outcome = run_in_vm(resolved[combo.kernel_spec], argv, options, log=log)
+            with contextlib.redirect_stdout(guest_stdout):  # the runner pumps the guest's stdout to sys.stdout
+                outcome = run_in_vm(resolved[combo.kernel_spec], argv, options, log=vm_log)
             combo.exit_code = outcome.returncode
             if outcome.timed_out:
                 combo.error = f"timed out after {options.timeout:g}s"
@@ -78,7 +86,8 @@ def run_matrix(args, options, log: Callable[[str], None]) -> int:
             combo.results = json.loads(path.read_text())
         except (OSError, ValueError):
             combo.error = combo.error or f"no results at {path} (exit {combo.exit_code})"
-    print(combined_table(combos))
+        _report_combination(progress, combo, path)
+    print(combined_table(combos), file=sys.stderr if mode == "jsonl" else sys.stdout)
     summary_path = results_dir / f"{stamp}-matrix.json"
     summary_path.write_text(
         json.dumps(
@@ -102,8 +111,33 @@ def run_matrix(args, options, log: Callable[[str], None]) -> int:
         )
         + "\n"
     )
-    print(f"matrix: {summary_path}")
-    return 0 if all(c.exit_code == 0 and not c.error for c in combos) else 1
+    exit_code = 0 if all(c.exit_code == 0 and not c.error for c in combos) else 1
+    if mode == "jsonl":
+        counts: dict[str, int] = {}
+        for combo in combos:
+            for scenario in (combo.results or {}).get("scenarios", []):
+                counts[scenario.get("status", "?")] = counts.get(scenario.get("status", "?"), 0) + 1
+        progress.summary(counts, "", matrix=str(summary_path), exit_code=exit_code, combinations=[c.label for c in combos])
+    else:
+        print(f"matrix: {summary_path}")
+    return exit_code
+
+
+def _report_combination(progress, combo: Combination, path: Path) -> None:
+    """One finished combination: in JSON Lines one object per scenario (tagged with
+    the kernel and backend), then one for the combination; otherwise a line."""
+    scenarios = (combo.results or {}).get("scenarios", [])
+    tags = {"kernel_spec": combo.kernel_spec, "kernel_release": (combo.results or {}).get("environment", {}).get("kernel_release"), "backend": combo.backend}
+    for scenario in scenarios:
+        progress.emit({"event": "scenario", **tags, **scenario})
+    counts: dict[str, int] = {}
+    for scenario in scenarios:
+        counts[scenario.get("status", "?")] = counts.get(scenario.get("status", "?"), 0) + 1
+    status = "error" if combo.error else "failed" if combo.exit_code else "passed"
+    outcome = combo.error or ", ".join(f"{n} {s}" for s, n in counts.items()) or f"exit {combo.exit_code}"
+    line = f"wgh matrix: {combo.label} done in {combo.seconds:.0f}s: {outcome}"
+    record = {**tags, "results": str(path), "exit_code": combo.exit_code, "error": combo.error, "seconds": round(combo.seconds, 1), "counts": counts}
+    progress.finished(status, line, record=record, event="combination")
 
 
 def _slug(spec: str) -> str:

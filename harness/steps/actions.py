@@ -262,7 +262,7 @@ def wait_until(network, index: int, args: WaitUntilArgs) -> StepResult:
             ok = bool(pa and pb and pa.latest_handshake >= started_wall - 1 and pb.latest_handshake >= started_wall - 1)
         else:
             probe_args = args.ping or PingArgs.model_validate({"from": "x", "to": "x"})
-            last = _ping(network, index, probe_args)
+            last = _ping(network, index, probe_args, diagnose=False)  # diagnosed once, at the deadline
             ok = last.passed
         if ok or time.monotonic() >= deadline:
             break
@@ -274,6 +274,8 @@ def wait_until(network, index: int, args: WaitUntilArgs) -> StepResult:
         result.message = f"after {elapsed * 1000:.0f} ms ({attempts} attempt{'s' if attempts != 1 else ''})"
         result.measurements[f"{args.record or 'wait_until'}.time"] = Measurement(round(elapsed, 4), "s")
     else:
+        if args.ping is not None:
+            last = _ping(network, index, args.ping)
         result.message = f"not within {args.within:g}s ({attempts} attempts)" + (f": {last.message}" if last else "")
         result.diagnosis = last.diagnosis if last else None
     return result

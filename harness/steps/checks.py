@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import socket
+import subprocess
 import time
 from typing import Callable
 
@@ -88,7 +89,8 @@ def _handshake(network, index: int, args: HandshakeArgs) -> StepResult:
     return result
 
 
-def _ping(network, index: int, args: PingArgs) -> StepResult:
+def _ping(network, index: int, args: PingArgs, diagnose: bool = True) -> StepResult:
+    """iputils ping from inside a node; `diagnose=False` for callers that retry (wait_until)."""
     plan = network.plan
     address = plan.target_address(args.from_, args.to, args.via, args.family)
     family = address.version
@@ -101,10 +103,14 @@ def _ping(network, index: int, args: PingArgs) -> StepResult:
         title = title.replace(f", {args.via},", f" from {args.source}, {args.via},")
         argv = argv[:-1] + ["-I", args.source] + argv[-1:]
         watch = watch_delivery(network, args.from_, address, args.source) if args.via == "tunnel" else None
-    completed = network.run(args.from_, argv, timeout=args.count * args.interval + args.timeout + 10)
+    try:
+        completed = network.run(args.from_, argv, timeout=args.count * args.interval + args.timeout + 10)
+        output = completed.stdout + completed.stderr
+    except subprocess.TimeoutExpired as exc:  # a starved machine (emulated VM): a failed attempt, not an error
+        output = f"ping did not finish within {exc.timeout:g}s"
     if watch is not None:
         watch.finish()
-    outcome = parse_ping(completed.stdout + completed.stderr)
+    outcome = parse_ping(output)
     passed = outcome.sent > 0 and outcome.received > 0 and outcome.loss_percent <= args.max_loss + 1e-9
     result = StepResult(index, "ping", title, passed, args.expect)
     prefix = f"{args.record}." if args.record else ""
@@ -120,7 +126,7 @@ def _ping(network, index: int, args: PingArgs) -> StepResult:
         result.message = f"{outcome.received}/{outcome.sent} replies, loss {outcome.loss_percent:.1f}% (max {args.max_loss:g}%)"
         if outcome.rtt_avg is not None:
             result.message += f", rtt avg {outcome.rtt_avg:.3f} ms"
-    if not passed:
+    if not passed and diagnose:
         if args.via == "tunnel":
             diagnosis = _diagnose_path(network, args.from_, address, source=args.source)
             if watch is not None:

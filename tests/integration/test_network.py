@@ -48,7 +48,7 @@ def test_teardown_removes_everything(wgh_network):
     if "wireguard-go" in net.backends.values():
         assert harness_objects({run})["processes"] and harness_objects({run})["sockets"]
     assert net.teardown() == []
-    assert harness_objects({run}) == {"namespaces": [], "processes": [], "sockets": []}
+    assert all(not found for found in harness_objects({run}).values()), harness_objects({run})
 
 
 def test_keys_never_reach_results_or_command_lines(wgh_network):

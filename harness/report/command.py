@@ -1,0 +1,57 @@
+"""`wgh report` on the command line (registered by harness/cli.py)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+EXIT_OK, EXIT_INVALID = 0, 2
+
+
+def add_parser(sub) -> None:
+    report = sub.add_parser(
+        "report",
+        help="one self-contained HTML report (and/or a Markdown summary) from results",
+        description="Inputs are results folders, results.json files or `wgh matrix` summaries (each expands to its combinations).",
+    )
+    report.add_argument("inputs", nargs="+", metavar="RESULTS", help="results/<run-id>, a results.json, or results/<stamp>-matrix.json")
+    report.add_argument("-o", "--output", help="the HTML file to write (default report.html; '-' for stdout)")
+    report.add_argument("--markdown", metavar="FILE", help="also write a Markdown summary here (e.g. $GITHUB_STEP_SUMMARY, appended to)")
+    report.add_argument("--format", choices=["html", "markdown"], default="html", help="what -o (or stdout) gets (default html)")
+    report.add_argument("--title", default="wgharness report")
+    report.set_defaults(func=cmd_report)
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from harness.report.html import render_html
+    from harness.report.inputs import ReportInputError, load_inputs
+    from harness.report.markdown import render_markdown
+
+    try:
+        runs = load_inputs(args.inputs)
+    except ReportInputError as exc:
+        print(f"wgh report: {exc}", file=sys.stderr)
+        return EXIT_INVALID
+    render = render_markdown if args.format == "markdown" else render_html
+    output = args.output
+    if output is None and args.markdown is None:
+        output = "report.html" if args.format == "html" else "-"
+    if output == "-":
+        sys.stdout.write(render(runs, args.title))
+    elif output is not None:
+        path = Path(output)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(render(runs, args.title))
+        print(f"wgh report: {path} ({len(runs)} input{'s' if len(runs) != 1 else ''})", file=sys.stderr)
+    if args.markdown:
+        import os
+
+        path = Path(args.markdown)
+        # a CI job's summary file is shared by its steps: add to it, do not replace it
+        mode = "a" if os.environ.get("GITHUB_STEP_SUMMARY") == args.markdown else "w"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with path.open(mode) as out:
+            out.write(render_markdown(runs, args.title))
+        print(f"wgh report: {path} (Markdown)", file=sys.stderr)
+    return EXIT_OK
