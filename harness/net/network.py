@@ -63,6 +63,7 @@ class Network:
         self.listen_ports: dict[str, int] = {}  # changed by listen_port steps
         self.probes: dict[str, object] = {}
         self.traffic: dict[str, object] = {}  # background iperf3 runs
+        self.throughputs: dict[str, float] = {}  # received bit/s of iperf3 steps, by record (for ratio_to)
         self.captures: dict[str, object] = {}
         # background services and tasks with a close() (DNS servers, re-resolvers): closed at teardown, last first
         self.services: dict[str, object] = {}

@@ -42,7 +42,7 @@ _NO_DIRECTION_NAMES = ("sent", "keepalive_interval", "largest_frame", "initiatio
 def direction(name: str, unit: str) -> Direction:
     """Which way is better, from the measurement's name and unit:
 
-    - unit `bit/s` (or a name ending in `throughput`): higher is better;
+    - unit `bit/s` (or a name ending in `throughput`), an iperf3 `ratio`: higher is better;
     - names ending in loss, jitter, retransmits, outage, recovery, time,
       time_to_handshake, or starting with rtt (rtt, rtt_avg, rtt_p50, …): lower;
     - probe and packet counts, frame sizes, the keepalive interval: no direction
@@ -50,7 +50,7 @@ def direction(name: str, unit: str) -> Direction:
     - otherwise unit `s` or `ms` (a duration): lower; anything else: no direction.
     """
     last = name.rsplit(".", 1)[-1]
-    if unit == "bit/s" or last == "throughput":
+    if unit == "bit/s" or last == "throughput" or (last == "ratio" and unit == "ratio"):  # ratio: of a baseline throughput
         return Direction.HIGHER
     if last in _NO_DIRECTION_NAMES:
         return Direction.NONE

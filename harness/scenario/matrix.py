@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import itertools
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -25,6 +26,7 @@ def expand(doc: SourceDoc) -> list[MatrixCase]:
         return [MatrixCase(None, {}, doc)]
     # two forms: {path: [values]} (every combination) or [{path: value, ...}] (listed cases)
     combos: list[list[tuple[str, Any, Path]]] = []
+    names: list[str | None] = []
     if isinstance(matrix, dict):
         problems = [
             doc.problem(("matrix", key), "expected a non-empty list of values")
@@ -36,13 +38,17 @@ def expand(doc: SourceDoc) -> list[MatrixCase]:
         axes = [[(key, value, ("matrix", key, i)) for i, value in enumerate(values)] for key, values in matrix.items()]
         combos = [list(combo) for combo in itertools.product(*axes)]
     elif isinstance(matrix, list) and all(isinstance(entry, dict) and entry for entry in matrix):
-        combos = [[(key, value, ("matrix", i, key)) for key, value in entry.items()] for i, entry in enumerate(matrix)]
+        names = _case_names(matrix, doc)
+        combos = [
+            [(key, value, ("matrix", i, key)) for key, value in entry.items() if key != CASE_NAME_KEY]
+            for i, entry in enumerate(matrix)
+        ]
     else:
         raise ScenarioError([doc.problem(("matrix",), "expected a mapping of dotted paths to lists of values, or a list of mappings of dotted paths to values")])
 
     labels = _labels(list(dict.fromkeys(key for combo in combos for key, _, _ in combo)))
     cases = []
-    for combo in combos:
+    for number, combo in enumerate(combos):
         data = copy.deepcopy(doc.data)
         data.pop("matrix")
         lines = dict(doc.lines)
@@ -56,9 +62,28 @@ def expand(doc: SourceDoc) -> list[MatrixCase]:
             for sub_path in _paths(value, target):
                 lines[sub_path] = doc.lines[source]
         values = {key: value for key, value, _ in combo}
-        case_id = ",".join(f"{labels[k]}={_short(v)}" for k, v in values.items())
+        case_id = (names[number] if names else None) or ",".join(f"{labels[k]}={_short(v)}" for k, v in values.items())
         cases.append(MatrixCase(case_id, values, SourceDoc(doc.file, data, lines)))
     return cases
+
+
+CASE_NAME_KEY = "case"  # in a listed case: its id, instead of one made from the values
+CASE_NAME_PATTERN = re.compile(r"^[a-z0-9][a-z0-9._=+-]{0,63}$")
+
+
+def _case_names(matrix: list[dict[str, Any]], doc: SourceDoc) -> list[str | None]:
+    names: list[str | None] = []
+    problems = []
+    for i, entry in enumerate(matrix):
+        name = entry.get(CASE_NAME_KEY)
+        if name is not None and (not isinstance(name, str) or not CASE_NAME_PATTERN.match(name)):
+            problems.append(doc.problem(("matrix", i, CASE_NAME_KEY), "a case name is lowercase letters, digits and . _ = + -, at most 64"))
+        elif name is not None and name in names:
+            problems.append(doc.problem(("matrix", i, CASE_NAME_KEY), f"case name {name!r} is used twice"))
+        names.append(name)
+    if problems:
+        raise ScenarioError(problems)
+    return names
 
 
 def _labels(keys: list[str]) -> dict[str, str]:

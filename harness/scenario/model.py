@@ -463,6 +463,12 @@ class Iperf3Args(CheckArgs):
     min_rate: Rate | None = Field(None, description="Fail below this received throughput.")
     max_loss: Percent | None = Field(None, description="UDP: fail above this loss.")
     record: str | None = None
+    ratio_to: str | None = Field(
+        None,
+        description="The `record:` of an earlier iperf3 step (e.g. the bare path, via: underlay): records "
+        "<record>.ratio, this throughput over that one (the tunnel's cost).",
+    )
+    min_ratio: float | None = Field(None, gt=0, description="With ratio_to: fail below this ratio (0.9 = 90% of it).")
     background: str | None = Field(
         None, description="Run in the background under this name while the next steps happen; `stop: {iperf3: name}` collects it."
     )
@@ -676,6 +682,6 @@ class ScenarioSpec(Strict):
     matrix: Union[dict[str, list[Any]], list[dict[str, Any]], None] = Field(
         None,
         description="Either dotted paths into this file, each with a list of values (one case per combination), "
-        "or a list of cases, each a mapping of dotted paths to values.",
+        "or a list of cases, each a mapping of dotted paths to values (and optionally `case: <name>`, the case's id).",
     )
     timeout: Duration = Field(300.0, description="Time budget for the whole scenario.")

@@ -106,6 +106,7 @@ def check_references(spec: ScenarioSpec, doc: SourceDoc) -> list[Problem]:
     routing_checks.check_names(spec, neighbours, problem)
 
     rekeyed: set[str] = set()  # nodes whose key an earlier step replaced (they have an old key)
+    throughput_records: set[str] = set()  # records of earlier foreground iperf3 steps (for ratio_to)
     for i, step in enumerate(spec.steps):
         args = step_args(step)
         kind = next(iter(type(step).model_fields))
@@ -145,6 +146,13 @@ def check_references(spec: ScenarioSpec, doc: SourceDoc) -> list[Problem]:
                 problem(("steps", i, kind, "to"), "iperf3 needs two different nodes")
             if args.max_loss is not None and args.protocol != "udp":
                 problem(("steps", i, kind, "max_loss"), "`max_loss` is measured with protocol: udp")
+            if args.ratio_to is not None and args.ratio_to not in throughput_records:
+                known = ", ".join(sorted(throughput_records)) or "none yet"
+                problem(("steps", i, kind, "ratio_to"), f"no earlier foreground iperf3 step records '{args.ratio_to}' (recorded: {known})")
+            if args.min_ratio is not None and args.ratio_to is None:
+                problem(("steps", i, kind, "min_ratio"), "`min_ratio` needs `ratio_to: <an earlier iperf3's record>`")
+            if args.record is not None and args.background is None:
+                throughput_records.add(args.record)
         elif isinstance(args, PingArgs):
             if args.from_ not in nodes:
                 problem(("steps", i, kind, "from"), f"unknown node '{args.from_}'{_known(nodes, args.from_)}")

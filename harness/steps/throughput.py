@@ -121,8 +121,21 @@ class Iperf3Run:
             problems.append(f"below the minimum of {args.min_rate / 1e6:g} Mbit/s")
         if args.max_loss is not None and loss is not None and loss > args.max_loss:
             problems.append(f"loss {loss:.2f}% above {args.max_loss:g}%")
+        if args.record is not None:
+            network.throughputs[args.record] = received
+        ratio_text = ""
+        if args.ratio_to is not None:
+            base = network.throughputs.get(args.ratio_to)
+            if not base:
+                problems.append(f"no throughput recorded as '{args.ratio_to}' to compare with")
+            else:
+                ratio = received / base
+                m[prefix + "ratio"] = Measurement(round(ratio, 4), "ratio")
+                ratio_text = f", {ratio:.1%} of {args.ratio_to} ({base / 1e6:.1f} Mbit/s)"
+                if args.min_ratio is not None and ratio < args.min_ratio:
+                    problems.append(f"below {args.min_ratio:.0%} of {args.ratio_to}")
         result.passed = not problems
-        result.message = f"{received / 1e6:.1f} Mbit/s received" + (f", loss {loss:.2f}%" if loss is not None else "")
+        result.message = f"{received / 1e6:.1f} Mbit/s received" + (f", loss {loss:.2f}%" if loss is not None else "") + ratio_text
         if problems:
             result.message += ": " + "; ".join(problems)
         return result

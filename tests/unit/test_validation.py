@@ -774,6 +774,39 @@ def test_matrix_list_form():
     assert cases[1].spec.links[0].mtu == 9000
 
 
+def test_matrix_listed_cases_can_be_named():
+    cases = load(
+        """\
+        name: lf
+        nodes: {a: {}, b: {}}
+        links: [{ends: [a, b]}]
+        matrix:
+          - {case: base}
+          - {case: jumbo, links.0.mtu: 9000}
+          - {links.0.mtu: 1400}
+        """
+    )
+    assert [c.id for c in cases] == ["lf[base]", "lf[jumbo]", "lf[mtu=1400]"]
+    assert cases[0].spec.links[0].mtu is None  # a case with only a name is the file as written
+    assert cases[1].spec.links[0].mtu == 9000
+
+
+def test_matrix_case_names_must_be_valid_and_unique():
+    assert errors(
+        """\
+        nodes: {a: {}, b: {}}
+        links: [{ends: [a, b]}]
+        matrix:
+          - {case: Big Case}
+          - {case: same, links.0.mtu: 1400}
+          - {case: same, links.0.mtu: 1500}
+        """
+    ) == [
+        f"{FILE}:4: matrix[0].case: a case name is lowercase letters, digits and . _ = + -, at most 64",
+        f"{FILE}:6: matrix[2].case: case name 'same' is used twice",
+    ]
+
+
 def test_matrix_list_form_error_points_at_entry():
     assert errors(
         """\
@@ -790,3 +823,21 @@ def test_problem_dataclass_is_what_str_shows():
     with pytest.raises(ScenarioError) as exc:
         load("nodes:\n  a: {colour: red}\n")
     assert exc.value.problems == [Problem(FILE, 2, "nodes.a.colour", "unknown key 'colour'")]
+
+
+def test_iperf3_ratio_to_needs_an_earlier_foreground_record():
+    assert errors(
+        """\
+        nodes: {a: {}, b: {}}
+        links: [{ends: [a, b]}]
+        wireguard: {a: {peers: {b: {endpoint: b}}}, b: {}}
+        steps:
+          - iperf3: {from: a, to: b, record: tunnel, ratio_to: bare}
+          - iperf3: {from: a, to: b, via: underlay, record: bare}
+          - iperf3: {from: a, to: b, min_ratio: 0.9}
+          - iperf3: {from: a, to: b, ratio_to: bare, min_ratio: 0.9}
+        """
+    ) == [
+        f"{FILE}:5: steps[0].iperf3.ratio_to: no earlier foreground iperf3 step records 'bare' (recorded: none yet)",
+        f"{FILE}:7: steps[2].iperf3.min_ratio: `min_ratio` needs `ratio_to: <an earlier iperf3's record>`",
+    ]
