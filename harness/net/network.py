@@ -68,6 +68,8 @@ class Network:
         # background services and tasks with a close() (DNS servers, re-resolvers): closed at teardown, last first
         self.services: dict[str, object] = {}
         self.events: list[tuple[float, str]] = []
+        self.step_started: float | None = None  # monotonic start of the step running now (run_step sets it)
+        self.event_step_started: list[float] = []  # per event: when the step that caused it began
         self._conditions: dict[tuple[int, str], Impairment | None] = {}
 
     # --- lifecycle ------------------------------------------------------------------
@@ -468,7 +470,9 @@ class Network:
 
     def mark_event(self, what: str) -> None:
         """Remember when a timeline step changed something (recovery times start here)."""
-        self.events.append((time.monotonic(), what))
+        now = time.monotonic()
+        self.events.append((now, what))
+        self.event_step_started.append(self.step_started if self.step_started is not None else now)
 
 
 def _address_and_up(ipr: Any, ifname: str, addresses: Sequence[Any], mtu: int | None) -> int:

@@ -21,6 +21,7 @@ def run_step(network, index: int, step) -> StepResult:
     kind = step_kind(step)
     args = step_args(step)
     started = time.monotonic()
+    network.step_started = started
     result = _runners()[kind](network, index, args)
     result.seconds = time.monotonic() - started
     result.expect_cause(getattr(args, "cause", None))
