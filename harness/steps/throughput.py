@@ -80,6 +80,30 @@ class Iperf3Run:
                 process.wait(timeout=5)
 
     def finish(self, network, index: int) -> StepResult:
+        result = self._collect(network, index)
+        moved = result.measurements.get(f"{self.args.record}.throughput" if self.args.record else "throughput")
+        if not result.passed and self.args.via == "tunnel" and (moved is None or not moved.value):
+            self._diagnose(network, result)  # nothing got through: say why (a slow tunnel is not a broken one)
+        return result
+
+    def _diagnose(self, network, result: StepResult) -> None:
+        """The tunnel's usual diagnosis, then the MTU question: bulk data travels in
+        full-size packets, so a path that drops those stalls TCP while the small
+        packets of its handshake and the control connection pass."""
+        from harness.steps import mtu
+        from harness.steps.checks import _diagnose_path
+
+        args = self.args
+        sender, receiver = (args.to, args.from_) if args.reverse else (args.from_, args.to)
+        address = network.plan.tunnel_address(receiver, args.family)
+        diagnosis = _diagnose_path(network, sender, address)
+        tunnel_mtu = network.plan.wireguard[sender].mtu or mtu.DEFAULT_TUNNEL_MTU
+        full_size_ping = tunnel_mtu - (28 if args.family == 4 else 48)  # ICMP payload of a full-size packet
+        diagnosis = mtu.refine(network, sender, address, full_size_ping, 0, diagnosis)
+        result.message += f": {diagnosis.summary}"
+        result.diagnosis = str(diagnosis)
+
+    def _collect(self, network, index: int) -> StepResult:
         args = self.args
         try:
             out, err = self.client.communicate(timeout=args.seconds + 30)
