@@ -250,8 +250,22 @@ class Network:
                 socket_namespace=self.plan.nodes[born_in].namespace if born_in != name else None,
             )
 
-    def _peer_configs(self, name: str) -> list[PeerConfig]:
-        return [PeerConfig(self.keys[p.node].public, tuple(map(str, p.allowed_ips))) for p in self.plan.wireguard[name].peers]
+    def _peer_configs(self, name: str, with_endpoints: bool = False) -> list[PeerConfig]:
+        """The node's peers; with_endpoints for a device that is up and carrying traffic:
+        a peer configured without its endpoint for a moment makes the next packet's
+        handshake fail ("no known endpoint"), and the retry waits REKEY_TIMEOUT (5 s)."""
+        configs = []
+        for peer in self.plan.wireguard[name].peers:
+            endpoint = self.endpoints.get((name, peer.node), peer.endpoint) if with_endpoints else None
+            configs.append(
+                PeerConfig(
+                    self.keys[peer.node].public,
+                    tuple(map(str, peer.allowed_ips)),
+                    endpoint=str(endpoint) if endpoint is not None else None,
+                    persistent_keepalive=peer.persistent_keepalive if with_endpoints else 0,
+                )
+            )
+        return configs
 
     def _configure_device(self, name: str) -> None:
         wg = self.plan.wireguard[name]
@@ -397,16 +411,14 @@ class Network:
         self.previous_keys[node] = self.keys[node]
         self.keys[node] = KeyPair.generate()
         self._tell_peers_new_key(node, old_public)
-        self.devices[node].configure(self.keys[node].private, self.listen_port(node), self._peer_configs(node))
-        self._set_endpoints(node)
+        self.devices[node].configure(self.keys[node].private, self.listen_port(node), self._peer_configs(node, with_endpoints=True))
         self._peers_set_endpoints(node)
 
     def reuse_old_key(self, node: str) -> None:
         """`node` goes back to the key pair it had before its last key change, and its
         peers are NOT told: it presents a revoked key, as a stale config would."""
         self.keys[node], self.previous_keys[node] = self.previous_keys.pop(node), self.keys[node]
-        self.devices[node].configure(self.keys[node].private, self.listen_port(node), self._peer_configs(node))
-        self._set_endpoints(node)
+        self.devices[node].configure(self.keys[node].private, self.listen_port(node), self._peer_configs(node, with_endpoints=True))
 
     def remove_peer(self, node: str, peer: str) -> None:
         """`node` forgets `peer` (a revoked key); `peer` is not told and keeps its session."""
