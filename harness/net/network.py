@@ -38,8 +38,45 @@ BASE_SYSCTLS = {
     "net.ipv4.conf.all.promote_secondaries": "1",
     "net.ipv4.conf.default.promote_secondaries": "1",
 }
+# A new namespace copies the host's IPv4 conf/all and conf/default (and IPv6's too where
+# net.core.devconf_inherit_init_net is 1), so a host where Docker turned on forwarding or
+# systemd set rp_filter would change what every scenario means. Every setting that
+# changes how a node treats packets is therefore set explicitly, to the kernel's
+# defaults, before any link exists (links copy conf/default when they are created).
+_PRISTINE_IPV4_CONF = {
+    "rp_filter": "0",
+    "accept_redirects": "1",
+    "send_redirects": "1",
+    "secure_redirects": "1",
+    "accept_local": "0",
+    "route_localnet": "0",
+    "src_valid_mark": "0",
+    "log_martians": "0",
+    "arp_ignore": "0",
+    "arp_announce": "0",
+    "arp_filter": "0",
+    "arp_accept": "0",
+    "proxy_arp": "0",
+    "bc_forwarding": "0",
+}
+PRISTINE_SYSCTLS = {
+    f"net.ipv4.conf.{scope}.{key}": value for scope in ("all", "default") for key, value in _PRISTINE_IPV4_CONF.items()
+}
+PRISTINE_SYSCTLS.update({"net.ipv6.conf.all.accept_redirects": "1", "net.ipv6.conf.default.accept_redirects": "1"})
 VETH_INDEX_BASE = 1000
-FORWARDING_SYSCTLS = {"net.ipv4.ip_forward": "1", "net.ipv6.conf.all.forwarding": "1"}
+# ip_forward first: writing it resets every conf/*/forwarding of IPv4
+FORWARDING_SYSCTLS = {"net.ipv4.ip_forward": "1", "net.ipv6.conf.all.forwarding": "1", "net.ipv6.conf.default.forwarding": "1"}
+NO_FORWARDING_SYSCTLS = {key: "0" for key in FORWARDING_SYSCTLS}
+
+
+def node_sysctls(forwards: bool, extra: dict[str, str]) -> dict[str, str]:
+    """Every sysctl a node gets, in write order: forwarding, then the pristine
+    settings, then the harness's own, then the scenario's (which win)."""
+    sysctls = dict(FORWARDING_SYSCTLS if forwards else NO_FORWARDING_SYSCTLS)
+    sysctls.update(PRISTINE_SYSCTLS)
+    sysctls.update(BASE_SYSCTLS)
+    sysctls.update(extra)
+    return sysctls
 
 
 class Network:
@@ -155,11 +192,7 @@ class Network:
         for node in plan.nodes.values():
             self.iproute[node.name] = ipr = IPRoute(fileno=nsexec.create_namespace(node.namespace))
             ipr.link("set", index=ipr.link_lookup(ifname="lo")[0], state="up")
-            sysctls = dict(BASE_SYSCTLS)
-            if node.forwards:
-                sysctls.update(FORWARDING_SYSCTLS)
-            sysctls.update(node.sysctls)
-            nsexec.write_sysctls(node.namespace, sysctls)
+            nsexec.write_sysctls(node.namespace, node_sysctls(node.forwards, node.sysctls))
 
         for veth in plan.veths:
             peer_ns = str(nsexec.netns_path(plan.nodes[veth.b.node].namespace))

@@ -125,22 +125,42 @@ def _in_thread(function: Callable[[], T]) -> T:
     return outcome["value"]
 
 
+def _sysctl_path(name: str) -> Path:
+    """/proc/sys/net/... for a dotted name; refuses anything else (defence in depth: the
+    scenario model already allows only these, but a path here is written as root)."""
+    from harness.sysctls import sysctl_name_problem
+
+    problem = sysctl_name_problem(name)
+    if problem:
+        raise ValueError(f"sysctl {problem}")
+    return Path("/proc/sys") / name.replace(".", "/")
+
+
 def write_sysctls(namespace: str, values: dict[str, str]) -> None:
-    """Set sysctls (dotted names) in a namespace: /proc/sys/net follows the thread's netns."""
+    """Set sysctls (dotted net.* names) in a namespace: /proc/sys/net follows the
+    thread's netns. A key that is not per network namespace does not exist there."""
+    paths = {name: _sysctl_path(name) for name in values}
 
     def write() -> None:
         for name, value in values.items():
-            path = Path("/proc/sys") / name.replace(".", "/")
             try:
-                path.write_text(f"{value}\n")
+                fd = os.open(paths[name], os.O_WRONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
             except FileNotFoundError:
-                raise OSError(f"sysctl {name} does not exist here (module not loaded?)") from None
+                raise OSError(
+                    f"sysctl {name} does not exist in a network namespace: it is global to the host "
+                    "(not settable per node), misspelt, or its module is not loaded"
+                ) from None
+            try:
+                os.write(fd, f"{value}\n".encode())
+            finally:
+                os.close(fd)
 
     call_in(namespace, write)
 
 
 def read_sysctl(namespace: str, name: str) -> str:
-    return call_in(namespace, lambda: (Path("/proc/sys") / name.replace(".", "/")).read_text().strip())
+    path = _sysctl_path(name)
+    return call_in(namespace, lambda: path.read_text().strip())
 
 
 def _child_setup(namespace: str | None, die_with_parent: bool) -> Callable[[], None]:

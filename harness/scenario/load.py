@@ -14,8 +14,8 @@ from pydantic import ValidationError
 from harness.errors import Problem, ScenarioError
 from harness.scenario.groups import expand_groups
 from harness.scenario.matrix import expand
-from harness.scenario.model import STEP_KINDS, ScenarioSpec
-from harness.scenario.yamlsource import SourceDoc, parse_yaml
+from harness.scenario.model import LABEL_PATTERN, STEP_KINDS, ScenarioSpec
+from harness.scenario.yamlsource import MAX_FILE_BYTES, SourceDoc, decode_text, parse_yaml
 
 
 @dataclass(frozen=True)
@@ -42,10 +42,11 @@ def load_file(path: str | Path) -> list[ScenarioCase]:
     """All cases of a scenario file; raises ScenarioError listing every problem found."""
     path = Path(path)
     try:
-        text = path.read_text()
+        with path.open("rb") as stream:  # bounded read: a scenario path may name a device or a huge file
+            data = stream.read(MAX_FILE_BYTES + 1)
     except OSError as exc:
         raise ScenarioError([Problem(str(path), None, "", f"cannot read: {exc.strerror}")]) from None
-    return load_text(text, str(path))
+    return load_text(decode_text(data, str(path)), str(path))
 
 
 def load_text(text: str, file: str = "<scenario>") -> list[ScenarioCase]:
@@ -153,6 +154,8 @@ def _message(error: dict[str, Any], loc: tuple[Any, ...], doc: SourceDoc) -> str
                 )
             return f"a step has exactly one key, its kind; found {', '.join(map(str, value))}"
         return error["msg"]
+    if kind == "string_pattern_mismatch" and (error.get("ctx") or {}).get("pattern") == LABEL_PATTERN:
+        return f"{_value_at(doc.data, loc)!r} is not a valid name here: use letters, digits, '_', '.' and '-', at most 64 characters"
     if kind == "string_pattern_mismatch" and loc and isinstance(loc[-1], str):
         return f"{_value_at(doc.data, loc)!r} is not a valid name: use lowercase letters, digits and '_', at most 15 characters, starting with a letter"
     ctx = error.get("ctx") or {}

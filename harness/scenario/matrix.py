@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import itertools
+import math
 import re
 from dataclasses import dataclass
 from typing import Any
@@ -36,8 +37,10 @@ def expand(doc: SourceDoc) -> list[MatrixCase]:
         if problems:
             raise ScenarioError(problems)
         axes = [[(key, value, ("matrix", key, i)) for i, value in enumerate(values)] for key, values in matrix.items()]
+        _check_size(math.prod(len(axis) for axis in axes), doc)
         combos = [list(combo) for combo in itertools.product(*axes)]
     elif isinstance(matrix, list) and all(isinstance(entry, dict) and entry for entry in matrix):
+        _check_size(len(matrix), doc)
         names = _case_names(matrix, doc)
         combos = [
             [(key, value, ("matrix", i, key)) for key, value in entry.items() if key != CASE_NAME_KEY]
@@ -65,6 +68,20 @@ def expand(doc: SourceDoc) -> list[MatrixCase]:
         case_id = (names[number] if names else None) or ",".join(f"{labels[k]}={_short(v)}" for k, v in values.items())
         cases.append(MatrixCase(case_id, values, SourceDoc(doc.file, data, lines)))
     return cases
+
+
+MAX_CASES = 256  # cases of one file: every combination is validated (and run) on its own
+MAX_EXPANDED_VALUES = 1_000_000  # cases × values per case: each case is a copy of the file
+
+
+def _check_size(cases: int, doc: SourceDoc) -> None:
+    """Refuse a matrix before expanding it: 8 keys × 10 values are 10^8 copies of the file."""
+    if cases > MAX_CASES:
+        raise ScenarioError([doc.problem(("matrix",), f"the matrix makes {cases:,} cases; at most {MAX_CASES} are allowed (split the file, or list the cases you need)")])
+    if cases * max(len(doc.lines), 1) > MAX_EXPANDED_VALUES:
+        raise ScenarioError(
+            [doc.problem(("matrix",), f"the matrix makes {cases} copies of a file of {len(doc.lines):,} values; at most {MAX_EXPANDED_VALUES:,} values in all")]
+        )
 
 
 CASE_NAME_KEY = "case"  # in a listed case: its id, instead of one made from the values

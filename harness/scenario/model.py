@@ -12,6 +12,7 @@ from typing import Annotated, Any, Literal, Union
 
 from pydantic import (
     BaseModel,
+    AfterValidator,
     BeforeValidator,
     ConfigDict,
     Discriminator,
@@ -21,7 +22,8 @@ from pydantic import (
 )
 
 from harness.net.dnswire import DNS_NAME_MAX, DNS_NAME_PATTERN
-from harness.units import parse_duration, parse_percent, parse_rate
+from harness.sysctls import SYSCTL_NAME_PATTERN, SYSCTL_VALUE_PATTERN, sysctl_name_problem, sysctl_value_problem
+from harness.units import MAX_DURATION, parse_duration, parse_percent, parse_rate
 
 NAME_PATTERN = r"^[a-z][a-z0-9_]{0,14}$"
 MAX_GROUP_SIZE = 100  # members of one node group; planning a full mesh grows as N³ (100: ~10 s)
@@ -32,10 +34,10 @@ Duration = Annotated[
     WithJsonSchema(
         {
             "anyOf": [
-                {"type": "number", "minimum": 0},
+                {"type": "number", "minimum": 0, "maximum": MAX_DURATION},
                 {"type": "string", "pattern": r"^\d+(\.\d+)?\s*(us|µs|ms|s|m|min|h)?$"},
             ],
-            "description": "A duration: '20ms', '3s', '1m'; a bare number means seconds.",
+            "description": "A duration: '20ms', '3s', '1m'; a bare number means seconds; at most 24h.",
         }
     ),
 ]
@@ -83,10 +85,76 @@ IpInterface = Annotated[
     BeforeValidator(_interface),
     WithJsonSchema({"type": "string", "description": "An IP address with optional /prefix."}),
 ]
+
+
+def _usable_host_address(value: Any) -> Any:
+    """An address a node can own: not the unspecified, a multicast, a loopback or a
+    reserved address, nor the network or broadcast address of its own subnet."""
+    address, network = value.ip, value.network
+    if address.is_unspecified:
+        raise ValueError(f"{value} is the unspecified address: a node cannot have it")
+    if address.is_multicast:
+        raise ValueError(f"{value} is a multicast address: a node cannot have it as its own")
+    if address.is_loopback:
+        raise ValueError(f"{value} is a loopback address: it cannot be used on a link or a tunnel")
+    if address.version == 4 and (address.is_reserved or address == ipaddress.IPv4Address("255.255.255.255")):
+        raise ValueError(f"{value} is a reserved (240.0.0.0/4) or the broadcast address")
+    if network.prefixlen == 0:
+        raise ValueError(f"{value}: a /0 prefix would make every address this link's or tunnel's own; give the subnet, e.g. /24")
+    if address.version == 4 and network.prefixlen <= 30:
+        if address == network.network_address:
+            raise ValueError(f"{value} is the network address of {network}: use a host address such as {network.network_address + 1}")
+        if address == network.broadcast_address:
+            raise ValueError(f"{value} is the broadcast address of {network}: use a host address such as {network.broadcast_address - 1}")
+    return value
+
+
+HostInterface = Annotated[
+    Union[ipaddress.IPv4Interface, ipaddress.IPv6Interface],
+    BeforeValidator(_interface),
+    AfterValidator(_usable_host_address),
+    WithJsonSchema({"type": "string", "description": "A host's IP address with optional /prefix (not a network, broadcast, multicast or loopback address)."}),
+]
 Port = Annotated[int, Field(ge=1, le=65535)]
+# names a file gives to links, probes, captures, background runs and measurements: they
+# end up in file names (pcaps, iperf3 reports), metric keys and test ids, so no '/',
+# no spaces, no control characters
+LABEL_PATTERN = r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}$"
+Label = Annotated[str, Field(pattern=LABEL_PATTERN, description="A name: letters, digits, '_', '.', '-' (at most 64).")]
+
+
+def _printable(value: str) -> str:
+    if not value.isprintable():
+        raise ValueError(f"{value!r} contains control characters (newlines, escapes): write plain text on one line")
+    return value
+
+
+Text = Annotated[str, AfterValidator(_printable), Field(max_length=500)]
 NodeName = Annotated[str, Field(pattern=NAME_PATTERN)]
 DnsName = Annotated[str, Field(pattern=DNS_NAME_PATTERN, max_length=DNS_NAME_MAX, description="A DNS name: lowercase labels with at least one dot, e.g. server.wgh.test.")]
 Expectation = Literal["pass", "fail"]
+
+
+def _allowed(check: Any) -> Any:
+    def validate(value: Any) -> Any:
+        problem = check(value)
+        if problem:
+            raise ValueError(problem)
+        return value
+
+    return validate
+
+
+SysctlName = Annotated[
+    str,
+    AfterValidator(_allowed(sysctl_name_problem)),
+    WithJsonSchema({"type": "string", "pattern": SYSCTL_NAME_PATTERN}),
+]
+SysctlValue = Annotated[
+    Union[int, str],
+    AfterValidator(_allowed(sysctl_value_problem)),
+    WithJsonSchema({"anyOf": [{"type": "integer"}, {"type": "string", "pattern": SYSCTL_VALUE_PATTERN}]}),
+]
 
 
 class Strict(BaseModel):
@@ -138,8 +206,10 @@ class NodeSpec(Strict):
     firewall: list[FirewallRule] = Field(
         default_factory=list, description="Filtering on this node: traffic to it and through it."
     )
-    sysctls: dict[str, Union[int, str]] = Field(
-        default_factory=dict, description="Extra sysctls in this namespace, e.g. net.ipv4.conf.all.rp_filter: 2."
+    sysctls: dict[SysctlName, SysctlValue] = Field(
+        default_factory=dict,
+        description="Extra sysctls in this namespace, e.g. net.ipv4.conf.all.rp_filter: 2. Only per-network-namespace "
+        "keys under net. are allowed (anything else would change the host).",
     )
     count: int | None = Field(
         None,
@@ -222,11 +292,11 @@ class LinkSpec(Impairment):
     Impairments written on the link apply to both directions; `towards` sets one direction."""
 
     ends: tuple[NodeName, NodeName]
-    name: str | None = Field(None, description="A name for steps to refer to (default 'a-b' from ends).")
+    name: Label | None = Field(None, description="A name for steps to refer to (default 'a-b' from ends).")
     towards: dict[NodeName, Impairment] = Field(
         default_factory=dict, description="Per direction: towards: {b: {delay: 50ms}} slows only traffic going to b."
     )
-    addresses: tuple[IpInterface, IpInterface] | None = Field(
+    addresses: tuple[HostInterface, HostInterface] | None = Field(
         None, description="Addresses of the two ends, in the order of `ends`."
     )
     ipv6: bool = Field(False, description="Also give both ends IPv6 addresses (from 2001:2::/48 unless given).")
@@ -255,7 +325,7 @@ class PeerSpec(Strict):
 class WireGuardSpec(Strict):
     backend: Backend | None = Field(None, description="Overrides the run's backend for this node.")
     listen_port: Port = 51820
-    address: list[IpInterface] | None = Field(
+    address: list[HostInterface] | None = Field(
         None, description="Tunnel addresses. Default: 100.64.0.N/32 and fd00:64::N/128."
     )
     mtu: int | None = Field(None, ge=1280, le=65535)
@@ -281,7 +351,7 @@ class WireGuardSpec(Strict):
 
 class CheckArgs(Strict):
     expect: Expectation = Field("pass", description="'fail' makes a failing check the expected outcome.")
-    cause: str | None = Field(
+    cause: Text | None = Field(
         None,
         description="With expect: fail, text the diagnosis must contain (case-insensitive), "
         "so the check fails for the reason the scenario is about and no other.",
@@ -303,7 +373,7 @@ class PingArgs(CheckArgs):
     timeout: Duration = Field(2.0, description="How long to wait for the last reply.")
     size: int | None = Field(None, ge=0, le=65507, description="ICMP payload bytes.")
     max_loss: Percent = 0.0
-    record: str | None = Field(None, description="Name under which the RTT is recorded.")
+    record: Label | None = Field(None, description="Name under which the RTT is recorded.")
     source: str | None = Field(
         None,
         description="Send from this address of `from` (ping -I): one of its tunnel addresses (via: tunnel) or "
@@ -317,7 +387,7 @@ class PingArgs(CheckArgs):
 class LinkArgs(Impairment):
     """Take a link down or up, or change its conditions (both directions, or `towards`)."""
 
-    name: str = Field(description="The link: its `name:`, or 'a-b' from its ends.")
+    name: Label = Field(description="The link: its `name:`, or 'a-b' from its ends.")
     up: bool | None = Field(None, description="false: both ends go down (a cable pulled); true: back up.")
     towards: dict[NodeName, Impairment] = Field(default_factory=dict)
     clear: bool = Field(False, description="Remove all conditions first (the link becomes clean).")
@@ -327,7 +397,7 @@ class RoamArgs(Strict):
     """A node's underlay changes under its WireGuard interface."""
 
     node: NodeName
-    via: str | None = Field(None, description="Move to this other link of the node: the links it used go down, routes follow.")
+    via: Label | None = Field(None, description="Move to this other link of the node: the links it used go down, routes follow.")
     renumber: Union[bool, IpInterface] = Field(
         False,
         description="Give the node a new IPv4 address on the link it uses now (the old one goes): true picks one, or give "
@@ -379,7 +449,7 @@ class HandshakeAgeArgs(CheckArgs):
 class ProbeArgs(Strict):
     """Start a continuous, timestamped ICMP echo stream in the background."""
 
-    name: str = Field(description="Refer to it in `stop:`.")
+    name: Label = Field(description="Refer to it in `stop:`.")
     from_: NodeName = Field(alias="from")
     to: str = Field(description="A node name or an IP address.")
     via: Literal["tunnel", "underlay"] = "tunnel"
@@ -391,8 +461,8 @@ class ProbeArgs(Strict):
 class CaptureArgs(Strict):
     """Capture an underlay link's traffic in the background (AF_PACKET)."""
 
-    name: str = Field(description="Refer to it in `stop:`.")
-    link: str = Field(description="The link: its `name:`, or 'a-b' from its ends.")
+    name: Label = Field(description="Refer to it in `stop:`.")
+    link: Label = Field(description="The link: its `name:`, or 'a-b' from its ends.")
     at: NodeName | None = Field(None, description="Which end's interface (default: the link's first end).")
 
 
@@ -406,9 +476,9 @@ class NoCleartext(Strict):
 class StopArgs(CheckArgs):
     """Stop a probe stream, a capture or a re-resolution, or collect a background iperf3, and check what it saw."""
 
-    probe: str | None = None
-    iperf3: str | None = Field(None, description="A background iperf3 (its `background:` name): wait for it to end.")
-    capture: str | None = Field(None, description="A capture (its `name:`): count WireGuard's messages, check them.")
+    probe: Label | None = None
+    iperf3: Label | None = Field(None, description="A background iperf3 (its `background:` name): wait for it to end.")
+    capture: Label | None = Field(None, description="A capture (its `name:`): count WireGuard's messages, check them.")
     reresolve: NodeName | None = Field(None, description="A node's background re-resolution (`reresolve:`): stop it, record what it did.")
     keepalive: Duration | None = Field(
         None, description="Capture: the keepalive interval seen must be this, within 10%; 0: no keepalive may be seen."
@@ -423,7 +493,7 @@ class StopArgs(CheckArgs):
     keep_pcap: bool = Field(False, description="Capture: keep the pcap even when the check passes.")
     max_loss: Percent = Field(100.0, description="Fail if more probes than this were lost.")
     max_outage: Duration | None = Field(None, description="Fail if the longest run of lost probes lasted longer.")
-    record: str | None = None
+    record: Label | None = None
 
 
 class WaitUntilArgs(CheckArgs):
@@ -432,7 +502,7 @@ class WaitUntilArgs(CheckArgs):
     within: Duration
     handshake: tuple[NodeName, NodeName] | None = Field(None, description="Both nodes report a handshake newer than this step.")
     ping: PingArgs | None = None
-    record: str | None = None
+    record: Label | None = None
 
 
 class ReachArgs(CheckArgs):
@@ -445,7 +515,7 @@ class ReachArgs(CheckArgs):
     within: Duration = Field(30.0, description="Deadline for every pair to answer.")
     family: Literal[4, 6] = 4
     interval: Duration = Field(0.5, description="Time between retries to a pair that has not answered yet.")
-    record: str | None = Field(None, description="Name of the measurements (default: convergence).")
+    record: Label | None = Field(None, description="Name of the measurements (default: convergence).")
 
 
 class Iperf3Args(CheckArgs):
@@ -462,14 +532,14 @@ class Iperf3Args(CheckArgs):
     reverse: bool = Field(False, description="The server sends.")
     min_rate: Rate | None = Field(None, description="Fail below this received throughput.")
     max_loss: Percent | None = Field(None, description="UDP: fail above this loss.")
-    record: str | None = None
-    ratio_to: str | None = Field(
+    record: Label | None = None
+    ratio_to: Label | None = Field(
         None,
         description="The `record:` of an earlier iperf3 step (e.g. the bare path, via: underlay): records "
         "<record>.ratio, this throughput over that one (the tunnel's cost).",
     )
     min_ratio: float | None = Field(None, gt=0, description="With ratio_to: fail below this ratio (0.9 = 90% of it).")
-    background: str | None = Field(
+    background: Label | None = Field(
         None, description="Run in the background under this name while the next steps happen; `stop: {iperf3: name}` collects it."
     )
 
@@ -564,7 +634,7 @@ class TransferArgs(CheckArgs):
     peer: NodeName
     rx: ByteCount | None = Field(None, description="Bytes received from the peer: exact, a list of allowed values, or {min, max}.")
     tx: ByteCount | None = Field(None, description="Bytes sent to the peer: exact, a list of allowed values, or {min, max}.")
-    record: str | None = Field(None, description="Name prefix for the recorded rx_bytes/tx_bytes.")
+    record: Label | None = Field(None, description="Name prefix for the recorded rx_bytes/tx_bytes.")
 
 
 class LearnedEndpointArgs(CheckArgs):
@@ -673,8 +743,8 @@ def step_args(step: BaseModel) -> Any:
 class ScenarioSpec(Strict):
     """One scenario file (after matrix expansion)."""
 
-    name: str | None = None
-    description: str | None = None
+    name: Text | None = None
+    description: Text | None = None
     nodes: dict[NodeName, NodeSpec] = Field(min_length=1)
     links: list[LinkSpec] = Field(default_factory=list)
     wireguard: dict[NodeName, WireGuardSpec] = Field(default_factory=dict)

@@ -107,14 +107,34 @@ def kvm_usable(vng: str, kernel: Kernel) -> bool:
     if verdict is not None:
         return verdict
     probe = vng_argv(vng, kernel, ["true"], VmOptions(cpus=1, memory="512M"), use_kvm=True)
-    try:
-        result = subprocess.run(probe, capture_output=True, text=True, timeout=120, env=_host_env(), stdin=subprocess.DEVNULL)
-        usable = result.returncode == 0
-    except subprocess.TimeoutExpired:
-        usable = False
+    # a working KVM boots this in a few seconds; a broken one fails at once or hangs
+    usable = run_group(probe, KVM_PROBE_TIMEOUT) == 0
     _kvm_verdict_file().parent.mkdir(parents=True, exist_ok=True)
     _kvm_verdict_file().write_text(json.dumps({"boot_id": _boot_id(), "usable": usable}))
     return usable
+
+
+KVM_PROBE_TIMEOUT = 60.0
+
+
+def run_group(argv: list[str], timeout: float) -> int | None:
+    """Run a command quietly in its own session and return its exit code, or None if it
+    ran past `timeout`. On a timeout, an error or Ctrl-C the whole group goes: vng's
+    virtme-run and qemu children with it (killing vng alone leaves qemu to init)."""
+    process = subprocess.Popen(
+        argv, env=_host_env(), start_new_session=True, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    try:
+        return process.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        _kill_group(process)
+        return None
+    except BaseException:
+        _kill_group(process)
+        raise
+    finally:
+        if process.returncode is not None:
+            _kill_group(process)  # vng exited; anything it left in its group goes too
 
 
 def _host_env() -> dict[str, str]:
@@ -158,6 +178,7 @@ def run_in_vm(kernel: Kernel, command: list[str], options: VmOptions, *, log=pri
         returncode = process.wait(timeout=options.timeout)
         for pump in pumps:
             pump.join(timeout=5)
+        _kill_group(process)  # vng is gone; nothing of its group may outlive it
         return VmRun(returncode, accel, time.monotonic() - started)
     except subprocess.TimeoutExpired:
         _kill_group(process)
@@ -187,6 +208,7 @@ def _pump(source, target) -> threading.Thread:
 
 
 def _kill_group(process: subprocess.Popen) -> None:
+    """SIGTERM then SIGKILL to the process group `process` leads (its own session)."""
     for sig, wait in ((signal.SIGTERM, 5.0), (signal.SIGKILL, 5.0)):
         try:
             os.killpg(process.pid, sig)

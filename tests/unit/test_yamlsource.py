@@ -150,10 +150,12 @@ def test_invalid_yaml_error_has_the_line(text, line, what):
     assert str(exc.value).startswith(f"scenarios/bad.yaml:{line}: invalid YAML: ")
 
 
-def test_empty_document_is_none():
-    doc = parse_yaml("", "f.yaml")
-    assert doc.data is None
-    assert isinstance(doc, SourceDoc)
+@pytest.mark.parametrize("text, line", [("", 1), ("# only\n# comments\n", 2)])
+def test_empty_document_is_an_error_with_a_line(text, line):
+    with pytest.raises(ScenarioError) as err:
+        parse_yaml(text, "f.yaml")
+    (problem,) = err.value.problems
+    assert problem.line == line and "no content" in problem.message
 
 
 def test_complex_mapping_key_is_rejected_with_location():
