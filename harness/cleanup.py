@@ -20,6 +20,7 @@ from pathlib import Path
 from harness.plan import naming
 
 REGISTRY_DIR = Path("/run/wgharness")
+RELEASED = b"released"  # what a harness tells its watchdog when it tore down itself
 WG_SOCKET_DIR = Path("/var/run/wireguard")
 
 
@@ -30,6 +31,15 @@ def process_start_time(pid: int) -> int | None:
     except OSError:
         return None
     return int(stat.rpartition(")")[2].split()[19])
+
+
+def process_running(pid: int, start: int | None) -> bool:
+    """The process we started (same start time) is still running: not gone, not a zombie."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    except OSError:
+        return False
+    return start is not None and int(fields[19]) == start and fields[0] not in ("Z", "X")
 
 
 @dataclass
@@ -50,7 +60,7 @@ class RunRecord:
     dirs: list[str] = field(default_factory=list)
 
     def owner_alive(self) -> bool:
-        return self.start is not None and process_start_time(self.pid) == self.start
+        return process_running(self.pid, self.start)
 
 
 class RunRegistry:
@@ -61,8 +71,32 @@ class RunRegistry:
         self.path = directory / f"{run_id}.json"
         pid = os.getpid()
         self.record = RunRecord(run_id, pid, process_start_time(pid))
+        self._watchdog: tuple[int, object] | None = None  # (pipe write end, process)
         directory.mkdir(mode=0o700, parents=True, exist_ok=True)
         self._save()
+
+    def watch(self) -> None:
+        """Start a watchdog that reaps this run the moment the harness dies, however it
+        dies (SIGKILL included). Needed for children that drop privileges, which loses
+        PR_SET_PDEATHSIG (dnsmasq). Idempotent; stopped by release()."""
+        if self._watchdog is not None:
+            return
+        import subprocess
+        import sys
+
+        read_end, write_end = os.pipe()  # the harness holds the write end: EOF = it is gone
+        try:
+            process = subprocess.Popen(
+                [sys.executable, "-m", "harness.watchdog", str(self.path)],
+                stdin=read_end, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                start_new_session=True,  # Ctrl-C at a terminal reaches the harness, not its watchdog
+            )
+        except BaseException:
+            os.close(write_end)
+            raise
+        finally:
+            os.close(read_end)
+        self._watchdog = (write_end, process)
 
     def _save(self) -> None:
         tmp = self.path.with_suffix(".tmp")
@@ -90,6 +124,17 @@ class RunRegistry:
         leftovers = remove_objects(self.record)
         if not leftovers:
             self.path.unlink(missing_ok=True)
+        if self._watchdog is not None:  # it wakes, finds the owner alive, and leaves the rest to the reaper
+            write_end, process = self._watchdog
+            self._watchdog = None
+            try:
+                os.write(write_end, RELEASED)
+            finally:
+                os.close(write_end)
+            try:
+                process.wait(timeout=5)  # type: ignore[attr-defined]
+            except Exception:
+                pass
         return leftovers
 
 
@@ -104,7 +149,7 @@ def stop_processes(processes: list[tuple[int, int | None]], grace: float = 1.0) 
     PIDs that would not die."""
 
     def ours(pid: int, start: int | None) -> bool:
-        return start is not None and not _reap_if_child(pid) and process_start_time(pid) == start
+        return start is not None and not _reap_if_child(pid) and process_running(pid, start)
 
     pending = [(pid, start) for pid, start in processes if ours(pid, start)]
     for sig, wait in ((signal.SIGTERM, grace), (signal.SIGKILL, 1.0)):

@@ -5,12 +5,13 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import signal
 import sys
 from pathlib import Path
 from typing import Sequence
 
+from harness import interrupts
 from harness.errors import ScenarioError
+from harness.interrupts import Interrupted, checkpoint
 
 EXIT_OK, EXIT_FAILED, EXIT_INVALID, EXIT_INTERRUPTED = 0, 1, 2, 130
 
@@ -24,20 +25,6 @@ def scenario_files(paths: Sequence[str]) -> list[Path]:
         else:
             files.append(path)
     return files
-
-
-def _terminate_cleanly() -> None:
-    """SIGTERM/SIGHUP unwind like Ctrl-C, so every `finally` tears down."""
-
-    owner = os.getpid()
-
-    def handler(signum: int, frame: object) -> None:
-        if os.getpid() != owner:  # a forked child (not ours to unwind): just die
-            os._exit(128 + signum)
-        raise KeyboardInterrupt(f"signal {signum}")
-
-    signal.signal(signal.SIGTERM, handler)
-    signal.signal(signal.SIGHUP, handler)
 
 
 def _table(rows: list[list[str]], header: list[str]) -> str:
@@ -56,6 +43,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     if not files:
         print("wgh run: no scenario files given or found", file=sys.stderr)
         return EXIT_INVALID
+    checkpoint("validate")
     cases, problems = [], []
     for file in files:  # validate everything before building anything
         try:
@@ -85,7 +73,6 @@ def cmd_run(args: argparse.Namespace) -> int:
         why = "the kernel module loads" if picked == "kernel" else "no kernel WireGuard module here"
         print(f"wgh run: backend auto → {picked} ({why}); nodes with their own `backend:` keep it", file=sys.stderr)
     outcomes = []
-    _terminate_cleanly()
     try:
         for number, (case, repeat) in enumerate(runs, 1):
             progress.update(f"{case.id}: building")
@@ -102,8 +89,13 @@ def cmd_run(args: argparse.Namespace) -> int:
             marker = {"passed": "PASS", "failed": "FAIL", "error": "ERROR", "skipped": "SKIP"}[result.status]
             line = f"{marker:5} {case.id}  ({result.build_seconds + result.steps_seconds + result.teardown_seconds:.2f}s) {result.summary()}"
             progress.finished(result.status, line, report=result.report(), record=record)
-    except KeyboardInterrupt:
-        print("\nwgh run: interrupted; everything built so far was torn down", file=sys.stderr)
+    except Interrupted as exc:
+        outcomes.append(exc.result)
+        results.add(exc.result.to_json())
+        print(f"\nwgh run: {exc.summary()}", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except KeyboardInterrupt:  # between scenarios: nothing was built at that moment
+        print("\nwgh run: interrupted between scenarios; nothing of this run is left", file=sys.stderr)
         return EXIT_INTERRUPTED
 
     counts = {s: sum(1 for r in outcomes if r.status == s) for s in ("passed", "failed", "error", "skipped")}
@@ -341,6 +333,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    # first thing: a SIGTERM while arguments or files are still being read exits 130 too
+    interrupts.install()
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)

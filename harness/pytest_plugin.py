@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import signal
+import sys
 import threading
 from pathlib import Path
 from typing import Any, Callable, Iterator
@@ -13,6 +14,7 @@ from typing import Any, Callable, Iterator
 import pytest
 
 from harness.errors import ScenarioError
+from harness.interrupts import Interrupted
 
 SCENARIO_DIR_NAME = "scenarios"
 REQUIREMENTS = ("root", "wireguard", "kernel_wireguard", "wireguard_go", "netem", "vm")
@@ -97,15 +99,11 @@ def pytest_configure(config: pytest.Config) -> None:
     )
     config.stash[_results_key] = None
     if threading.current_thread() is threading.main_thread() and signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
-        # unwind like Ctrl-C so fixtures and scenario teardown run
-        owner = os.getpid()
+        # SIGTERM and SIGHUP unwind like Ctrl-C, so fixtures and scenario teardown run;
+        # during a teardown all three are deferred (harness.interrupts)
+        from harness import interrupts
 
-        def on_term(signum: int, frame: Any) -> None:
-            if os.getpid() != owner:  # a forked child: not ours to unwind
-                os._exit(128 + signum)
-            raise KeyboardInterrupt("SIGTERM")
-
-        signal.signal(signal.SIGTERM, on_term)
+        interrupts.install((signal.SIGTERM, signal.SIGHUP))
 
 
 _results_key = pytest.StashKey[Any]()
@@ -212,13 +210,19 @@ class ScenarioItem(pytest.Item):
             raise pytest.UsageError(f"--wg-repeat must be at least 1, not {repeats}")
         runs = []
         for repeat in range(1, repeats + 1):  # stop at the first run that does not pass
-            result = run_case(
-                self.case,
-                backend=self.config.getoption("wg_backend"),
-                artifacts_dir=results.artifacts_dir if results else None,
-                repeat=repeat,
-                repeats=repeats,
-            )
+            try:
+                result = run_case(
+                    self.case,
+                    backend=self.config.getoption("wg_backend"),
+                    artifacts_dir=results.artifacts_dir if results else None,
+                    repeat=repeat,
+                    repeats=repeats,
+                )
+            except Interrupted as exc:  # torn down; keep its entry, say what (if anything) is left
+                if results is not None:
+                    results.add(exc.result.to_json())
+                sys.stderr.write(f"\nwgharness: {self.case.id}: {exc.summary()}\n")
+                raise
             runs.append(result.to_json())
             if results is not None:
                 results.add(runs[-1])
@@ -302,5 +306,9 @@ def wgh_network(request: pytest.FixtureRequest, wgh_backend: str) -> Iterator[Ca
         return network
 
     yield build
-    for network in reversed(built):
-        network.teardown()
+    from harness.interrupts import shielded
+
+    with shielded() as shield:  # every network goes, even if a signal arrives meanwhile
+        left = [item for network in reversed(built) for item in network.teardown()]
+    if shield.received:
+        raise KeyboardInterrupt(f"interrupted during teardown; {'left: ' + ', '.join(left) if left else 'everything was torn down'}")

@@ -13,6 +13,7 @@ from typing import Any, Callable, Iterator
 
 from harness import caps
 from harness.errors import BuildError, MissingCapability, StepTimeout
+from harness.interrupts import Interrupted, checkpoint, shielded
 from harness.net.network import Network
 from harness.plan.naming import new_run_id
 from harness.plan.network import build_plan
@@ -160,11 +161,13 @@ def run_case(
     result.artifacts_dir = artifacts_dir / result.run_id if artifacts_dir else None
     network = Network(plan, artifacts_dir=result.artifacts_dir)
     started = time.monotonic()
+    interrupted: KeyboardInterrupt | None = None
     try:
         with _time_limit(case.spec.timeout):
             network.build()
             result.backends = dict(network.backends)
             result.build_seconds = time.monotonic() - started
+            checkpoint("steps", result.run_id)
             steps_started = time.monotonic()
             for index, step in enumerate(case.spec.steps):
                 step_result = run_step(network, index, step)
@@ -177,12 +180,21 @@ def run_case(
         result.status, result.error = "skipped", str(exc)
     except (BuildError, StepTimeout) as exc:
         result.status, result.error = "error", str(exc)
+    except KeyboardInterrupt as exc:  # Ctrl-C, SIGTERM, SIGHUP: tear down, then stop the run
+        interrupted = exc
+        result.status, result.error = "error", f"interrupted ({exc or 'SIGINT'})"
     except Exception as exc:  # a harness bug: keep the traceback for the report
         result.status, result.error = "error", f"{type(exc).__name__}: {exc}\n{traceback.format_exc()}"
     finally:
-        torn = time.monotonic()
-        result.leftovers = network.teardown()
-        result.teardown_seconds = time.monotonic() - torn
+        # a signal now is deferred until the teardown is over (a third one aborts it)
+        with shielded(network.describe_left) as shield:
+            torn = time.monotonic()
+            result.leftovers = network.teardown()
+            result.teardown_seconds = time.monotonic() - torn
         if result.leftovers and result.status == "passed":
             result.status, result.error = "error", "cleanup left: " + ", ".join(result.leftovers)
+    if interrupted is not None or shield.received:
+        if interrupted is None:
+            result.status, result.error = "error", "interrupted during teardown"
+        raise Interrupted(result, shield.received[0] if shield.received else None) from interrupted
     return result

@@ -18,3 +18,15 @@ def wgh_cli():
 
     run.path = wgh
     return run
+
+
+@pytest.fixture(autouse=True)
+def _restore_signal_handlers():
+    """Tests that call `wgh`'s main() in-process install its signal handlers: give the
+    test runner its own back afterwards."""
+    import signal
+
+    saved = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
+    yield
+    for signum, handler in saved.items():
+        signal.signal(signum, handler if handler is not None else signal.SIG_DFL)

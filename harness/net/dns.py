@@ -161,6 +161,8 @@ class DnsServer:
         self.records = records_for(network, node)
         self._write(self.records)
         argv = dnsmasq_argv(binary, self.listen, self.hosts_path, self.log_path)
+        # dnsmasq drops privileges, which clears PR_SET_PDEATHSIG: a watchdog makes it die with us
+        network.registry.watch()
         with open(self.directory / "stderr.txt", "wb") as stderr:
             self.process = nsexec.popen(self.namespace, argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=stderr)
         network.registry.add_process(self.process.pid, "dnsmasq")

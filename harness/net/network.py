@@ -14,12 +14,14 @@ import shutil
 import subprocess
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
 
 from harness import caps
 from harness.cleanup import RunRegistry
 from harness.errors import BuildError, MissingCapability
+from harness.interrupts import Interrupted, checkpoint, shielded
 from harness.net import dns, firewall, impair, nat, nlbatch, nsexec, policy
 from harness.net.linkmove import move_link
 from harness.plan.network import NetworkPlan, Port
@@ -79,6 +81,14 @@ def node_sysctls(forwards: bool, extra: dict[str, str]) -> dict[str, str]:
     return sysctls
 
 
+@dataclass
+class _TeardownOutcome:
+    """What an Interrupted raised by a lone teardown carries (no scenario result there)."""
+
+    run_id: str
+    leftovers: list[str]
+
+
 class Network:
     """A running network built from a plan. Use as a context manager: it always tears down."""
 
@@ -131,6 +141,7 @@ class Network:
         self.registry.add_dir(str(self.work_dir))
         try:
             self._build_underlay()
+            checkpoint("build", self.plan.run_id)
             dns.start_servers(self)  # before WireGuard: endpoints given by name are resolved through them
             self._build_wireguard()
         except (MissingCapability, BuildError):
@@ -139,8 +150,32 @@ class Network:
             raise BuildError(f"building the network failed: {type(exc).__name__}: {exc}") from exc
 
     def teardown(self) -> list[str]:
-        """Remove everything this run created. Safe to call twice. Returns leftovers."""
+        """Remove everything this run created. Safe to call twice. Returns leftovers.
+        Signals that arrive meanwhile are deferred (see harness.interrupts): called on
+        its own, it raises KeyboardInterrupt once everything is removed."""
+        with shielded(self.describe_left) as shield:
+            leftovers = self._teardown()
+        if shield.received and not shield.nested:
+            raise Interrupted(_TeardownOutcome(self.plan.run_id, leftovers), shield.received[0])
+        return leftovers
+
+    def describe_left(self) -> str:
+        """What this run still has on the host, from its record (for an aborted teardown)."""
+        if self.registry is None:
+            return "nothing"
+        record = self.registry.record
+        parts = [f"run {record.run_id}"]
+        if record.namespaces:
+            parts.append(f"{len(record.namespaces)} namespaces ({', '.join(record.namespaces[:3])}{', …' if len(record.namespaces) > 3 else ''})")
+        if record.processes:
+            parts.append(f"{len(record.processes)} processes ({', '.join(f'{p.what} {p.pid}' for p in record.processes[:3])})")
+        parts.append(f"its record {self.registry.path}")
+        return ", ".join(parts)
+
+    def _teardown(self) -> list[str]:
         from harness.cleanup import process_start_time, stop_processes
+
+        checkpoint("teardown-start", self.plan.run_id)
 
         for stream, *_ in self.probes.values():
             stream.close()
@@ -169,6 +204,7 @@ class Network:
         for ipr in self.iproute.values():
             ipr.close()
         self.iproute.clear()
+        checkpoint("teardown-middle", self.plan.run_id)
         leftovers = self.registry.release() if self.registry else []
         self.registry = None
         return leftovers

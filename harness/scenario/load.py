@@ -98,7 +98,7 @@ def load_cases(paths: list[str | Path]) -> list[ScenarioCase]:
 def _pydantic_problems(exc: ValidationError, doc: SourceDoc) -> list[Problem]:
     problems = []
     for error in exc.errors():
-        loc = _clean_loc(error["loc"])
+        loc = _clean_loc(error["loc"], doc.data)
         pairs = ("ends", "between", "addresses")
         if loc and (
             (error["type"] in ("too_long", "too_short") and loc[-1] in pairs)
@@ -116,14 +116,28 @@ def _pydantic_problems(exc: ValidationError, doc: SourceDoc) -> list[Problem]:
     return problems
 
 
-def _clean_loc(loc: tuple[Any, ...]) -> tuple[Any, ...]:
-    """Drop pydantic's internals from a location: union tags doubled, 'function-after' and the like."""
+def _clean_loc(loc: tuple[Any, ...], data: Any = None) -> tuple[Any, ...]:
+    """Drop pydantic's internals from a location: union tags doubled, 'function-after' and
+    the like. A part that is a key present in the file is always the file's own (a key
+    may contain '[' too)."""
     out: list[Any] = []
+    node = data
     for part in loc:
-        if isinstance(part, str) and ("[" in part or part.startswith("function-")):
-            continue
         if out and part == out[-1] and len(out) >= 3 and out[-3] == "steps":
             continue  # ("steps", 0, "ping", "ping", ...) → ("steps", 0, "ping", ...)
+        try:
+            present = (isinstance(node, dict) and not isinstance(part, int) and part in node) or (
+                isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node)
+            )
+        except TypeError:  # an unhashable part
+            present = False
+        if present:
+            out.append(part)
+            node = node[part]
+            continue
+        node = None
+        if isinstance(part, str) and ("[" in part or part.startswith("function-")):
+            continue
         out.append(part)
     return tuple(out)
 

@@ -105,7 +105,7 @@ def fake_run(monkeypatch):
         return result
 
     monkeypatch.setattr(harness.run, "run_case", run_case)
-    monkeypatch.setattr(cli, "_terminate_cleanly", lambda: None)  # leave the test runner's signal handlers alone
+    monkeypatch.setattr(cli.interrupts, "install", lambda *a, **k: None)  # leave the test runner's signal handlers alone
     return [str(REPO / "scenarios" / "direct.yaml"), str(REPO / "scenarios" / "no-endpoint.yaml"), "--no-results", "--backend", "wireguard-go"]
 
 

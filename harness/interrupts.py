@@ -1,0 +1,145 @@
+"""Ctrl-C, SIGTERM and SIGHUP: unwind so that every `finally` tears down, but never
+cut a teardown in half.
+
+Outside a teardown these signals raise KeyboardInterrupt in the main thread (SIGTERM
+and SIGHUP then behave like Ctrl-C). While a teardown runs (`shielded()`), a signal is
+only noted: the first two are deferred and the caller learns of them when the teardown
+is over; a third aborts at once, saying what is left and that `wgh clean` removes it
+(children die with the harness, and the run's record stays for the reaper).
+
+`checkpoint(phase)` is a test hook for fault injection: with WGH_TEST_PAUSE_AT=<phase>
+set, the run announces the phase on stderr and waits there for a signal, so a test can
+interrupt it at an exact point instead of guessing with timers.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+import threading
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterator
+
+SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+ABORT_AFTER = 3  # the third signal during a teardown aborts it
+EXIT_INTERRUPTED = 130
+
+
+class Interrupted(KeyboardInterrupt):
+    """A scenario stopped by a signal after its teardown ran; `result` is its
+    ScenarioResult (status 'error'), with whatever the teardown could not remove."""
+
+    def __init__(self, result: Any, signum: int | None = None):
+        super().__init__(_name(signum) if signum else "interrupted")
+        self.result = result
+
+    def summary(self) -> str:
+        left = getattr(self.result, "leftovers", [])
+        run = getattr(self.result, "run_id", "")
+        if left:
+            return f"interrupted; the teardown of run {run} could not remove: {', '.join(left)}; `wgh clean` removes it"
+        return f"interrupted; everything run {run} built was torn down" if run else "interrupted; nothing was built yet"
+
+
+@dataclass
+class Shield:
+    """What arrived while a teardown was shielded."""
+
+    received: list[int] = field(default_factory=list)
+    describe_left: Callable[[], str] | None = None
+    nested: bool = False  # inside another shield: the outer one reports what arrived
+
+
+_owner = os.getpid()
+_shield: Shield | None = None
+
+
+def _name(signum: int) -> str:
+    try:
+        return signal.Signals(signum).name
+    except ValueError:
+        return f"signal {signum}"
+
+
+def _handler(signum: int, frame: Any) -> None:
+    if os.getpid() != _owner:  # a forked child (not ours to unwind): just die
+        os._exit(128 + signum)
+    shield = _shield
+    if shield is None:
+        raise KeyboardInterrupt(_name(signum))
+    shield.received.append(signum)
+    count = len(shield.received)
+    if count < ABORT_AFTER:
+        more = ABORT_AFTER - count
+        _say(f"wgh: {_name(signum)} during teardown: finishing the teardown first ({more} more to abort it)")
+        return
+    left = "what this run created"
+    if shield.describe_left is not None:
+        try:
+            left = shield.describe_left() or left
+        except Exception:  # describing must never stop the abort
+            pass
+    _say(f"wgh: teardown aborted by a third signal; left behind: {left}; `wgh clean` removes it")
+    os._exit(EXIT_INTERRUPTED)
+
+
+def _say(text: str) -> None:
+    try:
+        os.write(2, (text + "\n").encode())
+    except OSError:
+        pass
+
+
+def install(signums: tuple[int, ...] = SIGNALS) -> None:
+    """Route these signals through the handler: from the main thread only; a process
+    that is not the one that installed it (a fork) just exits."""
+    global _owner
+    if threading.current_thread() is not threading.main_thread():
+        return
+    _owner = os.getpid()
+    for signum in signums:
+        signal.signal(signum, _handler)
+
+
+@contextmanager
+def shielded(describe_left: Callable[[], str] | None = None) -> Iterator[Shield]:
+    """Defer the signals for the duration of a teardown. Nested use shares the outer
+    shield. Outside the main thread signals cannot arrive here: a plain Shield."""
+    global _shield
+    if _shield is not None:
+        yield Shield(_shield.received, _shield.describe_left, nested=True)
+        return
+    if threading.current_thread() is not threading.main_thread():
+        yield Shield(describe_left=describe_left)
+        return
+    shield = Shield(describe_left=describe_left)
+    previous = {signum: signal.getsignal(signum) for signum in SIGNALS}
+    _shield = shield
+    try:
+        for signum in SIGNALS:
+            signal.signal(signum, _handler)
+        yield shield
+    finally:
+        _shield = None
+        for signum, handler in previous.items():
+            signal.signal(signum, handler if handler is not None else signal.SIG_DFL)
+
+
+def checkpoint(phase: str, detail: str = "") -> None:
+    """Fault-injection hook: a no-op unless WGH_TEST_PAUSE_AT names this phase."""
+    if os.environ.get("WGH_TEST_PAUSE_AT") != phase:
+        return
+    print(f"WGH-CHECKPOINT {phase} {detail}".rstrip(), file=sys.stderr, flush=True)
+    shield = _shield
+    # how many signals to wait for (a test of the third-signal abort waits for all three)
+    until = (len(shield.received) if shield else 0) + int(os.environ.get("WGH_TEST_PAUSE_SIGNALS", "1"))
+    deadline = time.monotonic() + float(os.environ.get("WGH_TEST_PAUSE_SECONDS", "60"))
+    # outside a teardown the signal raises KeyboardInterrupt out of this sleep; inside
+    # one it is deferred, and the wait ends once it has been noted
+    while time.monotonic() < deadline:
+        if shield is not None and len(shield.received) >= until:
+            return
+        time.sleep(0.01)

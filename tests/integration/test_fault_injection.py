@@ -1,0 +1,227 @@
+"""Fault injection: `wgh run` killed with SIGINT, SIGTERM and SIGKILL at each phase
+boundary (a test hook stops the run exactly there: WGH_TEST_PAUSE_AT) and at random
+moments. After SIGINT/SIGTERM nothing of the run remains and the message says so
+truthfully; after SIGKILL the watchdog or `wgh clean` removes everything; the host's
+own namespace and settings are unchanged throughout."""
+
+from __future__ import annotations
+
+import glob
+import os
+import random
+import signal
+import subprocess
+import tempfile
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+
+from harness.cleanup import REGISTRY_DIR
+
+from .hoststate import differences, snapshot
+from .leftovers import harness_objects, nothing_left
+
+pytestmark = pytest.mark.requires("root", "wireguard")
+
+# every kind of object a run makes: namespaces, veths, NAT rules (nftables), WireGuard
+# devices (wireguard-go processes and sockets), a dnsmasq that drops privileges, a work dir
+SCENARIO = textwrap.dedent(
+    """
+    name: fault
+    nodes:
+      client: {}
+      home: {nat: {outside: isp}}
+      isp: {router: true, dns: {server.wgh.test: server}}
+      server: {}
+    links:
+      - {ends: [client, home]}
+      - {ends: [home, isp]}
+      - {ends: [isp, server]}
+    wireguard:
+      server: {}
+      client: {peers: {server: {endpoint: "server.wgh.test:51820", persistent_keepalive: 1}}}
+    steps:
+      - handshake: {between: [client, server], within: 5s}
+      - ping: {from: client, to: server, count: 2, interval: 50ms}
+    """
+)
+PHASES = ["validate", "build", "steps", "teardown-start", "teardown-middle"]
+KILLS = {"sigint": signal.SIGINT, "sigterm": signal.SIGTERM, "sigkill": signal.SIGKILL}
+
+
+@pytest.fixture(scope="module")
+def host_before():
+    """The host as it was before any fault was injected; compared once all have run."""
+    before = snapshot()
+    yield before
+    assert differences(before, snapshot()) == {}, "a killed run changed the host"
+
+
+@pytest.fixture
+def scenario(tmp_path: Path) -> Path:
+    path = tmp_path / "fault.yaml"
+    path.write_text(SCENARIO)
+    return path
+
+
+def _start(wgh_cli, scenario: Path, pause_at: str | None, signals: int = 1) -> subprocess.Popen:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("WGH_TEST_PAUSE")}
+    if pause_at:
+        env["WGH_TEST_PAUSE_AT"] = pause_at
+        env["WGH_TEST_PAUSE_SIGNALS"] = str(signals)
+    return subprocess.Popen(
+        [wgh_cli.path, "run", "--no-results", "--backend", "wireguard-go", str(scenario)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+    )
+
+
+def _wait_for_checkpoint(proc: subprocess.Popen, phase: str) -> str:
+    """The run id the paused run announces (empty before a run id exists)."""
+    lines = []
+    deadline = time.monotonic() + 120  # cold starts under VM emulation are slow
+    while time.monotonic() < deadline:
+        line = proc.stderr.readline()
+        if not line:
+            break
+        lines.append(line)
+        if line.startswith(f"WGH-CHECKPOINT {phase}"):
+            parts = line.split()
+            return parts[2] if len(parts) > 2 else ""
+    proc.kill()
+    raise AssertionError(f"the run never reached {phase}: {''.join(lines)}")
+
+
+def _runs_of(proc_pid: int) -> set[str]:
+    import json
+
+    runs = set()
+    for record in REGISTRY_DIR.glob("*.json"):
+        try:
+            data = json.loads(record.read_text())
+        except (OSError, ValueError):
+            continue
+        if data.get("pid") == proc_pid:
+            runs.add(data["run_id"])
+    return runs
+
+
+def _everything_of(run: str) -> dict[str, list[str]]:
+    left = {k: v for k, v in harness_objects({run}).items() if v}
+    if (REGISTRY_DIR / f"{run}.json").exists():
+        left["record"] = [str(REGISTRY_DIR / f"{run}.json")]
+    dirs = glob.glob(os.path.join(tempfile.gettempdir(), f"wgh-{run}-*"))
+    if dirs:
+        left["work dirs"] = dirs
+    return left
+
+
+def _wait_until_gone(run: str, seconds: float) -> dict[str, list[str]]:
+    deadline = time.monotonic() + seconds
+    while (left := _everything_of(run)) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return left
+
+
+@pytest.mark.parametrize("phase", PHASES)
+@pytest.mark.parametrize("kill", KILLS)
+def test_killed_at_each_phase_leaves_nothing(wgh_cli, scenario, host_before, phase, kill):
+    proc = _start(wgh_cli, scenario, phase)
+    run = _wait_for_checkpoint(proc, phase)
+    runs = ({run} if run else set()) | _runs_of(proc.pid)
+    proc.send_signal(KILLS[kill])
+    out, err = proc.communicate(timeout=60)
+    if kill == "sigkill":
+        assert proc.returncode == -signal.SIGKILL
+        cleaned = wgh_cli("clean")  # the documented cleanup after a SIGKILL
+        assert cleaned.returncode == 0, cleaned.stderr
+    else:
+        assert proc.returncode == 130, out + err
+        assert "Traceback" not in err, err
+        if phase != "validate":
+            assert "everything run" in err and "was torn down" in err, err
+            assert "could not remove" not in err
+    for run in runs:  # none at all: not a record, a namespace, a process, a socket or a directory
+        assert _everything_of(run) == {}, f"{kill} at {phase} left: {_everything_of(run)}"
+
+
+def test_sigkill_with_dnsmasq_is_reaped_at_once_by_the_watchdog(wgh_cli, scenario, host_before):
+    """dnsmasq drops privileges, so PR_SET_PDEATHSIG no longer reaches it: the run's
+    watchdog removes it (and everything else) without waiting for `wgh clean`."""
+    proc = _start(wgh_cli, scenario, "steps")
+    run = _wait_for_checkpoint(proc, "steps")
+    assert harness_objects({run})["dnsmasq"], "the scenario runs a dnsmasq"
+    proc.kill()
+    proc.wait()
+    assert _wait_until_gone(run, 10) == {}
+
+
+def test_second_signal_during_teardown_is_deferred(wgh_cli, scenario, host_before):
+    proc = _start(wgh_cli, scenario, "teardown-start")
+    run = _wait_for_checkpoint(proc, "teardown-start")
+    proc.send_signal(signal.SIGINT)
+    time.sleep(0.2)
+    proc.send_signal(signal.SIGTERM)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert "finishing the teardown first" in err
+    assert _everything_of(run) == {}
+
+
+def test_third_signal_aborts_the_teardown_and_says_what_is_left(wgh_cli, scenario, host_before):
+    proc = _start(wgh_cli, scenario, "teardown-middle", signals=3)
+    run = _wait_for_checkpoint(proc, "teardown-middle")
+    for _ in range(3):
+        proc.send_signal(signal.SIGTERM)
+        time.sleep(0.2)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert "teardown aborted by a third signal" in err and f"run {run}" in err and "wgh clean" in err, err
+    assert "namespaces (" in err, "the message names what the aborted teardown left"
+    # what the abort left is the watchdog's (this run has one, for its dnsmasq); `wgh clean` is the fallback
+    _wait_until_gone(run, 10)
+    assert wgh_cli("clean").returncode == 0
+    assert _everything_of(run) == {}
+
+
+@pytest.mark.parametrize("attempt", range(8))
+def test_killed_at_a_random_moment_leaves_nothing(wgh_cli, scenario, host_before, attempt):
+    rng = random.Random(attempt)
+    kill = rng.choice(list(KILLS))
+    delay = rng.uniform(0.0, 2.5)
+    proc = _start(wgh_cli, scenario, None)
+    time.sleep(delay)
+    runs = _runs_of(proc.pid)
+    proc.send_signal(KILLS[kill])
+    out, err = proc.communicate(timeout=60)
+    if kill == "sigkill":
+        assert wgh_cli("clean").returncode == 0
+    else:
+        assert proc.returncode in (0, 130), err  # 0: it had finished before the signal came
+        assert "Traceback" not in err, err
+    for run in runs:
+        assert _everything_of(run) == {}, f"{kill} after {delay:.2f}s left: {_everything_of(run)}"
+
+
+@pytest.mark.parametrize("phase", ["build", "steps", "teardown-start", "teardown-middle"])
+@pytest.mark.parametrize("kill", ["sigint", "sigterm"])
+def test_pytest_plugin_interrupted_leaves_nothing(tmp_path, host_before, phase, kill):
+    """The same promise under `pytest scenarios/`: torn down, and the session stops."""
+    import sys
+
+    directory = tmp_path / "scenarios"  # the plugin collects YAML under a `scenarios` folder
+    directory.mkdir()
+    (directory / "fault.yaml").write_text(SCENARIO)
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("WGH_TEST_PAUSE", "PYTEST_"))}
+    env.update(WGH_TEST_PAUSE_AT=phase, WGH_TEST_PAUSE_SIGNALS="1", WGH_TEST_PAUSE_SECONDS="20")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "pytest", "-q", "-s", "-p", "no:cacheprovider", "--no-results", "--wg-backend", "wireguard-go", str(directory)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=tmp_path,
+    )
+    run = _wait_for_checkpoint(proc, phase)
+    proc.send_signal(KILLS[kill])
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 2, out + err  # pytest's "interrupted"
+    assert "was torn down" in err, out + err
+    assert _everything_of(run) == {}, f"{kill} at {phase} under pytest left: {_everything_of(run)}"
