@@ -743,7 +743,7 @@ def step_args(step: BaseModel) -> Any:
 class ScenarioSpec(Strict):
     """One scenario file (after matrix expansion)."""
 
-    name: Text | None = None
+    name: Label | None = None
     description: Text | None = None
     nodes: dict[NodeName, NodeSpec] = Field(min_length=1)
     links: list[LinkSpec] = Field(default_factory=list)

@@ -76,3 +76,89 @@ def test_the_sysctl_writer_refuses_other_paths_by_itself():
     for name in ("kernel.hostname", "/tmp/x", "net.ipv4/../../kernel"):
         with pytest.raises(ValueError):
             nsexec.write_sysctls("wgh-never-created", {name: "1"})
+
+
+# every string a file may give that is not constrained by the schema itself (a pattern or
+# a list of choices), and where it is checked; a new free string must be added here
+# with its check, or it is an injection point waiting to happen
+PARSED_STRINGS = {
+    "EndpointArgs.to": "endpoint syntax (validate.py)",
+    "PeerSpec.endpoint": "endpoint syntax (validate.py)",
+    "LearnedEndpointArgs.is": "address:port (validate.py)",
+    "PingArgs.to": "node name or IP address (validate.py)",
+    "ProbeArgs.to": "node name or IP address (validate.py)",
+    "PingArgs.source": "an address of the node (validate.py)",
+    "LinkSpec.addresses": "HostInterface",
+    "WireGuardSpec.address": "HostInterface",
+    "PeerSpec.allowed_ips": "CIDR or node name (validate.py)",
+    "RoamArgs.renumber": "IP interface",
+    "*.cause": "Text: printable, one line",
+    "ScenarioSpec.description": "Text: printable, one line",
+}
+
+
+def test_every_free_string_in_the_schema_is_accounted_for():
+    from harness.scenario.model import ScenarioSpec
+
+    schema = ScenarioSpec.model_json_schema(by_alias=True)
+    free = set()
+
+    def walk(node, model, prop):
+        if isinstance(node, dict):
+            if node.get("type") == "string" and not any(k in node for k in ("pattern", "enum", "const")):
+                free.add(f"{model}.{prop}")
+            for key, value in node.items():
+                if key == "properties":
+                    for name, sub in value.items():
+                        walk(sub, model, name)
+                elif key == "$defs":
+                    for name, sub in value.items():
+                        walk(sub, name, None)
+                else:
+                    walk(value, model, prop)
+        elif isinstance(node, list):
+            for value in node:
+                walk(value, model, prop)
+
+    walk(schema, "ScenarioSpec", None)
+    unknown = {f for f in free if f not in PARSED_STRINGS and f"*.{f.split('.')[-1]}" not in PARSED_STRINGS}
+    assert not unknown, f"free-form strings without a stated check: {sorted(unknown)}"
+
+
+BASE = {
+    "nodes": {"a": {}, "b": {}},
+    "links": [{"ends": ["a", "b"]}],
+    "wireguard": {"a": {"peers": {"b": {"endpoint": "b"}}}, "b": {}},
+    "steps": [{"handshake": {"between": ["a", "b"]}}],
+}
+
+
+@pytest.mark.parametrize(
+    "path, value",
+    [
+        (("steps", 0), {"ping": {"from": "a", "to": "-f"}}),
+        (("steps", 0), {"ping": {"from": "a", "to": "b", "source": "-I eth0"}}),
+        (("steps", 0), {"ping": {"from": "a", "to": "$(reboot)"}}),
+        (("steps", 0), {"endpoint": {"node": "a", "peer": "b", "to": "$(reboot):51820"}}),
+        (("steps", 0), {"learned_endpoint": {"node": "a", "peer": "b", "is": "x;y:1"}}),
+        (("steps", 0), {"capture": {"name": "../x", "link": "a-b"}}),
+        (("steps", 0), {"probe": {"name": "a b", "from": "a", "to": "b"}}),
+        (("wireguard", "a", "peers", "b", "endpoint"), "b;reboot"),
+        (("wireguard", "a", "peers", "b", "allowed_ips"), ["../../etc"]),
+        (("links", 0, "name"), "eth0/../x"),
+        (("name",), "../../x"),
+        (("description",), "line\nbreak"),
+    ],
+)
+def test_hostile_strings_in_parsed_fields_are_rejected(path, value):
+    import copy
+
+    from harness.scenario.load import load_data
+
+    data = copy.deepcopy(BASE)
+    target = data
+    for part in path[:-1]:
+        target = target[part]
+    target[path[-1]] = value
+    with pytest.raises(ScenarioError):
+        load_data(data)
