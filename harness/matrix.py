@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import subprocess
 import sys
 import time
@@ -73,7 +74,7 @@ def run_matrix(args, options, log: Callable[[str], None]) -> int:
         argv = _wgh_run_argv(combo.backend, results_dir, combo.run_id, args.files, quiet=mode != "normal")
         t0 = time.monotonic()
         if combo.kernel_spec == "host":
-            combo.exit_code = subprocess.run(argv, stdout=guest_stdout).returncode
+            combo.exit_code = _run_child(argv, guest_stdout)
         else:
             with contextlib.redirect_stdout(guest_stdout):  # the runner pumps the guest's stdout to sys.stdout
                 outcome = run_in_vm(resolved[combo.kernel_spec], argv, options, log=vm_log)
@@ -138,6 +139,33 @@ def _report_combination(progress, combo: Combination, path: Path) -> None:
     line = f"wgh matrix: {combo.label} done in {combo.seconds:.0f}s: {outcome}"
     record = {**tags, "results": str(path), "exit_code": combo.exit_code, "error": combo.error, "seconds": round(combo.seconds, 1), "counts": counts}
     progress.finished(status, line, record=record, event="combination")
+
+
+def _run_child(argv: list[str], stdout) -> int:
+    """A `wgh run` on this host. Interrupted, it gets SIGTERM (one per signal we get) and
+    is waited for, so it tears down; subprocess.run would SIGKILL it and leave its network
+    behind. Its own process group: a terminal's Ctrl-C reaches it only through us (not
+    twice), and it dies with us (PR_SET_PDEATHSIG) if we are killed."""
+    import signal
+
+    from harness.net.nsexec import die_with_parent
+
+    def setup() -> None:
+        os.setpgid(0, 0)
+        die_with_parent()
+
+    process = subprocess.Popen(argv, stdout=stdout, preexec_fn=setup)
+    try:
+        return process.wait()
+    except KeyboardInterrupt:
+        process.send_signal(signal.SIGTERM)
+        while True:
+            try:
+                process.wait()
+                break
+            except KeyboardInterrupt:  # more signals: the child defers them during its teardown
+                process.send_signal(signal.SIGTERM)
+        raise
 
 
 def _slug(spec: str) -> str:

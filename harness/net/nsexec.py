@@ -163,6 +163,11 @@ def read_sysctl(namespace: str, name: str) -> str:
     return call_in(namespace, lambda: path.read_text().strip())
 
 
+def die_with_parent() -> None:
+    """In a child between fork and exec: SIGTERM when the harness dies, even by SIGKILL."""
+    _libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
 def _child_setup(namespace: str | None, die_with_parent: bool) -> Callable[[], None]:
     def setup() -> None:
         if die_with_parent:

@@ -230,3 +230,20 @@ def test_pytest_plugin_interrupted_leaves_nothing(tmp_path, host_before, phase, 
     assert proc.returncode == 2, out + err  # pytest's "interrupted"
     assert "was torn down" in err, out + err
     assert _everything_of(run) == {}, f"{kill} at {phase} under pytest left: {_everything_of(run)}"
+
+
+def test_wgh_matrix_on_the_host_passes_the_signal_on_and_waits(wgh_cli, scenario, host_before, tmp_path):
+    """`wgh matrix --kernels host` runs `wgh run` as a child: SIGTERM to the matrix must
+    reach the child as a signal it tears down on (not a SIGKILL), and be waited for."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("WGH_TEST_PAUSE")}
+    env.update(WGH_TEST_PAUSE_AT="steps")
+    proc = subprocess.Popen(
+        [wgh_cli.path, "matrix", "--kernels", "host", "--backends", "wireguard-go", "--results-dir", str(tmp_path / "results"), str(scenario)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+    )
+    run = _wait_for_checkpoint(proc, "steps")
+    proc.send_signal(signal.SIGTERM)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, out + err
+    assert "was torn down" in err, err
+    assert _everything_of(run) == {}
