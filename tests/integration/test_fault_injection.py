@@ -205,6 +205,7 @@ def test_killed_at_a_random_moment_leaves_nothing(wgh_cli, scenario, host_before
     else:
         assert proc.returncode in (0, 130), err  # 0: it had finished before the signal came
         assert "Traceback" not in err, err
+    assert not _runs_of(proc.pid), "a record of the killed run remains"
     for run in runs:
         assert _everything_of(run) == {}, f"{kill} after {delay:.2f}s left: {_everything_of(run)}"
 
