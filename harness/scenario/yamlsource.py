@@ -84,7 +84,7 @@ def parse_yaml(text: str, file: str) -> SourceDoc:
     try:
         loader = _Loader(text)
     except yaml.YAMLError as exc:  # the reader rejects control characters up front
-        raise ScenarioError([Problem(file, _line_at(text, getattr(exc, "position", None)), "", f"invalid YAML: {exc}")]) from None
+        raise ScenarioError([Problem(file, _line_at(text, getattr(exc, "position", None)), "", _reader_message(exc))]) from None
     try:
         node = loader.get_single_node()
         doc = SourceDoc(file, None)
@@ -98,11 +98,17 @@ def parse_yaml(text: str, file: str) -> SourceDoc:
         line = mark.line + 1 if mark else None
         raise ScenarioError([Problem(file, line, "", f"invalid YAML: {exc.problem or exc}")]) from None
     except yaml.YAMLError as exc:
-        raise ScenarioError([Problem(file, _line_at(text, getattr(exc, "position", None)), "", f"invalid YAML: {exc}")]) from None
+        raise ScenarioError([Problem(file, _line_at(text, getattr(exc, "position", None)), "", _reader_message(exc))]) from None
     except RecursionError:  # nesting deeper than the parser's own limit catches
         raise ScenarioError([Problem(file, 1, "", "invalid YAML: nested too deeply")]) from None
     finally:
         loader.dispose()
+
+
+def _reader_message(exc: yaml.YAMLError) -> str:
+    if isinstance(exc, yaml.reader.ReaderError) and isinstance(exc.character, str):
+        return f"invalid YAML: character {exc.character!r} ({exc.reason}) at character offset {exc.position}"
+    return f"invalid YAML: {exc}"
 
 
 def _line_at(text: str, position: int | None) -> int:
