@@ -106,8 +106,9 @@ def parse_yaml(text: str, file: str) -> SourceDoc:
 
 
 def _reader_message(exc: yaml.YAMLError) -> str:
-    if isinstance(exc, yaml.reader.ReaderError) and isinstance(exc.character, str):
-        return f"invalid YAML: character {exc.character!r} ({exc.reason}) at character offset {exc.position}"
+    if isinstance(exc, yaml.reader.ReaderError):
+        char = chr(exc.character) if isinstance(exc.character, int) else exc.character
+        return f"invalid YAML: character {char!r} at character offset {exc.position}: {exc.reason}"
     return f"invalid YAML: {exc}"
 
 
