@@ -132,10 +132,11 @@ def checkpoint(phase: str, detail: str = "") -> None:
     """Fault-injection hook: a no-op unless WGH_TEST_PAUSE_AT names this phase."""
     if os.environ.get("WGH_TEST_PAUSE_AT") != phase:
         return
-    print(f"WGH-CHECKPOINT {phase} {detail}".rstrip(), file=sys.stderr, flush=True)
     shield = _shield
-    # how many signals to wait for (a test of the third-signal abort waits for all three)
+    # how many signals to wait for (a test of the third-signal abort waits for all three);
+    # counted before announcing: a signal may arrive the moment the line is out
     until = (len(shield.received) if shield else 0) + int(os.environ.get("WGH_TEST_PAUSE_SIGNALS", "1"))
+    print(f"WGH-CHECKPOINT {phase} {detail}".rstrip(), file=sys.stderr, flush=True)
     deadline = time.monotonic() + float(os.environ.get("WGH_TEST_PAUSE_SECONDS", "60"))
     # outside a teardown the signal raises KeyboardInterrupt out of this sleep; inside
     # one it is deferred, and the wait ends once it has been noted
