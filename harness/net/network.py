@@ -480,14 +480,14 @@ class Network:
         self.previous_keys[node] = self.keys[node]
         self.keys[node] = KeyPair.generate()
         self._tell_peers_new_key(node, old_public)
-        self.devices[node].configure(self.keys[node].private, self.listen_port(node), self._peer_configs(node, with_endpoints=True))
+        self.devices[node].set_private_key(self.keys[node].private)
         self._peers_set_endpoints(node)
 
     def reuse_old_key(self, node: str) -> None:
         """`node` goes back to the key pair it had before its last key change, and its
         peers are NOT told: it presents a revoked key, as a stale config would."""
         self.keys[node], self.previous_keys[node] = self.previous_keys.pop(node), self.keys[node]
-        self.devices[node].configure(self.keys[node].private, self.listen_port(node), self._peer_configs(node, with_endpoints=True))
+        self.devices[node].set_private_key(self.keys[node].private)
 
     def remove_peer(self, node: str, peer: str) -> None:
         """`node` forgets `peer` (a revoked key); `peer` is not told and keeps its session."""

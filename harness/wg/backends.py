@@ -45,6 +45,13 @@ class WgDevice(ABC):
         """Set the key, port and the complete peer list (replacing any peers)."""
 
     @abstractmethod
+    def set_private_key(self, private_key: bytes) -> None:
+        """Replace the key pair only: peers and their sessions' endpoints stay. A full
+        `configure` would also replace the peers, losing a handshake already in flight
+        with the new key; its retry, within 20 ms, is dropped by the peer as a flood and
+        the next comes only after REKEY_TIMEOUT (5 s)."""
+
+    @abstractmethod
     def update_peer(
         self,
         public_key: bytes,
@@ -158,6 +165,9 @@ class KernelDevice(WgDevice):
             if number == 0:
                 device = {"private_key": base64.b64encode(private_key).decode(), "listen_port": listen_port}
             self.genl._run_with_cleanup(_set_device, self.genl.asyncore, self.ifname, device, [self._peer(p) for p in batch])
+
+    def set_private_key(self, private_key: bytes) -> None:
+        self.genl.set(self.ifname, private_key=base64.b64encode(private_key).decode())
 
     def update_peer(self, public_key, *, endpoint=None, persistent_keepalive=None, allowed_ips=None) -> None:
         data: dict[str, Any] = {"public_key": base64.b64encode(public_key).decode()}
@@ -295,6 +305,9 @@ class WireguardGoDevice(WgDevice):
                 persistent_keepalive=peer.persistent_keepalive,
             )
         uapi.set_config(self.ifname, lines)
+
+    def set_private_key(self, private_key: bytes) -> None:
+        uapi.set_config(self.ifname, [f"private_key={private_key.hex()}"])
 
     def update_peer(self, public_key, *, endpoint=None, persistent_keepalive=None, allowed_ips=None) -> None:
         uapi.set_config(

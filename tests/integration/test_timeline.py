@@ -65,6 +65,25 @@ def test_rotated_key_replaces_the_old_one_on_both_sides(wgh_network):
     assert check(net, {"ping": {"from": "b", "to": "a", "count": 2, "interval": "50ms"}}).ok
 
 
+def test_rotation_under_traffic_keeps_the_peer_and_rekeys_at_once(wgh_network):
+    """Rotation swaps only the key: the rotated node keeps its peer (counters and all).
+    Re-creating the peer lost a handshake already sent with the new key, and its retry
+    within 20 ms was dropped as a flood: the tunnel stayed down for REKEY_TIMEOUT (5 s)."""
+    net = wgh_network(PAIR)
+    assert check(net, {"handshake": {"between": ["a", "b"]}}).ok
+    assert check(net, {"ping": {"from": "a", "to": "b", "count": 2, "interval": "50ms"}}).ok
+    check(net, {"probe": {"name": "s", "from": "a", "to": "b", "interval": "10ms"}})
+    for _ in range(3):
+        time.sleep(0.2)
+        received_before = net.devices["a"].status().peers[0].rx_bytes
+        assert check(net, {"rotate_key": {"node": "a"}}).ok
+        assert net.devices["a"].status().peers[0].rx_bytes >= received_before > 0
+        rekeyed = check(net, {"wait_until": {"handshake": ["a", "b"], "within": "2s"}})
+        assert rekeyed.ok, rekeyed.message
+    stopped = check(net, {"stop": {"probe": "s", "max_outage": "1s"}})
+    assert stopped.ok, stopped.message
+
+
 def test_restart_with_a_new_key(wgh_network):
     net = wgh_network(PAIR)
     assert check(net, {"handshake": {"between": ["a", "b"]}}).ok
