@@ -12,34 +12,18 @@ import json
 import os
 import re
 import shutil
-import signal
-import time
+import subprocess
+import sys
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from harness.plan import naming
+from harness.processes import process_running, process_start_time, stop_process, stop_processes
+
 
 REGISTRY_DIR = Path("/run/wgharness")
 RELEASED = b"released"  # what a harness tells its watchdog when it tore down itself
 WG_SOCKET_DIR = Path("/var/run/wireguard")
-
-
-def process_start_time(pid: int) -> int | None:
-    """Start time in clock ticks since boot: tells a PID from a recycled one."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return None
-    return int(stat.rpartition(")")[2].split()[19])
-
-
-def process_running(pid: int, start: int | None) -> bool:
-    """The process we started (same start time) is still running: not gone, not a zombie."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
-    except OSError:
-        return False
-    return start is not None and int(fields[19]) == start and fields[0] not in ("Z", "X")
 
 
 @dataclass
@@ -81,9 +65,6 @@ class RunRegistry:
         PR_SET_PDEATHSIG (dnsmasq). Idempotent; stopped by release()."""
         if self._watchdog is not None:
             return
-        import subprocess
-        import sys
-
         read_end, write_end = os.pipe()  # the harness holds the write end: EOF = it is gone
         try:
             process = subprocess.Popen(
@@ -133,49 +114,9 @@ class RunRegistry:
                 os.close(write_end)
             try:
                 process.wait(timeout=5)  # type: ignore[attr-defined]
-            except Exception:
+            except subprocess.TimeoutExpired:  # a stuck watchdog: the reaper removes what it guards
                 pass
         return leftovers
-
-
-def stop_process(pid: int, start: int | None, grace: float = 1.0) -> bool:
-    """SIGTERM, then SIGKILL after `grace`, only if `pid` is still the process we started."""
-    return not stop_processes([(pid, start)], grace)
-
-
-def stop_processes(processes: list[tuple[int, int | None]], grace: float = 1.0) -> list[int]:
-    """Stop several processes at once (each one's teardown overlaps the others');
-    only those whose start time still matches, i.e. the ones we started. Returns the
-    PIDs that would not die."""
-
-    def ours(pid: int, start: int | None) -> bool:
-        return start is not None and not _reap_if_child(pid) and process_running(pid, start)
-
-    pending = [(pid, start) for pid, start in processes if ours(pid, start)]
-    for sig, wait in ((signal.SIGTERM, grace), (signal.SIGKILL, 1.0)):
-        for pid, _ in pending:
-            try:
-                os.kill(pid, sig)
-            except ProcessLookupError:
-                pass
-        deadline = time.monotonic() + wait
-        delay = 0.0005
-        while pending and time.monotonic() < deadline:
-            pending = [(pid, start) for pid, start in pending if ours(pid, start)]
-            if pending:
-                time.sleep(delay)
-                delay = min(delay * 2, 0.02)
-        if not pending:
-            return []
-    return [pid for pid, _ in pending]
-
-
-def _reap_if_child(pid: int) -> bool:
-    try:
-        done, _ = os.waitpid(pid, os.WNOHANG)
-        return done == pid
-    except ChildProcessError:
-        return False
 
 
 def remove_namespace(name: str) -> bool:

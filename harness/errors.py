@@ -1,4 +1,6 @@
-"""Exceptions the harness raises on purpose (anything else is a bug)."""
+"""Exceptions the harness raises on purpose (anything else is a bug). All derive from
+`HarnessError`, so a caller can tell "the harness refused or failed, and says why" from
+a crash; `interrupts.Interrupted` is the exception: it is a KeyboardInterrupt."""
 
 from __future__ import annotations
 
@@ -28,7 +30,11 @@ def one_line(text: str) -> str:
     return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
 
 
-class ScenarioError(Exception):
+class HarnessError(Exception):
+    """The root of every error the harness raises on purpose."""
+
+
+class ScenarioError(HarnessError):
     """A scenario file is invalid; nothing has been built."""
 
     def __init__(self, problems: list[Problem]):
@@ -36,13 +42,13 @@ class ScenarioError(Exception):
         super().__init__("\n".join(str(p) for p in problems))
 
 
-class MissingCapability(Exception):
+class MissingCapability(HarnessError):
     """The host lacks something a scenario needs; the message says how to get it."""
 
 
-class BuildError(Exception):
+class BuildError(HarnessError):
     """Building the network failed; what was built has been torn down."""
 
 
-class StepTimeout(Exception):
+class StepTimeout(HarnessError):
     """A scenario ran past its time budget."""

@@ -13,7 +13,7 @@ from typing import Any, Callable, Iterator
 
 import pytest
 
-from harness.errors import ScenarioError
+from harness.errors import HarnessError, ScenarioError
 from harness.interrupts import Interrupted
 
 SCENARIO_DIR_NAME = "scenarios"
@@ -185,7 +185,7 @@ class ScenarioFile(pytest.File):
         return super().repr_failure(excinfo)
 
 
-class ScenarioFailed(Exception):
+class ScenarioFailed(HarnessError):
     def __init__(self, result: Any):
         self.result = result
         super().__init__(result.summary())

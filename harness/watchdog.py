@@ -17,7 +17,8 @@ from pathlib import Path
 
 
 def main(argv: list[str]) -> int:
-    from harness.cleanup import RELEASED, RunRecord, TrackedProcess, process_running, remove_objects
+    from harness.cleanup import RELEASED, RunRecord, TrackedProcess, remove_objects
+    from harness.processes import process_running
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # only the pipe tells it when to act
     record_path = Path(argv[0])

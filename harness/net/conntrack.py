@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from harness.endpoint import format_endpoint
 from harness.net import nsexec
 
 NETLINK_NETFILTER = 12
@@ -29,9 +30,9 @@ def udp_mappings(namespace: str) -> list[UdpMapping]:
                 continue
             found.append(
                 UdpMapping(
-                    inside=f"{orig.saddr}:{orig.sport}",
-                    outside=f"{reply.daddr}:{reply.dport}",
-                    remote=f"{orig.daddr}:{orig.dport}",
+                    inside=format_endpoint(orig.saddr, orig.sport),
+                    outside=format_endpoint(reply.daddr, reply.dport),
+                    remote=format_endpoint(orig.daddr, orig.dport),
                     seconds_left=entry.timeout or 0,
                 )
             )

@@ -30,6 +30,8 @@ from harness.errors import BuildError, MissingCapability
 from harness.net import dnswire, nsexec
 from harness.net.dnswire import Address, Answer, DnsError, build_query, hosts_file, parse_response
 from harness.plan.dns import resolver_for
+from harness.processes import stop_children
+from harness.plan.types import EndpointPlan
 
 PORT = 53
 QUERY_TIMEOUT = 1.0  # per attempt; a resolver on the same few links answers in well under 1 ms
@@ -228,14 +230,7 @@ class DnsServer:
         return " | ".join(t for t in texts if t)[-1500:] or "(no output)"
 
     def close(self) -> None:
-        from harness.cleanup import process_start_time, stop_process
-
-        if self.process.poll() is None:
-            stop_process(self.process.pid, process_start_time(self.process.pid))
-        try:
-            self.process.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            pass  # the registry's release tries again, by PID
+        stop_children([self.process])  # one that will not die: the registry's release tries again, by PID
         artifacts = self.network.artifacts_dir
         if artifacts is not None and self.log_path.exists() and self.log_path.stat().st_size:
             artifacts.mkdir(parents=True, exist_ok=True)
@@ -283,8 +278,6 @@ def start_servers(network: Any) -> None:
 def resolve_endpoints(network: Any) -> None:
     """Resolve each endpoint given by DNS name once, inside its node, before endpoints
     are set: what wg(8) does when it reads `Endpoint = name:port`."""
-    from harness.plan.network import Endpoint
-
     for node, wg in network.plan.wireguard.items():
         for peer in wg.peers:
             planned = peer.endpoint
@@ -294,18 +287,16 @@ def resolve_endpoints(network: Any) -> None:
                 found = resolve_in(network, node, planned.name)
             except DnsError as exc:
                 raise BuildError(f"{node} cannot resolve the endpoint {planned} of peer {peer.node}: {exc}") from None
-            network.endpoints[(node, peer.node)] = Endpoint(found.address, planned.port, planned.node, planned.name)
+            network.endpoints[(node, peer.node)] = EndpointPlan(found.address, planned.port, planned.node, planned.name)
 
 
 def resolved(network: Any, node: str, endpoint: Any) -> Any:
     """An endpoint with its DNS name resolved now, inside `node` (as `wg set ... endpoint
     name:port` does); endpoints with an address are returned as they are."""
-    from harness.plan.network import Endpoint
-
     if endpoint is None or endpoint.address is not None or endpoint.name is None:
         return endpoint
     found = resolve_in(network, node, endpoint.name)
-    return Endpoint(found.address, endpoint.port, endpoint.node, endpoint.name)
+    return EndpointPlan(found.address, endpoint.port, endpoint.node, endpoint.name)
 
 
 def follow_addresses(network: Any) -> list[str]:

@@ -9,28 +9,18 @@ and the answer parsed here. scapy's DNS layer does the encoding.
 from __future__ import annotations
 
 import ipaddress
-import re
 from dataclasses import dataclass
 from typing import Iterable, Union
 
-Address = Union[ipaddress.IPv4Address, ipaddress.IPv6Address]
+from harness.errors import HarnessError
 
-# a DNS name as the scenario format accepts it: lowercase labels, at least one dot
-# (node names have none, so "server" is a node and "server.wgh.test" a DNS name)
-# (no look-ahead: pydantic's regex engine has none; the 253-character limit is separate)
-DNS_NAME_PATTERN = r"^([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]([a-z0-9-]{0,61}[a-z0-9])?$"
-DNS_NAME_MAX = 253
-_DNS_NAME = re.compile(DNS_NAME_PATTERN)
+Address = Union[ipaddress.IPv4Address, ipaddress.IPv6Address]
 
 RCODES = {0: "NOERROR", 1: "FORMERR", 2: "SERVFAIL", 3: "NXDOMAIN", 4: "NOTIMP", 5: "REFUSED"}
 QTYPES = {"A": 1, "AAAA": 28}
 
 
-def is_dns_name(text: str) -> bool:
-    return len(text) <= DNS_NAME_MAX and bool(_DNS_NAME.match(text))
-
-
-class DnsError(Exception):
+class DnsError(HarnessError):
     """A name could not be resolved (no answer, an error code, or a malformed reply)."""
 
 

@@ -18,6 +18,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
 
+from pyroute2.netlink.exceptions import NetlinkError
+
 from harness import caps
 from harness.cleanup import RunRegistry
 from harness.errors import BuildError, MissingCapability
@@ -25,9 +27,11 @@ from harness.interrupts import Interrupted, checkpoint, shielded
 from harness.net import dns, firewall, impair, nat, nlbatch, nsexec, policy
 from harness.net.linkmove import move_link
 from harness.plan.network import NetworkPlan, Port
+from harness.processes import stop_children
 from harness.scenario.model import Impairment
 from harness.wg import uapi
-from harness.wg.backends import KernelDevice, PeerConfig, WgDevice, WireguardGoDevice
+from harness.wg.backends import KernelDevice, WgDevice, WireguardGoDevice
+from harness.wg.config import PeerChange, PeerConfig
 from harness.wg.keys import KeyPair
 
 log = logging.getLogger(__name__)
@@ -173,8 +177,6 @@ class Network:
         return ", ".join(parts)
 
     def _teardown(self) -> list[str]:
-        from harness.cleanup import process_start_time, stop_processes
-
         checkpoint("teardown-start", self.plan.run_id)
 
         for stream, *_ in self.probes.values():
@@ -193,7 +195,7 @@ class Network:
                 log.warning("closing %s: %s", key, exc)
         self.services.clear()
         daemons = [d for d in self.devices.values() if isinstance(d, WireguardGoDevice)]
-        stop_processes([(d.process.pid, process_start_time(d.process.pid)) for d in daemons])
+        stop_children([d.process for d in daemons])  # all at once: their shutdowns overlap
         for device in self.devices.values():
             try:
                 device.close()
@@ -348,14 +350,18 @@ class Network:
         policy.install(ipr, self.namespace(name), wg, index)
 
     def _set_endpoints(self, name: str) -> None:
+        changes = []
         for peer in self.plan.wireguard[name].peers:
             endpoint = self.endpoints.get((name, peer.node), peer.endpoint)  # a step may have changed it
             if endpoint is not None or peer.persistent_keepalive:
-                self.devices[name].update_peer(
-                    self.keys[peer.node].public,
-                    endpoint=str(endpoint) if endpoint is not None else None,
-                    persistent_keepalive=peer.persistent_keepalive,
+                changes.append(
+                    PeerChange(
+                        self.keys[peer.node].public,
+                        endpoint=str(endpoint) if endpoint is not None else None,
+                        persistent_keepalive=peer.persistent_keepalive,
+                    )
                 )
+        self.devices[name].update_peers(changes)  # in batches, as the configuration: a mesh node has hundreds
 
     # --- changes while running (timeline steps) ----------------------------------
 
@@ -416,7 +422,7 @@ class Network:
                 if route not in routes:
                     try:
                         ipr.route("del", dst=str(route.destination), oif=ipr.link_lookup(ifname=route.dev)[0])
-                    except Exception:  # already gone with its link
+                    except (NetlinkError, IndexError):  # already gone with its link
                         pass
             for route in routes:
                 _install_route(ipr, route, replace=True)
@@ -451,10 +457,6 @@ class Network:
     def restart_wireguard(self, node: str, new_key: bool = False) -> None:
         """Destroy the node's WireGuard interface and create it again (same or new key)."""
         device = self.devices.pop(node)
-        if isinstance(device, WireguardGoDevice):
-            from harness.cleanup import process_start_time, stop_processes
-
-            stop_processes([(device.process.pid, process_start_time(device.process.pid))])
         device.close()
         if isinstance(device, KernelDevice):
             ipr = self.iproute[node]
@@ -499,8 +501,10 @@ class Network:
             peer = wg.peer(node)
             if peer is None or other not in self.devices:
                 continue
-            self.devices[other].remove_peer(old_public)
-            self.devices[other].update_peer(self.keys[node].public, allowed_ips=tuple(map(str, peer.allowed_ips)))
+            # one request: the old key out, the new one in
+            self.devices[other].update_peers(
+                [PeerChange(old_public, remove=True), PeerChange(self.keys[node].public, allowed_ips=tuple(map(str, peer.allowed_ips)))]
+            )
 
     def _peers_set_endpoints(self, node: str) -> None:
         for other, wg in self.plan.wireguard.items():

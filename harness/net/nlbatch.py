@@ -18,6 +18,7 @@ import socket
 import struct
 from typing import Any, Sequence
 
+from harness.errors import HarnessError
 from harness.net import nsexec
 
 NLMSG_ERROR = 2
@@ -25,7 +26,7 @@ _HEADER = struct.Struct("=IHHII")  # length, type, flags, sequence, port id
 CHUNK = 32 * 1024  # bytes per sendmsg (well below the socket's send buffer)
 
 
-class BatchError(OSError):
+class BatchError(HarnessError, OSError):
     """The kernel refused one of the requests (`index`: which one)."""
 
     index: int = 0

@@ -22,6 +22,8 @@ import ipaddress
 import socket
 from typing import Any
 
+from pyroute2.netlink.exceptions import NetlinkError
+
 from harness.net import nlbatch, nsexec
 from harness.plan.network import MAIN_TABLE, WgPlan
 
@@ -60,8 +62,8 @@ def install(ipr: Any, namespace: str, wg: WgPlan, index: int) -> None:
     for rule in policy_rules(wg):
         try:
             ipr.rule("add", **rule)
-        except Exception as exc:  # NetlinkError(EEXIST): already there from before a restart
-            if getattr(exc, "code", None) != errno.EEXIST:
+        except NetlinkError as exc:  # EEXIST: already there from before a restart
+            if exc.code != errno.EEXIST:
                 raise
 
 

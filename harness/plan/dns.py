@@ -10,14 +10,12 @@ network gives it.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Union
-import ipaddress
+from typing import TYPE_CHECKING
+
+from harness.plan.types import Address, EndpointPlan, NetworkPlan, PlanError
 
 if TYPE_CHECKING:
-    from harness.plan.network import Endpoint, NetworkPlan
     from harness.scenario.model import ScenarioSpec
-
-Address = Union[ipaddress.IPv4Address, ipaddress.IPv6Address]
 
 
 def servers_of(spec: "ScenarioSpec", name: str) -> list[str]:
@@ -25,7 +23,7 @@ def servers_of(spec: "ScenarioSpec", name: str) -> list[str]:
     return [node for node, node_spec in spec.nodes.items() if name in (getattr(node_spec, "dns", None) or {})]
 
 
-def resolver_for(plan: "NetworkPlan", spec: "ScenarioSpec", node: str, name: str) -> tuple[str, Address] | None:
+def resolver_for(plan: NetworkPlan, spec: "ScenarioSpec", node: str, name: str) -> tuple[str, Address] | None:
     """(server node, its address) that `node` asks for `name`: the first server with
     a record for it that `node` reaches on the underlay (IPv4 first)."""
     for server in servers_of(spec, name):
@@ -38,12 +36,10 @@ def resolver_for(plan: "NetworkPlan", spec: "ScenarioSpec", node: str, name: str
     return None
 
 
-def dns_endpoint(name: str, port: int | None, plan: "NetworkPlan", spec: "ScenarioSpec", node: str, path: tuple) -> "Endpoint":
+def dns_endpoint(name: str, port: int | None, plan: NetworkPlan, spec: "ScenarioSpec", node: str, path: tuple) -> EndpointPlan:
     """The plan of an endpoint given as 'dns.name:port': no address yet (it is
     resolved inside `node` when the network is built), but checked now: the name
     needs a server that `node` can reach, and the endpoint needs a port, as in wg(8)."""
-    from harness.plan.network import Endpoint, PlanError
-
     if port is None:
         raise PlanError(path, f"an endpoint given by DNS name needs a port, as in wg(8): '{name}:51820'")
     servers = servers_of(spec, name)
@@ -56,4 +52,4 @@ def dns_endpoint(name: str, port: int | None, plan: "NetworkPlan", spec: "Scenar
             f"'{node}' cannot reach a DNS server for '{name}' on the underlay (served by {', '.join(servers)}; no route, or behind a NAT)",
         )
     server, _ = found
-    return Endpoint(None, port, spec.nodes[server].dns[name], name)
+    return EndpointPlan(None, port, spec.nodes[server].dns[name], name)

@@ -15,10 +15,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from harness.errors import HarnessError
 from harness.results.load import ResultsError, load_result_sets
 
 
-class ReportInputError(Exception):
+class ReportInputError(HarnessError):
     """An input that is not a results file, directory or matrix summary."""
 
 

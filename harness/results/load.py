@@ -8,12 +8,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from harness.errors import HarnessError
 from harness.results.metrics import metric_keys
 
 SUPPORTED_SCHEMA_VERSIONS = (1, 2)
 
 
-class ResultsError(ValueError):
+class ResultsError(HarnessError, ValueError):
     """A path that is not a results file, folder or matrix summary we can read."""
 
 

@@ -21,7 +21,7 @@ from pydantic import (
     WithJsonSchema,
 )
 
-from harness.net.dnswire import DNS_NAME_MAX, DNS_NAME_PATTERN
+from harness.dnsnames import DNS_NAME_MAX, DNS_NAME_PATTERN
 from harness.sysctls import SYSCTL_NAME_PATTERN, SYSCTL_VALUE_PATTERN, sysctl_name_problem, sysctl_value_problem
 from harness.units import MAX_DURATION, parse_duration, parse_percent, parse_rate
 

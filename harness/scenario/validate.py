@@ -7,8 +7,9 @@ import difflib
 import ipaddress
 import re
 
+from harness.diagnosis.causes import CAUSES
+from harness.endpoint import Endpoint
 from harness.errors import Problem
-from harness.steps.causes import CAUSES
 from harness.plan.network import PlanError, PlanErrors, build_plan, resolve_endpoint
 from harness.scenario.model import (
     CaptureArgs,
@@ -360,10 +361,8 @@ def _check_wg_state_step(spec, args, path, problem) -> None:
             elif isinstance(bounds, list) and not bounds:
                 problem(path + (field,), "an empty list allows no value")
     if isinstance(args, LearnedEndpointArgs):
-        from harness.steps.wgstate import parse_endpoint
-
         try:
-            parse_endpoint(args.is_)
+            Endpoint.parse(args.is_)
         except ValueError as exc:
             problem(path + ("is",), str(exc))
 

@@ -11,6 +11,7 @@ from harness.scenario.model import (
     EndpointArgs,
     LinkArgs,
     NatRebindArgs,
+    PingArgs,
     ProbeArgs,
     RestartArgs,
     RoamArgs,
@@ -18,7 +19,11 @@ from harness.scenario.model import (
     StopArgs,
     WaitUntilArgs,
 )
+from harness.diagnosis.path import diagnose_path
+from harness.net.datagram import send_datagram
+from harness.steps.basic import ping
 from harness.steps.probe import ProbeStream
+from harness.steps.registry import runs
 from harness.steps.result import Measurement, StepResult
 
 
@@ -29,6 +34,7 @@ def _link_index(network, name: str) -> int:
     return index
 
 
+@runs("link")
 def link(network, index: int, args: LinkArgs) -> StepResult:
     link_index = _link_index(network, args.name)
     veth = network.plan.veths[link_index]
@@ -56,6 +62,7 @@ def _describe(conditions) -> str:
     return " ".join(f"{k}={v}" for k, v in conditions.model_dump(exclude_none=True).items())
 
 
+@runs("roam")
 def roam(network, index: int, args: RoamArgs) -> StepResult:
     details = []
     if args.via is not None:
@@ -78,24 +85,28 @@ def roam(network, index: int, args: RoamArgs) -> StepResult:
     return StepResult(index, "roam", f"roam {args.node}: {', '.join(details)}", True)
 
 
+@runs("nat_rebind")
 def nat_rebind(network, index: int, args: NatRebindArgs) -> StepResult:
     count = network.flush_nat(args.node)
     network.mark_event(f"nat_rebind {args.node}")
     return StepResult(index, "nat_rebind", f"NAT {args.node} forgot its {count} tracked flows", True)
 
 
+@runs("restart")
 def restart(network, index: int, args: RestartArgs) -> StepResult:
     network.restart_wireguard(args.node, new_key=args.key == "new")
     network.mark_event(f"restart {args.node}")
     return StepResult(index, "restart", f"restart {args.node}'s WireGuard interface ({args.key} key)", True)
 
 
+@runs("rotate_key")
 def rotate_key(network, index: int, args: RotateKeyArgs) -> StepResult:
     network.rotate_key(args.node)
     network.mark_event(f"rotate_key {args.node}")
     return StepResult(index, "rotate_key", f"{args.node} has a new key pair; its peers were updated", True)
 
 
+@runs("endpoint")
 def endpoint(network, index: int, args: EndpointArgs) -> StepResult:
     target = resolve_endpoint(args.to, network.plan, network.plan.spec, args.node, ("steps", index, "endpoint", "to"))
     from harness.net.dns import resolved
@@ -106,6 +117,7 @@ def endpoint(network, index: int, args: EndpointArgs) -> StepResult:
     return StepResult(index, "endpoint", f"{args.node}'s endpoint for {args.peer} is now {target}", True)
 
 
+@runs("probe")
 def probe(network, index: int, args: ProbeArgs) -> StepResult:
     address = network.plan.target_address(args.from_, args.to, args.via, args.family)
     stream = ProbeStream(network.namespace(args.from_), str(address), args.interval, args.timeout).start()
@@ -113,6 +125,7 @@ def probe(network, index: int, args: ProbeArgs) -> StepResult:
     return StepResult(index, "probe", f"probe {args.name}: {args.from_} → {args.to} ({address}) every {args.interval * 1000:g} ms", True)
 
 
+@runs("capture")
 def capture(network, index: int, args: CaptureArgs) -> StepResult:
     from harness.steps.capture import Capture
 
@@ -136,10 +149,8 @@ def _stop_capture(network, index: int, args: StopArgs) -> StepResult:
         target = network.plan.tunnel_address(args.no_cleartext.to, 4) or network.plan.tunnel_address(args.no_cleartext.to, 6)
         if target is None:  # a node without WireGuard beyond a full-tunnel peer: its own address
             target = network.plan.target_address(args.no_cleartext.from_, args.no_cleartext.to, "tunnel", 4)
-        from harness.steps.checks import _send_probe
-
         seen = len(cap.frames)
-        _send_probe(network.namespace(args.no_cleartext.from_), str(target), marker)
+        send_datagram(network.namespace(args.no_cleartext.from_), str(target), marker)
         deadline = time.monotonic() + 1.0  # until the marker's packet crosses the link
         while len(cap.frames) == seen and time.monotonic() < deadline:
             time.sleep(0.005)
@@ -187,6 +198,7 @@ def _stop_capture(network, index: int, args: StopArgs) -> StepResult:
     return result
 
 
+@runs("stop")
 def stop(network, index: int, args: StopArgs) -> StepResult:
     if args.capture is not None:
         return _stop_capture(network, index, args)
@@ -230,10 +242,8 @@ def stop(network, index: int, args: StopArgs) -> StepResult:
         problems.append(f"longest outage {report.longest_outage * 1000:.0f} ms > {args.max_outage * 1000:.0f} ms")
     result.passed = not problems and report.received > 0
     if not result.passed and probe_args.via == "tunnel" and probe_args.to in network.plan.wireguard:
-        from harness.steps.checks import _diagnose_path
-
         address = network.plan.tunnel_address(probe_args.to, probe_args.family)
-        diagnosis = _diagnose_path(network, probe_args.from_, address)
+        diagnosis = diagnose_path(network, probe_args.from_, address)
         problems.append(diagnosis.summary)
         result.diagnosis = str(diagnosis)
     result.message += (
@@ -244,10 +254,8 @@ def stop(network, index: int, args: StopArgs) -> StepResult:
     return result
 
 
+@runs("wait_until")
 def wait_until(network, index: int, args: WaitUntilArgs) -> StepResult:
-    from harness.scenario.model import PingArgs
-    from harness.steps.checks import _ping
-
     started_wall = time.time()
     started = time.monotonic()
     deadline = started + args.within
@@ -269,7 +277,7 @@ def wait_until(network, index: int, args: WaitUntilArgs) -> StepResult:
                 handshake_after = max(pa.latest_handshake, pb.latest_handshake) - since_wall
         else:
             probe_args = args.ping or PingArgs.model_validate({"from": "x", "to": "x"})
-            last = _ping(network, index, probe_args, diagnose=False)  # diagnosed once, at the deadline
+            last = ping(network, index, probe_args, diagnose=False)  # diagnosed once, at the deadline
             ok = last.passed
         if ok or time.monotonic() >= deadline:
             break
@@ -286,7 +294,7 @@ def wait_until(network, index: int, args: WaitUntilArgs) -> StepResult:
         result.measurements[f"{args.record or 'wait_until'}.time"] = Measurement(round(elapsed, 4), "s")
     else:
         if args.ping is not None:
-            last = _ping(network, index, args.ping)
+            last = ping(network, index, args.ping)
         result.message = f"not within {args.within:g}s ({attempts} attempts)" + (f": {last.message}" if last else "")
         result.diagnosis = last.diagnosis if last else None
     return result

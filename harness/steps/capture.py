@@ -13,6 +13,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from harness.endpoint import format_endpoint
 from harness.net import nsexec
 
 ETH_P_ALL = 0x0003
@@ -66,7 +67,7 @@ def classify(frame: bytes) -> tuple[int, str, int] | None:
     if kind == TRANSPORT and (len(payload) < KEEPALIVE_SIZE or (len(payload) % 16 and not _capped_at_mtu(len(payload)))):
         return None  # transport messages are padded to 16 bytes (up to the MTU)
     ip = packet.getlayer(IP) or packet.getlayer(IPv6)
-    return kind, f"{ip.src}:{udp.sport}", len(payload)
+    return kind, format_endpoint(ip.src, udp.sport), len(payload)
 
 
 class Capture:

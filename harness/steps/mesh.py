@@ -23,7 +23,9 @@ from dataclasses import dataclass, field
 from harness.net import nsexec
 from harness.scenario.model import ReachArgs
 from harness.scenario.reach import reach_nodes, reach_pairs
+from harness.diagnosis.path import diagnose_path
 from harness.steps.probe import echo_request, parse_reply
+from harness.steps.registry import runs
 from harness.steps.result import Measurement, StepResult
 
 SHOWN = 5  # pairs named in the one-line message (the diagnosis lists them all)
@@ -133,6 +135,7 @@ def probe_pairs(
     return outcome
 
 
+@runs("reach")
 def reach(network, index: int, args: ReachArgs) -> StepResult:
     plan = network.plan
     nodes = reach_nodes(plan.spec, args)
@@ -163,11 +166,9 @@ def reach(network, index: int, args: ReachArgs) -> StepResult:
             f"(median pair {statistics.median(times) * 1000:.0f} ms, {outcome.sent} requests)"
         )
         return result
-    from harness.steps.checks import _diagnose_path
-
     shown = ", ".join(f"{a} → {b}" for a, b in missing[:SHOWN]) + (" …" if len(missing) > SHOWN else "")
     a, b = missing[0]
-    diagnosis = _diagnose_path(network, a, plan.tunnel_address(b, args.family))
+    diagnosis = diagnose_path(network, a, plan.tunnel_address(b, args.family))
     result.message = (
         f"{len(missing)}/{len(pairs)} pairs never answered within {args.within:g}s ({shown}); "
         f"{a} → {b}: {diagnosis.summary}"

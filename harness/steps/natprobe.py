@@ -26,6 +26,7 @@ from __future__ import annotations
 import socket
 from dataclasses import dataclass, field
 
+from harness.endpoint import Endpoint, endpoint_host, format_endpoint
 from harness.net import nsexec
 
 MAPPINGS = ("endpoint-independent", "address-dependent", "address-and-port-dependent")
@@ -96,7 +97,7 @@ class _Outside:
         got = _receive(self.sock, timeout)
         if got is None:
             return None
-        seen = f"{got[1][0]}:{got[1][1]}"
+        seen = format_endpoint(got[1][0], got[1][1])
         self.sock.sendto(f"seen {seen}".encode(), got[1])
         return seen
 
@@ -117,13 +118,13 @@ def _ask(inside: socket.socket, outside: _Outside, timeout: float, attempts: int
 def _gets_in(sender: socket.socket, receiver: socket.socket, mapping: str, timeout: float) -> tuple[bool, str | None]:
     """Does a datagram from `sender` to the external `mapping` reach `receiver`?
     Returns (arrived, the source address:port the receiver saw)."""
-    host, _, port = mapping.rpartition(":")
+    target = Endpoint.parse(mapping)
     _drain(receiver)
     for _ in range(2):  # a second try, in case the first met an unready path
-        sender.sendto(b"unsolicited", (host, int(port)))
+        sender.sendto(b"unsolicited", (target.host, target.port))
         got = _receive(receiver, timeout)
         if got is not None:
-            return True, f"{got[1][0]}:{got[1][1]}"
+            return True, format_endpoint(got[1][0], got[1][1])
     return False, None
 
 
@@ -199,10 +200,9 @@ def _hairpin(udp, inside: str, second_inside: str, a1: _Outside, timeout: float)
         raise RuntimeError("NAT probe: A:p1 did not answer the hairpin probe")
     sender = udp(second_inside)
     arrived, source = _gets_in(sender, target, public, timeout)
-    public_address = public.rpartition(":")[0]
-    if not arrived or source is None or source.rpartition(":")[0] != public_address:
+    if not arrived or source is None or endpoint_host(source) != endpoint_host(public):
         return False  # not delivered, or delivered from the private address (no hairpin SNAT)
-    host, _, port = source.rpartition(":")
+    back = Endpoint.parse(source)
     _drain(sender)
-    target.sendto(b"hairpin reply", (host, int(port)))
+    target.sendto(b"hairpin reply", (back.host, back.port))
     return _receive(sender, timeout) is not None

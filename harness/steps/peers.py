@@ -8,22 +8,26 @@ from __future__ import annotations
 import time
 
 from harness.scenario.model import HandshakeAgeArgs, RemovePeerArgs, ReuseOldKeyArgs
-from harness.steps.diagnose import describe_peer
+from harness.diagnosis.tunnel import describe_peer
+from harness.steps.registry import runs
 from harness.steps.result import Measurement, StepResult
 
 
+@runs("remove_peer")
 def remove_peer(network, index: int, args: RemovePeerArgs) -> StepResult:
     network.remove_peer(args.node, args.peer)
     network.mark_event(f"remove_peer {args.node}: {args.peer}")
     return StepResult(index, "remove_peer", f"{args.node} removed its peer {args.peer}; {args.peer} was not told", True)
 
 
+@runs("reuse_old_key")
 def reuse_old_key(network, index: int, args: ReuseOldKeyArgs) -> StepResult:
     network.reuse_old_key(args.node)
     network.mark_event(f"reuse_old_key {args.node}")
     return StepResult(index, "reuse_old_key", f"{args.node} is back on its previous (revoked) key; its peers were not told", True)
 
 
+@runs("handshake_age")
 def handshake_age(network, index: int, args: HandshakeAgeArgs) -> StepResult:
     now = time.time()
     title = f"{args.node}'s latest handshake with {args.peer} at most {args.max:g}s old"

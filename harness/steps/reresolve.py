@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from harness.net.dns import resolve_in
 from harness.net.dnswire import DnsError
 from harness.scenario.model import ReresolveArgs, StopArgs
+from harness.steps.registry import runs
 from harness.steps.result import Measurement, StepResult
 from harness.wg.backends import KernelDevice, WgDevice
 
@@ -106,6 +107,7 @@ class Reresolver:
             self.device.close()
 
 
+@runs("reresolve")
 def reresolve(network, index: int, args: ReresolveArgs) -> StepResult:
     resolver = Reresolver(network, args).start()
     network.services[SERVICE_PREFIX + args.node] = resolver  # stopped at teardown unless a step stops it

@@ -11,7 +11,11 @@ from pathlib import Path
 
 from harness.errors import MissingCapability
 from harness.net import nsexec
+from harness.processes import stop_children
 from harness.scenario.model import Iperf3Args
+from harness.diagnosis import mtu
+from harness.diagnosis.path import diagnose_path
+from harness.steps.registry import runs
 from harness.steps.result import Measurement, StepResult
 
 PORT = 5201
@@ -73,11 +77,7 @@ class Iperf3Run:
 
     def close(self) -> None:
         """Stop both ends (by PID) if they are still running."""
-        for process in (self.client, self.server):
-            if process is not None and process.poll() is None:
-                process.kill()
-            if process is not None:
-                process.wait(timeout=5)
+        stop_children([p for p in (self.client, self.server) if p is not None])
 
     def finish(self, network, index: int) -> StepResult:
         result = self._collect(network, index)
@@ -90,13 +90,10 @@ class Iperf3Run:
         """The tunnel's usual diagnosis, then the MTU question: bulk data travels in
         full-size packets, so a path that drops those stalls TCP while the small
         packets of its handshake and the control connection pass."""
-        from harness.steps import mtu
-        from harness.steps.checks import _diagnose_path
-
         args = self.args
         sender, receiver = (args.to, args.from_) if args.reverse else (args.from_, args.to)
         address = network.plan.tunnel_address(receiver, args.family)
-        diagnosis = _diagnose_path(network, sender, address)
+        diagnosis = diagnose_path(network, sender, address)
         tunnel_mtu = network.plan.wireguard[sender].mtu or mtu.DEFAULT_TUNNEL_MTU
         full_size_ping = tunnel_mtu - (28 if args.family == 4 else 48)  # ICMP payload of a full-size packet
         diagnosis = mtu.refine(network, sender, address, full_size_ping, 0, diagnosis)
@@ -172,6 +169,7 @@ def _interval_rates(report: dict) -> list[float] | None:
     return rates or None
 
 
+@runs("iperf3")
 def iperf3(network, index: int, args: Iperf3Args) -> StepResult:
     run = Iperf3Run(network, args, PORT + index)  # one port per step: background runs may overlap
     if args.background is None:

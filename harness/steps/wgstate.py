@@ -9,30 +9,13 @@ peer (handshake initiation 148 B, response 92 B, data 32 B + the inner packet pa
 
 from __future__ import annotations
 
-import ipaddress
 import time
 
 from harness.scenario.model import ByteBounds, LearnedEndpointArgs, ListenPortArgs, TransferArgs
-from harness.steps.diagnose import describe_peer
+from harness.endpoint import Endpoint
+from harness.diagnosis.tunnel import describe_peer
+from harness.steps.registry import runs
 from harness.steps.result import Measurement, StepResult
-
-
-def parse_endpoint(text: str) -> tuple[ipaddress.IPv4Address | ipaddress.IPv6Address, int]:
-    """'127.0.0.1:2' or '[::1]:2' → (address, port); ValueError with a readable message."""
-    if text.startswith("["):
-        host, _, rest = text[1:].partition("]")
-        port = rest[1:] if rest.startswith(":") else ""
-    else:
-        host, _, port = text.rpartition(":")
-        if ":" in host:
-            raise ValueError(f"{text!r}: write an IPv6 endpoint as '[address]:port'")
-    try:
-        address = ipaddress.ip_address(host)
-    except ValueError:
-        raise ValueError(f"{text!r} is not 'address:port' or '[v6 address]:port'") from None
-    if not port.isdigit() or not 1 <= int(port) <= 65535:
-        raise ValueError(f"{text!r}: the port must be 1-65535")
-    return address, int(port)
 
 
 def allows(expected, value: int) -> bool:
@@ -57,6 +40,7 @@ def _peer_status(network, node: str, peer: str):
     return network.devices[node].status().peer(network.public_key(peer))
 
 
+@runs("transfer")
 def transfer(network, index: int, args: TransferArgs) -> StepResult:
     wanted = ", ".join(f"{name} {describe(getattr(args, name))}" for name in ("rx", "tx") if getattr(args, name) is not None)
     title = f"transfer {args.node} ↔ {args.peer}: {wanted} bytes"
@@ -80,8 +64,9 @@ def transfer(network, index: int, args: TransferArgs) -> StepResult:
     return result
 
 
+@runs("learned_endpoint")
 def learned_endpoint(network, index: int, args: LearnedEndpointArgs) -> StepResult:
-    expected = parse_endpoint(args.is_)
+    expected = Endpoint.parse(args.is_)
     title = f"{args.node}'s endpoint for {args.peer} is {args.is_}"
     result = StepResult(index, "learned_endpoint", title, False, args.expect)
     status = _peer_status(network, args.node, args.peer)
@@ -91,7 +76,7 @@ def learned_endpoint(network, index: int, args: LearnedEndpointArgs) -> StepResu
     actual = None
     if status.endpoint:
         try:
-            actual = parse_endpoint(status.endpoint)
+            actual = Endpoint.parse(status.endpoint)
         except ValueError:
             pass
     result.passed = actual == expected
@@ -102,6 +87,7 @@ def learned_endpoint(network, index: int, args: LearnedEndpointArgs) -> StepResu
     return result
 
 
+@runs("listen_port")
 def listen_port(network, index: int, args: ListenPortArgs) -> StepResult:
     old = network.listen_port(args.node)
     network.set_listen_port(args.node, args.port)

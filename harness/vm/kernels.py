@@ -16,7 +16,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from harness.errors import MissingCapability
+from harness.errors import HarnessError, MissingCapability
 
 # Debian's generic kernels; -cloud kernels lack 9p and cannot boot under virtme-ng,
 # -rt kernels are a different scheduler; both are excluded.
@@ -24,7 +24,7 @@ PACKAGE_RE = re.compile(r"^linux-image-(?P<release>(?P<version>\d+\.\d+(?:\.\d+)
 VERSION_SPEC_RE = re.compile(r"^\d+\.\d+(?:[.\-+][\w.+-]*)?$")
 
 
-class KernelSpecError(ValueError):
+class KernelSpecError(HarnessError, ValueError):
     """The spec names no kernel we can find or fetch; the message says what to do."""
 
 

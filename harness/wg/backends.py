@@ -13,24 +13,27 @@ import shutil
 import subprocess
 import time
 from abc import ABC, abstractmethod
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
-from harness.errors import BuildError, MissingCapability
+from pyroute2.netlink.exceptions import NetlinkError
+
+from harness.endpoint import format_endpoint
+from harness.errors import BuildError, HarnessError, MissingCapability
 from harness.net import nsexec
+from harness.processes import stop_children
 from harness.wg import uapi
+from harness.wg.config import PeerChange, PeerConfig
+from harness.wg.genl import WireGuardNetlink
 from harness.wg.status import DeviceStatus, PeerStatus
+
+__all__ = ["BACKENDS", "DeviceUnavailable", "KernelDevice", "PeerChange", "PeerConfig", "WgDevice", "WireguardGoDevice"]
 
 BACKENDS = ("kernel", "wireguard-go")
 
 
-@dataclass(frozen=True)
-class PeerConfig:
-    public_key: bytes
-    allowed_ips: tuple[str, ...]
-    endpoint: str | None = None
-    persistent_keepalive: int = 0
+class DeviceUnavailable(HarnessError):
+    """A WireGuard device does not answer: its interface or its process is gone."""
 
 
 class WgDevice(ABC):
@@ -52,6 +55,10 @@ class WgDevice(ABC):
         the next comes only after REKEY_TIMEOUT (5 s)."""
 
     @abstractmethod
+    def update_peers(self, changes: Sequence[PeerChange]) -> None:
+        """Apply peer changes (adding peers that are unknown, removing those marked so)
+        in as few requests as the backend allows."""
+
     def update_peer(
         self,
         public_key: bytes,
@@ -61,9 +68,10 @@ class WgDevice(ABC):
         allowed_ips: tuple[str, ...] | None = None,
     ) -> None:
         """Change some settings of one peer (adding it if unknown)."""
+        self.update_peers([PeerChange(public_key, endpoint, persistent_keepalive, allowed_ips)])
 
-    @abstractmethod
-    def remove_peer(self, public_key: bytes) -> None: ...
+    def remove_peer(self, public_key: bytes) -> None:
+        self.update_peers([PeerChange(public_key, remove=True)])
 
     @abstractmethod
     def set_fwmark(self, mark: int) -> None:
@@ -73,8 +81,16 @@ class WgDevice(ABC):
     def set_listen_port(self, port: int) -> None:
         """Listen on another UDP port (the socket is reopened; peers learn it from the next packet)."""
 
+    def status(self) -> DeviceStatus:
+        """The device's state as `wg show` has it; DeviceUnavailable if the device (or
+        its process) is gone, whichever backend it is."""
+        try:
+            return self._read_status()
+        except (OSError, NetlinkError) as exc:
+            raise DeviceUnavailable(f"{self.backend} device {self.ifname} in {self.namespace} does not answer: {exc}") from exc
+
     @abstractmethod
-    def status(self) -> DeviceStatus: ...
+    def _read_status(self) -> DeviceStatus: ...
 
     def close(self) -> None:
         pass
@@ -82,129 +98,62 @@ class WgDevice(ABC):
 
 # --- kernel -----------------------------------------------------------------------
 
-PEERS_PER_MESSAGE = 32  # keeps a message well under a page per ~100-byte peer nest
-
-
-async def _set_device(core: Any, ifname: str, device: dict[str, Any], peers: list[dict[str, Any]]) -> None:
-    """WG_CMD_SET_DEVICE with several peers in one message (pyroute2's `set` takes one).
-    The peer nests are built by pyroute2's own encoder, then sent as one list."""
-    from pyroute2.netlink import NLM_F_ACK, NLM_F_REQUEST
-    from pyroute2.netlink.generic.wireguard import WG_CMD_SET_DEVICE, WG_GENL_VERSION, wgmsg
-
-    msg = wgmsg()
-    msg["attrs"].append(["WGDEVICE_A_IFNAME", ifname])
-    if "private_key" in device:
-        msg["attrs"].append(["WGDEVICE_A_PRIVATE_KEY", device["private_key"]])
-    if "listen_port" in device:
-        msg["attrs"].append(["WGDEVICE_A_LISTEN_PORT", device["listen_port"]])
-    if peers:
-        scratch: dict[str, list] = {"attrs": []}
-        for peer in peers:
-            core._wg_set_peer(scratch, peer)  # appends ['WGDEVICE_A_PEERS', [nest]]
-        msg["attrs"].append(["WGDEVICE_A_PEERS", [nest for _, nests in scratch["attrs"] for nest in nests]])
-    msg["cmd"] = WG_CMD_SET_DEVICE
-    msg["version"] = WG_GENL_VERSION
-    msg["header"]["type"] = core.prid
-    msg["header"]["flags"] = NLM_F_REQUEST | NLM_F_ACK
-    msg["header"]["pid"] = core.pid
-    msg.encode()
-    core.sendto(msg.data, (0, 0))
-    (reply,) = [x async for x in core.get()]
-    error = reply["header"].get("error", None)
-    if error is not None:
-        raise error
-
 
 class KernelDevice(WgDevice):
     backend = "kernel"
 
     def __init__(self, namespace: str, ifname: str):
         super().__init__(namespace, ifname)
-        self._genl: Any = None
+        self._netlink: WireGuardNetlink | None = None
 
     @property
-    def genl(self) -> Any:
-        if self._genl is None:
-            from pyroute2 import WireGuard
-
-            self._genl = WireGuard(fileno=nsexec.netlink_fd(self.namespace, nsexec.NETLINK_GENERIC))
-        return self._genl
+    def netlink(self) -> WireGuardNetlink:
+        if self._netlink is None:
+            self._netlink = WireGuardNetlink(self.namespace)
+        return self._netlink
 
     @staticmethod
     def create(ipr: Any, namespace: str, ifname: str) -> "KernelDevice":
         try:
             ipr.link("add", ifname=ifname, kind="wireguard")
-        except Exception as exc:  # NetlinkError: EOPNOTSUPP when the module is missing
+        except NetlinkError as exc:  # EOPNOTSUPP when the module is missing
             raise MissingCapability(
                 f"cannot create a kernel WireGuard interface ({exc}): load the module "
                 "(modprobe wireguard) or choose the wireguard-go backend"
             ) from None
         return KernelDevice(namespace, ifname)
 
-    @staticmethod
-    def _peer(peer: PeerConfig) -> dict[str, Any]:
-        data: dict[str, Any] = {
-            "public_key": base64.b64encode(peer.public_key).decode(),
-            "allowed_ips": list(peer.allowed_ips),
-            "replace_allowed_ips": True,
-            "persistent_keepalive": peer.persistent_keepalive,
-        }
-        if peer.endpoint:
-            host, _, port = peer.endpoint.rpartition(":")
-            data["endpoint_addr"] = host.strip("[]")
-            data["endpoint_port"] = int(port)
-        return data
-
     def configure(self, private_key: bytes, listen_port: int, peers: list[PeerConfig]) -> None:
-        # One netlink message per batch of peers, as wg(8) does: a call per peer costs
-        # a round trip through pyroute2's event loop, which dominated building a
-        # 25-node mesh (600 peers) in an emulated VM.
-        batches = [peers[i : i + PEERS_PER_MESSAGE] for i in range(0, len(peers), PEERS_PER_MESSAGE)] or [[]]
-        for number, batch in enumerate(batches):
-            device: dict[str, Any] = {}
-            if number == 0:
-                device = {"private_key": base64.b64encode(private_key).decode(), "listen_port": listen_port}
-            self.genl._run_with_cleanup(_set_device, self.genl.asyncore, self.ifname, device, [self._peer(p) for p in batch])
+        self.netlink.set_device(
+            self.ifname, private_key=private_key, listen_port=listen_port, peers=[PeerChange.from_config(p) for p in peers]
+        )
 
     def set_private_key(self, private_key: bytes) -> None:
-        self.genl.set(self.ifname, private_key=base64.b64encode(private_key).decode())
+        self.netlink.set_device(self.ifname, private_key=private_key)
 
-    def update_peer(self, public_key, *, endpoint=None, persistent_keepalive=None, allowed_ips=None) -> None:
-        data: dict[str, Any] = {"public_key": base64.b64encode(public_key).decode()}
-        if endpoint is not None:
-            host, _, port = endpoint.rpartition(":")
-            data["endpoint_addr"] = host.strip("[]")
-            data["endpoint_port"] = int(port)
-        if persistent_keepalive is not None:
-            data["persistent_keepalive"] = persistent_keepalive
-        if allowed_ips is not None:
-            data["allowed_ips"] = list(allowed_ips)
-            data["replace_allowed_ips"] = True
-        self.genl.set(self.ifname, peer=data)
-
-    def remove_peer(self, public_key: bytes) -> None:
-        self.genl.set(self.ifname, peer={"public_key": base64.b64encode(public_key).decode(), "remove": True})
+    def update_peers(self, changes: Sequence[PeerChange]) -> None:
+        if changes:
+            self.netlink.set_device(self.ifname, peers=changes)
 
     def set_fwmark(self, mark: int) -> None:
         """Mark the device's own UDP packets (0 clears it), as `wg set fwmark` does."""
-        self.genl.set(self.ifname, fwmark=mark)
+        self.netlink.set_device(self.ifname, fwmark=mark)
 
     def set_listen_port(self, port: int) -> None:
-        self.genl.set(self.ifname, listen_port=port)
+        self.netlink.set_device(self.ifname, listen_port=port)
 
-    def status(self) -> DeviceStatus:
+    def _read_status(self) -> DeviceStatus:
         listen_port = None
         peers: dict[bytes, dict[str, Any]] = {}
         # a device with many peers arrives split over several messages: merge by key
-        for msg in self.genl.info(self.ifname):
+        for msg in self.netlink.info(self.ifname):
             listen_port = msg.get_attr("WGDEVICE_A_LISTEN_PORT") or listen_port
             for peer in msg.get_attr("WGDEVICE_A_PEERS") or []:
                 key = _raw_key(peer.get_attr("WGPEER_A_PUBLIC_KEY"))
                 entry = peers.setdefault(key, {"allowed_ips": []})
                 endpoint = peer.get_attr("WGPEER_A_ENDPOINT")
                 if endpoint and endpoint.get("addr") and endpoint.get("port"):
-                    host = endpoint["addr"]
-                    entry["endpoint"] = f"[{host}]:{endpoint['port']}" if ":" in host else f"{host}:{endpoint['port']}"
+                    entry["endpoint"] = format_endpoint(endpoint["addr"], endpoint["port"])
                 handshake = peer.get_attr("WGPEER_A_LAST_HANDSHAKE_TIME")
                 if handshake is not None:
                     entry["handshake"] = handshake["tv_sec"] + handshake["tv_nsec"] / 1e9
@@ -235,9 +184,9 @@ class KernelDevice(WgDevice):
         )
 
     def close(self) -> None:
-        if self._genl is not None:
-            self._genl.close()
-            self._genl = None
+        if self._netlink is not None:
+            self._netlink.close()
+            self._netlink = None
 
 
 def _raw_key(attr: Any) -> bytes:
@@ -298,25 +247,15 @@ class WireguardGoDevice(WgDevice):
     def configure(self, private_key: bytes, listen_port: int, peers: list[PeerConfig]) -> None:
         lines = [f"private_key={private_key.hex()}", f"listen_port={listen_port}", "replace_peers=true"]
         for peer in peers:
-            lines += uapi.peer_lines(
-                peer.public_key,
-                allowed_ips=peer.allowed_ips,
-                endpoint=peer.endpoint,
-                persistent_keepalive=peer.persistent_keepalive,
-            )
+            lines += uapi.change_lines(PeerChange.from_config(peer))
         uapi.set_config(self.ifname, lines)
 
     def set_private_key(self, private_key: bytes) -> None:
         uapi.set_config(self.ifname, [f"private_key={private_key.hex()}"])
 
-    def update_peer(self, public_key, *, endpoint=None, persistent_keepalive=None, allowed_ips=None) -> None:
-        uapi.set_config(
-            self.ifname,
-            uapi.peer_lines(public_key, endpoint=endpoint, persistent_keepalive=persistent_keepalive, allowed_ips=allowed_ips),
-        )
-
-    def remove_peer(self, public_key: bytes) -> None:
-        uapi.set_config(self.ifname, uapi.peer_lines(public_key, remove=True))
+    def update_peers(self, changes: Sequence[PeerChange]) -> None:
+        if changes:  # one UAPI set operation for all of them
+            uapi.set_config(self.ifname, [line for change in changes for line in uapi.change_lines(change)])
 
     def set_fwmark(self, mark: int) -> None:
         """Mark the device's own UDP packets (0 clears it): SO_MARK on wireguard-go's sockets."""
@@ -325,14 +264,12 @@ class WireguardGoDevice(WgDevice):
     def set_listen_port(self, port: int) -> None:
         uapi.set_config(self.ifname, [f"listen_port={port}"])
 
-    def status(self) -> DeviceStatus:
+    def _read_status(self) -> DeviceStatus:
         return uapi.get_status(self.ifname)
 
     def close(self) -> None:
-        from harness.cleanup import process_start_time, stop_process
-
-        if self.process.poll() is None:
-            stop_process(self.process.pid, process_start_time(self.process.pid))
-        self.process.wait(timeout=5)
+        stuck = stop_children([self.process])
+        if stuck:
+            raise RuntimeError(f"wireguard-go {self.process.pid} for {self.ifname} would not die (SIGKILL ignored)")
         # wireguard-go removes its socket on SIGTERM; a SIGKILLed one leaves it behind
         Path(uapi.socket_path(self.ifname)).unlink(missing_ok=True)

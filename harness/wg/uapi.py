@@ -7,12 +7,14 @@ from __future__ import annotations
 import socket
 from typing import Iterable
 
+from harness.errors import HarnessError
+from harness.wg.config import PeerChange
 from harness.wg.status import DeviceStatus, PeerStatus
 
 SOCKET_DIR = "/var/run/wireguard"
 
 
-class UapiError(OSError):
+class UapiError(HarnessError, OSError):
     pass
 
 
@@ -63,6 +65,16 @@ def peer_lines(
         lines.append("replace_allowed_ips=true")
         lines += [f"allowed_ip={net}" for net in allowed_ips]
     return lines
+
+
+def change_lines(change: PeerChange) -> list[str]:
+    return peer_lines(
+        change.public_key,
+        allowed_ips=change.allowed_ips,
+        endpoint=change.endpoint,
+        persistent_keepalive=change.persistent_keepalive,
+        remove=change.remove,
+    )
 
 
 def get_status(ifname: str) -> DeviceStatus:

@@ -9,7 +9,7 @@ import socket
 import pytest
 
 from harness.net import nsexec
-from harness.steps.mtu import probe_path_mtu
+from harness.diagnosis.mtu import probe_path_mtu
 
 pytestmark = pytest.mark.requires("root")
 

@@ -12,7 +12,7 @@ import pytest
 
 from harness.net.policy import installed_rules
 from harness.steps.checks import check
-from harness.steps.cryptokey import routing_loop
+from harness.diagnosis.cryptokey import routing_loop
 from harness.wg import uapi
 from harness.wg.backends import KernelDevice
 
@@ -37,7 +37,7 @@ def full_tunnel(table: str = "auto") -> dict:
 def device_fwmark(net, node: str) -> int:
     device = net.devices[node]
     if isinstance(device, KernelDevice):
-        return next(msg.get_attr("WGDEVICE_A_FWMARK") or 0 for msg in device.genl.info(device.ifname))
+        return next(msg.get_attr("WGDEVICE_A_FWMARK") or 0 for msg in device.netlink.info(device.ifname))
     lines = uapi._exchange(device.ifname, "get=1\n\n")
     return int(next((line.split("=", 1)[1] for line in lines if line.startswith("fwmark=")), "0"))
 

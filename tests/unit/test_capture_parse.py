@@ -14,7 +14,7 @@ def frame(payload: bytes, v6: bool = False) -> bytes:
 
 def test_message_types_by_type_byte_and_size():
     assert classify(frame(b"\x01\0\0\0" + b"x" * 144)) == (INITIATION, "198.18.1.1:51820", 148)
-    assert classify(frame(b"\x02\0\0\0" + b"x" * 88, v6=True)) == (RESPONSE, "2001:2::1:51820", 92)
+    assert classify(frame(b"\x02\0\0\0" + b"x" * 88, v6=True)) == (RESPONSE, "[2001:2::1]:51820", 92)
     assert classify(frame(b"\x04\0\0\0" + b"x" * 28))[0] == TRANSPORT  # a keepalive: 32 bytes
 
 

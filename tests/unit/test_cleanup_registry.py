@@ -14,7 +14,8 @@ from pathlib import Path
 import pytest
 
 from harness import cleanup
-from harness.cleanup import RunRecord, RunRegistry, TrackedProcess, live_runs, process_start_time, reap
+from harness.cleanup import RunRecord, RunRegistry, TrackedProcess, live_runs, reap
+from harness.processes import process_start_time, stop_process
 
 
 @pytest.fixture
@@ -237,6 +238,6 @@ def test_release_stops_process_and_removes_files(tmp_path, monkeypatch):
 def test_stop_process_ignores_recycled_pid():
     # start time mismatch: the pid is not ours any more, so it must not be signalled
     start = process_start_time(os.getpid())
-    assert cleanup.stop_process(os.getpid(), start + 1) is True
-    assert cleanup.stop_process(os.getpid(), None) is True
+    assert stop_process(os.getpid(), start + 1) is True
+    assert stop_process(os.getpid(), None) is True
     assert process_start_time(os.getpid()) == start  # still alive, obviously

@@ -16,7 +16,7 @@ from harness.net.policy import FIB_RULE_INVERT, policy_rules
 from harness.plan.network import FULL_TUNNEL_TABLE, MAIN_TABLE, build_plan
 from harness.scenario.load import load_text
 from harness.scenario.model import ScenarioSpec
-from harness.steps.causes import CAUSES
+from harness.diagnosis.causes import CAUSES
 
 FILE = "scenarios/x.yaml"
 

@@ -9,8 +9,8 @@ import pytest
 
 from harness.plan.network import build_plan
 from harness.scenario.load import load_text
-from harness.steps import diagnose
-from harness.steps.diagnose import Diagnosis, _expired_nat_mapping
+from harness.diagnosis import tunnel as diagnose
+from harness.diagnosis.tunnel import Diagnosis, _expired_nat_mapping
 from harness.wg.status import PeerStatus
 from harness.net.conntrack import UdpMapping
 
@@ -45,7 +45,7 @@ def server_view() -> PeerStatus:
 
 
 def run(monkeypatch, keepalive: int, table: list[UdpMapping], inside_answers: bool):
-    monkeypatch.setattr("harness.net.conntrack.udp_mappings", lambda namespace: table)
+    monkeypatch.setattr("harness.diagnosis.tunnel.udp_mappings", lambda namespace: table)
     probed = []
 
     def probe(network, node, endpoint):

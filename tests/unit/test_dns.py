@@ -9,8 +9,9 @@ from scapy.layers.dns import DNS, DNSRR
 
 from harness.errors import ScenarioError
 from harness.net.dns import dnsmasq_argv
-from harness.net.dnswire import DnsError, build_query, hosts_file, is_dns_name, parse_response
-from harness.plan.network import Endpoint, build_plan
+from harness.dnsnames import is_dns_name
+from harness.net.dnswire import DnsError, build_query, hosts_file, parse_response
+from harness.plan.network import EndpointPlan, build_plan
 from harness.scenario.load import load_text
 
 FILE = "scenarios/x.yaml"
@@ -154,7 +155,7 @@ def test_dns_endpoint_plans_without_an_address():
     assert case.spec.steps[0].reresolve.every == 1.0 and case.spec.steps[0].reresolve.stale_after == 3.0
     plan = build_plan(case.spec, "t00001")
     endpoint = plan.wireguard["client"].peer("server").endpoint
-    assert endpoint == Endpoint(None, 51820, "server", "server.wgh.test")
+    assert endpoint == EndpointPlan(None, 51820, "server", "server.wgh.test")
     assert str(endpoint) == "server.wgh.test:51820"
     assert plan.initiators() == [("client", "server")]
 

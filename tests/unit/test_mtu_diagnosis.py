@@ -1,9 +1,9 @@
-"""harness.steps.mtu: the arithmetic and the verdict of the MTU black-hole diagnosis (pure)."""
+"""harness.diagnosis.mtu: the arithmetic and the verdict of the MTU black-hole diagnosis (pure)."""
 
 import pytest
 
-from harness.steps.causes import CAUSES
-from harness.steps.mtu import (
+from harness.diagnosis.causes import CAUSES
+from harness.diagnosis.mtu import (
     PathMtu,
     fitting_tunnel_mtu,
     inner_packet_size,

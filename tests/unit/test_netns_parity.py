@@ -11,7 +11,8 @@ from harness.errors import ScenarioError
 from harness.plan.network import build_plan
 from harness.scenario.load import load_text
 from harness.scenario.model import ByteBounds, ScenarioSpec
-from harness.steps.wgstate import allows, describe, parse_endpoint
+from harness.endpoint import Endpoint
+from harness.steps.wgstate import allows, describe
 
 FILE = "scenarios/x.yaml"
 
@@ -187,13 +188,15 @@ def test_transfer_between_non_peers_and_unknown_nodes():
     [("127.0.0.1:2", "127.0.0.1", 2), ("[::1]:9998", "::1", 9998), ("[fd00::5:1]:5", "fd00::5:1", 5)],
 )
 def test_parse_endpoint(text, address, port):
-    assert parse_endpoint(text) == (ipaddress.ip_address(address), port)
+    parsed = Endpoint.parse(text)
+    assert (parsed.address, parsed.port) == (ipaddress.ip_address(address), port)
+    assert str(parsed) == text  # formatted back the way wg(8) prints it
 
 
 @pytest.mark.parametrize("text", ["::1:2", "n1:2", "127.0.0.1", "127.0.0.1:0", "[::1]"])
 def test_parse_endpoint_rejects(text):
     with pytest.raises(ValueError):
-        parse_endpoint(text)
+        Endpoint.parse(text)
 
 
 def test_learned_endpoint_bad_address():

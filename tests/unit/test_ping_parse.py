@@ -1,10 +1,10 @@
-"""harness.steps.ping: iputils output parsing and the argv we run."""
+"""harness.net.ping: iputils output parsing and the argv we run."""
 
 import pytest
 
 from harness.errors import MissingCapability
-from harness.steps import ping as ping_mod
-from harness.steps.ping import PingOutcome, PingUsageError, parse_ping, ping_argv
+from harness.net import ping as ping_mod
+from harness.net.ping import PingOutcome, PingUsageError, parse_ping, ping_argv
 
 ALL_RECEIVED = """\
 PING 100.64.0.2 (100.64.0.2) 56(84) bytes of data.

@@ -7,7 +7,7 @@ import pytest
 import yaml
 
 from harness.plan import addressing, naming
-from harness.plan.network import Endpoint, PlanError, build_plan
+from harness.plan.network import EndpointPlan, PlanError, build_plan
 from harness.scenario.model import ScenarioSpec
 
 RUN = "abc123"
@@ -94,7 +94,7 @@ def test_ifname_stays_within_15_chars_with_many_nodes():
 def test_direct_endpoint_and_keepalive():
     plan = plan_of(DIRECT)
     peer = plan.wireguard["alpha"].peer("beta")
-    assert peer.endpoint == Endpoint(ip_address("198.18.1.2"), 51999, "beta")
+    assert peer.endpoint == EndpointPlan(ip_address("198.18.1.2"), 51999, "beta")
     assert str(peer.endpoint) == "198.18.1.2:51999"
     assert peer.persistent_keepalive == 5
     assert peer.allowed_ips == (ip_network("100.64.0.2/32"), ip_network("fd00:64::2/128"))
@@ -201,7 +201,7 @@ wireguard:
 )
 def test_endpoint_forms(text, address, port, node):
     endpoint = plan_of(ENDPOINTS % text).wireguard["a"].peer("b").endpoint
-    assert endpoint == Endpoint(ip_address(address), port, node)
+    assert endpoint == EndpointPlan(ip_address(address), port, node)
 
 
 def test_ipv6_endpoint_is_bracketed():

@@ -24,7 +24,7 @@ import pytest
 from harness.net import impair
 from harness.scenario.model import GilbertElliott, Impairment
 from harness.steps.checks import check
-from harness.steps.ping import parse_ping
+from harness.net.ping import parse_ping
 
 needs_netem = pytest.mark.requires("root", "wireguard", "netem")
 

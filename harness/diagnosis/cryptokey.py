@@ -15,8 +15,13 @@ from __future__ import annotations
 import ipaddress
 from dataclasses import dataclass
 
+from harness.endpoint import endpoint_host
 from harness.net import nsexec
-from harness.steps.diagnose import Diagnosis
+from harness.wg.backends import DeviceUnavailable
+from pyroute2.netlink.exceptions import NetlinkError
+
+from harness.allowedips import covering
+from harness.diagnosis.result import Diagnosis
 
 
 def _stack_echo_requests(namespace: str, family: int) -> int:
@@ -75,7 +80,7 @@ class DeliveryWatch:
                 _interface_rx_errors(network, self.receiver),
                 _stack_echo_requests(network.namespace(self.receiver), self.family),
             )
-        except Exception:  # a device gone: the tunnel diagnosis says so
+        except (DeviceUnavailable, OSError, NetlinkError):  # a device gone: the tunnel diagnosis says so
             return None
 
     def explain(self, diagnosis: Diagnosis) -> None:
@@ -110,10 +115,10 @@ class DeliveryWatch:
 def _receiver_allows(network, receiver: str, sender: str, source: str) -> bool:
     try:
         peer = network.devices[receiver].status().peer(network.public_key(sender))
-    except Exception:
+    except DeviceUnavailable:
         return False
     address = ipaddress.ip_address(source)
-    return peer is not None and any(address in ipaddress.ip_network(n, strict=False) for n in peer.allowed_ips)
+    return peer is not None and covering(peer.allowed_ips, address) is not None
 
 
 def routing_loop(network, node: str, endpoint: str) -> str | None:
@@ -122,7 +127,7 @@ def routing_loop(network, node: str, endpoint: str) -> str | None:
     wg = network.plan.wireguard.get(node)
     if wg is None or node not in network.iproute or getattr(wg, "socket_node", node) != node:
         return None  # a socket left in another namespace is routed there, never into this interface
-    host = endpoint.rpartition(":")[0].strip("[]")
+    host = endpoint_host(endpoint)
     ipr = network.iproute[node]
     try:
         index = ipr.link_lookup(ifname=wg.ifname)
@@ -132,7 +137,7 @@ def routing_loop(network, node: str, endpoint: str) -> str | None:
         if wg.fwmark is not None:
             query["mark"] = wg.fwmark  # WireGuard's socket marks its packets with the device's fwmark
         route = ipr.route("get", **query)[0]
-    except Exception:  # no route at all: the underlay probe reports that
+    except NetlinkError:  # no route at all: the underlay probe reports that
         return None
     if route.get_attr("RTA_OIF") != index[0]:
         return None

@@ -27,9 +27,11 @@ import struct
 import time
 from dataclasses import dataclass
 
+from harness.diagnosis.result import Diagnosis
+from harness.endpoint import endpoint_host
 from harness.net import nsexec
-from harness.steps.diagnose import Diagnosis
-from harness.steps.ping import parse_ping, ping_argv
+from harness.net.ping import parse_ping, ping_argv
+from harness.wg.backends import DeviceUnavailable
 
 DEFAULT_TUNNEL_MTU = 1420
 WG_OVERHEAD = 32  # transport header (type, receiver index, counter: 16) + Poly1305 tag (16)
@@ -298,11 +300,11 @@ def refine(network, src: str, address, size: int | None, received: int, diagnosi
     for sender, receiver in ((src, hop.node), (hop.node, src)):
         try:
             peer = network.devices[sender].status().peer(network.public_key(receiver))
-        except Exception:
+        except DeviceUnavailable:
             continue
         if peer is None or not peer.endpoint:
             continue
-        host = peer.endpoint.rpartition(":")[0].strip("[]")
+        host = endpoint_host(peer.endpoint)
         outer_family = _family(host)
         owner = _owner(network.plan, host)
         if owner is None:

@@ -6,39 +6,19 @@ from __future__ import annotations
 
 import ipaddress
 import time
-from dataclasses import dataclass, field
 
-from harness.steps.causes import CAUSES
-from harness.steps.ping import parse_ping, ping_argv
+from pyroute2.netlink.exceptions import NetlinkError
+
+from harness.allowedips import covering, peer_for
+from harness.diagnosis.cryptokey import routing_loop
+from harness.diagnosis.result import Diagnosis
+from harness.endpoint import endpoint_host
+from harness.net.conntrack import udp_mappings
+from harness.net.dns import stale_endpoint
+from harness.net.ping import parse_ping, ping_argv
+from harness.wg.backends import DeviceUnavailable
 from harness.wg.keys import short
 from harness.wg.status import DeviceStatus, PeerStatus
-
-
-@dataclass
-class Diagnosis:
-    lines: list[str] = field(default_factory=list)
-    cause: str = ""
-    code: str = ""
-
-    def set(self, code: str, cause: str) -> None:
-        assert code in CAUSES, code
-        self.code, self.cause = code, cause
-
-    @property
-    def summary(self) -> str:
-        return f"[{self.code}] {self.cause}" if self.code else self.cause
-
-    def __str__(self) -> str:
-        return "\n".join(self.lines + [f"likely cause: {self.summary}"])
-
-
-def _covers(allowed_ips: tuple[str, ...], address: ipaddress._BaseAddress) -> ipaddress._BaseNetwork | None:
-    best = None
-    for text in allowed_ips:
-        net = ipaddress.ip_network(text, strict=False)
-        if address in net and (best is None or net.prefixlen > best.prefixlen):
-            best = net
-    return best
 
 
 def _bytes(n: int) -> str:
@@ -60,13 +40,13 @@ def describe_peer(node: str, peer_node: str, peer: PeerStatus | None, now: float
 def _status(network, node: str) -> DeviceStatus | None:
     try:
         return network.devices[node].status()
-    except Exception:
+    except DeviceUnavailable:
         return None
 
 
 def underlay_probe(network, node: str, endpoint: str) -> tuple[bool, str]:
     """Does the endpoint's address answer ping on the underlay from `node`?"""
-    host = endpoint.rpartition(":")[0].strip("[]")
+    host = endpoint_host(endpoint)
     family = 6 if ":" in host else 4
     argv = ping_argv(host, family=family, count=1, interval=0.2, timeout=1.0, size=None)
     wg = network.plan.wireguard.get(node)
@@ -102,22 +82,16 @@ def diagnose_tunnel(network, src: str, dst: str, dst_address: str | None = None,
     # which of src's peers would carry the packet, by AllowedIPs (most specific wins)
     carrier = None
     if src_status and destination is not None:
-        candidates = [(p, _covers(p.allowed_ips, destination)) for p in src_status.peers]
-        candidates = [(p, net) for p, net in candidates if net is not None]
-        if candidates:
-            carrier = max(candidates, key=lambda c: c[1].prefixlen)[0]
+        carrier = peer_for(src_status.peers, destination, lambda p: p.allowed_ips)
 
     endpoint_known = (src_peer and src_peer.endpoint) or (dst_peer and dst_peer.endpoint)
-    from harness.net.dns import stale_endpoint  # endpoints given by DNS name: resolve again, compare
-
+    # endpoints given by DNS name: resolve again, compare
     for node, other, peer in ((src, dst, src_peer), (dst, src, dst_peer)):
         stale = stale_endpoint(network, node, other, peer, diag.lines)
         if stale and not diag.cause:
             diag.set("stale-dns-endpoint", stale)
     for node, peer in ((src, src_peer), (dst, dst_peer)):
         if peer is not None and peer.endpoint and not diag.cause:
-            from harness.steps.cryptokey import routing_loop
-
             loop = routing_loop(network, node, peer.endpoint)
             if loop:
                 diag.lines.append(f"{node}: the route to its endpoint {peer.endpoint} leads into its own WireGuard interface")
@@ -174,7 +148,7 @@ def diagnose_tunnel(network, src: str, dst: str, dst_address: str | None = None,
                 f"no handshake ever: initiations from {sender} got no answer from {receiver} although the underlay "
                 f"path works; UDP to {receiver}'s port is likely dropped on the way (firewall, or a NAT mapping that is gone)"
             )
-    elif source is not None and _covers(dst_peer.allowed_ips, source) is None:
+    elif source is not None and covering(dst_peer.allowed_ips, source) is None:
         diag.set("allowed-ips-receiver", f"{dst}'s AllowedIPs for {src} do not cover the source {source}: {dst} drops the packets after decryption")
     else:
         stale = src_peer.handshake_age(now)
@@ -193,7 +167,7 @@ def diagnose_underlay(network, src: str, address: str) -> Diagnosis:
         gateway = route.get_attr("RTA_GATEWAY")
         diag.lines.append(f"{src}: route to {address} via {gateway or 'direct'}")
         diag.set("underlay-drop", f"{address} does not answer although {src} has a route: a hop drops it (firewall, NAT, link down)")
-    except Exception:
+    except NetlinkError:  # ENETUNREACH
         diag.set("no-route", f"{src} has no route to {address} on the underlay")
     return diag
 
@@ -211,22 +185,20 @@ def _nat_owning(plan, address: str) -> str | None:
 
 def _expired_nat_mapping(network, node: str, other: str, peer: PeerStatus, now: float, diag: Diagnosis) -> tuple[str, str] | None:
     """`node` sends to `other` via a NAT's public address: is the mapping still there?"""
-    from harness.net.conntrack import udp_mappings
-
-    host = peer.endpoint.rpartition(":")[0].strip("[]")
+    host = endpoint_host(peer.endpoint)
     nat = _nat_owning(network.plan, host)
     if nat is None:
         return None
     try:
         table = udp_mappings(network.namespace(nat))
-    except Exception as exc:  # conntrack unreadable: say so, do not guess
+    except (OSError, NetlinkError) as exc:  # conntrack unreadable: say so, do not guess
         diag.lines.append(f"NAT {nat}: conntrack table unreadable ({exc})")
         return None
     mappings = [m for m in table if m.outside == peer.endpoint]
     if not mappings and other in network.plan.wireguard:
         # the peer's socket is mapped, but to another public port: a symmetric NAT
         port = network.plan.wireguard[other].listen_port
-        moved = sorted({m.outside for m in table if m.inside.endswith(f":{port}") and m.outside.rpartition(":")[0] == host})
+        moved = sorted({m.outside for m in table if m.inside.endswith(f":{port}") and endpoint_host(m.outside) == host})
         if moved:
             diag.lines.append(f"NAT {nat}: {other}'s socket is mapped to {', '.join(moved)}, not to {peer.endpoint}")
             return (

@@ -6,7 +6,7 @@ import re
 import shutil
 from dataclasses import dataclass
 
-from harness.errors import MissingCapability
+from harness.errors import HarnessError, MissingCapability
 
 _SENT = re.compile(r"(\d+) packets transmitted, (\d+) (?:packets )?received")
 _RTT = re.compile(r"= ([\d.]+)/([\d.]+)/([\d.]+)/([\d.]+) ms")
@@ -41,7 +41,7 @@ def ping_argv(address: str, *, family: int, count: int, interval: float, timeout
     return argv + [address]
 
 
-class PingUsageError(RuntimeError):
+class PingUsageError(HarnessError, RuntimeError):
     """ping rejected its arguments: a harness bug, not a network failure."""
 
 

@@ -1,0 +1,24 @@
+"""The diagnosis of a failed check through the tunnel, hop by hop."""
+
+from __future__ import annotations
+
+from harness.diagnosis.result import Diagnosis
+from harness.diagnosis.tunnel import diagnose_tunnel
+
+
+def diagnose_path(network, src: str, address, source: str | None = None) -> Diagnosis:
+    """Diagnose the first tunnel hop (the peer whose AllowedIPs carry `address`); when
+    that hop looks healthy and forwards further (a hub), diagnose the next hop too."""
+    plan = network.plan
+    hop = plan.wireguard[src].peer_for(address)
+    if hop is None:
+        diagnosis = Diagnosis()
+        diagnosis.set("allowed-ips-sender", f"no peer's AllowedIPs on {src} cover {address}: the packet has no peer to go to and is dropped")
+        return diagnosis
+    diagnosis = diagnose_tunnel(network, src, hop.node, str(address), source_address=source)
+    next_hop = plan.wireguard[hop.node].peer_for(address)
+    if next_hop is not None and next_hop.node != src and diagnosis.code == "handshake-no-data":
+        second = diagnose_tunnel(network, hop.node, next_hop.node, str(address))
+        diagnosis.lines += [f"next hop {hop.node} → {next_hop.node}:"] + ["  " + line for line in second.lines]
+        diagnosis.set(second.code, f"{second.cause} (on the hop {hop.node} → {next_hop.node})")
+    return diagnosis

@@ -1,0 +1,185 @@
+"""Shortest-path routes over the underlay, from the plan's own topology (pure).
+
+Only forwarding nodes (routers, NATs) carry transit traffic. A NAT hides its inside:
+nothing that arrives from its outside neighbour is routed inward, just as the public
+side of a real NAT has no route to private addresses.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections import deque
+from dataclasses import dataclass
+from ipaddress import IPv4Interface, IPv6Interface, ip_network
+from typing import Mapping, Sequence, Union
+
+Interface = Union[IPv4Interface, IPv6Interface]
+Address = Union[ipaddress.IPv4Address, ipaddress.IPv6Address]
+Network = Union[ipaddress.IPv4Network, ipaddress.IPv6Network]
+
+
+@dataclass(frozen=True)
+class Port:
+    """One end of an underlay link, inside a node."""
+
+    node: str
+    ifname: str
+    addresses: tuple[Interface, ...]
+    link_index: int
+
+
+@dataclass(frozen=True)
+class RoutePlan:
+    destination: Network
+    gateway: Address | None
+    dev: str
+
+
+@dataclass(frozen=True)
+class RoutingRole:
+    """What routing needs to know of a node."""
+
+    forwards: bool
+    nat_outside: str | None = None  # the neighbour on a NAT's public side
+    gateway: str | None = None  # the neighbour its default routes go through
+
+
+class Routing:
+    """Routes over `link_ends` (each link's two nodes, by link index), skipping the
+    links in `excluded` (down, or left by a roaming node)."""
+
+    def __init__(
+        self,
+        roles: Mapping[str, RoutingRole],
+        link_ends: Sequence[tuple[str, str]],
+        ports: Mapping[str, tuple[Port, ...]],
+        excluded: frozenset[int] | set[int] = frozenset(),
+    ):
+        self.roles = roles
+        self.link_ends = link_ends
+        self.ports = ports
+        self.excluded = excluded
+
+    def other_end(self, link_index: int, node: str) -> str:
+        a, b = self.link_ends[link_index]
+        return b if a == node else a
+
+    def _can_forward(self, node: str, came_from: str | None, going_to: str) -> bool:
+        role = self.roles[node]
+        if not role.forwards:
+            return False
+        if role.nat_outside is not None and came_from == role.nat_outside and going_to != role.nat_outside:
+            return False
+        return True
+
+    def _has_family(self, link_index: int, family: int) -> bool:
+        return all(
+            any(a.version == family for a in port.addresses)
+            for node_ports in self.ports.values()
+            for port in node_ports
+            if port.link_index == link_index
+        )
+
+    def search(self, source: str, family: int) -> dict[str, tuple[int, Port | None, str | None]]:
+        """BFS over links that carry `family`: node → (distance, first port used, previous node)."""
+        found: dict[str, tuple[int, Port | None, str | None]] = {source: (0, None, None)}
+        queue = deque([source])
+        while queue:
+            node = queue.popleft()
+            distance, first, previous = found[node]
+            for port in self.ports[node]:
+                if port.link_index in self.excluded or not self._has_family(port.link_index, family):
+                    continue
+                neighbour = self.other_end(port.link_index, node)
+                if neighbour in found:
+                    continue
+                if node != source and not self._can_forward(node, previous, neighbour):
+                    continue
+                found[neighbour] = (distance + 1, first or port, node)
+                queue.append(neighbour)
+        return found
+
+    def routes_for(self, source: str, *, collapse: bool = True) -> list[RoutePlan]:
+        """Routes per subnet; a node with a `gateway` gets one default route per family
+        through it instead (collapse=False gives the per-subnet view for reachability)."""
+        routes = self._subnet_routes(source)
+        gateway = self.roles[source].gateway
+        if not collapse or gateway is None:
+            return routes
+        port = next((p for p in self.ports[source] if self.other_end(p.link_index, source) == gateway), None)
+        if port is None or port.link_index in self.excluded:
+            return routes  # the gateway's link is down (roaming): what else is reachable stays routed
+        defaults = []
+        for family, default in ((4, "0.0.0.0/0"), (6, "::/0")):
+            if self._has_family(port.link_index, family):
+                defaults.append(self._route(ip_network(default), port))
+        return defaults
+
+    def _subnet_routes(self, source: str) -> list[RoutePlan]:
+        attached = {p.link_index for p in self.ports[source]}
+        routes = []
+        for family in (4, 6):
+            reach = self.search(source, family)
+            for index, ends in enumerate(self.link_ends):
+                if index in attached or index in self.excluded or not self._has_family(index, family):
+                    continue
+                best: tuple[int, Port] | None = None
+                for end in ends:
+                    if end not in reach:
+                        continue
+                    distance, first, previous = reach[end]
+                    if not self._can_forward(end, previous, self.other_end(index, end)):
+                        continue
+                    if best is None or distance < best[0]:
+                        best = (distance, first)
+                has_forwarder = any(self.roles[end].forwards for end in ends)
+                for network, members in link_networks(self.ports, index):
+                    if network.version != family:
+                        continue
+                    if best is not None:
+                        routes.append(self._route(network, best[1]))
+                    elif not has_forwarder:
+                        # no forwarder on that link: host routes to the ends we can reach
+                        for end, address in members:
+                            if end in reach and end != source:
+                                host = ip_network(f"{address.ip}/{address.max_prefixlen}")
+                                routes.append(self._route(host, reach[end][1]))
+        return routes
+
+    def _route(self, network: Network, first: Port) -> RoutePlan:
+        neighbour = self.other_end(first.link_index, first.node)
+        gateway = next(
+            (a.ip for p in self.ports[neighbour] if p.link_index == first.link_index for a in p.addresses if a.version == network.version),
+            None,
+        )
+        return RoutePlan(network, gateway, first.ifname)
+
+
+def link_networks(ports: Mapping[str, tuple[Port, ...]], link_index: int) -> list[tuple[Network, list[tuple[str, Interface]]]]:
+    """The subnets of one link, each with its members (node, address)."""
+    networks: dict[Network, list[tuple[str, Interface]]] = {}
+    for node_ports in ports.values():
+        for port in node_ports:
+            if port.link_index == link_index:
+                for address in port.addresses:
+                    networks.setdefault(address.network, []).append((port.node, address))
+    return list(networks.items())
+
+
+def reachable_address(routing: Routing, routes: Sequence[RoutePlan], src: str, dst: str, family: int) -> Address | None:
+    """The address of `dst` that `src` reaches with `routes` (its planned routes), or None."""
+    if src == dst:
+        return None
+    ports = routing.ports
+    src_networks = {a.network for p in ports[src] for a in p.addresses}
+    routed = [r.destination for r in routes]
+    if any(net.prefixlen == 0 for net in routed):
+        # a default route covers every address: judge by what its gateway really reaches
+        routed = [r.destination for r in routing.routes_for(src, collapse=False)]
+    for port in ports[dst]:
+        for address in port.addresses:
+            if address.version != family:
+                continue
+            if address.network in src_networks or any(address.ip in net for net in routed):
+                return address.ip
+    return None

@@ -1,0 +1,213 @@
+"""The network plan's types: everything the builder will create, as frozen data.
+
+`network.py` computes a plan from the model; engines build it. Pure: no I/O, no keys.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from harness import allowedips
+from harness.endpoint import format_endpoint
+from harness.errors import HarnessError
+from harness.plan.routing import Address, Interface, Network, Port, RoutePlan, Routing, RoutingRole, reachable_address
+
+if TYPE_CHECKING:
+    from harness.scenario.model import Impairment, ScenarioSpec
+
+__all__ = [
+    "Address", "EndpointPlan", "FirewallPlan", "FULL_TUNNEL_TABLE", "Interface", "MAIN_TABLE", "NatPlan", "Network",
+    "NetworkPlan", "NodePlan", "PeerPlan", "PlanError", "PlanErrors", "Port", "RoutePlan", "VethPlan", "WgPlan",
+]
+
+
+class PlanError(HarnessError, ValueError):
+    """A scenario that validates field by field but cannot be built; `path` locates it."""
+
+    def __init__(self, path: tuple, message: str):
+        self.path = path
+        super().__init__(message)
+
+
+class PlanErrors(PlanError):
+    """Every problem the planner found, so a user fixes them in one round."""
+
+    def __init__(self, errors: list[PlanError]):
+        self.errors = errors
+        super().__init__(errors[0].path, "; ".join(str(e) for e in errors))
+
+
+@dataclass(frozen=True)
+class VethPlan:
+    index: int
+    a: Port
+    b: Port
+    mtu: int | None
+    name: str = ""
+    egress_a: Impairment | None = None  # conditions on traffic a → b (a's egress)
+    egress_b: Impairment | None = None  # conditions on traffic b → a
+
+    def egress(self, node: str) -> Impairment | None:
+        return self.egress_a if node == self.a.node else self.egress_b
+
+
+@dataclass(frozen=True)
+class NatPlan:
+    outside_dev: str
+    udp_timeout: float | None
+    type: str = "port-restricted"
+    hairpin: bool = False
+    outside_addresses: tuple[Interface, ...] = ()
+    inside_devs: tuple[str, ...] = ()
+    outside_neighbour: str | None = None  # the node on its public side
+
+
+@dataclass(frozen=True)
+class FirewallPlan:
+    """A firewall rule with its `from` neighbour resolved to this node's interface."""
+
+    drop: str | None
+    allow: str | None
+    port: int | None
+    in_dev: str | None
+
+
+@dataclass(frozen=True)
+class NodePlan:
+    name: str
+    namespace: str
+    forwards: bool
+    sysctls: dict[str, str]
+    routes: tuple[RoutePlan, ...] = ()
+    nat: NatPlan | None = None
+    firewall: tuple[FirewallPlan, ...] = ()
+    gateway: str | None = None  # the neighbour its default routes go through
+
+
+@dataclass(frozen=True)
+class EndpointPlan:
+    address: Address | None  # None: a DNS name, resolved inside the node when the network is built
+    port: int
+    node: str | None  # the node it names, when given by node name (or the node its DNS record names)
+    name: str | None = None  # the DNS name it was given as, e.g. server.wgh.test
+
+    def __str__(self) -> str:
+        return format_endpoint(self.name if self.address is None else self.address, self.port)
+
+
+@dataclass(frozen=True)
+class PeerPlan:
+    node: str
+    allowed_ips: tuple[Network, ...]
+    endpoint: EndpointPlan | None
+    persistent_keepalive: int
+
+
+FULL_TUNNEL_TABLE = 51820  # wg-quick's routing table and fwmark for a default route through the tunnel
+MAIN_TABLE = 254
+
+
+@dataclass(frozen=True)
+class WgPlan:
+    node: str
+    ifname: str
+    backend: str  # 'auto' | 'kernel' | 'wireguard-go' as asked; resolved at build time
+    listen_port: int
+    addresses: tuple[Interface, ...]
+    mtu: int | None
+    peers: tuple[PeerPlan, ...]
+    routes: tuple[Network, ...]
+    socket_in: str | None = None  # created there and moved here: its UDP socket stays there
+    table: str = "auto"  # as wg-quick's Table: auto | main | off
+
+    @property
+    def fwmark(self) -> int | None:
+        """The device's fwmark: set, as wg-quick does, when a default route goes through
+        the tunnel with table auto, so policy routing can send WireGuard's own
+        (marked) packets by the underlay and everything else into the tunnel."""
+        if self.table == "auto" and any(net.prefixlen == 0 for net in self.routes):
+            return FULL_TUNNEL_TABLE
+        return None
+
+    def routes_by_table(self) -> tuple[tuple[Network, int], ...]:
+        """(destination, routing table) for every route through the interface."""
+        if self.table == "off":
+            return ()
+        full_tunnel = self.fwmark is not None
+        return tuple(
+            (net, FULL_TUNNEL_TABLE if full_tunnel and net.prefixlen == 0 else MAIN_TABLE) for net in self.routes
+        )
+
+    def policy_families(self) -> tuple[int, ...]:
+        """The IP versions that need wg-quick's fwmark rules (those with a default route here)."""
+        if self.fwmark is None:
+            return ()
+        return tuple(sorted({net.version for net in self.routes if net.prefixlen == 0}))
+
+    @property
+    def socket_node(self) -> str:
+        """The node whose namespace holds this interface's UDP socket (its underlay)."""
+        return self.socket_in or self.node
+
+    def peer(self, node: str) -> PeerPlan | None:
+        return next((p for p in self.peers if p.node == node), None)
+
+    def peer_for(self, address: Address) -> PeerPlan | None:
+        """The peer whose AllowedIPs carry `address` (most specific match), as planned."""
+        return allowedips.peer_for(self.peers, address, lambda p: p.allowed_ips)
+
+
+@dataclass(frozen=True)
+class NetworkPlan:
+    run_id: str
+    nodes: dict[str, NodePlan]
+    veths: tuple[VethPlan, ...]
+    wireguard: dict[str, WgPlan]
+    ports: dict[str, tuple[Port, ...]] = field(repr=False)
+    spec: "ScenarioSpec | None" = field(default=None, repr=False, compare=False)
+
+    def routing(self, down_links: frozenset[int] | set[int] = frozenset()) -> Routing:
+        """Route computation over this plan's underlay, without the links in `down_links`."""
+        roles = {
+            name: RoutingRole(node.forwards, node.nat.outside_neighbour if node.nat else None, node.gateway)
+            for name, node in self.nodes.items()
+        }
+        return Routing(roles, tuple((v.a.node, v.b.node) for v in self.veths), self.ports, down_links)
+
+    def routes_avoiding(self, down_links: set[int]) -> dict[str, tuple[RoutePlan, ...]]:
+        """Every node's routes when these links are down (roaming: routes follow)."""
+        routing = self.routing(down_links)
+        return {name: tuple(routing.routes_for(name)) for name in self.nodes}
+
+    def link_index(self, name: str) -> int | None:
+        return next((v.index for v in self.veths if v.name == name), None)
+
+    def tunnel_address(self, node: str, family: int = 4) -> Address | None:
+        wg = self.wireguard.get(node)
+        if wg is None:
+            return None
+        return next((a.ip for a in wg.addresses if a.version == family), None)
+
+    def underlay_address(self, src: str, dst: str, family: int = 4, *, reachable: bool = True) -> Address | None:
+        """The address of `dst` that `src` reaches on the underlay (None if none).
+        With reachable=False, fall back to dst's first address (for expected failures)."""
+        found = reachable_address(self.routing(), self.nodes[src].routes, src, dst, family)
+        if found is None and not reachable:
+            found = next((a.ip for p in self.ports[dst] for a in p.addresses if a.version == family), None)
+        return found
+
+    def target_address(self, src: str, to: str, via: str = "tunnel", family: int = 4) -> Address | None:
+        """What a check from `src` aims at: a node's tunnel or underlay address, or a literal IP."""
+        if to not in self.nodes:
+            return ipaddress.ip_address(to)
+        if via == "tunnel" and to in self.wireguard:
+            return self.tunnel_address(to, family)
+        # a node without WireGuard reached through the tunnel (a host beyond a full-tunnel
+        # peer) is aimed at by its underlay address, as on the underlay
+        return self.underlay_address(src, to, family, reachable=False)
+
+    def initiators(self) -> list[tuple[str, str]]:
+        """(node, peer) pairs that send first: those that know an endpoint."""
+        return [(n, p.node) for n, wg in self.wireguard.items() for p in wg.peers if p.endpoint]

@@ -1,0 +1,84 @@
+"""Processes the harness started (wireguard-go, dnsmasq, iperf3, watchdogs): told
+apart from a recycled PID by their start time, and stopped by PID only, never by name."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import time
+from pathlib import Path
+from typing import Sequence
+
+
+def process_start_time(pid: int) -> int | None:
+    """Start time in clock ticks since boot: tells a PID from a recycled one."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    return int(stat.rpartition(")")[2].split()[19])
+
+
+def process_running(pid: int, start: int | None) -> bool:
+    """The process we started (same start time) is still running: not gone, not a zombie."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    except OSError:
+        return False
+    return start is not None and int(fields[19]) == start and fields[0] not in ("Z", "X")
+
+
+def stop_process(pid: int, start: int | None, grace: float = 1.0) -> bool:
+    """SIGTERM, then SIGKILL after `grace`, only if `pid` is still the process we started."""
+    return not stop_processes([(pid, start)], grace)
+
+
+def stop_processes(processes: list[tuple[int, int | None]], grace: float = 1.0) -> list[int]:
+    """Stop several processes at once (each one's teardown overlaps the others');
+    only those whose start time still matches, i.e. the ones we started. Returns the
+    PIDs that would not die."""
+
+    def ours(pid: int, start: int | None) -> bool:
+        return start is not None and not _reap_if_child(pid) and process_running(pid, start)
+
+    pending = [(pid, start) for pid, start in processes if ours(pid, start)]
+    for sig, wait in ((signal.SIGTERM, grace), (signal.SIGKILL, 1.0)):
+        for pid, _ in pending:
+            try:
+                os.kill(pid, sig)
+            except ProcessLookupError:
+                pass
+        deadline = time.monotonic() + wait
+        delay = 0.0005
+        while pending and time.monotonic() < deadline:
+            pending = [(pid, start) for pid, start in pending if ours(pid, start)]
+            if pending:
+                time.sleep(delay)
+                delay = min(delay * 2, 0.02)
+        if not pending:
+            return []
+    return [pid for pid, _ in pending]
+
+
+def _reap_if_child(pid: int) -> bool:
+    try:
+        done, _ = os.waitpid(pid, os.WNOHANG)
+        return done == pid
+    except ChildProcessError:
+        return False
+
+
+def stop_children(processes: Sequence[subprocess.Popen], grace: float = 1.0) -> list[int]:
+    """Stop processes this one started and has not waited for (so their PIDs cannot have
+    been reused): SIGTERM, SIGKILL after `grace`, then reap them. Returns the PIDs that
+    would not die."""
+    running = [p for p in processes if p.poll() is None]
+    stuck = stop_processes([(p.pid, process_start_time(p.pid)) for p in running], grace)
+    for process in running:
+        if process.pid not in stuck:
+            try:
+                process.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                stuck.append(process.pid)
+    return stuck

@@ -1,0 +1,116 @@
+"""The basic checks: a handshake between two nodes, a ping, a pause."""
+
+from __future__ import annotations
+
+import subprocess
+import time
+
+from harness.diagnosis import mtu
+from harness.diagnosis.cryptokey import watch_delivery
+from harness.diagnosis.path import diagnose_path
+from harness.diagnosis.tunnel import diagnose_tunnel, diagnose_underlay
+from harness.net.datagram import send_datagram
+from harness.net.ping import parse_ping, ping_argv
+from harness.scenario.model import HandshakeArgs, PingArgs
+from harness.steps.registry import runs
+from harness.steps.result import Measurement, StepResult
+
+POLL = 0.01  # seconds between status reads while waiting for a handshake
+
+
+@runs("sleep")
+def sleep(network, index: int, seconds: float) -> StepResult:
+    time.sleep(seconds)
+    return StepResult(index, "sleep", f"sleep {seconds:g}s", True)
+
+
+@runs("handshake")
+def handshake(network, index: int, args: HandshakeArgs) -> StepResult:
+    a, b = args.between
+    plan = network.plan
+    title = f"handshake {a} ↔ {b} within {args.within:g}s"
+    # the side that knows an endpoint initiates; data towards the peer triggers it
+    initiator, responder = (a, b) if plan.wireguard[a].peer(b) and plan.wireguard[a].peer(b).endpoint else (b, a)
+    key_a, key_b = network.public_key(a), network.public_key(b)
+
+    def done() -> bool:
+        peer_ab = network.devices[a].status().peer(key_b)
+        peer_ba = network.devices[b].status().peer(key_a)
+        return bool(peer_ab and peer_ab.latest_handshake and peer_ba and peer_ba.latest_handshake)
+
+    started = time.monotonic()
+    target = plan.tunnel_address(responder, 4) or plan.tunnel_address(responder, 6)
+    deadline = started + args.within
+    passed = False
+    next_probe = started
+    while True:
+        if done():
+            passed = True
+            break
+        now = time.monotonic()
+        if now >= deadline:
+            break
+        if now >= next_probe and target is not None:
+            send_datagram(network.namespace(initiator), str(target))
+            next_probe = now + 1.0
+        time.sleep(POLL)
+    elapsed = time.monotonic() - started
+    result = StepResult(index, "handshake", title, passed, args.expect)
+    if passed:
+        result.message = f"handshake after {elapsed * 1000:.0f} ms"
+        result.measurements["time_to_handshake"] = Measurement(round(elapsed, 4), "s")
+    else:
+        diagnosis = diagnose_tunnel(network, initiator, responder, str(target) if target else None)
+        result.message = f"no handshake within {args.within:g}s: {diagnosis.summary}"
+        result.diagnosis = str(diagnosis)
+    return result
+
+
+@runs("ping")
+def ping(network, index: int, args: PingArgs, diagnose: bool = True) -> StepResult:
+    """iputils ping from inside a node; `diagnose=False` for callers that retry (wait_until)."""
+    plan = network.plan
+    address = plan.target_address(args.from_, args.to, args.via, args.family)
+    family = address.version
+    title = f"ping {args.from_} → {args.to} ({address}, {args.via}, IPv{family}, {args.count}×)"
+    argv = ping_argv(str(address), family=family, count=args.count, interval=args.interval, timeout=args.timeout, size=args.size)
+    watch = None
+    if args.source:  # send from this address: the receiver's counters tell what became of it
+        title = title.replace(f", {args.via},", f" from {args.source}, {args.via},")
+        argv = argv[:-1] + ["-I", args.source] + argv[-1:]
+        watch = watch_delivery(network, args.from_, address, args.source) if args.via == "tunnel" else None
+    try:
+        completed = network.run(args.from_, argv, timeout=args.count * args.interval + args.timeout + 10)
+        output = completed.stdout + completed.stderr
+    except subprocess.TimeoutExpired as exc:  # a starved machine (emulated VM): a failed attempt, not an error
+        output = f"ping did not finish within {exc.timeout:g}s"
+    if watch is not None:
+        watch.finish()
+    outcome = parse_ping(output)
+    passed = outcome.sent > 0 and outcome.received > 0 and outcome.loss_percent <= args.max_loss + 1e-9
+    result = StepResult(index, "ping", title, passed, args.expect)
+    prefix = f"{args.record}." if args.record else ""
+    result.measurements[f"{prefix}loss"] = Measurement(round(outcome.loss_percent, 3), "%")
+    if outcome.rtt_avg is not None:
+        for name in ("min", "avg", "max", "mdev"):
+            result.measurements[f"{prefix}rtt_{name}"] = Measurement(getattr(outcome, f"rtt_{name}"), "ms")
+    if len(outcome.rtts) > 1:  # every reply's RTT: the distribution behind min/avg/max
+        result.measurements[f"{prefix}rtt"] = Measurement(None, "ms", samples=list(outcome.rtts))
+    if outcome.error:
+        result.message = f"ping failed: {outcome.error}"
+    else:
+        result.message = f"{outcome.received}/{outcome.sent} replies, loss {outcome.loss_percent:.1f}% (max {args.max_loss:g}%)"
+        if outcome.rtt_avg is not None:
+            result.message += f", rtt avg {outcome.rtt_avg:.3f} ms"
+    if not passed and diagnose:
+        if args.via == "tunnel":
+            diagnosis = diagnose_path(network, args.from_, address, source=args.source)
+            if watch is not None:
+                watch.explain(diagnosis)
+            # a large ping lost whole while small ones pass: measure the path MTU
+            diagnosis = mtu.refine(network, args.from_, address, args.size, outcome.received, diagnosis)
+        else:
+            diagnosis = diagnose_underlay(network, args.from_, str(address))
+        result.message += f": {diagnosis.summary}"
+        result.diagnosis = str(diagnosis)
+    return result
