@@ -9,6 +9,8 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
+from harness.backends import AUTO, USERSPACE, UserspaceCommand
+
 
 @dataclass(frozen=True)
 class Capability:
@@ -64,7 +66,7 @@ def vm_tools() -> list[str]:
 
 def resolve_backend(requested: str) -> str:
     """'auto' → kernel where the module loads, else wireguard-go."""
-    if requested != "auto":
+    if requested != AUTO:
         return requested
     return "kernel" if kernel_wireguard() else "wireguard-go"
 
@@ -88,8 +90,18 @@ def tool_versions() -> dict[str, str]:
     return versions
 
 
-def missing_for(requirements: set[str], backend: str) -> list[str]:
-    """Reasons this host cannot run something needing `requirements` with `backend`."""
+def userspace_missing(command: UserspaceCommand | None) -> list[str]:
+    """Why the userspace backend cannot start here (empty: it can)."""
+    if command is None:
+        return ["the userspace backend needs a command: wgh run --userspace 'wireguard-go -f {ifname}' (pytest --wg-userspace, WGH_USERSPACE)"]
+    if shutil.which(command.program) is None:
+        return [f"the userspace backend's command {command.program!r} is not on PATH (from {command.template!r})"]
+    return []
+
+
+def missing_for(requirements: set[str], backend: str, userspace: UserspaceCommand | None = None) -> list[str]:
+    """Reasons this host cannot run something needing `requirements` with `backend`
+    (and `userspace`, the userspace backend's command)."""
     reasons = []
     if "root" in requirements and not is_root():
         reasons.append("needs root (network namespaces): run as root or in privileged CI")
@@ -102,6 +114,10 @@ def missing_for(requirements: set[str], backend: str) -> list[str]:
             )
         if resolved == "wireguard-go" and not wireguard_go():
             reasons.append("wireguard-go is not installed: apt-get install wireguard-go")
+        if resolved == USERSPACE:
+            reasons += userspace_missing(userspace)
+    if "userspace" in requirements and resolved != USERSPACE:  # a node asks for it by name
+        reasons += userspace_missing(userspace)
     if "kernel_wireguard" in requirements and not kernel_wireguard():
         reasons.append("needs the kernel WireGuard module (modprobe wireguard failed): run it in a VM, e.g. `wgh vm --kernel 6.1 -- pytest ...` or pytest --vm-kernel 6.1")
     if "wireguard_go" in requirements and not wireguard_go():

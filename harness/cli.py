@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 from typing import Sequence
 
+from harness.backends import AUTO, CHOICES, TemplateError, UserspaceCommand
 from harness import interrupts
 from harness.errors import ScenarioError
 from harness.interrupts import Interrupted, checkpoint
@@ -57,7 +58,12 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     from harness.results.store import ResultsFile
 
-    results = ResultsFile(None if args.no_results else args.results_dir, args.backend, run_id=args.run_id)
+    try:
+        userspace = UserspaceCommand.parse(args.userspace) if args.userspace else None
+    except TemplateError as exc:
+        print(f"wgh run: --userspace: {exc}", file=sys.stderr)
+        return EXIT_INVALID
+    results = ResultsFile(None if args.no_results else args.results_dir, args.backend, run_id=args.run_id, userspace=userspace)
     # --repeat N: every case N times in a row; each run is its own entry in results.json
     runs = [(case, repeat) for case in cases for repeat in range(1, args.repeat + 1)]
     from harness.progress import RunProgress
@@ -81,7 +87,7 @@ def cmd_run(args: argparse.Namespace) -> int:
                 progress.update(f"{case.id}: step {step.index + 1}/{len(case.spec.steps)} {step.kind} {step.outcome}")
 
             result = run_case(
-                case, backend=args.backend, artifacts_dir=results.artifacts_dir, on_step=on_step, repeat=repeat, repeats=args.repeat
+                case, backend=args.backend, userspace=userspace, artifacts_dir=results.artifacts_dir, on_step=on_step, repeat=repeat, repeats=args.repeat
             )
             outcomes.append(result)
             record = result.to_json()
@@ -279,7 +285,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     run = sub.add_parser("run", help="build, check and tear down scenarios")
     run.add_argument("files", nargs="+", help="scenario files or directories")
-    run.add_argument("--backend", default=os.environ.get("WGH_BACKEND", "auto"), choices=["auto", "kernel", "wireguard-go"])
+    run.add_argument("--backend", default=os.environ.get("WGH_BACKEND", AUTO), choices=CHOICES, help="WireGuard implementation for nodes that pick none (default: auto = kernel if it loads)")
+    run.add_argument(
+        "--userspace",
+        default=os.environ.get("WGH_USERSPACE") or None,
+        metavar="TEMPLATE",
+        help="the command that starts the userspace backend, with {ifname}, e.g. 'boringtun-cli --foreground {ifname}' (run without a shell)",
+    )
     run.add_argument("--results-dir", default="results")
     run.add_argument("--no-results", action="store_true", help="do not write results.json")
     run.add_argument("--no-report", action="store_true", help="do not write report.html next to results.json")
@@ -300,7 +312,8 @@ def build_parser() -> argparse.ArgumentParser:
     matrix = sub.add_parser("matrix", help="run scenarios across kernels x backends, each combination in its own VM")
     matrix.add_argument("files", nargs="*", default=["scenarios"], help="scenario files or directories (default: scenarios)")
     matrix.add_argument("--kernels", required=True, help="comma-separated kernel specs; 'host' runs without a VM")
-    matrix.add_argument("--backends", default="kernel,wireguard-go", help="comma-separated backends (default: kernel,wireguard-go)")
+    matrix.add_argument("--backends", default="kernel,wireguard-go", help=f"comma-separated, of {', '.join(CHOICES)} (default: kernel,wireguard-go)")
+    matrix.add_argument("--userspace", default=os.environ.get("WGH_USERSPACE") or None, metavar="TEMPLATE", help="the userspace backend's command, as for wgh run")
     matrix.add_argument("--results-dir", default="results")
     matrix_output = matrix.add_mutually_exclusive_group()
     matrix_output.add_argument("-q", "--quiet", action="store_true", help="only failures and the final table")

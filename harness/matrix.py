@@ -15,6 +15,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable
 
+from harness.backends import CHOICES, USERSPACE, TemplateError, UserspaceCommand
 from harness.errors import MissingCapability
 
 
@@ -34,9 +35,13 @@ class Combination:
         return f"{release}/{self.backend}"
 
 
-def _wgh_run_argv(backend: str, results_dir: Path, run_id: str, files: list[str], quiet: bool = False) -> list[str]:
+def _wgh_run_argv(backend: str, results_dir: Path, run_id: str, files: list[str], quiet: bool = False, userspace: str | None = None) -> list[str]:
     quiet_flag = ["--quiet"] if quiet else []
-    return [sys.executable, "-m", "harness.cli", "run", "--backend", backend, "--results-dir", str(results_dir), "--run-id", run_id, *quiet_flag, *files]
+    userspace_flag = ["--userspace", userspace] if userspace else []
+    return [
+        sys.executable, "-m", "harness.cli", "run", "--backend", backend, *userspace_flag,
+        "--results-dir", str(results_dir), "--run-id", run_id, *quiet_flag, *files,
+    ]
 
 
 def run_matrix(args, options, log: Callable[[str], None]) -> int:
@@ -45,10 +50,17 @@ def run_matrix(args, options, log: Callable[[str], None]) -> int:
 
     kernels = [k.strip() for k in args.kernels.split(",") if k.strip()]
     backends = [b.strip() for b in args.backends.split(",") if b.strip()]
-    unknown = [b for b in backends if b not in ("kernel", "wireguard-go", "auto")]
+    unknown = [b for b in backends if b not in CHOICES]
     if unknown:
-        log(f"wgh matrix: unknown backend(s) {unknown}; use kernel, wireguard-go or auto")
+        log(f"wgh matrix: unknown backend(s) {unknown}; use {', '.join(CHOICES)}")
         return 2
+    userspace = getattr(args, "userspace", None)
+    if USERSPACE in backends:
+        try:
+            userspace = UserspaceCommand.parse(userspace or "").template
+        except TemplateError as exc:
+            log(f"wgh matrix: the userspace backend needs --userspace TEMPLATE: {exc}")
+            return 2
     results_dir = Path(args.results_dir).resolve()
     stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
     resolved = {}
@@ -71,7 +83,7 @@ def run_matrix(args, options, log: Callable[[str], None]) -> int:
     for combo in combos:
         if mode == "normal":
             log("wgh matrix: " + progress.status_line(f"kernel {combo.kernel_spec}, backend {combo.backend}"))
-        argv = _wgh_run_argv(combo.backend, results_dir, combo.run_id, args.files, quiet=mode != "normal")
+        argv = _wgh_run_argv(combo.backend, results_dir, combo.run_id, args.files, quiet=mode != "normal", userspace=userspace)
         t0 = time.monotonic()
         if combo.kernel_spec == "host":
             combo.exit_code = _run_child(argv, guest_stdout)

@@ -13,20 +13,27 @@ from typing import Any, Callable, Iterator
 
 import pytest
 
+from harness.backends import AUTO, CHOICES, TemplateError, UserspaceCommand
 from harness.errors import HarnessError, ScenarioError
 from harness.interrupts import Interrupted
 
 SCENARIO_DIR_NAME = "scenarios"
-REQUIREMENTS = ("root", "wireguard", "kernel_wireguard", "wireguard_go", "netem", "vm")
+REQUIREMENTS = ("root", "wireguard", "kernel_wireguard", "wireguard_go", "userspace", "netem", "vm")
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("wgharness", "WireGuard scenarios (wgharness)")
     group.addoption(
         "--wg-backend",
-        default=os.environ.get("WGH_BACKEND", "auto"),
-        choices=["auto", "kernel", "wireguard-go"],
+        default=os.environ.get("WGH_BACKEND", AUTO),
+        choices=CHOICES,
         help="WireGuard implementation for nodes that do not pick one (default: auto = kernel if it loads)",
+    )
+    group.addoption(
+        "--wg-userspace",
+        default=os.environ.get("WGH_USERSPACE") or None,
+        metavar="TEMPLATE",
+        help="the command that starts the userspace backend, with {ifname}, e.g. 'boringtun-cli --foreground {ifname}'",
     )
     group.addoption("--results-dir", default="results", help="where results/<run-id>/results.json goes (default: results)")
     group.addoption("--no-results", action="store_true", help="do not write results.json")
@@ -119,8 +126,19 @@ def _results(config: pytest.Config):
         directory = Path(config.getoption("results_dir"))
         if not directory.is_absolute():
             directory = Path(config.invocation_params.dir) / directory
-        config.stash[_results_key] = ResultsFile(directory, config.getoption("wg_backend"))
+        config.stash[_results_key] = ResultsFile(directory, config.getoption("wg_backend"), userspace=userspace_command(config))
     return config.stash[_results_key]
+
+
+def userspace_command(config: pytest.Config) -> UserspaceCommand | None:
+    """--wg-userspace, parsed; a bad template stops the session with the reason."""
+    template = config.getoption("wg_userspace")
+    if not template:
+        return None
+    try:
+        return UserspaceCommand.parse(template)
+    except TemplateError as exc:
+        raise pytest.UsageError(f"--wg-userspace: {exc}") from None
 
 
 def pytest_report_header(config: pytest.Config) -> str:
@@ -128,7 +146,8 @@ def pytest_report_header(config: pytest.Config) -> str:
 
     backend = config.getoption("wg_backend")
     resolved = caps.resolve_backend(backend) if caps.is_root() else "n/a (not root)"
-    return f"wgharness: backend {backend} → {resolved}"
+    command = config.getoption("wg_userspace")
+    return f"wgharness: backend {backend} → {resolved}" + (f" (userspace: {command})" if command else "")
 
 
 def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
@@ -154,7 +173,7 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
         if unknown:
             raise pytest.UsageError(f"{item.nodeid}: unknown requirement(s) {sorted(unknown)}; known: {REQUIREMENTS}")
         needs.update(marker.args)
-    missing = caps.missing_for(needs, item.config.getoption("wg_backend")) if needs else []
+    missing = caps.missing_for(needs, item.config.getoption("wg_backend"), userspace_command(item.config)) if needs else []
     if missing:
         pytest.skip("; ".join(missing))
 
@@ -214,6 +233,7 @@ class ScenarioItem(pytest.Item):
                 result = run_case(
                     self.case,
                     backend=self.config.getoption("wg_backend"),
+                    userspace=userspace_command(self.config),
                     artifacts_dir=results.artifacts_dir if results else None,
                     repeat=repeat,
                     repeats=repeats,
@@ -296,10 +316,11 @@ def wgh_network(request: pytest.FixtureRequest, wgh_backend: str) -> Iterator[Ca
         chosen = next((c for c in cases if c.case_id == case), None) if case else cases[0]
         if chosen is None:
             raise LookupError(f"no matrix case {case!r}; cases: {[c.case_id for c in cases]}")
-        missing = caps.missing_for(requirements(chosen), wgh_backend)
+        userspace = userspace_command(request.config)
+        missing = caps.missing_for(requirements(chosen), wgh_backend, userspace)
         if missing:
             pytest.skip("; ".join(missing))
-        network = Network(build_plan(chosen.spec, new_run_id(), wgh_backend))
+        network = Network(build_plan(chosen.spec, new_run_id(), wgh_backend, userspace))
         network.case = chosen
         built.append(network)
         network.build()

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterator
 
 from harness import caps
+from harness.backends import AUTO, USERSPACE, UserspaceCommand
 from harness.errors import BuildError, MissingCapability, StepTimeout
 from harness.interrupts import Interrupted, checkpoint, shielded
 from harness.net.network import Network
@@ -139,25 +140,28 @@ def requirements(case: ScenarioCase) -> set[str]:
             needs.add("kernel_wireguard")
         elif wg.backend == "wireguard-go":
             needs.add("wireguard_go")
+        elif wg.backend == USERSPACE:
+            needs.add("userspace")
     return needs
 
 
 def run_case(
     case: ScenarioCase,
     *,
-    backend: str = "auto",
+    backend: str = AUTO,
+    userspace: UserspaceCommand | None = None,
     artifacts_dir: Path | None = None,
     on_step: Callable[[StepResult], None] | None = None,
     repeat: int = 1,
     repeats: int = 1,
 ) -> ScenarioResult:
     result = ScenarioResult(case, repeat=repeat, repeats=repeats)
-    missing = caps.missing_for(requirements(case), backend)
+    missing = caps.missing_for(requirements(case), backend, userspace)
     if missing:
         result.status, result.error = "skipped", "; ".join(missing)
         return result
     result.run_id = new_run_id()
-    plan = build_plan(case.spec, result.run_id, backend)
+    plan = build_plan(case.spec, result.run_id, backend, userspace)
     result.artifacts_dir = artifacts_dir / result.run_id if artifacts_dir else None
     network = Network(plan, artifacts_dir=result.artifacts_dir)
     started = time.monotonic()

@@ -50,21 +50,14 @@ import shutil
 
 from harness.errors import BuildError, MissingCapability
 from harness.net import nsexec
+from harness.nattypes import ADDRESS_DEPENDENT, ENDPOINT_INDEPENDENT, NAT_TYPES, NatType
 from harness.plan.network import NatPlan
 
 TABLE = "wgh_nat"
 GUARD_TABLE = "wgh_nat_guard"
-TYPES = ("port-restricted", "restricted-cone", "full-cone", "symmetric")
-CONE_TYPES = ("full-cone", "restricted-cone")
 NFT_TIMEOUT = 180.0
 DEFAULT_MAPPING_TIMEOUT = 120.0  # the kernel's nf_conntrack_udp_timeout_stream
 
-_DESCRIPTIONS = {
-    "port-restricted": "endpoint-independent mapping, address-and-port-dependent filtering",
-    "restricted-cone": "endpoint-independent mapping, address-dependent filtering",
-    "full-cone": "endpoint-independent mapping and filtering",
-    "symmetric": "address-and-port-dependent mapping and filtering",
-}
 
 
 def mapping_timeout(nat: NatPlan) -> int:
@@ -76,22 +69,30 @@ def _outside_v4(nat: NatPlan) -> str | None:
     return next((str(a.ip) for a in nat.outside_addresses if a.version == 4), None)
 
 
+def nat_type(nat: NatPlan) -> NatType:
+    try:
+        return NAT_TYPES[nat.type]
+    except KeyError:
+        raise ValueError(f"unknown NAT type {nat.type!r} (known: {', '.join(NAT_TYPES)})") from None
+
+
 def nft_ruleset(nat: NatPlan) -> str:
-    """The NAT's nftables table, as text for `nft -f -`."""
-    if nat.type not in TYPES:
-        raise ValueError(f"unknown NAT type {nat.type!r} (known: {', '.join(TYPES)})")
+    """The NAT's nftables table, as text for `nft -f -`. Rendered from the type's
+    mapping and filtering behaviour, not its name."""
+    kind = nat_type(nat)
     out = f'"{nat.outside_dev}"'
-    cone = nat.type in CONE_TYPES
     public = _outside_v4(nat)
     hairpin = nat.hairpin and public is not None
-    records = cone or hairpin
-    masquerade = "masquerade fully-random" if nat.type == "symmetric" else "masquerade"
+    records = kind.cone or hairpin
+    random = " fully-random" if kind.new_port_per_destination else ""
+    masquerade = f"masquerade{random}"
+    address_filtered = kind.cone and kind.filtering == ADDRESS_DEPENDENT
 
     if not records:
         # the plain NATs: one rule
         return (
             f"table inet {TABLE} {{\n"
-            f"  # {nat.type}: {_DESCRIPTIONS[nat.type]}\n"
+            f"  # {kind.name}: {kind.description}\n"
             "  chain postrouting {\n"
             "    type nat hook postrouting priority srcnat; policy accept;\n"
             f"    oifname {out} {masquerade}\n"
@@ -102,7 +103,7 @@ def nft_ruleset(nat: NatPlan) -> str:
     timeout = mapping_timeout(nat)
     lines = [
         f"table inet {TABLE} {{",
-        f"  # {nat.type}: {_DESCRIPTIONS[nat.type]}" + ("; hairpin" if hairpin else ""),
+        f"  # {kind.name}: {kind.description}" + ("; hairpin" if hairpin else ""),
         "",
         "  # UDP mappings: external port -> inside address . port (refreshed by outbound packets)",
         "  map mappings {",
@@ -111,10 +112,10 @@ def nft_ruleset(nat: NatPlan) -> str:
         f"    timeout {timeout}s",
         "  }",
     ]
-    if nat.type == "restricted-cone":
+    if address_filtered:
         lines += [
             "",
-            "  # restricted-cone: external port . remote address the inside host has sent to",
+            f"  # {kind.name}: external port . remote address the inside host has sent to",
             "  set contacted {",
             "    type inet_service . ipv4_addr",
             "    flags dynamic,timeout",
@@ -130,11 +131,11 @@ def nft_ruleset(nat: NatPlan) -> str:
         "  chain prerouting {",
         "    type nat hook prerouting priority dstnat; policy accept;",
     ]
-    if nat.type == "full-cone":
-        lines.append("    # full-cone: anyone outside may use a mapping")
+    if kind.cone and kind.filtering == ENDPOINT_INDEPENDENT:
+        lines.append(f"    # {kind.name}: anyone outside may use a mapping")
         lines.append(f"    iifname {out} meta nfproto ipv4 dnat ip to udp dport map @mappings")
-    elif nat.type == "restricted-cone":
-        lines.append("    # restricted-cone: only addresses the mapping has sent to, from any port")
+    elif address_filtered:
+        lines.append(f"    # {kind.name}: only addresses the mapping has sent to, from any port")
         lines.append(f"    iifname {out} udp dport . ip saddr @contacted dnat ip to udp dport map @mappings")
     if hairpin:
         lines.append("    # hairpin: inside hosts reaching a mapping through the public address")
@@ -148,7 +149,6 @@ def nft_ruleset(nat: NatPlan) -> str:
         "    type nat hook postrouting priority srcnat; policy accept;",
     ]
     if hairpin:
-        random = " fully-random" if nat.type == "symmetric" else ""
         lines.append("    # hairpin: the target sees the sender's public address, and answers through the NAT")
         lines.append(f"    iifname != {out} oifname != {out} ct status dnat snat ip to {public}{random}")
     lines.append(f"    oifname {out} {masquerade}")
@@ -163,7 +163,7 @@ def nft_ruleset(nat: NatPlan) -> str:
         "    # replies of flows a cone let in keep their mapping alive too",
         f"    oifname {out} meta nfproto ipv4 ct direction reply ct status dnat meta l4proto udp update @mappings {{ udp sport : ct reply ip saddr . ct reply proto-src }}",
     ]
-    if nat.type == "restricted-cone":
+    if address_filtered:
         lines.append(f"    oifname {out} meta l4proto udp ct status snat,dnat update @contacted {{ udp sport . ip daddr }}")
     lines.append("  }")
 
@@ -197,12 +197,13 @@ def guard_ruleset(nat: NatPlan) -> str:
 
 
 def iptables_commands(nat: NatPlan) -> list[list[str]]:
-    """The same without nftables (port-restricted and symmetric only)."""
-    if nat.type not in ("port-restricted", "symmetric") or nat.hairpin:
+    """The same without nftables (the types conntrack alone filters, without hairpin)."""
+    kind = nat_type(nat)
+    if kind.needs_nftables or nat.hairpin:
         raise MissingCapability(
             f"a {nat.type} NAT{' with hairpin' if nat.hairpin else ''} needs nftables: apt-get install nftables"
         )
-    random = ["--random-fully"] if nat.type == "symmetric" else []
+    random = ["--random-fully"] if kind.new_port_per_destination else []
     dev = nat.outside_dev
     return [
         ["-t", "nat", "-A", "POSTROUTING", "-o", dev, "-j", "MASQUERADE", *random],

@@ -21,6 +21,7 @@ from typing import Any, Sequence
 from pyroute2.netlink.exceptions import NetlinkError
 
 from harness import caps
+from harness.backends import BACKENDS, USERSPACE
 from harness.cleanup import RunRegistry
 from harness.errors import BuildError, MissingCapability
 from harness.interrupts import Interrupted, checkpoint, shielded
@@ -30,7 +31,7 @@ from harness.plan.network import NetworkPlan, Port
 from harness.processes import stop_children
 from harness.scenario.model import Impairment
 from harness.wg import uapi
-from harness.wg.backends import KernelDevice, WgDevice, WireguardGoDevice
+from harness.wg.backends import KernelDevice, UserspaceDevice, WgDevice, userspace_argv, wireguard_go_argv
 from harness.wg.config import PeerChange, PeerConfig
 from harness.wg.keys import KeyPair
 
@@ -194,7 +195,7 @@ class Network:
             except Exception as exc:  # keep going: the registry stops the processes by PID
                 log.warning("closing %s: %s", key, exc)
         self.services.clear()
-        daemons = [d for d in self.devices.values() if isinstance(d, WireguardGoDevice)]
+        daemons = [d for d in self.devices.values() if isinstance(d, UserspaceDevice)]
         stop_children([d.process for d in daemons])  # all at once: their shutdowns overlap
         for device in self.devices.values():
             try:
@@ -287,13 +288,13 @@ class Network:
             self.backends[name] = caps.resolve_backend(wg.backend)
             self.keys[name] = KeyPair.generate()
 
-        userspace = [name for name, backend in self.backends.items() if backend == "wireguard-go"]
+        userspace = [name for name, backend in self.backends.items() if BACKENDS[backend].userspace]
         if userspace:
             self.registry.add_sockets([uapi.socket_path(plan.wireguard[n].ifname) for n in userspace])
         for name in plan.wireguard:
             self._create_device(name)
         for device in self.devices.values():  # started together, awaited together
-            if isinstance(device, WireguardGoDevice):
+            if isinstance(device, UserspaceDevice):
                 device.wait_ready()
         # phase 1: keys, peers and addresses everywhere, but nobody knows an endpoint yet
         for name in plan.wireguard:
@@ -313,11 +314,21 @@ class Network:
             if born_in != name:
                 move_link(self.iproute[born_in], wg.ifname, namespace)
         else:
-            self.devices[name] = WireguardGoDevice.start(
+            backend = self.backends[name]
+            if backend == USERSPACE:
+                if wg.userspace is None:
+                    raise MissingCapability(f"'{name}' uses the userspace backend, which needs a command: --userspace 'wireguard-go -f {{ifname}}'")
+                argv = userspace_argv(wg.userspace, wg.ifname)
+            else:
+                argv = wireguard_go_argv(wg.ifname)
+            what = f"{backend} ({Path(argv[0]).name})" if backend == USERSPACE else backend
+            self.devices[name] = UserspaceDevice.start(
                 namespace,
                 wg.ifname,
+                argv,
                 self.work_dir,
-                lambda pid: self.registry.add_process(pid, "wireguard-go"),
+                lambda pid: self.registry.add_process(pid, what),
+                backend=backend,
                 socket_namespace=self.plan.nodes[born_in].namespace if born_in != name else None,
             )
 
@@ -467,7 +478,7 @@ class Network:
             self.keys[node] = KeyPair.generate()
             self._tell_peers_new_key(node, old_public)
         self._create_device(node)
-        if isinstance(self.devices[node], WireguardGoDevice):
+        if isinstance(self.devices[node], UserspaceDevice):
             self.devices[node].wait_ready()
         self._configure_device(node)
         # as at build time: endpoints only once both sides can answer, so no

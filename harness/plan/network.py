@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from ipaddress import ip_address, ip_network
 
+from harness.backends import AUTO, USERSPACE, UserspaceCommand
 from harness.dnsnames import is_dns_name
 from harness.endpoint import split_host_port, valid_port
 from harness.plan import addressing, naming
@@ -36,7 +37,9 @@ __all__ = [
 ]
 
 
-def build_plan(spec: ScenarioSpec, run_id: str, default_backend: str = "auto") -> NetworkPlan:
+def build_plan(spec: ScenarioSpec, run_id: str, default_backend: str = AUTO, userspace: UserspaceCommand | None = None) -> NetworkPlan:
+    """The plan of `spec` for run `run_id`. Nodes that pick no backend get
+    `default_backend`; nodes on the userspace backend are started with `userspace`."""
     ports, pairs = _ports(spec)
     veths = tuple(
         VethPlan(
@@ -88,7 +91,7 @@ def build_plan(spec: ScenarioSpec, run_id: str, default_backend: str = "auto") -
         )
     problems = _overlapping_subnets(spec, ports)
     plan = NetworkPlan(run_id, nodes, veths, {}, ports, spec)
-    plan.wireguard.update(_wireguard(spec, plan, run_id, default_backend, problems))
+    plan.wireguard.update(_wireguard(spec, plan, run_id, default_backend, userspace, problems))
     if problems:
         raise PlanErrors(problems)
     return plan
@@ -161,7 +164,9 @@ def _other_end(spec: ScenarioSpec, link_index: int, node: str) -> str:
 # --- WireGuard ---------------------------------------------------------------------
 
 
-def _wireguard(spec: ScenarioSpec, plan: NetworkPlan, run_id: str, default_backend: str, problems: list[PlanError]) -> dict[str, WgPlan]:
+def _wireguard(
+    spec: ScenarioSpec, plan: NetworkPlan, run_id: str, default_backend: str, userspace: UserspaceCommand | None, problems: list[PlanError]
+) -> dict[str, WgPlan]:
     numbers = {name: i + 1 for i, name in enumerate(spec.wireguard)}
     addresses = _tunnel_addresses(spec, numbers, problems)
     # peering is symmetric: a peer listed on one side only is added to the other
@@ -189,10 +194,11 @@ def _wireguard(spec: ScenarioSpec, plan: NetworkPlan, run_id: str, default_backe
             peers.append(PeerPlan(other, allowed, endpoint, keepalive))
         own = {a.network for a in addresses[name]}
         routes = tuple(dict.fromkeys(net for p in peers for net in p.allowed_ips if net not in own))
+        backend = wg.backend or default_backend
         result[name] = WgPlan(
             node=name,
             ifname=naming.wg_ifname(run_id, numbers[name]),
-            backend=wg.backend or default_backend,
+            backend=backend,
             listen_port=wg.listen_port,
             addresses=addresses[name],
             mtu=wg.mtu,
@@ -200,6 +206,7 @@ def _wireguard(spec: ScenarioSpec, plan: NetworkPlan, run_id: str, default_backe
             routes=routes,
             socket_in=wg.socket_in,
             table=wg.table,
+            userspace=userspace if backend == USERSPACE else None,
         )
     return result
 

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from harness import allowedips
+from harness.backends import UserspaceCommand
 from harness.endpoint import format_endpoint
 from harness.errors import HarnessError
 from harness.plan.routing import Address, Interface, Network, Port, RoutePlan, Routing, RoutingRole, reachable_address
@@ -113,7 +114,7 @@ MAIN_TABLE = 254
 class WgPlan:
     node: str
     ifname: str
-    backend: str  # 'auto' | 'kernel' | 'wireguard-go' as asked; resolved at build time
+    backend: str  # one of harness.backends.CHOICES as asked; 'auto' is resolved at build time
     listen_port: int
     addresses: tuple[Interface, ...]
     mtu: int | None
@@ -121,6 +122,7 @@ class WgPlan:
     routes: tuple[Network, ...]
     socket_in: str | None = None  # created there and moved here: its UDP socket stays there
     table: str = "auto"  # as wg-quick's Table: auto | main | off
+    userspace: UserspaceCommand | None = None  # the command that starts it, for the userspace backend
 
     @property
     def fwmark(self) -> int | None:

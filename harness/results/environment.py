@@ -6,6 +6,7 @@ import os
 import platform
 from typing import Any
 
+from harness.backends import UserspaceCommand
 from harness import __version__, caps
 
 
@@ -34,7 +35,7 @@ def _harness_commit() -> str | None:
     return done.stdout.strip() or None if done.returncode == 0 else None
 
 
-def environment(requested_backend: str) -> dict[str, Any]:
+def environment(requested_backend: str, userspace: UserspaceCommand | None = None) -> dict[str, Any]:
     uname = os.uname()
     versions = caps.tool_versions()
     return {
@@ -48,6 +49,8 @@ def environment(requested_backend: str) -> dict[str, Any]:
         "harness_commit": _harness_commit(),
         "backend_requested": requested_backend,
         "backend_auto_resolves_to": caps.resolve_backend("auto"),
+        # the userspace backend's command template, as given (never a file's: files cannot set it)
+        "userspace_command": userspace.template if userspace is not None else None,
         "wireguard_tools_version": versions.get("wireguard-tools"),
         "wireguard_go_version": versions.get("wireguard-go"),
         "kernel_wireguard": caps.kernel_wireguard(),

@@ -9,6 +9,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from harness.backends import UserspaceCommand
 from harness.results.environment import environment
 
 SCHEMA_VERSION = 2  # 2: stable metric keys, repeats, raw samples, artifact pointers (see docs/results.md)
@@ -22,7 +23,9 @@ class ResultsFile:
     """Collects scenario results and rewrites results.json after each one, so even an
     interrupted run leaves a readable file with what finished."""
 
-    def __init__(self, results_dir: Path | str | None, requested_backend: str, run_id: str | None = None):
+    def __init__(
+        self, results_dir: Path | str | None, requested_backend: str, run_id: str | None = None, userspace: UserspaceCommand | None = None
+    ):
         """With results_dir None the document is only kept in memory (`wgh run --no-results --json`)."""
         self.run_id = run_id or new_results_id()
         self.directory = Path(results_dir) / self.run_id if results_dir is not None else None
@@ -33,7 +36,7 @@ class ResultsFile:
             "schema_version": SCHEMA_VERSION,
             "run_id": self.run_id,
             "started": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-            "environment": environment(requested_backend),
+            "environment": environment(requested_backend, userspace),
             "scenarios": [],
         }
         self._started = time.monotonic()

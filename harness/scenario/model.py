@@ -21,7 +21,9 @@ from pydantic import (
     WithJsonSchema,
 )
 
+from harness.backends import CHOICES
 from harness.dnsnames import DNS_NAME_MAX, DNS_NAME_PATTERN
+from harness.nattypes import DEFAULT_NAT_TYPE, NAT_TYPES
 from harness.sysctls import SYSCTL_NAME_PATTERN, SYSCTL_VALUE_PATTERN, sysctl_name_problem, sysctl_value_problem
 from harness.units import MAX_DURATION, parse_duration, parse_percent, parse_rate
 
@@ -164,18 +166,16 @@ class Strict(BaseModel):
 # --- topology -----------------------------------------------------------------
 
 
-NatType = Literal["port-restricted", "full-cone", "restricted-cone", "symmetric"]
+NatTypeName = Literal[tuple(NAT_TYPES)]  # type: ignore[valid-type]
 
 
 class NatSpec(Strict):
     """Masquerade everything leaving towards `outside` (a neighbouring node)."""
 
     outside: NodeName = Field(description="The neighbour on the public side of this NAT.")
-    type: NatType = Field(
-        "port-restricted",
-        description="RFC 4787 behaviour. port-restricted: endpoint-independent mapping, address-and-port-dependent "
-        "filtering (Linux masquerade); restricted-cone: address-dependent filtering; full-cone: endpoint-independent "
-        "filtering; symmetric: address-and-port-dependent mapping (a new port per destination).",
+    type: NatTypeName = Field(
+        DEFAULT_NAT_TYPE,
+        description="RFC 4787 behaviour. " + "; ".join(f"{t.name}: {t.description}" for t in NAT_TYPES.values()) + ".",
     )
     hairpin: bool = Field(False, description="Inside hosts can reach each other through the NAT's public address.")
     udp_timeout: Duration | None = Field(
@@ -306,7 +306,9 @@ class LinkSpec(Impairment):
 # --- WireGuard ------------------------------------------------------------------
 
 
-Backend = Literal["auto", "kernel", "wireguard-go"]
+# a file names an implementation (harness/backends.py); the userspace backend's command
+# comes from the command line, never from a file
+Backend = Literal[CHOICES]  # type: ignore[valid-type]
 
 
 class PeerSpec(Strict):

@@ -27,18 +27,9 @@ import socket
 from dataclasses import dataclass, field
 
 from harness.endpoint import Endpoint, endpoint_host, format_endpoint
+from harness.nattypes import ADDRESS_AND_PORT_DEPENDENT, ADDRESS_DEPENDENT, ENDPOINT_INDEPENDENT, by_behaviour
 from harness.net import nsexec
 
-MAPPINGS = ("endpoint-independent", "address-dependent", "address-and-port-dependent")
-FILTERINGS = MAPPINGS
-
-# (mapping, filtering) → our NAT type names (scenario `nat: {type: …}`)
-TYPE_NAMES = {
-    ("endpoint-independent", "address-and-port-dependent"): "port-restricted",
-    ("endpoint-independent", "address-dependent"): "restricted-cone",
-    ("endpoint-independent", "endpoint-independent"): "full-cone",
-    ("address-and-port-dependent", "address-and-port-dependent"): "symmetric",
-}
 
 
 @dataclass(frozen=True)
@@ -52,7 +43,8 @@ class NatClassification:
     @property
     def name(self) -> str:
         """Our type name, or a description of an unusual combination."""
-        return TYPE_NAMES.get((self.mapping, self.filtering), f"{self.mapping} mapping, {self.filtering} filtering")
+        known = by_behaviour(self.mapping, self.filtering)
+        return known.name if known is not None else f"{self.mapping} mapping, {self.filtering} filtering"
 
     def __str__(self) -> str:
         hairpin = "" if self.hairpin is None else f", hairpin {'on' if self.hairpin else 'off'}"
@@ -164,11 +156,11 @@ def classify_nat(
         if missing:
             raise RuntimeError(f"NAT probe: no answer from {', '.join(missing)} through the NAT (is the path up?)")
         if seen["A:p1"] == seen["A:p2"] == seen["B:p1"]:
-            mapping = MAPPINGS[0]
+            mapping = ENDPOINT_INDEPENDENT
         elif seen["A:p1"] == seen["A:p2"]:
-            mapping = MAPPINGS[1]
+            mapping = ADDRESS_DEPENDENT
         else:
-            mapping = MAPPINGS[2]
+            mapping = ADDRESS_AND_PORT_DEPENDENT
 
         # filtering: a fresh mapping, opened towards A:p1 only
         fresh = udp(inside)
@@ -178,11 +170,11 @@ def classify_nat(
         from_b, _ = _gets_in(b1.sock, fresh, opened_to_a, timeout)
         from_a2, _ = _gets_in(a2.sock, fresh, opened_to_a, timeout)
         if from_b:
-            filtering = FILTERINGS[0]
+            filtering = ENDPOINT_INDEPENDENT
         elif from_a2:
-            filtering = FILTERINGS[1]
+            filtering = ADDRESS_DEPENDENT
         else:
-            filtering = FILTERINGS[2]
+            filtering = ADDRESS_AND_PORT_DEPENDENT
 
         hairpin = None
         if second_inside is not None:

@@ -18,6 +18,7 @@ from typing import Any, Sequence
 
 from pyroute2.netlink.exceptions import NetlinkError
 
+from harness.backends import UserspaceCommand
 from harness.endpoint import format_endpoint
 from harness.errors import BuildError, HarnessError, MissingCapability
 from harness.net import nsexec
@@ -27,9 +28,7 @@ from harness.wg.config import PeerChange, PeerConfig
 from harness.wg.genl import WireGuardNetlink
 from harness.wg.status import DeviceStatus, PeerStatus
 
-__all__ = ["BACKENDS", "DeviceUnavailable", "KernelDevice", "PeerChange", "PeerConfig", "WgDevice", "WireguardGoDevice"]
-
-BACKENDS = ("kernel", "wireguard-go")
+__all__ = ["DeviceUnavailable", "KernelDevice", "PeerChange", "PeerConfig", "UserspaceDevice", "WgDevice"]
 
 
 class DeviceUnavailable(HarnessError):
@@ -197,45 +196,62 @@ def _raw_key(attr: Any) -> bytes:
     return base64.b64decode(attr["value"])
 
 
-# --- wireguard-go ---------------------------------------------------------------------
+# --- userspace (wireguard-go, or any UAPI-speaking implementation) ------------------
 
 
-class WireguardGoDevice(WgDevice):
-    backend = "wireguard-go"
+def wireguard_go_argv(ifname: str) -> list[str]:
+    binary = shutil.which("wireguard-go")
+    if binary is None:
+        raise MissingCapability("wireguard-go is not installed: apt-get install wireguard-go")
+    return [binary, "-f", ifname]
 
-    def __init__(self, namespace: str, ifname: str, process: subprocess.Popen, log_path: Path, socket_namespace: str | None = None):
+
+def userspace_argv(command: UserspaceCommand, ifname: str) -> list[str]:
+    argv = command.argv_for(ifname)
+    if shutil.which(argv[0]) is None:
+        raise MissingCapability(f"the userspace backend's command {command.program!r} is not on PATH (from --userspace {command.template!r})")
+    return argv
+
+
+class UserspaceDevice(WgDevice):
+    """A process that creates the TUN interface and serves the UAPI socket."""
+
+    def __init__(
+        self, namespace: str, ifname: str, process: subprocess.Popen, log_path: Path, socket_namespace: str | None = None, backend: str = "wireguard-go"
+    ):
         super().__init__(namespace, ifname)
+        self.backend = backend
         self.process = process
         self.log_path = log_path
         self.socket_namespace = socket_namespace  # where the process and its UDP socket live, if not `namespace`
         self._moved = False
 
     @staticmethod
-    def start(namespace: str, ifname: str, log_dir: Path, on_started, *, socket_namespace: str | None = None) -> "WireguardGoDevice":
-        """Start the daemon; `on_started(pid)` records it at once. Call wait_ready() next.
-        With `socket_namespace` the daemon runs there (its UDP socket with it) and
-        wait_ready() moves its TUN into `namespace`, as netns.sh moves wg0."""
-        binary = shutil.which("wireguard-go")
-        if binary is None:
-            raise MissingCapability("wireguard-go is not installed: apt-get install wireguard-go")
-        log_path = log_dir / f"wireguard-go-{ifname}.log"
+    def start(
+        namespace: str, ifname: str, argv: list[str], log_dir: Path, on_started, *, backend: str, socket_namespace: str | None = None
+    ) -> "UserspaceDevice":
+        """Start the daemon (`argv`, without a shell); `on_started(pid)` records it at
+        once. Call wait_ready() next. With `socket_namespace` the daemon runs there (its
+        UDP socket with it) and wait_ready() moves its TUN into `namespace`, as netns.sh
+        moves wg0."""
+        log_path = log_dir / f"{backend}-{ifname}.log"
         env = dict(os.environ, LOG_LEVEL="verbose" if os.environ.get("WGH_DEBUG") else "error")
         with open(log_path, "wb") as log:
-            process = nsexec.popen(
-                socket_namespace or namespace, [binary, "-f", ifname], stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env
-            )
+            process = nsexec.popen(socket_namespace or namespace, argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env)
         on_started(process.pid)
-        return WireguardGoDevice(namespace, ifname, process, log_path, socket_namespace)
+        return UserspaceDevice(namespace, ifname, process, log_path, socket_namespace, backend)
 
     def wait_ready(self, timeout: float = 10.0) -> None:
         path = uapi.socket_path(self.ifname)
         deadline = time.monotonic() + timeout
         while not os.path.exists(path):
             if self.process.poll() is not None:
-                log = self.log_path.read_text(errors="replace").strip()[-2000:]
-                raise BuildError(f"wireguard-go for {self.ifname} exited with {self.process.returncode}: {log}")
+                log = self.log_path.read_text(errors="replace").strip()[-2000:] or "(no output)"
+                # exit 0 before the socket: a daemon that forked into the background
+                hint = "; it must stay in the foreground (wireguard-go -f, boringtun-cli --foreground)" if self.process.returncode == 0 else ""
+                raise BuildError(f"{self.backend} for {self.ifname} exited with {self.process.returncode}{hint}: {log}")
             if time.monotonic() > deadline:
-                raise BuildError(f"wireguard-go for {self.ifname} did not open its UAPI socket within {timeout:.0f}s")
+                raise BuildError(f"{self.backend} for {self.ifname} did not open its UAPI socket {path} within {timeout:.0f}s")
             time.sleep(0.002)
         if self.socket_namespace is not None and not self._moved:
             from harness.net.linkmove import move_link_from
@@ -270,6 +286,6 @@ class WireguardGoDevice(WgDevice):
     def close(self) -> None:
         stuck = stop_children([self.process])
         if stuck:
-            raise RuntimeError(f"wireguard-go {self.process.pid} for {self.ifname} would not die (SIGKILL ignored)")
-        # wireguard-go removes its socket on SIGTERM; a SIGKILLed one leaves it behind
+            raise RuntimeError(f"{self.backend} {self.process.pid} for {self.ifname} would not die (SIGKILL ignored)")
+        # a daemon removes its socket on SIGTERM; a SIGKILLed one leaves it behind
         Path(uapi.socket_path(self.ifname)).unlink(missing_ok=True)

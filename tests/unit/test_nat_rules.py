@@ -178,3 +178,31 @@ def test_iptables_fallback_covers_the_plain_types_only():
     for unsupported in (plan("full-cone"), plan("restricted-cone"), plan(hairpin=True)):
         with pytest.raises(MissingCapability, match="needs nftables"):
             iptables_commands(unsupported)
+
+
+# --- the NAT type table ----------------------------------------------------------------
+
+
+def test_every_nat_type_is_one_row_read_by_the_format_the_rendering_and_the_probe():
+    from harness.nattypes import NAT_TYPES, by_behaviour
+    from harness.scenario.model import NatSpec
+    from harness.steps.natprobe import NatClassification
+
+    assert NatSpec.model_json_schema()["properties"]["type"]["enum"] == list(NAT_TYPES)
+    for kind in NAT_TYPES.values():
+        assert by_behaviour(kind.mapping, kind.filtering) is kind
+        assert NatClassification(kind.mapping, kind.filtering).name == kind.name  # what the probe calls it
+        text = nft_ruleset(NatPlan("eth1", None, kind.name, outside_addresses=(ipaddress.ip_interface("198.18.2.1/24"),)))
+        assert f"# {kind.name}: {kind.description}" in text
+        assert ("fully-random" in text) == kind.new_port_per_destination
+        assert ("map mappings" in text) == kind.cone
+        if not kind.needs_nftables:
+            assert iptables_commands(NatPlan("eth1", None, kind.name))
+        else:
+            with pytest.raises(MissingCapability, match="needs nftables"):
+                iptables_commands(NatPlan("eth1", None, kind.name))
+
+
+def test_an_unknown_type_in_a_plan_is_refused():
+    with pytest.raises(ValueError, match="unknown NAT type 'carrier-grade'"):
+        nft_ruleset(NatPlan("eth1", None, "carrier-grade"))
