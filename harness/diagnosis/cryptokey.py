@@ -15,17 +15,18 @@ from __future__ import annotations
 import ipaddress
 from dataclasses import dataclass
 
-from harness.endpoint import endpoint_host
-from harness.net import nsexec
-from harness.wg.backends import DeviceUnavailable
 from pyroute2.netlink.exceptions import NetlinkError
 
 from harness.allowedips import covering
 from harness.diagnosis.result import Diagnosis
+from harness.endpoint import endpoint_host
+from harness.engine.base import Node
+from harness.wg.backends import DeviceUnavailable
 
 
-def _stack_echo_requests(namespace: str, family: int) -> int:
-    """ICMP echo requests the namespace's IP stack has received (/proc/net/snmp{,6})."""
+def _stack_echo_requests(node: Node, family: int) -> int:
+    """ICMP echo requests the node's IP stack has received (/proc/net/snmp{,6}, which
+    follows the reading thread's namespace)."""
 
     def read() -> int:
         if family == 6:
@@ -37,11 +38,11 @@ def _stack_echo_requests(namespace: str, family: int) -> int:
         header, values = [line.split() for line in open("/proc/thread-self/net/snmp") if line.startswith("Icmp:")][:2]
         return int(values[header.index("InEchos")])
 
-    return nsexec.call_in(namespace, read)
+    return node.call(read)
 
 
 def _interface_rx_errors(network, node: str) -> int:
-    ipr = network.iproute[node]
+    ipr = network.node(node).netlink
     ifname = network.plan.wireguard[node].ifname
     for link in ipr.get_links(*ipr.link_lookup(ifname=ifname)):
         stats = link.get_attr("IFLA_STATS64") or link.get_attr("IFLA_STATS") or {}
@@ -78,7 +79,7 @@ class DeliveryWatch:
             return _Counters(
                 peer.rx_bytes if peer else 0,
                 _interface_rx_errors(network, self.receiver),
-                _stack_echo_requests(network.namespace(self.receiver), self.family),
+                _stack_echo_requests(network.node(self.receiver), self.family),
             )
         except (DeviceUnavailable, OSError, NetlinkError):  # a device gone: the tunnel diagnosis says so
             return None
@@ -125,10 +126,10 @@ def routing_loop(network, node: str, endpoint: str) -> str | None:
     """If `node`'s WireGuard packets to `endpoint` are routed into its own WireGuard
     interface, a sentence saying so; else None."""
     wg = network.plan.wireguard.get(node)
-    if wg is None or node not in network.iproute or getattr(wg, "socket_node", node) != node:
+    if wg is None or node not in network.plan.nodes or wg.socket_node != node:
         return None  # a socket left in another namespace is routed there, never into this interface
     host = endpoint_host(endpoint)
-    ipr = network.iproute[node]
+    ipr = network.node(node).netlink
     try:
         index = ipr.link_lookup(ifname=wg.ifname)
         if not index:

@@ -29,7 +29,7 @@ from dataclasses import dataclass
 
 from harness.diagnosis.result import Diagnosis
 from harness.endpoint import endpoint_host
-from harness.net import nsexec
+from harness.engine.base import Node
 from harness.net.ping import parse_ping, ping_argv
 from harness.wg.backends import DeviceUnavailable
 
@@ -174,7 +174,7 @@ def verdict(
 
 def _route_mtus(network, node: str, address: str) -> tuple[int, int | None]:
     """(outgoing interface MTU, cached path MTU or None) towards `address` from `node`."""
-    ipr = network.iproute[node]
+    ipr = network.node(node).netlink
     route = ipr.route("get", dst=address)[0]
     link = ipr.link("get", index=route.get_attr("RTA_OIF"))[0]
     metrics = route.get_attr("RTA_METRICS")
@@ -182,7 +182,7 @@ def _route_mtus(network, node: str, address: str) -> tuple[int, int | None]:
     return int(link.get_attr("IFLA_MTU")), cached
 
 
-def _udp_socket(namespace: str, family: int, bind: tuple) -> socket.socket:
+def _udp_socket(node: Node, family: int, bind: tuple) -> socket.socket:
     af = socket.AF_INET6 if family == 6 else socket.AF_INET
 
     def make() -> socket.socket:
@@ -200,7 +200,7 @@ def _udp_socket(namespace: str, family: int, bind: tuple) -> socket.socket:
             raise
         return sock
 
-    return nsexec.call_in(namespace, make)
+    return node.call(make)
 
 
 def _probe_round(sender: socket.socket, receiver: socket.socket, target: tuple, sizes: list[int], family: int) -> set[int]:
@@ -247,8 +247,8 @@ def probe_path_mtu(network, sender: str, receiver: str, address: str) -> PathMtu
     """The largest packet with DF that gets from `sender` to `address` (on `receiver`)."""
     family = _family(address)
     interface_mtu, _ = _route_mtus(network, sender, address)
-    rx = _udp_socket(network.namespace(receiver), family, (address, 0))
-    tx = _udp_socket(network.namespace(sender), family, ("::" if family == 6 else "0.0.0.0", 0))
+    rx = _udp_socket(network.node(receiver), family, (address, 0))
+    tx = _udp_socket(network.node(sender), family, ("::" if family == 6 else "0.0.0.0", 0))
     try:
         target = rx.getsockname()[:2]
         # coarse steps up to the interface MTU, then every size above the largest that arrived

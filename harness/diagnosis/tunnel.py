@@ -161,7 +161,7 @@ def diagnose_tunnel(network, src: str, dst: str, dst_address: str | None = None,
 
 def diagnose_underlay(network, src: str, address: str) -> Diagnosis:
     diag = Diagnosis()
-    ipr = network.iproute[src]
+    ipr = network.node(src).netlink
     try:
         route = ipr.route("get", dst=address)[0]
         gateway = route.get_attr("RTA_GATEWAY")
@@ -190,7 +190,7 @@ def _expired_nat_mapping(network, node: str, other: str, peer: PeerStatus, now: 
     if nat is None:
         return None
     try:
-        table = udp_mappings(network.namespace(nat))
+        table = udp_mappings(network.node(nat).netns_path)
     except (OSError, NetlinkError) as exc:  # conntrack unreadable: say so, do not guess
         diag.lines.append(f"NAT {nat}: conntrack table unreadable ({exc})")
         return None

@@ -23,6 +23,8 @@ from pyroute2.netlink.exceptions import NetlinkError
 from harness import caps
 from harness.backends import BACKENDS, USERSPACE
 from harness.cleanup import RunRegistry
+from harness.context import ContextAccess, RunContext
+from harness.engine.netns import NetnsNode
 from harness.errors import BuildError, MissingCapability
 from harness.interrupts import Interrupted, checkpoint, shielded
 from harness.net import dns, firewall, impair, nat, nlbatch, nsexec, policy
@@ -94,7 +96,7 @@ class _TeardownOutcome:
     leftovers: list[str]
 
 
-class Network:
+class Network(ContextAccess):
     """A running network built from a plan. Use as a context manager: it always tears down."""
 
     def __init__(self, plan: NetworkPlan, *, artifacts_dir: Path | None = None):
@@ -113,16 +115,10 @@ class Network:
         self.addresses: dict[tuple[str, str], tuple] = {}
         self.endpoints: dict[tuple[str, str], object] = {}
         self.listen_ports: dict[str, int] = {}  # changed by listen_port steps
-        self.probes: dict[str, object] = {}
-        self.traffic: dict[str, object] = {}  # background iperf3 runs
-        self.throughputs: dict[str, float] = {}  # received bit/s of iperf3 steps, by record (for ratio_to)
-        self.captures: dict[str, object] = {}
-        # background services and tasks with a close() (DNS servers, re-resolvers): closed at teardown, last first
-        self.services: dict[str, object] = {}
-        self.events: list[tuple[float, str]] = []
-        self.step_started: float | None = None  # monotonic start of the step running now (run_step sets it)
-        self.event_step_started: list[float] = []  # per event: when the step that caused it began
+        # the steps' own state: events, and background resources closed at teardown, last first
+        self.context = RunContext()
         self._conditions: dict[tuple[int, str], Impairment | None] = {}
+        self._nodes: dict[str, NetnsNode] = {}
 
     # --- lifecycle ------------------------------------------------------------------
 
@@ -180,21 +176,7 @@ class Network:
     def _teardown(self) -> list[str]:
         checkpoint("teardown-start", self.plan.run_id)
 
-        for stream, *_ in self.probes.values():
-            stream.close()
-        self.probes.clear()
-        for traffic in self.traffic.values():
-            traffic.close()
-        self.traffic.clear()
-        for capture in self.captures.values():
-            capture.close()
-        self.captures.clear()
-        for key, service in reversed(list(self.services.items())):
-            try:
-                service.close()
-            except Exception as exc:  # keep going: the registry stops the processes by PID
-                log.warning("closing %s: %s", key, exc)
-        self.services.clear()
+        self.context.close()  # probes, iperf3, captures, re-resolvers, DNS servers: newest first
         daemons = [d for d in self.devices.values() if isinstance(d, UserspaceDevice)]
         stop_children([d.process for d in daemons])  # all at once: their shutdowns overlap
         for device in self.devices.values():
@@ -207,6 +189,7 @@ class Network:
         for ipr in self.iproute.values():
             ipr.close()
         self.iproute.clear()
+        self._nodes.clear()
         checkpoint("teardown-middle", self.plan.run_id)
         leftovers = self.registry.release() if self.registry else []
         self.registry = None
@@ -554,21 +537,22 @@ class Network:
     def namespace(self, node: str) -> str:
         return self.plan.nodes[node].namespace
 
+    def node(self, name: str) -> NetnsNode:
+        """The handle steps and the diagnosis act through (see harness.engine.base.Node)."""
+        node = self._nodes.get(name)
+        if node is None:
+            node = self._nodes[name] = NetnsNode(name, self.plan.nodes[name].namespace, self.iproute[name])
+        return node
+
     def run(self, node: str, argv: Sequence[str], *, timeout: float = 30.0) -> subprocess.CompletedProcess:
         """Run a command inside a node and wait for it (output captured as text)."""
-        return nsexec.run(self.namespace(node), argv, timeout=timeout)
+        return self.node(node).run(argv, timeout=timeout)
 
     def popen(self, node: str, argv: Sequence[str], **kwargs: Any) -> subprocess.Popen:
-        return nsexec.popen(self.namespace(node), argv, **kwargs)
+        return self.node(node).popen(argv, **kwargs)
 
     def public_key(self, node: str) -> bytes:
         return self.keys[node].public
-
-    def mark_event(self, what: str) -> None:
-        """Remember when a timeline step changed something (recovery times start here)."""
-        now = time.monotonic()
-        self.events.append((now, what))
-        self.event_step_started.append(self.step_started if self.step_started is not None else now)
 
 
 def _address_and_up(ipr: Any, ifname: str, addresses: Sequence[Any], mtu: int | None) -> int:

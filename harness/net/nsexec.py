@@ -31,8 +31,11 @@ NETLINK_ROUTE, NETLINK_GENERIC = 0, 16
 _run_dir_ready = False
 
 
-def netns_path(namespace: str) -> Path:
-    return NETNS_RUN_DIR / namespace
+def netns_path(namespace: str | Path) -> Path:
+    """A named namespace (`ip netns` style, under /run/netns) or a path to one, such as
+    /proc/<pid>/ns/net of a process that holds an unnamed namespace (Mininet's hosts)."""
+    text = str(namespace)
+    return Path(text) if text.startswith("/") else NETNS_RUN_DIR / text
 
 
 def _check(result: int, what: str) -> None:

@@ -20,7 +20,7 @@ from harness.scenario.model import (
     WaitUntilArgs,
 )
 from harness.diagnosis.path import diagnose_path
-from harness.net.datagram import send_datagram
+from harness.engine.base import send_datagram
 from harness.steps.basic import ping
 from harness.steps.probe import ProbeStream
 from harness.steps.registry import runs
@@ -120,7 +120,7 @@ def endpoint(network, index: int, args: EndpointArgs) -> StepResult:
 @runs("probe")
 def probe(network, index: int, args: ProbeArgs) -> StepResult:
     address = network.plan.target_address(args.from_, args.to, args.via, args.family)
-    stream = ProbeStream(network.namespace(args.from_), str(address), args.interval, args.timeout).start()
+    stream = ProbeStream(network.node(args.from_), str(address), args.interval, args.timeout).start()
     network.probes[args.name] = (stream, args, time.monotonic())
     return StepResult(index, "probe", f"probe {args.name}: {args.from_} → {args.to} ({address}) every {args.interval * 1000:g} ms", True)
 
@@ -131,7 +131,7 @@ def capture(network, index: int, args: CaptureArgs) -> StepResult:
 
     veth = network.plan.veths[_link_index(network, args.link)]
     port = veth.b if args.at == veth.b.node else veth.a
-    network.captures[args.name] = Capture(network.namespace(port.node), port.ifname).start()
+    network.captures[args.name] = Capture(network.node(port.node), port.ifname).start()
     return StepResult(index, "capture", f"capture {args.name} on {args.link} at {port.node} ({port.ifname})", True)
 
 
@@ -150,7 +150,7 @@ def _stop_capture(network, index: int, args: StopArgs) -> StepResult:
         if target is None:  # a node without WireGuard beyond a full-tunnel peer: its own address
             target = network.plan.target_address(args.no_cleartext.from_, args.no_cleartext.to, "tunnel", 4)
         seen = len(cap.frames)
-        send_datagram(network.namespace(args.no_cleartext.from_), str(target), marker)
+        send_datagram(network.node(args.no_cleartext.from_), str(target), marker)
         deadline = time.monotonic() + 1.0  # until the marker's packet crosses the link
         while len(cap.frames) == seen and time.monotonic() < deadline:
             time.sleep(0.005)

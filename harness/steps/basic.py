@@ -9,7 +9,7 @@ from harness.diagnosis import mtu
 from harness.diagnosis.cryptokey import watch_delivery
 from harness.diagnosis.path import diagnose_path
 from harness.diagnosis.tunnel import diagnose_tunnel, diagnose_underlay
-from harness.net.datagram import send_datagram
+from harness.engine.base import send_datagram
 from harness.net.ping import parse_ping, ping_argv
 from harness.scenario.model import HandshakeArgs, PingArgs
 from harness.steps.registry import runs
@@ -51,7 +51,7 @@ def handshake(network, index: int, args: HandshakeArgs) -> StepResult:
         if now >= deadline:
             break
         if now >= next_probe and target is not None:
-            send_datagram(network.namespace(initiator), str(target))
+            send_datagram(network.node(initiator), str(target))
             next_probe = now + 1.0
         time.sleep(POLL)
     elapsed = time.monotonic() - started

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from harness.endpoint import format_endpoint
-from harness.net import nsexec
+from harness.engine.base import Node
 
 ETH_P_ALL = 0x0003
 # WireGuard message types and sizes (UDP payload bytes)
@@ -71,9 +71,9 @@ def classify(frame: bytes) -> tuple[int, str, int] | None:
 
 
 class Capture:
-    def __init__(self, namespace: str, ifname: str):
+    def __init__(self, node: Node, ifname: str):
         self.ifname = ifname
-        self.sock = nsexec.call_in(namespace, lambda: socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(ETH_P_ALL)))
+        self.sock = node.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(ETH_P_ALL))
         self.sock.bind((ifname, 0))
         self.frames: list[tuple[float, bytes]] = []
         self._stop = threading.Event()

@@ -20,10 +20,10 @@ import statistics
 import time
 from dataclasses import dataclass, field
 
-from harness.net import nsexec
+from harness.diagnosis.path import diagnose_path
+from harness.engine.base import Node
 from harness.scenario.model import ReachArgs
 from harness.scenario.reach import reach_nodes, reach_pairs
-from harness.diagnosis.path import diagnose_path
 from harness.steps.probe import echo_request, parse_reply
 from harness.steps.registry import runs
 from harness.steps.result import Measurement, StepResult
@@ -51,7 +51,7 @@ class ReachOutcome:
 
 
 def probe_pairs(
-    namespaces: dict[str, str],
+    nodes: dict[str, Node],
     addresses: dict[str, str],
     pairs: list[tuple[str, str]],
     *,
@@ -60,7 +60,7 @@ def probe_pairs(
     interval: float,
 ) -> ReachOutcome:
     """Echo requests between all pairs until each answered once or `within` passed.
-    `namespaces` maps a node to its namespace, `addresses` a node to the address it is
+    `nodes` maps a name to its node, `addresses` a node to the address it is
     reached at."""
     outcome = ReachOutcome(list(pairs))
     proto = socket.IPPROTO_ICMPV6 if family == 6 else socket.IPPROTO_ICMP
@@ -69,7 +69,7 @@ def probe_pairs(
     sockets: dict[str, socket.socket] = {}
     try:
         for node in sources:
-            sockets[node] = nsexec.call_in(namespaces[node], lambda: socket.socket(af, socket.SOCK_RAW, proto))
+            sockets[node] = nodes[node].socket(af, socket.SOCK_RAW, proto)
             sockets[node].setblocking(False)
         by_fd = {s.fileno(): node for node, s in sockets.items()}
         ident = (os.getpid() ^ id(outcome)) & 0xFFFF
@@ -144,7 +144,7 @@ def reach(network, index: int, args: ReachArgs) -> StepResult:
     title = f"reach: all {len(pairs)} pairs of {len(nodes)} nodes (IPv{args.family}) within {args.within:g}s"
     addresses = {n: str(plan.tunnel_address(n, args.family)) for n in nodes}
     outcome = probe_pairs(
-        {n: network.namespace(n) for n in nodes},
+        {n: network.node(n) for n in nodes},
         addresses,
         pairs,
         family=args.family,

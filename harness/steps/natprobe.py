@@ -17,7 +17,7 @@ it saw: the NAT's external mapping for that destination.
   host gets it, from the NAT's public address (not the sender's private one), and
   its answer to that address comes back.
 
-Sockets are opened inside the namespaces (`nsexec.call_in`) and then used from
+Sockets are opened inside the nodes (`Node.call`) and then used from
 here: a socket keeps the namespace it was opened in. No WireGuard is involved.
 """
 
@@ -27,8 +27,8 @@ import socket
 from dataclasses import dataclass, field
 
 from harness.endpoint import Endpoint, endpoint_host, format_endpoint
+from harness.engine.base import Node
 from harness.nattypes import ADDRESS_AND_PORT_DEPENDENT, ADDRESS_DEPENDENT, ENDPOINT_INDEPENDENT, by_behaviour
-from harness.net import nsexec
 
 
 
@@ -51,13 +51,13 @@ class NatClassification:
         return f"{self.name} ({self.mapping} mapping, {self.filtering} filtering{hairpin})"
 
 
-def _udp_socket(namespace: str, port: int = 0) -> socket.socket:
+def _udp_socket(node: Node, port: int = 0) -> socket.socket:
     def open_socket() -> socket.socket:
         sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         sock.bind(("0.0.0.0", port))
         return sock
 
-    return nsexec.call_in(namespace, open_socket)
+    return node.call(open_socket)
 
 
 def _receive(sock: socket.socket, timeout: float) -> tuple[bytes, tuple[str, int]] | None:
@@ -140,7 +140,7 @@ def classify_nat(
     opened: list[socket.socket] = []
 
     def udp(node: str, port: int = 0) -> socket.socket:
-        sock = _udp_socket(network.namespace(node), port)
+        sock = _udp_socket(network.node(node), port)
         opened.append(sock)
         return sock
 

@@ -16,7 +16,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 
-from harness.net import nsexec
+from harness.engine.base import Node
 
 ICMP_ECHO, ICMP_REPLY = 8, 0
 ICMP6_ECHO, ICMP6_REPLY = 128, 129
@@ -73,7 +73,7 @@ class ProbeReport:
 
 
 class ProbeStream:
-    def __init__(self, namespace: str, address: str, interval: float = 0.01, timeout: float = 1.0):
+    def __init__(self, node: Node, address: str, interval: float = 0.01, timeout: float = 1.0):
         self.address = address
         self.family = 6 if ":" in address else 4
         self.interval = interval
@@ -81,7 +81,7 @@ class ProbeStream:
         self.ident = os.getpid() & 0xFFFF ^ (id(self) & 0xFFFF)
         proto = socket.IPPROTO_ICMPV6 if self.family == 6 else socket.IPPROTO_ICMP
         family = socket.AF_INET6 if self.family == 6 else socket.AF_INET
-        self.sock = nsexec.call_in(namespace, lambda: socket.socket(family, socket.SOCK_RAW, proto))
+        self.sock = node.socket(family, socket.SOCK_RAW, proto)
         self.sent: list[float] = []
         self.replies: dict[int, float] = {}
         self._stop = threading.Event()

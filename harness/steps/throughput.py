@@ -9,19 +9,19 @@ import subprocess
 import time
 from pathlib import Path
 
-from harness.errors import MissingCapability
-from harness.net import nsexec
-from harness.processes import stop_children
-from harness.scenario.model import Iperf3Args
 from harness.diagnosis import mtu
 from harness.diagnosis.path import diagnose_path
+from harness.engine.base import Node
+from harness.errors import MissingCapability
+from harness.processes import stop_children
+from harness.scenario.model import Iperf3Args
 from harness.steps.registry import runs
 from harness.steps.result import Measurement, StepResult
 
 PORT = 5201
 
 
-def _listening(namespace: str, port: int) -> bool:
+def _listening(node: Node, port: int) -> bool:
     """Is a TCP socket listening on `port` in the namespace? (/proc/thread-self/net
     follows the reading thread's namespace, /proc/self/net would not.)"""
 
@@ -37,7 +37,7 @@ def _listening(namespace: str, port: int) -> bool:
                     return True
         return False
 
-    return nsexec.call_in(namespace, look)
+    return node.call(look)
 
 
 class Iperf3Run:
@@ -57,7 +57,7 @@ class Iperf3Run:
         self.client = None
         try:
             deadline = time.monotonic() + 10
-            while not _listening(network.namespace(args.to), port):
+            while not _listening(network.node(args.to), port):
                 if self.server.poll() is not None or time.monotonic() > deadline:
                     raise RuntimeError(f"iperf3 server in {args.to} did not start (exit {self.server.poll()})")
                 time.sleep(0.01)

@@ -23,7 +23,7 @@ PAIR = {
 def test_cleartext_outside_the_tunnel_is_seen(wgh_network):
     """The leak check's detector works: the same marker sent on the underlay is found."""
     net = wgh_network(PAIR)
-    cap = Capture(net.namespace("a"), "eth0").start()
+    cap = Capture(net.node("a"), "eth0").start()
     marker = b"wgh-test-marker-cleartext"
 
     def send() -> None:

@@ -7,6 +7,7 @@ import textwrap
 
 import pytest
 
+from harness.engine.fake import FakeNetwork
 from harness.plan.network import build_plan
 from harness.scenario.load import load_text
 from harness.diagnosis import tunnel as diagnose
@@ -31,13 +32,9 @@ wireguard:
 NAT_PUBLIC = "198.18.2.1:51820"  # home's address on its outside link, the client's mapped socket
 
 
-class FakeNetwork:
-    def __init__(self, keepalive: int):
-        (case,) = load_text(textwrap.dedent(SCENARIO.replace("KEEPALIVE", str(keepalive))), "x.yaml")
-        self.plan = build_plan(case.spec, "t00001", "wireguard-go")
-
-    def namespace(self, node: str) -> str:
-        return self.plan.nodes[node].namespace
+def fake_network(keepalive: int) -> FakeNetwork:
+    (case,) = load_text(textwrap.dedent(SCENARIO.replace("KEEPALIVE", str(keepalive))), "x.yaml")
+    return FakeNetwork(build_plan(case.spec, "t00001", "wireguard-go"))
 
 
 def server_view() -> PeerStatus:
@@ -45,7 +42,7 @@ def server_view() -> PeerStatus:
 
 
 def run(monkeypatch, keepalive: int, table: list[UdpMapping], inside_answers: bool):
-    monkeypatch.setattr("harness.diagnosis.tunnel.udp_mappings", lambda namespace: table)
+    monkeypatch.setattr("harness.diagnosis.tunnel.udp_mappings", lambda netns_path: table)
     probed = []
 
     def probe(network, node, endpoint):
@@ -54,7 +51,7 @@ def run(monkeypatch, keepalive: int, table: list[UdpMapping], inside_answers: bo
 
     monkeypatch.setattr(diagnose, "underlay_probe", probe)
     diag = Diagnosis()
-    cause = _expired_nat_mapping(FakeNetwork(keepalive), "server", "client", server_view(), 10.0, diag)
+    cause = _expired_nat_mapping(fake_network(keepalive), "server", "client", server_view(), 10.0, diag)
     return cause, diag, probed
 
 

@@ -1,0 +1,179 @@
+"""A fake network for unit tests of steps and diagnosis: nothing is built, nothing is
+sent. Each node answers commands, socket sends and route lookups from a small model of
+the world that the test sets up (which handshakes complete, which pings answer, what
+each side's WireGuard status says), so the logic above the engine runs without root.
+
+Only what a test models is possible: a function to run inside a node (`Node.call`)
+is refused, since running it would act on the host itself.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable, Sequence
+
+from pyroute2.netlink.exceptions import NetlinkError
+
+from harness.context import ContextAccess, RunContext
+from harness.endpoint import format_endpoint
+from harness.plan.types import NetworkPlan
+from harness.wg.status import DeviceStatus, PeerStatus
+
+
+@dataclass
+class FakeWorld:
+    """What the fake network does. `ping(node, address)` says whether an echo from
+    `node` to `address` is answered (RTT in ms, or None); `on_datagram(node, address)`
+    is called for every UDP datagram a step sends; `routes` are the route lookups
+    that succeed, as (node, destination) → outgoing interface index."""
+
+    ping: Callable[[str, str], float | None] = lambda node, address: None
+    on_datagram: Callable[[str, str], None] = lambda node, address: None
+    routes: dict[tuple[str, str], int] = field(default_factory=dict)
+    sent: list[tuple[str, str, bytes]] = field(default_factory=list)
+    commands: list[tuple[str, list[str]]] = field(default_factory=list)
+
+
+def ping_output(address: str, count: int, rtt_ms: float | None) -> str:
+    """What iputils ping prints for `count` echoes, all answered or all lost."""
+    lines = [f"PING {address} ({address}) 56(84) bytes of data."]
+    if rtt_ms is not None:
+        lines += [f"64 bytes from {address}: icmp_seq={i + 1} ttl=64 time={rtt_ms:.3f} ms" for i in range(count)]
+    received = count if rtt_ms is not None else 0
+    lines += ["", f"--- {address} ping statistics ---", f"{count} packets transmitted, {received} received, {100 - 100 * received // count}% packet loss, time 1ms"]
+    if rtt_ms is not None:
+        lines.append(f"rtt min/avg/max/mdev = {rtt_ms:.3f}/{rtt_ms:.3f}/{rtt_ms:.3f}/0.000 ms")
+    return "\n".join(lines) + "\n"
+
+
+class _FakeSocket:
+    def __init__(self, node: "FakeNode"):
+        self.node = node
+
+    def sendto(self, payload: bytes, target: tuple) -> int:
+        self.node.world.sent.append((self.node.name, target[0], payload))
+        self.node.world.on_datagram(self.node.name, target[0])
+        return len(payload)
+
+    def __enter__(self) -> "_FakeSocket":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
+class _FakeRoute(dict):
+    def get_attr(self, name: str) -> Any:
+        return self.get(name)
+
+
+class _FakeNetlink:
+    def __init__(self, node: "FakeNode"):
+        self.node = node
+
+    def link_lookup(self, ifname: str) -> list[int]:
+        return [1000]
+
+    def route(self, command: str, dst: str, **query: Any) -> list[_FakeRoute]:
+        oif = self.node.world.routes.get((self.node.name, dst))
+        if oif is None:
+            raise NetlinkError(101, "Network is unreachable")
+        return [_FakeRoute(RTA_OIF=oif, RTA_GATEWAY=None)]
+
+
+class FakeNode:
+    def __init__(self, name: str, world: FakeWorld):
+        self.name = name
+        self.world = world
+        self.netlink = _FakeNetlink(self)
+
+    @property
+    def netns_path(self) -> str:
+        return f"fake:{self.name}"
+
+    def run(self, argv: Sequence[str], *, timeout: float = 30.0) -> subprocess.CompletedProcess:
+        argv = list(argv)
+        self.world.commands.append((self.name, argv))
+        if "ping" not in argv[0]:
+            raise NotImplementedError(f"the fake engine runs ping only, not {argv[0]}")
+        address = argv[-1]
+        count = int(argv[argv.index("-c") + 1]) if "-c" in argv else 1
+        return subprocess.CompletedProcess(argv, 0, ping_output(address, count, self.world.ping(self.name, address)), "")
+
+    def popen(self, argv: Sequence[str], **kwargs: Any) -> subprocess.Popen:
+        raise NotImplementedError("the fake engine starts no processes")
+
+    def socket(self, family: int, kind: int, proto: int = 0) -> _FakeSocket:
+        return _FakeSocket(self)
+
+    def call(self, function: Callable[..., Any], *args: Any) -> Any:
+        raise NotImplementedError("the fake engine runs no code inside a node: it would run on the host")
+
+
+class FakeDevice:
+    """A WireGuard device whose status the test writes."""
+
+    backend = "fake"
+
+    def __init__(self, status: DeviceStatus):
+        self.current = status
+
+    def status(self) -> DeviceStatus:
+        return self.current
+
+
+class FakeNetwork(ContextAccess):
+    """What steps and the diagnosis use of a built network, over a FakeWorld."""
+
+    def __init__(self, plan: NetworkPlan, world: FakeWorld | None = None):
+        self.plan = plan
+        self.world = world or FakeWorld()
+        self.keys = {name: bytes([i + 1]) * 32 for i, name in enumerate(plan.wireguard)}
+        self.devices: dict[str, FakeDevice] = {name: FakeDevice(DeviceStatus(wg.listen_port, ())) for name, wg in plan.wireguard.items()}
+        self._nodes = {name: FakeNode(name, self.world) for name in plan.nodes}
+        self.endpoints: dict[tuple[str, str], object] = {}
+        self.context = RunContext()
+
+    def node(self, name: str) -> FakeNode:
+        return self._nodes[name]
+
+    def run(self, node: str, argv: Sequence[str], *, timeout: float = 30.0) -> subprocess.CompletedProcess:
+        return self.node(node).run(argv, timeout=timeout)
+
+    def public_key(self, node: str) -> bytes:
+        return self.keys[node]
+
+    def namespace(self, node: str) -> str:
+        return self.node(node).netns_path
+
+    def set_peer(self, node: str, peer: str, **status: Any) -> None:
+        """`node`'s status for `peer`: endpoint, latest_handshake (epoch seconds), rx_bytes,
+        tx_bytes, allowed_ips (default: the planned ones)."""
+        planned = self.plan.wireguard[node].peer(peer)
+        fields = {
+            "endpoint": None, "latest_handshake": 0.0, "rx_bytes": 0, "tx_bytes": 0,
+            "allowed_ips": tuple(str(n) for n in planned.allowed_ips) if planned else (),
+        }
+        fields.update(status)
+        entry = PeerStatus(self.keys[peer], fields["endpoint"], fields["latest_handshake"], fields["rx_bytes"], fields["tx_bytes"], tuple(fields["allowed_ips"]))
+        current = self.devices[node].current
+        others = tuple(p for p in current.peers if p.public_key != self.keys[peer])
+        self.devices[node].current = DeviceStatus(current.listen_port, others + (entry,))
+
+    def handshake_now(self, a: str, b: str) -> None:
+        """Both sides record a handshake with each other now (endpoints as planned)."""
+        now = time.time()
+        for x, y in ((a, b), (b, a)):
+            planned = self.plan.wireguard[x].peer(y)
+            endpoint = str(planned.endpoint) if planned and planned.endpoint else _underlay_endpoint(self.plan, x, y)
+            self.set_peer(x, y, endpoint=endpoint, latest_handshake=now, rx_bytes=148, tx_bytes=92)
+
+
+def _underlay_endpoint(plan: NetworkPlan, node: str, peer: str) -> str | None:
+    address = plan.underlay_address(node, peer, 4)
+    return format_endpoint(address, plan.wireguard[peer].listen_port) if address is not None else None
