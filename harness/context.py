@@ -28,7 +28,7 @@ class _Resources(dict):
 class RunContext:
     def __init__(self) -> None:
         self._order: list[tuple[str, str]] = []
-        self._closers: dict[str, Callable[[Any], None]] = {}
+        self._kinds: dict[str, tuple[_Resources, Callable[[Any], None]]] = {}
         self.probes = self._kind("probe", lambda entry: entry[0].close())  # name → (stream, args, started)
         self.traffic = self._kind("iperf3", lambda run: run.close())  # background iperf3 runs
         self.captures = self._kind("capture", lambda capture: capture.close())
@@ -39,8 +39,9 @@ class RunContext:
         self.step_started: float | None = None  # monotonic start of the step running now
 
     def _kind(self, kind: str, closer: Callable[[Any], None]) -> _Resources:
-        self._closers[kind] = closer
-        return _Resources(self, kind)
+        table = _Resources(self, kind)
+        self._kinds[kind] = (table, closer)
+        return table
 
     def mark_event(self, what: str) -> None:
         """A timeline event (a link cut, a key rotated): probe streams measure recovery from it."""
@@ -50,15 +51,14 @@ class RunContext:
 
     def close(self) -> list[str]:
         """Close every resource still open, newest first; returns what failed (also logged)."""
-        tables = {"probe": self.probes, "iperf3": self.traffic, "capture": self.captures, "service": self.services}
         failures = []
         for kind, name in reversed(self._order):
-            table = tables[kind]
+            table, closer = self._kinds[kind]
             if name not in table:
                 continue  # a step stopped it already
             resource = dict.pop(table, name)
             try:
-                self._closers[kind](resource)
+                closer(resource)
             except Exception as exc:  # keep going: what a resource started is stopped by PID by the run's registry
                 log.warning("closing %s %s: %s", kind, name, exc)
                 failures.append(f"{kind} {name}: {exc}")

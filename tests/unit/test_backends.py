@@ -9,6 +9,7 @@ import pytest
 
 from harness.backends import BACKENDS, CHOICES, USERSPACE, TemplateError, UserspaceCommand
 from harness.cli import build_parser
+from harness.errors import ScenarioError
 from harness.plan.network import build_plan
 from harness.scenario.load import load_data
 from harness.scenario.model import WireGuardSpec
@@ -64,5 +65,5 @@ def test_the_plan_gives_the_command_only_to_userspace_nodes():
 
 def test_a_file_may_name_the_userspace_backend_but_not_its_command():
     load_data({**PAIR, "wireguard": {"a": {"backend": "userspace"}, "b": {}}})
-    with pytest.raises(Exception, match="backend"):
+    with pytest.raises(ScenarioError, match="backend"):
         load_data({**PAIR, "wireguard": {"a": {"backend": {"userspace": "rm -rf / {ifname}"}}, "b": {}}})
