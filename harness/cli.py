@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import os
 import sys
@@ -15,6 +16,18 @@ from harness.errors import ScenarioError
 from harness.interrupts import Interrupted, checkpoint
 
 EXIT_OK, EXIT_FAILED, EXIT_INVALID, EXIT_INTERRUPTED = 0, 1, 2, 130
+
+
+def loads(*modules: str):
+    """The modules a command needs before it acts. main() imports them with signals
+    held (see interrupts.held): commands import lazily so that `wgh --help` and
+    `wgh schema` stay fast, and a signal must not cut such an import in half."""
+
+    def mark(command):
+        command.loads = modules
+        return command
+
+    return mark
 
 
 def scenario_files(paths: Sequence[str]) -> list[Path]:
@@ -36,6 +49,7 @@ def _table(rows: list[list[str]], header: list[str]) -> str:
     return "\n".join(lines)
 
 
+@loads("harness.run", "harness.scenario.load", "harness.results.store", "harness.progress", "harness.caps")
 def cmd_run(args: argparse.Namespace) -> int:
     from harness.run import run_case
     from harness.scenario.load import load_file
@@ -168,6 +182,7 @@ def _log(text: str) -> None:
     print(text, file=sys.stderr, flush=True)
 
 
+@loads("harness.vm.kernels", "harness.vm.runner")
 def cmd_vm(args: argparse.Namespace) -> int:
     from harness.errors import MissingCapability
     from harness.vm.kernels import KernelSpecError, resolve
@@ -187,12 +202,14 @@ def cmd_vm(args: argparse.Namespace) -> int:
     return outcome.returncode
 
 
+@loads("harness.matrix", "harness.vm.runner")
 def cmd_matrix(args: argparse.Namespace) -> int:
     from harness.matrix import run_matrix
 
     return run_matrix(args, _vm_setup(args, args.results_dir), log=_log)
 
 
+@loads("harness.scenario.load")
 def cmd_validate(args: argparse.Namespace) -> int:
     from harness.scenario.load import load_file
 
@@ -208,6 +225,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
     return EXIT_INVALID if bad else EXIT_OK
 
 
+@loads("harness.doctor")
 def cmd_doctor(args: argparse.Namespace) -> int:
     from harness.doctor import checks
 
@@ -218,6 +236,7 @@ def cmd_doctor(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+@loads("harness.cleanup")
 def cmd_clean(args: argparse.Namespace) -> int:
     from harness.cleanup import reap
 
@@ -252,6 +271,7 @@ def _fraction(text: str) -> float:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
+@loads("harness.results.compare", "harness.results.load")
 def cmd_compare(args: argparse.Namespace) -> int:
     from harness.results.compare import compare, format_report
     from harness.results.load import ResultsError, load_result_sets
@@ -269,6 +289,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
     return EXIT_FAILED if report.regressions else EXIT_OK
 
 
+@loads("harness.scenario.schema")
 def cmd_schema(args: argparse.Namespace) -> int:
     from harness.scenario.schema import schema_json
 
@@ -348,8 +369,12 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     # first thing: a SIGTERM while arguments or files are still being read exits 130 too
     interrupts.install()
-    args = build_parser().parse_args(argv)
     try:
+        with interrupts.held():
+            args = build_parser().parse_args(argv)
+            checkpoint("startup")
+            for module in getattr(args.func, "loads", ()):
+                importlib.import_module(module)
         return args.func(args)
     except KeyboardInterrupt:
         return EXIT_INTERRUPTED

@@ -7,6 +7,11 @@ only noted: the first two are deferred and the caller learns of them when the te
 is over; a third aborts at once, saying what is left and that `wgh clean` removes it
 (children die with the harness, and the run's record stays for the reaper).
 
+Startup (`held()`) is shielded too: nothing is built yet, but loading code must not be
+cut. pydantic builds its validators in Rust and turns a KeyboardInterrupt raised inside
+that into a SchemaError, so an interrupted import would end as a crash (exit 1, a
+traceback) instead of exit 130. A signal during startup takes effect when it is over.
+
 `checkpoint(phase)` is a test hook for fault injection: with WGH_TEST_PAUSE_AT=<phase>
 set, the run announces the phase on stderr and waits there for a signal, so a test can
 interrupt it at an exact point instead of guessing with timers.
@@ -50,6 +55,7 @@ class Shield:
 
     received: list[int] = field(default_factory=list)
     describe_left: Callable[[], str] | None = None
+    during: str = "teardown"
     nested: bool = False  # inside another shield: the outer one reports what arrived
 
 
@@ -74,15 +80,15 @@ def _handler(signum: int, frame: Any) -> None:
     count = len(shield.received)
     if count < ABORT_AFTER:
         more = ABORT_AFTER - count
-        _say(f"wgh: {_name(signum)} during teardown: finishing the teardown first ({more} more to abort it)")
+        _say(f"wgh: {_name(signum)} during {shield.during}: finishing the {shield.during} first ({more} more to abort it)")
         return
-    left = "what this run created"
+    left = "what this run created" if shield.during == "teardown" else "nothing"
     if shield.describe_left is not None:
         try:
             left = shield.describe_left() or left
         except Exception:  # describing must never stop the abort
             pass
-    _say(f"wgh: teardown aborted by a third signal; left behind: {left}; `wgh clean` removes it")
+    _say(f"wgh: {shield.during} aborted by a third signal; left behind: {left}; `wgh clean` removes it")
     os._exit(EXIT_INTERRUPTED)
 
 
@@ -105,17 +111,17 @@ def install(signums: tuple[int, ...] = SIGNALS) -> None:
 
 
 @contextmanager
-def shielded(describe_left: Callable[[], str] | None = None) -> Iterator[Shield]:
+def shielded(describe_left: Callable[[], str] | None = None, during: str = "teardown") -> Iterator[Shield]:
     """Defer the signals for the duration of a teardown. Nested use shares the outer
     shield. Outside the main thread signals cannot arrive here: a plain Shield."""
     global _shield
     if _shield is not None:
-        yield Shield(_shield.received, _shield.describe_left, nested=True)
+        yield Shield(_shield.received, _shield.describe_left, _shield.during, nested=True)
         return
     if threading.current_thread() is not threading.main_thread():
-        yield Shield(describe_left=describe_left)
+        yield Shield(describe_left=describe_left, during=during)
         return
-    shield = Shield(describe_left=describe_left)
+    shield = Shield(describe_left=describe_left, during=during)
     previous = {signum: signal.getsignal(signum) for signum in SIGNALS}
     _shield = shield
     try:
@@ -126,6 +132,17 @@ def shielded(describe_left: Callable[[], str] | None = None) -> Iterator[Shield]
         _shield = None
         for signum, handler in previous.items():
             signal.signal(signum, handler if handler is not None else signal.SIG_DFL)
+
+
+@contextmanager
+def held(during: str = "startup") -> Iterator[None]:
+    """Run the block whole, then act on a signal that arrived meanwhile (as
+    KeyboardInterrupt): for code that loads rather than builds, where waiting costs
+    nothing and being cut corrupts (see the module's doc)."""
+    with shielded(during=during) as shield:
+        yield
+    if shield.received and not shield.nested:
+        raise KeyboardInterrupt(_name(shield.received[0]))
 
 
 def checkpoint(phase: str, detail: str = "") -> None:

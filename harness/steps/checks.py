@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from functools import cache
 
 from pydantic import TypeAdapter
 
@@ -27,4 +28,10 @@ def run_step(network, index: int, step) -> StepResult:
 def check(network, step: dict, index: int = 0) -> StepResult:
     """Run one step given as a dict, e.g. {"ping": {"from": "a", "to": "b"}}, on a built
     network: the building block for scenarios written as Python tests."""
-    return run_step(network, index, TypeAdapter(Step).validate_python(step))
+    return run_step(network, index, _step_adapter().validate_python(step))
+
+
+@cache
+def _step_adapter() -> TypeAdapter:
+    # building the validator takes milliseconds: once per process, not per step
+    return TypeAdapter(Step)
