@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Sequence
 
 from harness.backends import AUTO, CHOICES, TemplateError, UserspaceCommand
+from harness.engines import CHOICES as ENGINE_CHOICES, DEFAULT as ENGINE_DEFAULT, ENV_VAR as ENGINE_ENV_VAR, EngineChoiceError, choose_engine
 from harness import interrupts
 from harness.errors import ScenarioError
 from harness.interrupts import Interrupted, checkpoint
@@ -77,6 +78,11 @@ def cmd_run(args: argparse.Namespace) -> int:
     except TemplateError as exc:
         print(f"wgh run: --userspace: {exc}", file=sys.stderr)
         return EXIT_INVALID
+    try:
+        choose_engine(args.engine)  # WGH_ENGINE is checked here, before anything is built
+    except EngineChoiceError as exc:
+        print(f"wgh run: {exc}", file=sys.stderr)
+        return EXIT_INVALID
     results = ResultsFile(None if args.no_results else args.results_dir, args.backend, run_id=args.run_id, userspace=userspace)
     # --repeat N: every case N times in a row; each run is its own entry in results.json
     runs = [(case, repeat) for case in cases for repeat in range(1, args.repeat + 1)]
@@ -101,7 +107,8 @@ def cmd_run(args: argparse.Namespace) -> int:
                 progress.update(f"{case.id}: step {step.index + 1}/{len(case.spec.steps)} {step.kind} {step.outcome}")
 
             result = run_case(
-                case, backend=args.backend, userspace=userspace, artifacts_dir=results.artifacts_dir, on_step=on_step, repeat=repeat, repeats=args.repeat
+                case, backend=args.backend, userspace=userspace, engine=args.engine,
+                artifacts_dir=results.artifacts_dir, on_step=on_step, repeat=repeat, repeats=args.repeat,
             )
             outcomes.append(result)
             record = result.to_json()
@@ -307,6 +314,10 @@ def build_parser() -> argparse.ArgumentParser:
     run = sub.add_parser("run", help="build, check and tear down scenarios")
     run.add_argument("files", nargs="+", help="scenario files or directories")
     run.add_argument("--backend", default=os.environ.get("WGH_BACKEND", AUTO), choices=CHOICES, help="WireGuard implementation for nodes that pick none (default: auto = kernel if it loads)")
+    run.add_argument(
+        "--engine", choices=ENGINE_CHOICES, default=None,
+        help=f"what builds the network for files that name no `engine:` (default: ${ENGINE_ENV_VAR}, else {ENGINE_DEFAULT})",
+    )
     run.add_argument(
         "--userspace",
         default=os.environ.get("WGH_USERSPACE") or None,

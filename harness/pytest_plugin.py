@@ -14,6 +14,7 @@ from typing import Any, Callable, Iterator
 import pytest
 
 from harness.backends import AUTO, CHOICES, TemplateError, UserspaceCommand
+from harness.engines import CHOICES as ENGINE_CHOICES, ENV_VAR as ENGINE_ENV_VAR, EngineChoiceError, choose_engine
 from harness.errors import HarnessError, ScenarioError
 from harness.interrupts import Interrupted
 
@@ -35,6 +36,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         metavar="TEMPLATE",
         help="the command that starts the userspace backend, with {ifname}, e.g. 'boringtun-cli --foreground {ifname}'",
     )
+    group.addoption(
+        "--wg-engine",
+        default=None,
+        choices=ENGINE_CHOICES,
+        help=f"what builds the networks of files that name no `engine:` (default: ${ENGINE_ENV_VAR}, else netns)",
+    )
     group.addoption("--results-dir", default="results", help="where results/<run-id>/results.json goes (default: results)")
     group.addoption("--no-results", action="store_true", help="do not write results.json")
     group.addoption(
@@ -51,6 +58,23 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="run this whole pytest session inside a VM booted from that kernel (path, release, or 6.1 / 6.12); see `wgh vm`",
     )
     group.addoption("--vm-timeout", type=float, default=3600.0, help="kill the VM after this many seconds (default 3600)")
+
+
+def pytest_addhooks(pluginmanager: pytest.PytestPluginManager) -> None:
+    from harness import pytest_hooks
+
+    pluginmanager.add_hookspecs(pytest_hooks)
+
+
+def engine_factory(config: pytest.Config) -> Callable[[str], Any]:
+    """Engines by name: a conftest's pytest_wgh_make_engine first, else the registry's."""
+
+    def make(name: str) -> Any:
+        from harness.engine import make_engine
+
+        return config.hook.pytest_wgh_make_engine(name=name, config=config) or make_engine(name)
+
+    return make
 
 
 @pytest.hookimpl(tryfirst=True)
@@ -105,6 +129,10 @@ def pytest_configure(config: pytest.Config) -> None:
         "markers", f"requires(*what): skip unless the host has all of: {', '.join(REQUIREMENTS)}"
     )
     config.stash[_results_key] = None
+    try:
+        choose_engine(config.getoption("wg_engine"))  # a wrong WGH_ENGINE stops the session here
+    except EngineChoiceError as exc:
+        raise pytest.UsageError(str(exc)) from None
     if threading.current_thread() is threading.main_thread() and signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
         # SIGTERM and SIGHUP unwind like Ctrl-C, so fixtures and scenario teardown run;
         # during a teardown all three are deferred (harness.interrupts)
@@ -147,7 +175,8 @@ def pytest_report_header(config: pytest.Config) -> str:
     backend = config.getoption("wg_backend")
     resolved = caps.resolve_backend(backend) if caps.is_root() else "n/a (not root)"
     command = config.getoption("wg_userspace")
-    return f"wgharness: backend {backend} → {resolved}" + (f" (userspace: {command})" if command else "")
+    engine = choose_engine(config.getoption("wg_engine"))
+    return f"wgharness: engine {engine}, backend {backend} → {resolved}" + (f" (userspace: {command})" if command else "")
 
 
 def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
@@ -234,6 +263,8 @@ class ScenarioItem(pytest.Item):
                     self.case,
                     backend=self.config.getoption("wg_backend"),
                     userspace=userspace_command(self.config),
+                    engine=self.config.getoption("wg_engine"),
+                    engine_factory=engine_factory(self.config),
                     artifacts_dir=results.artifacts_dir if results else None,
                     repeat=repeat,
                     repeats=repeats,
@@ -295,7 +326,14 @@ def wgh_backend(request: pytest.FixtureRequest) -> str:
 
 
 @pytest.fixture
-def wgh_network(request: pytest.FixtureRequest, wgh_backend: str) -> Iterator[Callable[..., Any]]:
+def wgh_engine(request: pytest.FixtureRequest) -> str | None:
+    """The engine `wgh_network` builds with for files that name none (--wg-engine);
+    a conftest may parametrise it to run the same tests on every engine."""
+    return request.config.getoption("wg_engine")
+
+
+@pytest.fixture
+def wgh_network(request: pytest.FixtureRequest, wgh_backend: str, wgh_engine: str | None) -> Iterator[Callable[..., Any]]:
     """Build networks from a scenario file or dict; all are torn down after the test.
 
         def test_custom(wgh_network):
@@ -303,7 +341,7 @@ def wgh_network(request: pytest.FixtureRequest, wgh_backend: str) -> Iterator[Ca
             assert net.run("a", ["ping", "-c1", str(net.plan.tunnel_address("b"))]).returncode == 0
     """
     from harness import caps
-    from harness.net.network import Network
+    from harness.network import Network
     from harness.plan.naming import new_run_id
     from harness.plan.network import build_plan
     from harness.run import requirements
@@ -320,7 +358,8 @@ def wgh_network(request: pytest.FixtureRequest, wgh_backend: str) -> Iterator[Ca
         missing = caps.missing_for(requirements(chosen), wgh_backend, userspace)
         if missing:
             pytest.skip("; ".join(missing))
-        network = Network(build_plan(chosen.spec, new_run_id(), wgh_backend, userspace))
+        engine = engine_factory(request.config)(choose_engine(wgh_engine, chosen.spec.engine))
+        network = Network(build_plan(chosen.spec, new_run_id(), wgh_backend, userspace), engine=engine)
         network.case = chosen
         built.append(network)
         network.build()

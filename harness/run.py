@@ -13,9 +13,12 @@ from typing import Any, Callable, Iterator
 
 from harness import caps
 from harness.backends import AUTO, USERSPACE, UserspaceCommand
+from harness.engine import make_engine
+from harness.engine.base import Engine
+from harness.engines import choose_engine
 from harness.errors import BuildError, MissingCapability, StepTimeout
 from harness.interrupts import Interrupted, checkpoint, shielded
-from harness.net.network import Network
+from harness.network import Network
 from harness.plan.naming import new_run_id
 from harness.plan.network import build_plan
 from harness.scenario.load import ScenarioCase
@@ -30,6 +33,7 @@ class ScenarioResult:
     steps: list[StepResult] = field(default_factory=list)
     error: str | None = None
     backends: dict[str, str] = field(default_factory=dict)
+    engine: str = ""
     run_id: str = ""
     build_seconds: float = 0.0
     steps_seconds: float = 0.0
@@ -57,7 +61,7 @@ class ScenarioResult:
         """The long form, for a failing test: every step and every diagnosis."""
         lines = [f"scenario {self.case.id} ({self.case.file}): {self.status}"]
         if self.backends:
-            lines.append("backends: " + ", ".join(f"{n}={b}" for n, b in self.backends.items()))
+            lines.append(f"engine {self.engine}, backends: " + ", ".join(f"{n}={b}" for n, b in self.backends.items()))
         for s in self.steps:
             lines.append(f"  [{s.outcome}] step {s.index + 1}: {s.title}: {s.message}")
             if s.diagnosis and not s.ok:
@@ -96,6 +100,7 @@ class ScenarioResult:
             "status": self.status,
             "error": self.error,
             "backends": self.backends,
+            **({"engine": self.engine} if self.engine else {}),
             "timing": {
                 "build": {"value": round(self.build_seconds, 6), "unit": "s"},
                 "steps": {"value": round(self.steps_seconds, 6), "unit": "s"},
@@ -150,6 +155,8 @@ def run_case(
     *,
     backend: str = AUTO,
     userspace: UserspaceCommand | None = None,
+    engine: str | None = None,
+    engine_factory: Callable[[str], Engine] = make_engine,
     artifacts_dir: Path | None = None,
     on_step: Callable[[StepResult], None] | None = None,
     repeat: int = 1,
@@ -161,15 +168,16 @@ def run_case(
         result.status, result.error = "skipped", "; ".join(missing)
         return result
     result.run_id = new_run_id()
+    result.engine = choose_engine(engine, case.spec.engine)
     plan = build_plan(case.spec, result.run_id, backend, userspace)
     result.artifacts_dir = artifacts_dir / result.run_id if artifacts_dir else None
-    network = Network(plan, artifacts_dir=result.artifacts_dir)
+    network = Network(plan, engine=engine_factory(result.engine), artifacts_dir=result.artifacts_dir)
     started = time.monotonic()
     interrupted: KeyboardInterrupt | None = None
     try:
         with _time_limit(case.spec.timeout):
             network.build()
-            result.backends = dict(network.backends)
+            result.backends = dict(network.wireguard.backends)
             result.build_seconds = time.monotonic() - started
             checkpoint("steps", result.run_id)
             steps_started = time.monotonic()

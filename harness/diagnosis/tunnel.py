@@ -13,7 +13,6 @@ from harness.allowedips import covering, peer_for
 from harness.diagnosis.cryptokey import routing_loop
 from harness.diagnosis.result import Diagnosis
 from harness.endpoint import endpoint_host
-from harness.net.conntrack import udp_mappings
 from harness.net.dns import stale_endpoint
 from harness.net.ping import parse_ping, ping_argv
 from harness.wg.backends import DeviceUnavailable
@@ -39,7 +38,7 @@ def describe_peer(node: str, peer_node: str, peer: PeerStatus | None, now: float
 
 def _status(network, node: str) -> DeviceStatus | None:
     try:
-        return network.devices[node].status()
+        return network.wireguard.devices[node].status()
     except DeviceUnavailable:
         return None
 
@@ -67,7 +66,7 @@ def diagnose_tunnel(network, src: str, dst: str, dst_address: str | None = None,
     diag = Diagnosis()
     now = time.time()
     src_status, dst_status = _status(network, src), _status(network, dst)
-    src_key, dst_key = network.public_key(src), network.public_key(dst)
+    src_key, dst_key = network.wireguard.public_key(src), network.wireguard.public_key(dst)
     src_peer = src_status.peer(dst_key) if src_status else None
     dst_peer = dst_status.peer(src_key) if dst_status else None
     diag.lines.append(describe_peer(src, dst, src_peer, now) if src_status else f"{src}: device does not answer")
@@ -190,7 +189,7 @@ def _expired_nat_mapping(network, node: str, other: str, peer: PeerStatus, now: 
     if nat is None:
         return None
     try:
-        table = udp_mappings(network.node(nat).netns_path)
+        table = network.engine.nat_mappings(nat)
     except (OSError, NetlinkError) as exc:  # conntrack unreadable: say so, do not guess
         diag.lines.append(f"NAT {nat}: conntrack table unreadable ({exc})")
         return None

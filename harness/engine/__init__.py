@@ -1,12 +1,32 @@
-"""Engines: what builds a plan into real (or emulated) hosts, and the handle the steps
-and the diagnosis use to act inside one of them.
+"""Engines: what builds a plan into real (or emulated) hosts, and the handle the steps,
+the WireGuard fleet and the diagnosis use to act inside one of them.
 
-- `base`: the `Node` protocol (a built host: its network namespace by path, commands,
-  sockets and netlink opened inside it) and `socket_in` helpers shared by steps.
-- `netns`: nodes of the netns engine (named namespaces under /run/netns).
-- `fake`: nodes that do nothing on the host, for unit tests of steps and diagnosis.
+- `base`: the `Engine` protocol (build, the timeline's operations, close) and the
+  `Node` protocol (a built host: its network namespace by path, commands, sockets and
+  netlink opened inside it).
+- `netns`: the netns engine (named namespaces under /run/netns, veth pairs).
+- `fake`: an engine whose nodes do nothing on the host, for unit tests of steps and
+  diagnosis.
 
-The netns engine's build and timeline operations still live in harness/net/network.py;
-they move behind an `Engine` protocol next (issue 11), so a Mininet topology can be
-the engine of a run.
+`make_engine(name)` builds the one harness/engines.py names; a pytest conftest may
+supply its own through the `pytest_wgh_make_engine` hook.
 """
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING
+
+from harness.engines import ENGINES, EngineChoiceError
+
+if TYPE_CHECKING:
+    from harness.engine.base import Engine
+
+
+def make_engine(name: str) -> "Engine":
+    """A new, unbuilt engine of kind `name` (one per run)."""
+    kind = ENGINES.get(name)
+    if kind is None:
+        raise EngineChoiceError(f"unknown engine {name!r}; known engines: {', '.join(ENGINES)}")
+    module, _, cls = kind.implementation.partition(":")
+    return getattr(importlib.import_module(module), cls)()

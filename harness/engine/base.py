@@ -1,16 +1,24 @@
-"""The handle of one built host, whatever engine built it.
+"""What an engine is, and the handle of one host it built.
 
-Steps and the diagnosis never name a namespace: they ask `network.node(name)` for a
-`Node` and act through it. Only the engine knows whether the host is a named
-namespace (/run/netns/<name>), an unnamed one held by a process
+An `Engine` builds a plan's underlay (nodes, links, addresses, routes, NAT, firewall,
+conditions), changes it while the steps run (the timeline) and lets go of it. Steps,
+the WireGuard fleet and the diagnosis never name a namespace: they ask
+`network.node(name)` for a `Node` and act through it. Only the engine knows whether a
+host is a named namespace (/run/netns/<name>), an unnamed one held by a process
 (/proc/<pid>/ns/net, as Mininet's hosts are), or nothing at all (a fake in tests).
+harness/engines.py names the engines a run can choose.
 """
 
 from __future__ import annotations
 
 import socket
 import subprocess
-from typing import Any, Callable, Protocol, Sequence, TypeVar, runtime_checkable
+from typing import TYPE_CHECKING, Any, Callable, Protocol, Sequence, TypeVar, runtime_checkable
+
+if TYPE_CHECKING:
+    from harness.cleanup import RunRegistry
+    from harness.net.conntrack import UdpMapping
+    from harness.plan.types import Conditions, NetworkPlan, Port
 
 T = TypeVar("T")
 
@@ -38,6 +46,51 @@ class Node(Protocol):
     @property
     def netlink(self) -> Any:
         """A cached rtnetlink handle (pyroute2 IPRoute) opened inside it."""
+
+
+@runtime_checkable
+class Engine(Protocol):
+    """Builds and changes one run's underlay. Everything it creates on the host goes in
+    the run's registry first, so a crashed run is reaped whatever the engine."""
+
+    name: str
+    down_links: set[int]  # links the timeline took down
+
+    def build(self, plan: "NetworkPlan", registry: "RunRegistry") -> None:
+        """Nodes, links with their addresses and conditions, routes, NAT and firewall."""
+
+    def node(self, name: str) -> Node:
+        """The built node `name`."""
+
+    def port_addresses(self, port: "Port") -> tuple:
+        """The addresses `port` has now (renumber and detach change the planned ones)."""
+
+    def set_link(self, index: int, *, up: bool | None = None, conditions: dict[str, "Conditions | None"] | None = None) -> None:
+        """Take link `index` down or up and/or replace its conditions per sending end."""
+
+    def conditions(self, index: int, sender: str) -> "Conditions | None":
+        """The conditions now on what `sender` puts on link `index`."""
+
+    def detach(self, node: str, link_index: int) -> None:
+        """`node` leaves a link: its end goes down without its addresses."""
+
+    def attach(self, node: str, link_index: int) -> None:
+        """`node` joins a link again with its planned addresses."""
+
+    def reroute(self) -> None:
+        """Every node's routes recomputed around the links that are down."""
+
+    def renumber(self, node: str, to: Any = None) -> str:
+        """`node` moves to a fresh IPv4 address (or `to`) in its subnet; returns it."""
+
+    def flush_nat(self, node: str) -> int:
+        """The NAT on `node` forgets its mappings; returns how many."""
+
+    def nat_mappings(self, node: str) -> list["UdpMapping"]:
+        """The UDP mappings the NAT on `node` holds now (for the diagnosis)."""
+
+    def close(self) -> None:
+        """Let go of the engine's handles (what the registry records is removed with it)."""
 
 
 def send_datagram(node: Node, address: str, payload: bytes = b"wgharness handshake probe", port: int = 9) -> None:

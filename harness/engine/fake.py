@@ -18,7 +18,8 @@ from pyroute2.netlink.exceptions import NetlinkError
 
 from harness.context import ContextAccess, RunContext
 from harness.endpoint import format_endpoint
-from harness.plan.types import NetworkPlan
+from harness.net.conntrack import UdpMapping
+from harness.plan.types import NetworkPlan, Port
 from harness.wg.status import DeviceStatus, PeerStatus
 
 
@@ -32,8 +33,10 @@ class FakeWorld:
     ping: Callable[[str, str], float | None] = lambda node, address: None
     on_datagram: Callable[[str, str], None] = lambda node, address: None
     routes: dict[tuple[str, str], int] = field(default_factory=dict)
+    nat_mappings: dict[str, list[UdpMapping]] = field(default_factory=dict)  # a NAT node's conntrack table
     sent: list[tuple[str, str, bytes]] = field(default_factory=list)
     commands: list[tuple[str, list[str]]] = field(default_factory=list)
+    timeline: list[tuple] = field(default_factory=list)  # the engine operations steps asked for, in order
 
 
 def ping_output(address: str, count: int, rtt_ms: float | None) -> str:
@@ -127,26 +130,102 @@ class FakeDevice:
         return self.current
 
 
+class FakeEngine:
+    """An Engine that builds nothing: its nodes answer from the world, and the timeline's
+    operations are recorded in `world.timeline` (links down/up and conditions are also
+    remembered, as the diagnosis reads them back)."""
+
+    name = "fake"
+
+    def __init__(self, world: FakeWorld):
+        self.world = world
+        self.plan: NetworkPlan | None = None
+        self.down_links: set[int] = set()
+        self._nodes: dict[str, FakeNode] = {}
+        self._conditions: dict[tuple[int, str], Any] = {}
+
+    def build(self, plan: NetworkPlan, registry: Any = None) -> None:
+        self.plan = plan
+        self._nodes = {name: FakeNode(name, self.world) for name in plan.nodes}
+
+    def node(self, name: str) -> FakeNode:
+        return self._nodes[name]
+
+    def port_addresses(self, port: Port) -> tuple:
+        return port.addresses
+
+    def set_link(self, index: int, *, up: bool | None = None, conditions: dict[str, Any] | None = None) -> None:
+        self.world.timeline.append(("set_link", index, up, conditions))
+        if up is False:
+            self.down_links.add(index)
+        elif up is True:
+            self.down_links.discard(index)
+        self._conditions.update({(index, node): c for node, c in (conditions or {}).items()})
+
+    def conditions(self, index: int, sender: str) -> Any:
+        return self._conditions.get((index, sender), self.plan.veths[index].egress(sender))
+
+    def detach(self, node: str, link_index: int) -> None:
+        self.world.timeline.append(("detach", node, link_index))
+        self.down_links.add(link_index)
+
+    def attach(self, node: str, link_index: int) -> None:
+        self.world.timeline.append(("attach", node, link_index))
+        self.down_links.discard(link_index)
+
+    def reroute(self) -> None:
+        self.world.timeline.append(("reroute",))
+
+    def renumber(self, node: str, to: Any = None) -> str:
+        raise NotImplementedError("the fake engine does not renumber: model the new address in the world instead")
+
+    def flush_nat(self, node: str) -> int:
+        flushed = len(self.world.nat_mappings.pop(node, []))
+        self.world.timeline.append(("flush_nat", node))
+        return flushed
+
+    def nat_mappings(self, node: str) -> list[UdpMapping]:
+        return list(self.world.nat_mappings.get(node, []))
+
+    def close(self) -> None:
+        self._nodes.clear()
+
+
+class FakeFleet:
+    """The WireGuard side of a fake network: fixed keys, and statuses the test writes."""
+
+    def __init__(self, plan: NetworkPlan):
+        self.plan = plan
+        self.keys = {name: bytes([i + 1]) * 32 for i, name in enumerate(plan.wireguard)}
+        self.devices: dict[str, FakeDevice] = {name: FakeDevice(DeviceStatus(wg.listen_port, ())) for name, wg in plan.wireguard.items()}
+        self.backends = {name: "fake" for name in plan.wireguard}
+        self.endpoints: dict[tuple[str, str], object] = {}
+        self.listen_ports: dict[str, int] = {}
+
+    def public_key(self, node: str) -> bytes:
+        return self.keys[node]
+
+    def listen_port(self, node: str) -> int:
+        return self.listen_ports.get(node, self.plan.wireguard[node].listen_port)
+
+
 class FakeNetwork(ContextAccess):
     """What steps and the diagnosis use of a built network, over a FakeWorld."""
 
     def __init__(self, plan: NetworkPlan, world: FakeWorld | None = None):
         self.plan = plan
         self.world = world or FakeWorld()
-        self.keys = {name: bytes([i + 1]) * 32 for i, name in enumerate(plan.wireguard)}
-        self.devices: dict[str, FakeDevice] = {name: FakeDevice(DeviceStatus(wg.listen_port, ())) for name, wg in plan.wireguard.items()}
-        self._nodes = {name: FakeNode(name, self.world) for name in plan.nodes}
-        self.endpoints: dict[tuple[str, str], object] = {}
+        self.engine = FakeEngine(self.world)
+        self.engine.build(plan)
+        self.wireguard = FakeFleet(plan)
         self.context = RunContext()
+        self.artifacts_dir = None
 
     def node(self, name: str) -> FakeNode:
-        return self._nodes[name]
+        return self.engine.node(name)
 
     def run(self, node: str, argv: Sequence[str], *, timeout: float = 30.0) -> subprocess.CompletedProcess:
         return self.node(node).run(argv, timeout=timeout)
-
-    def public_key(self, node: str) -> bytes:
-        return self.keys[node]
 
     def namespace(self, node: str) -> str:
         return self.node(node).netns_path
@@ -160,10 +239,11 @@ class FakeNetwork(ContextAccess):
             "allowed_ips": tuple(str(n) for n in planned.allowed_ips) if planned else (),
         }
         fields.update(status)
-        entry = PeerStatus(self.keys[peer], fields["endpoint"], fields["latest_handshake"], fields["rx_bytes"], fields["tx_bytes"], tuple(fields["allowed_ips"]))
-        current = self.devices[node].current
-        others = tuple(p for p in current.peers if p.public_key != self.keys[peer])
-        self.devices[node].current = DeviceStatus(current.listen_port, others + (entry,))
+        keys, devices = self.wireguard.keys, self.wireguard.devices
+        entry = PeerStatus(keys[peer], fields["endpoint"], fields["latest_handshake"], fields["rx_bytes"], fields["tx_bytes"], tuple(fields["allowed_ips"]))
+        current = devices[node].current
+        others = tuple(p for p in current.peers if p.public_key != keys[peer])
+        devices[node].current = DeviceStatus(current.listen_port, others + (entry,))
 
     def handshake_now(self, a: str, b: str) -> None:
         """Both sides record a handshake with each other now (endpoints as planned)."""

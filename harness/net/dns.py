@@ -153,7 +153,7 @@ class DnsServer:
         self.network = network
         self.node = node
         self.namespace = network.namespace(node)
-        self.listen = tuple(a.ip for p in network.plan.ports[node] for a in network.addresses.get((node, p.ifname), p.addresses))
+        self.listen = tuple(a.ip for p in network.plan.ports[node] for a in network.engine.port_addresses(p))
         self.directory = Path(tempfile.mkdtemp(prefix=f"wgh-{network.plan.run_id}-dns-{node}-"))
         network.registry.add_dir(str(self.directory))
         # dnsmasq drops to user nobody after start and re-reads the hosts file as nobody
@@ -245,10 +245,10 @@ def current_addresses(network: Any, node: str) -> tuple[Address, ...]:
     """What a record for `node` holds: its current first IPv4 and first IPv6 address on
     the first of its links that is up (after roaming: the link it uses now)."""
     ports = network.plan.ports[node]
-    up = [p for p in ports if p.link_index not in network.down_links] or list(ports)
+    up = [p for p in ports if p.link_index not in network.engine.down_links] or list(ports)
     if not up:
         return ()
-    addresses = network.addresses.get((node, up[0].ifname), up[0].addresses)
+    addresses = network.engine.port_addresses(up[0])
     chosen = [next((a.ip for a in addresses if a.version == v), None) for v in (4, 6)]
     return tuple(a for a in chosen if a is not None)
 
@@ -281,13 +281,13 @@ def resolve_endpoints(network: Any) -> None:
     for node, wg in network.plan.wireguard.items():
         for peer in wg.peers:
             planned = peer.endpoint
-            if planned is None or planned.name is None or (node, peer.node) in network.endpoints:
+            if planned is None or planned.name is None or (node, peer.node) in network.wireguard.endpoints:
                 continue
             try:
                 found = resolve_in(network, node, planned.name)
             except DnsError as exc:
                 raise BuildError(f"{node} cannot resolve the endpoint {planned} of peer {peer.node}: {exc}") from None
-            network.endpoints[(node, peer.node)] = EndpointPlan(found.address, planned.port, planned.node, planned.name)
+            network.wireguard.endpoints[(node, peer.node)] = EndpointPlan(found.address, planned.port, planned.node, planned.name)
 
 
 def resolved(network: Any, node: str, endpoint: Any) -> Any:
@@ -320,7 +320,7 @@ def stale_endpoint(network: Any, node: str, other: str, peer: Any, lines: list[s
     """For the diagnosis: `node`'s endpoint for `other` came from a DNS name; resolve it
     again now. If WireGuard still sends to what was resolved at configuration and the
     name now gives another address, return the cause; add what was seen to `lines`."""
-    configured = network.endpoints.get((node, other))
+    configured = network.wireguard.endpoints.get((node, other))
     name = getattr(configured, "name", None)
     if peer is None or name is None:
         return None

@@ -22,6 +22,7 @@ from pydantic import (
 )
 
 from harness.backends import CHOICES
+from harness.engines import CHOICES as ENGINE_CHOICES
 from harness.dnsnames import DNS_NAME_MAX, DNS_NAME_PATTERN
 from harness.nattypes import DEFAULT_NAT_TYPE, NAT_TYPES
 from harness.sysctls import SYSCTL_NAME_PATTERN, SYSCTL_VALUE_PATTERN, sysctl_name_problem, sysctl_value_problem
@@ -757,3 +758,6 @@ class ScenarioSpec(Strict):
         "or a list of cases, each a mapping of dotted paths to values (and optionally `case: <name>`, the case's id).",
     )
     timeout: Duration = Field(300.0, description="Time budget for the whole scenario.")
+    engine: Literal[ENGINE_CHOICES] | None = Field(  # type: ignore[valid-type]
+        None, description="The engine that builds this scenario's network, whatever the run's `--engine` says (default: the run's)."
+    )

@@ -44,14 +44,14 @@ def link(network, index: int, args: LinkArgs) -> StepResult:
         # each direction: what it has now (unless cleared), with this step's settings on top
         conditions = {}
         for sender, receiver in ((veth.a.node, veth.b.node), (veth.b.node, veth.a.node)):
-            current = None if args.clear else network.conditions(link_index, sender)
+            current = None if args.clear else network.engine.conditions(link_index, sender)
             step = args.overridden(args.towards.get(receiver))
             merged = current.overridden(step) if current is not None else step
             conditions[sender] = None if merged.empty else merged
             changes.append(f"towards {receiver}: {_describe(conditions[sender])}")
     if args.up is not None:
         changes.append("up" if args.up else "down")
-    network.set_link(link_index, up=args.up, conditions=conditions)
+    network.engine.set_link(link_index, up=args.up, conditions=conditions)
     network.mark_event(f"link {args.name} {'; '.join(changes)}")
     return StepResult(index, "link", f"link {args.name}: {'; '.join(changes) or 'unchanged'}", True)
 
@@ -67,15 +67,15 @@ def roam(network, index: int, args: RoamArgs) -> StepResult:
     details = []
     if args.via is not None:
         target = _link_index(network, args.via)
-        network.attach(args.node, target)
+        network.engine.attach(args.node, target)
         for port in network.plan.ports[args.node]:
-            if port.link_index != target and port.link_index not in network.down_links:
-                network.detach(args.node, port.link_index)
+            if port.link_index != target and port.link_index not in network.engine.down_links:
+                network.engine.detach(args.node, port.link_index)
                 details.append(f"left {network.plan.veths[port.link_index].name}")
-        network.reroute()
+        network.engine.reroute()
         details.append(f"now via {args.via}")
     if args.renumber:
-        details.append(f"new address {network.renumber(args.node, None if args.renumber is True else args.renumber)}")
+        details.append(f"new address {network.engine.renumber(args.node, None if args.renumber is True else args.renumber)}")
     network.mark_event(f"roam {args.node}: {', '.join(details)}")
     from harness.net.dns import follow_addresses
 
@@ -87,21 +87,21 @@ def roam(network, index: int, args: RoamArgs) -> StepResult:
 
 @runs("nat_rebind")
 def nat_rebind(network, index: int, args: NatRebindArgs) -> StepResult:
-    count = network.flush_nat(args.node)
+    count = network.engine.flush_nat(args.node)
     network.mark_event(f"nat_rebind {args.node}")
     return StepResult(index, "nat_rebind", f"NAT {args.node} forgot its {count} tracked flows", True)
 
 
 @runs("restart")
 def restart(network, index: int, args: RestartArgs) -> StepResult:
-    network.restart_wireguard(args.node, new_key=args.key == "new")
+    network.wireguard.restart(args.node, new_key=args.key == "new")
     network.mark_event(f"restart {args.node}")
     return StepResult(index, "restart", f"restart {args.node}'s WireGuard interface ({args.key} key)", True)
 
 
 @runs("rotate_key")
 def rotate_key(network, index: int, args: RotateKeyArgs) -> StepResult:
-    network.rotate_key(args.node)
+    network.wireguard.rotate_key(args.node)
     network.mark_event(f"rotate_key {args.node}")
     return StepResult(index, "rotate_key", f"{args.node} has a new key pair; its peers were updated", True)
 
@@ -112,7 +112,7 @@ def endpoint(network, index: int, args: EndpointArgs) -> StepResult:
     from harness.net.dns import resolved
 
     target = resolved(network, args.node, target)  # a DNS name is resolved now, inside the node, as `wg set` does
-    network.set_endpoint(args.node, args.peer, target)
+    network.wireguard.set_endpoint(args.node, args.peer, target)
     network.mark_event(f"endpoint {args.node}→{args.peer}")
     return StepResult(index, "endpoint", f"{args.node}'s endpoint for {args.peer} is now {target}", True)
 
@@ -270,8 +270,8 @@ def wait_until(network, index: int, args: WaitUntilArgs) -> StepResult:
         attempts += 1
         if args.handshake is not None:
             a, b = args.handshake
-            pa = network.devices[a].status().peer(network.public_key(b))
-            pb = network.devices[b].status().peer(network.public_key(a))
+            pa = network.wireguard.devices[a].status().peer(network.wireguard.public_key(b))
+            pb = network.wireguard.devices[b].status().peer(network.wireguard.public_key(a))
             ok = bool(pa and pb and pa.latest_handshake >= since_wall and pb.latest_handshake >= since_wall)
             if ok:
                 handshake_after = max(pa.latest_handshake, pb.latest_handshake) - since_wall

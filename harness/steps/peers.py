@@ -15,14 +15,14 @@ from harness.steps.result import Measurement, StepResult
 
 @runs("remove_peer")
 def remove_peer(network, index: int, args: RemovePeerArgs) -> StepResult:
-    network.remove_peer(args.node, args.peer)
+    network.wireguard.remove_peer(args.node, args.peer)
     network.mark_event(f"remove_peer {args.node}: {args.peer}")
     return StepResult(index, "remove_peer", f"{args.node} removed its peer {args.peer}; {args.peer} was not told", True)
 
 
 @runs("reuse_old_key")
 def reuse_old_key(network, index: int, args: ReuseOldKeyArgs) -> StepResult:
-    network.reuse_old_key(args.node)
+    network.wireguard.reuse_old_key(args.node)
     network.mark_event(f"reuse_old_key {args.node}")
     return StepResult(index, "reuse_old_key", f"{args.node} is back on its previous (revoked) key; its peers were not told", True)
 
@@ -32,8 +32,8 @@ def handshake_age(network, index: int, args: HandshakeAgeArgs) -> StepResult:
     now = time.time()
     title = f"{args.node}'s latest handshake with {args.peer} at most {args.max:g}s old"
     result = StepResult(index, "handshake_age", title, False, args.expect)
-    status = network.devices[args.node].status()
-    peer = status.peer(network.public_key(args.peer))
+    status = network.wireguard.devices[args.node].status()
+    peer = status.peer(network.wireguard.public_key(args.peer))
     view = describe_peer(args.node, args.peer, peer, now)
     age = peer.handshake_age(now) if peer is not None else None
     if peer is not None:

@@ -52,7 +52,7 @@ class Reresolver:
         self.args = args
         self.node = args.node
         self.peers = [(p.node, p.endpoint) for p in network.plan.wireguard[args.node].peers if p.endpoint is not None and p.endpoint.name]
-        self.device = _own_handle(network.devices[args.node])
+        self.device = _own_handle(network.wireguard.devices[args.node])
         self.rounds = 0
         self.lookups = 0
         self.changes: list[EndpointChange] = []
@@ -78,7 +78,7 @@ class Reresolver:
         status = self.device.status()
         now = time.time()
         for peer_node, planned in self.peers:
-            key = self.network.public_key(peer_node)
+            key = self.network.wireguard.public_key(peer_node)
             peer = status.peer(key)
             if peer is None:
                 continue  # the peer was removed (or its key changed): nothing to update
@@ -96,7 +96,7 @@ class Reresolver:
                 continue
             at = time.monotonic()  # packets may use the new endpoint as soon as the call lands
             self.device.update_peer(key, endpoint=str(endpoint))
-            self.network.endpoints[(self.node, peer_node)] = endpoint  # restarts and diagnoses use it
+            self.network.wireguard.endpoints[(self.node, peer_node)] = endpoint  # restarts and diagnoses use it
             self.changes.append(EndpointChange(at, peer_node, peer.endpoint, str(endpoint), age))
 
     def close(self) -> None:

@@ -37,7 +37,7 @@ def describe(expected) -> str:
 
 
 def _peer_status(network, node: str, peer: str):
-    return network.devices[node].status().peer(network.public_key(peer))
+    return network.wireguard.devices[node].status().peer(network.wireguard.public_key(peer))
 
 
 @runs("transfer")
@@ -89,9 +89,9 @@ def learned_endpoint(network, index: int, args: LearnedEndpointArgs) -> StepResu
 
 @runs("listen_port")
 def listen_port(network, index: int, args: ListenPortArgs) -> StepResult:
-    old = network.listen_port(args.node)
-    network.set_listen_port(args.node, args.port)
-    reported = network.devices[args.node].status().listen_port
+    old = network.wireguard.listen_port(args.node)
+    network.wireguard.set_listen_port(args.node, args.port)
+    reported = network.wireguard.devices[args.node].status().listen_port
     network.mark_event(f"listen_port {args.node} {args.port}")
     result = StepResult(index, "listen_port", f"{args.node} listens on port {args.port} (was {old})", reported == args.port)
     result.message = f"the device reports port {reported}" if reported != args.port else ""

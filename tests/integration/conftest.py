@@ -1,6 +1,16 @@
 import pytest
 
+from harness.engines import ENGINES
+
 from .leftovers import left_by_finished_runs
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """Every test that builds networks runs on every engine (or the one --wg-engine
+    names), with the backend --wg-backend gives: a new engine only adds a parameter."""
+    if "wgh_engine" in metafunc.fixturenames:
+        chosen = metafunc.config.getoption("wg_engine")
+        metafunc.parametrize("wgh_engine", [chosen] if chosen else list(ENGINES))
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -83,19 +83,19 @@ def test_dnsmasq_is_confined_resolution_happens_inside_and_records_follow(wgh_ne
     with pytest.raises(DnsError, match="NXDOMAIN"):
         dns.resolve(net.namespace("client"), found.server_address, "example.com")
     # the WireGuard endpoint was set from that resolution
-    key = net.public_key("server")
-    assert net.devices["client"].status().peer(key).endpoint == f"{old}:51820"
+    key = net.wireguard.public_key("server")
+    assert net.wireguard.devices["client"].status().peer(key).endpoint == f"{old}:51820"
 
-    new = net.renumber("server")
+    new = net.engine.renumber("server")
     assert dns.follow_addresses(net) == [f"DNS server.wgh.test → {new} (on isp)"]
     assert dns.resolve_in(net, "client", "server.wgh.test").address == ip_address(new)
     assert dns.follow_addresses(net) == []  # nothing changed since
     # WireGuard does not follow by itself: the endpoint is still what was resolved at first
-    assert net.devices["client"].status().peer(key).endpoint == f"{old}:51820"
+    assert net.wireguard.devices["client"].status().peer(key).endpoint == f"{old}:51820"
     # setting the endpoint again by name resolves it now, as `wg set ... endpoint name:port` does
     step = check(net, {"endpoint": {"node": "client", "peer": "server", "to": "server.wgh.test:51820"}})
     assert step.ok, step.message
-    assert net.devices["client"].status().peer(key).endpoint == f"{new}:51820"
+    assert net.wireguard.devices["client"].status().peer(key).endpoint == f"{new}:51820"
     ping = check(net, {"ping": {"from": "client", "to": "server", "count": 2, "interval": "50ms"}})
     assert ping.ok, ping.message + (ping.diagnosis or "")
 

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from harness.net import nsexec
-from harness.net.network import PRISTINE_SYSCTLS
+from harness.net.nodesettings import PRISTINE_SYSCTLS
 from harness.steps.checks import check
 
 pytestmark = [

@@ -13,7 +13,7 @@ import pytest
 from harness import caps
 from harness.errors import MissingCapability
 from harness.net import impair, nsexec
-from harness.net.network import Network
+from harness.network import Network
 from harness.plan.naming import new_run_id
 from harness.plan.network import build_plan
 from harness.scenario.load import load_data

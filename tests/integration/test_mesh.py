@@ -36,14 +36,14 @@ def test_every_pair_reaches_the_other_and_convergence_is_recorded(wgh_network):
     assert 0 < max(time_.samples) == time_.value < 20
     # every pair really has a session now, on both sides
     for a in ("m1", "m4"):
-        status = net.devices[a].status()
+        status = net.wireguard.devices[a].status()
         assert len(status.peers) == 3 and all(p.latest_handshake > 0 for p in status.peers)
 
 
 def test_a_pair_that_cannot_answer_is_named_and_diagnosed(wgh_network):
     net = wgh_network(MESH)
     # m3 forgets m2: m2 → m3 and m3 → m2 can never answer, every other pair can
-    net.devices["m3"].remove_peer(net.public_key("m2"))
+    net.wireguard.devices["m3"].remove_peer(net.wireguard.public_key("m2"))
     result = check(net, {"reach": {"within": "2s", "interval": "200ms"}})
     assert not result.ok and result.outcome == "fail"
     assert result.measurements["convergence.pairs_answered"].value == 10
@@ -55,7 +55,7 @@ def test_a_pair_that_cannot_answer_is_named_and_diagnosed(wgh_network):
 
 def test_batched_routes_report_the_route_the_kernel_refused(wgh_network):
     net = wgh_network(MESH)
-    index = net.iproute["m1"].link_lookup(ifname="eth0")[0]
+    index = net.node("m1").netlink.link_lookup(ifname="eth0")[0]
     with pytest.raises(nlbatch.BatchError) as exc:
         # the second one exists already: plain `add` refuses it, and says which
         nlbatch.install_routes(net.namespace("m1"), [{"dst": "198.18.200.0/24", "oif": index}, {"dst": "198.18.2.0/24", "gateway": "198.18.1.2", "oif": index}])

@@ -40,7 +40,7 @@ def port_taken(net, node: str, port: int) -> bool:
 
 
 def has_link(net, node: str, ifname: str) -> bool:
-    return bool(net.iproute[node].link_lookup(ifname=ifname))
+    return bool(net.node(node).netlink.link_lookup(ifname=ifname))
 
 
 def test_interfaces_are_moved_and_their_sockets_stay_in_ns0(wgh_network):
@@ -74,7 +74,7 @@ def test_listen_port_change_moves_the_socket_and_the_peer_learns_it(wgh_network)
     assert check(net, {"ping": {"from": "n2", "to": "n1", "count": 1, "timeout": "1s"}}).ok
     changed = check(net, {"listen_port": {"node": "n1", "port": 9999}})
     assert changed.ok, changed.message
-    assert net.devices["n1"].status().listen_port == 9999
+    assert net.wireguard.devices["n1"].status().listen_port == 9999
     assert port_taken(net, "ns0", 9999) and not port_taken(net, "ns0", 1)
     assert check(net, {"ping": {"from": "n1", "to": "n2", "count": 1, "timeout": "1s"}}).ok
     learned = check(net, {"learned_endpoint": {"node": "n2", "peer": "n1", "is": "127.0.0.1:9999"}})
@@ -87,7 +87,7 @@ def test_renumbered_loopback_becomes_the_learned_source_address(wgh_network):
     net = wgh_network(NETNS)
     assert check(net, {"ping": {"from": "n2", "to": "n1", "count": 1, "timeout": "1s"}}).ok
     assert check(net, {"roam": {"node": "ns0", "renumber": "127.212.121.99/8"}}).ok
-    addresses = {a.get_attr("IFA_ADDRESS") for a in net.iproute["ns0"].get_addr(family=socket.AF_INET)}
+    addresses = {a.get_attr("IFA_ADDRESS") for a in net.node("ns0").netlink.get_addr(family=socket.AF_INET)}
     assert addresses == {"127.212.121.99"}
     # n1 sends to 127.0.0.1 (still local in 127/8); its source is now the new address
     assert check(net, {"endpoint": {"node": "n1", "peer": "n2", "to": "127.0.0.1:2"}}).ok

@@ -45,7 +45,7 @@ def test_teardown_removes_everything(wgh_network):
     net = wgh_network(TWO_PEERS)
     run = net.plan.run_id
     assert harness_objects({run})["namespaces"]
-    if "wireguard-go" in net.backends.values():
+    if "wireguard-go" in net.wireguard.backends.values():
         assert harness_objects({run})["processes"] and harness_objects({run})["sockets"]
     assert net.teardown() == []
     assert all(not found for found in harness_objects({run}).values()), harness_objects({run})
@@ -53,11 +53,11 @@ def test_teardown_removes_everything(wgh_network):
 
 def test_keys_never_reach_results_or_command_lines(wgh_network):
     net = wgh_network(TWO_PEERS)
-    private = {kp.private.hex() for kp in net.keys.values()}
+    private = {kp.private.hex() for kp in net.wireguard.keys.values()}
     import base64
 
-    private |= {base64.b64encode(kp.private).decode() for kp in net.keys.values()}
-    assert "private" not in repr(net.keys) or all(p not in repr(net.keys) for p in private)
+    private |= {base64.b64encode(kp.private).decode() for kp in net.wireguard.keys.values()}
+    assert "private" not in repr(net.wireguard.keys) or all(p not in repr(net.wireguard.keys) for p in private)
     for pid_line in harness_objects({net.plan.run_id})["processes"]:
         cmdline = open(f"/proc/{pid_line.split()[0]}/cmdline").read()
         assert not any(p in cmdline for p in private)
@@ -79,8 +79,8 @@ def test_diagnoses_wrong_public_key(wgh_network):
     from harness.wg.keys import KeyPair
 
     # b forgets a and trusts a stranger instead: a's handshakes are ignored
-    net.devices["b"].remove_peer(net.public_key("a"))
-    net.devices["b"].update_peer(KeyPair.generate().public, allowed_ips=("100.64.0.1/32",))
+    net.wireguard.devices["b"].remove_peer(net.wireguard.public_key("a"))
+    net.wireguard.devices["b"].update_peer(KeyPair.generate().public, allowed_ips=("100.64.0.1/32",))
     result = check(net, {"ping": {"from": "a", "to": "b", "count": 1, "timeout": "1s"}})
     assert not result.passed
     assert "b has no peer with a's public key" in result.message
@@ -95,7 +95,7 @@ def test_diagnoses_destination_outside_allowed_ips(wgh_network):
 
 def test_diagnoses_unreachable_endpoint(wgh_network):
     net = wgh_network(TWO_PEERS)
-    ipr = net.iproute["r"]
+    ipr = net.node("r").netlink
     ipr.link("set", index=ipr.link_lookup(ifname="eth1")[0], state="down")
     result = check(net, {"handshake": {"between": ["a", "b"], "within": "1s"}})
     assert not result.passed

@@ -35,7 +35,7 @@ def full_tunnel(table: str = "auto") -> dict:
 
 
 def device_fwmark(net, node: str) -> int:
-    device = net.devices[node]
+    device = net.wireguard.devices[node]
     if isinstance(device, KernelDevice):
         return next(msg.get_attr("WGDEVICE_A_FWMARK") or 0 for msg in device.netlink.info(device.ifname))
     lines = uapi._exchange(device.ifname, "get=1\n\n")
@@ -43,7 +43,7 @@ def device_fwmark(net, node: str) -> int:
 
 
 def oif_name(net, node: str, **query) -> str:
-    ipr = net.iproute[node]
+    ipr = net.node(node).netlink
     route = ipr.route("get", **query)[0]
     return ipr.get_links(route.get_attr("RTA_OIF"))[0].get_attr("IFLA_IFNAME")
 
@@ -51,7 +51,7 @@ def oif_name(net, node: str, **query) -> str:
 def test_full_tunnel_routes_everything_but_its_own_packets_into_the_tunnel(wgh_network):
     net = wgh_network(full_tunnel())
     wg = net.plan.wireguard["laptop"]
-    ipr = net.iproute["laptop"]
+    ipr = net.node("laptop").netlink
     assert device_fwmark(net, "laptop") == 51820
     for version in (4, 6):
         rules = installed_rules(ipr, version)
@@ -75,16 +75,16 @@ def test_full_tunnel_routes_everything_but_its_own_packets_into_the_tunnel(wgh_n
     ping6 = check(net, {"ping": {"from": "laptop", "to": "web", "family": 6, "count": 2, "interval": 0.05, "timeout": 5}})
     assert ping6.ok, ping6.diagnosis
     # it really went through the tunnel: the server received the pings from the laptop
-    status = net.devices["vpn"].status().peer(net.public_key("laptop"))
+    status = net.wireguard.devices["vpn"].status().peer(net.wireguard.public_key("laptop"))
     assert status.rx_bytes > 2 * 84
 
 
 def test_restart_keeps_the_full_tunnel_working(wgh_network):
     net = wgh_network(full_tunnel())
     assert check(net, {"handshake": {"between": ["laptop", "vpn"], "within": 3}}).ok
-    net.restart_wireguard("laptop")  # routes and fwmark again, the rules are already there
+    net.wireguard.restart("laptop")  # routes and fwmark again, the rules are already there
     assert device_fwmark(net, "laptop") == 51820
-    assert len([r for r in installed_rules(net.iproute["laptop"], 4) if r["priority"] in (32764, 32765)]) == 2
+    assert len([r for r in installed_rules(net.node("laptop").netlink, 4) if r["priority"] in (32764, 32765)]) == 2
     assert check(net, {"ping": {"from": "laptop", "to": "web", "count": 2, "interval": 0.05, "timeout": 3}}).ok
 
 
@@ -92,12 +92,12 @@ def test_default_route_in_main_loops_and_is_diagnosed(wgh_network):
     net = wgh_network(full_tunnel(table="main"))
     wg = net.plan.wireguard["laptop"]
     assert device_fwmark(net, "laptop") == 0
-    assert not [r for r in installed_rules(net.iproute["laptop"], 4) if r["table"] == 51820]
+    assert not [r for r in installed_rules(net.node("laptop").netlink, 4) if r["table"] == 51820]
     assert oif_name(net, "laptop", dst=str(wg.peer("vpn").endpoint.address)) == wg.ifname
     assert "loop" in routing_loop(net, "laptop", str(wg.peer("vpn").endpoint))
     result = check(net, {"handshake": {"between": ["laptop", "vpn"], "within": 1.5, "expect": "fail", "cause": "routing-loop"}})
     assert result.outcome == "expected-fail", result.message
-    assert net.devices["vpn"].status().peer(net.public_key("laptop")).rx_bytes == 0  # nothing ever arrived
+    assert net.wireguard.devices["vpn"].status().peer(net.wireguard.public_key("laptop")).rx_bytes == 0  # nothing ever arrived
 
 
 def test_delivery_evidence_tells_a_dropped_source_from_a_lost_reply(wgh_network):
@@ -121,4 +121,4 @@ def test_delivery_evidence_tells_a_dropped_source_from_a_lost_reply(wgh_network)
     assert "[allowed-ips-receiver]" in dropped.message and "decrypted" in dropped.message
     assert "echo requests reaching its IP stack +0" in dropped.diagnosis
     # keys never appear in a diagnosis: only short fingerprints
-    assert base64.b64encode(net.keys["a"].private).decode() not in dropped.diagnosis
+    assert base64.b64encode(net.wireguard.keys["a"].private).decode() not in dropped.diagnosis

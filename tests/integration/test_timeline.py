@@ -55,11 +55,11 @@ def test_stop_fails_on_a_long_outage_and_diagnoses_it(wgh_network):
 def test_rotated_key_replaces_the_old_one_on_both_sides(wgh_network):
     net = wgh_network(PAIR)
     assert check(net, {"handshake": {"between": ["a", "b"]}}).ok
-    old = net.public_key("a")
+    old = net.wireguard.public_key("a")
     assert check(net, {"rotate_key": {"node": "a"}}).ok
-    assert net.public_key("a") != old
-    peers_of_b = {p.public_key for p in net.devices["b"].status().peers}
-    assert peers_of_b == {net.public_key("a")}  # the old key no longer works: b forgot it
+    assert net.wireguard.public_key("a") != old
+    peers_of_b = {p.public_key for p in net.wireguard.devices["b"].status().peers}
+    assert peers_of_b == {net.wireguard.public_key("a")}  # the old key no longer works: b forgot it
     waited = check(net, {"wait_until": {"handshake": ["a", "b"], "within": "3s"}})
     assert waited.ok, waited.message
     assert check(net, {"ping": {"from": "b", "to": "a", "count": 2, "interval": "50ms"}}).ok
@@ -75,9 +75,9 @@ def test_rotation_under_traffic_keeps_the_peer_and_rekeys_at_once(wgh_network):
     check(net, {"probe": {"name": "s", "from": "a", "to": "b", "interval": "10ms"}})
     for _ in range(3):
         time.sleep(0.2)
-        received_before = net.devices["a"].status().peers[0].rx_bytes
+        received_before = net.wireguard.devices["a"].status().peers[0].rx_bytes
         assert check(net, {"rotate_key": {"node": "a"}}).ok
-        assert net.devices["a"].status().peers[0].rx_bytes >= received_before > 0
+        assert net.wireguard.devices["a"].status().peers[0].rx_bytes >= received_before > 0
         rekeyed = check(net, {"wait_until": {"handshake": ["a", "b"], "within": "2s"}})
         assert rekeyed.ok, rekeyed.message
     stopped = check(net, {"stop": {"probe": "s", "max_outage": "1s"}})
@@ -87,10 +87,10 @@ def test_rotation_under_traffic_keeps_the_peer_and_rekeys_at_once(wgh_network):
 def test_restart_with_a_new_key(wgh_network):
     net = wgh_network(PAIR)
     assert check(net, {"handshake": {"between": ["a", "b"]}}).ok
-    old = net.public_key("b")
+    old = net.wireguard.public_key("b")
     assert check(net, {"restart": {"node": "b", "key": "new"}}).ok
-    assert net.public_key("b") != old
-    assert {p.public_key for p in net.devices["a"].status().peers} == {net.public_key("b")}
+    assert net.wireguard.public_key("b") != old
+    assert {p.public_key for p in net.wireguard.devices["a"].status().peers} == {net.wireguard.public_key("b")}
     assert check(net, {"wait_until": {"within": "5s", "ping": {"from": "a", "to": "b", "count": 1, "timeout": "300ms"}}}).ok
 
 
@@ -98,7 +98,7 @@ def test_endpoint_change_points_the_peer_elsewhere(wgh_network):
     quiet = {**PAIR, "wireguard": {"a": {"peers": {"b": {"endpoint": "b"}}}, "b": {}}}  # no handshake yet
     net = wgh_network(quiet)
     assert check(net, {"endpoint": {"node": "a", "peer": "b", "to": "198.18.2.2:4444"}}).ok
-    assert net.devices["a"].status().peer(net.public_key("b")).endpoint == "198.18.2.2:4444"
+    assert net.wireguard.devices["a"].status().peer(net.wireguard.public_key("b")).endpoint == "198.18.2.2:4444"
     # b does not listen there: the diagnosis says so
     result = check(net, {"handshake": {"between": ["a", "b"], "within": "1s"}})
     assert not result.passed and "[port-mismatch]" in result.message

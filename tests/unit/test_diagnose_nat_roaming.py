@@ -42,7 +42,6 @@ def server_view() -> PeerStatus:
 
 
 def run(monkeypatch, keepalive: int, table: list[UdpMapping], inside_answers: bool):
-    monkeypatch.setattr("harness.diagnosis.tunnel.udp_mappings", lambda netns_path: table)
     probed = []
 
     def probe(network, node, endpoint):
@@ -51,7 +50,9 @@ def run(monkeypatch, keepalive: int, table: list[UdpMapping], inside_answers: bo
 
     monkeypatch.setattr(diagnose, "underlay_probe", probe)
     diag = Diagnosis()
-    cause = _expired_nat_mapping(fake_network(keepalive), "server", "client", server_view(), 10.0, diag)
+    network = fake_network(keepalive)
+    network.world.nat_mappings["home"] = table
+    cause = _expired_nat_mapping(network, "server", "client", server_view(), 10.0, diag)
     return cause, diag, probed
 
 

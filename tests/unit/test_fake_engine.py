@@ -71,7 +71,7 @@ def test_an_expired_nat_mapping_is_named(monkeypatch):
     address:port on NAT home, whose conntrack table has no mapping any more."""
     world = FakeWorld(ping=lambda node, address: 0.05 if address != "100.64.0.2" else None)
     net = fake(SCENARIOS / "nat-keepalive.yaml", world, case="no-keepalive")
-    monkeypatch.setattr("harness.diagnosis.tunnel.udp_mappings", lambda netns_path: [])  # the NAT forgot it
+    world.nat_mappings["home"] = []  # the NAT forgot it
     handshake = time.time() - 5
     net.set_peer("server", "client", endpoint="198.18.2.1:51820", latest_handshake=handshake, rx_bytes=400, tx_bytes=900)
     net.set_peer("client", "server", endpoint="198.18.2.2:51820", latest_handshake=handshake, rx_bytes=900, tx_bytes=400)

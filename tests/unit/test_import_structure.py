@@ -14,7 +14,7 @@ import harness
 PACKAGE_DIR = Path(harness.__file__).parent
 # the cause codes are data the model checks `cause:` against: pure, in the diagnosis package
 PURE_DIAGNOSIS = ("harness.diagnosis", "harness.diagnosis.causes", "harness.diagnosis.result")
-PURE = ("harness.scenario", "harness.plan", "harness.allowedips", "harness.backends", "harness.nattypes", "harness.endpoint", "harness.dnsnames", "harness.sysctls", "harness.units", "harness.errors") + PURE_DIAGNOSIS
+PURE = ("harness.scenario", "harness.plan", "harness.allowedips", "harness.backends", "harness.engines", "harness.nattypes", "harness.endpoint", "harness.dnsnames", "harness.sysctls", "harness.units", "harness.errors") + PURE_DIAGNOSIS
 SIDE_EFFECTS = ("harness.net", "harness.wg", "harness.steps", "harness.diagnosis", "harness.engine", "harness.run", "harness.cleanup")
 
 
@@ -141,7 +141,7 @@ def test_loading_and_planning_a_scenario_loads_no_network_code():
         "from harness.plan.network import build_plan\n"
         "case = load_file('scenarios/nat-keepalive.yaml')[0]\n"
         "build_plan(case.spec, 'x1')\n"
-        f"bad = sorted(m for m in sys.modules if (m.startswith({SIDE_EFFECTS!r}) and m not in {PURE_DIAGNOSIS!r}) or m.split('.')[0] in ('pyroute2', 'scapy'))\n"
+        f"bad = sorted(m for m in sys.modules if (any(m == p or m.startswith(p + '.') for p in {SIDE_EFFECTS!r}) and m not in {PURE_DIAGNOSIS!r}) or m.split('.')[0] in ('pyroute2', 'scapy'))\n"
         "print(' '.join(bad))\n"
     )
     completed = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=PACKAGE_DIR.parent, check=True)

@@ -94,7 +94,7 @@ def fake_run(monkeypatch):
     import harness.run
     from harness.steps.result import Measurement, StepResult
 
-    def run_case(case, *, backend="auto", userspace=None, artifacts_dir=None, on_step=None, repeat=1, repeats=1):
+    def run_case(case, *, backend="auto", userspace=None, engine=None, artifacts_dir=None, on_step=None, repeat=1, repeats=1):
         result = harness.run.ScenarioResult(case, repeat=repeat, repeats=repeats)
         ok = case.name == "direct"
         step = StepResult(0, "handshake", "handshake a ↔ b", passed=ok, message="" if ok else "no handshake within 2s")

@@ -1,0 +1,151 @@
+"""One run's network: an engine's underlay, the WireGuard fleet on it, and the steps'
+run context, built in order and always torn down.
+
+Order matters: nodes, links, addresses and routes first (the engine); then DNS
+servers; then every WireGuard device fully configured *without* endpoints; then
+endpoints given by name are resolved inside their nodes; only then are endpoints and
+keepalives set. So no initiator can send before every responder is ready, and the
+first handshake is never lost to REKEY_TIMEOUT (5 s).
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import subprocess
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Sequence
+
+from harness.cleanup import RunRegistry
+from harness.context import ContextAccess, RunContext
+from harness.engine.base import Engine, Node
+from harness.errors import BuildError, MissingCapability
+from harness.interrupts import Interrupted, checkpoint, shielded
+from harness.net import dns
+from harness.plan.network import NetworkPlan
+from harness.wg.fleet import WireGuardFleet
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class _TeardownOutcome:
+    """What an Interrupted raised by a lone teardown carries (no scenario result there)."""
+
+    run_id: str
+    leftovers: list[str]
+
+
+class Network(ContextAccess):
+    """A running network built from a plan by an engine. Use as a context manager: it
+    always tears down. `engine` builds the underlay, `wireguard` holds the devices,
+    `context` the steps' events and background resources."""
+
+    def __init__(self, plan: NetworkPlan, *, engine: Engine | None = None, artifacts_dir: Path | None = None):
+        from harness.engine import make_engine
+        from harness.engines import DEFAULT
+
+        self.plan = plan
+        self.engine: Engine = engine if engine is not None else make_engine(DEFAULT)
+        self.wireguard: WireGuardFleet | None = None  # from build() on
+        self.registry: RunRegistry | None = None
+        self.work_dir: Path | None = None
+        self.artifacts_dir = artifacts_dir
+        # the steps' own state: events, and background resources closed at teardown, last first
+        self.context = RunContext()
+
+    # --- lifecycle ------------------------------------------------------------------
+
+    def __enter__(self) -> "Network":
+        try:
+            self.build()
+        except BaseException:
+            self.teardown()
+            raise
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.teardown()
+
+    def build(self) -> None:
+        from harness.cleanup import reap
+
+        reap()  # leftovers of crashed runs go first, so names and resources are free
+        self.registry = RunRegistry(self.plan.run_id)
+        self.work_dir = Path(tempfile.mkdtemp(prefix=f"wgh-{self.plan.run_id}-"))
+        self.registry.add_dir(str(self.work_dir))
+        self.wireguard = WireGuardFleet(self.plan, self.node, self.registry, self.work_dir)
+        try:
+            self.engine.build(self.plan, self.registry)
+            checkpoint("build", self.plan.run_id)
+            dns.start_servers(self)  # before WireGuard: endpoints given by name are resolved through them
+            if self.plan.wireguard:
+                self.wireguard.create()
+                dns.resolve_endpoints(self)  # names resolved once, inside each node, as wg(8) does
+                self.wireguard.connect()
+        except (MissingCapability, BuildError):
+            raise
+        except Exception as exc:
+            raise BuildError(f"building the network failed: {type(exc).__name__}: {exc}") from exc
+
+    def teardown(self) -> list[str]:
+        """Remove everything this run created. Safe to call twice. Returns leftovers.
+        Signals that arrive meanwhile are deferred (see harness.interrupts): called on
+        its own, it raises KeyboardInterrupt once everything is removed."""
+        with shielded(self.describe_left) as shield:
+            leftovers = self._teardown()
+        if shield.received and not shield.nested:
+            raise Interrupted(_TeardownOutcome(self.plan.run_id, leftovers), shield.received[0])
+        return leftovers
+
+    def describe_left(self) -> str:
+        """What this run still has on the host, from its record (for an aborted teardown)."""
+        if self.registry is None:
+            return "nothing"
+        record = self.registry.record
+        parts = [f"run {record.run_id}"]
+        if record.namespaces:
+            parts.append(f"{len(record.namespaces)} namespaces ({', '.join(record.namespaces[:3])}{', …' if len(record.namespaces) > 3 else ''})")
+        if record.processes:
+            parts.append(f"{len(record.processes)} processes ({', '.join(f'{p.what} {p.pid}' for p in record.processes[:3])})")
+        parts.append(f"its record {self.registry.path}")
+        return ", ".join(parts)
+
+    def _teardown(self) -> list[str]:
+        checkpoint("teardown-start", self.plan.run_id)
+        self.context.close()  # probes, iperf3, captures, re-resolvers, DNS servers: newest first
+        if self.wireguard is not None:
+            self.wireguard.close()
+        self._keep_logs()
+        self.engine.close()
+        checkpoint("teardown-middle", self.plan.run_id)
+        leftovers = self.registry.release() if self.registry else []
+        self.registry = None
+        return leftovers
+
+    def _keep_logs(self) -> None:
+        if self.artifacts_dir is None or self.work_dir is None or not self.work_dir.exists():
+            return
+        for log_file in self.work_dir.glob("*.log"):
+            if log_file.stat().st_size:
+                self.artifacts_dir.mkdir(parents=True, exist_ok=True)
+                shutil.copy(log_file, self.artifacts_dir / log_file.name)
+
+    # --- use ---------------------------------------------------------------------
+
+    def node(self, name: str) -> Node:
+        """The handle steps and the diagnosis act through (see harness.engine.base.Node)."""
+        return self.engine.node(name)
+
+    def namespace(self, node: str) -> str:
+        """The node's network namespace as a path (for nsexec and tools run inside it)."""
+        return self.node(node).netns_path
+
+    def run(self, node: str, argv: Sequence[str], *, timeout: float = 30.0) -> subprocess.CompletedProcess:
+        """Run a command inside a node and wait for it (output captured as text)."""
+        return self.node(node).run(argv, timeout=timeout)
+
+    def popen(self, node: str, argv: Sequence[str], **kwargs: Any) -> subprocess.Popen:
+        return self.node(node).popen(argv, **kwargs)

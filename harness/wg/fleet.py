@@ -1,0 +1,240 @@
+"""The run's WireGuard devices: their keys, the two-phase bring-up, and what the
+timeline does to them (restart, key rotation, revoked keys, endpoints, listen ports).
+
+Devices are created inside the nodes an engine built, through the `Node` handles
+only (their netlink socket and netns path): the fleet does not know how a node was
+made. Bring-up is in two phases so that no initiation is sent before its responder
+listens (a lost first initiation costs REKEY_TIMEOUT, 5 s): `create()` makes every
+device with its key, peers (without endpoints) and addresses; the caller may then
+resolve endpoints given by name; `connect()` sets the endpoints.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Callable
+
+from harness import caps
+from harness.backends import BACKENDS, USERSPACE
+from harness.cleanup import RunRegistry
+from harness.errors import MissingCapability
+from harness.net import policy
+from harness.net.iface import address_and_up
+from harness.net.linkmove import move_link
+from harness.plan.network import NetworkPlan
+from harness.processes import stop_children
+from harness.wg import uapi
+from harness.wg.backends import KernelDevice, UserspaceDevice, WgDevice, userspace_argv, wireguard_go_argv
+from harness.wg.config import PeerChange, PeerConfig
+from harness.wg.keys import KeyPair
+
+if TYPE_CHECKING:
+    from harness.engine.base import Node
+
+log = logging.getLogger(__name__)
+
+
+class WireGuardFleet:
+    def __init__(self, plan: NetworkPlan, node: Callable[[str], "Node"], registry: RunRegistry, work_dir: Path):
+        self.plan = plan
+        self._node = node
+        self._registry = registry
+        self._work_dir = work_dir
+        self.devices: dict[str, WgDevice] = {}
+        self.keys: dict[str, KeyPair] = {}
+        self.previous_keys: dict[str, KeyPair] = {}  # before the last key change, for reuse_old_key
+        self.backends: dict[str, str] = {}  # node → the backend it runs (auto resolved)
+        # what steps changed: endpoints (also those resolved from names) and listen ports
+        self.endpoints: dict[tuple[str, str], object] = {}
+        self.listen_ports: dict[str, int] = {}
+
+    # --- bring-up ---------------------------------------------------------------------
+
+    def create(self) -> None:
+        """Phase 1: every device exists with its key, peers and addresses; no endpoints."""
+        plan = self.plan
+        for name, wg in plan.wireguard.items():
+            self.backends[name] = caps.resolve_backend(wg.backend)
+            self.keys[name] = KeyPair.generate()
+        userspace = [name for name, backend in self.backends.items() if BACKENDS[backend].userspace]
+        if userspace:
+            self._registry.add_sockets([uapi.socket_path(plan.wireguard[n].ifname) for n in userspace])
+        for name in plan.wireguard:
+            self._create_device(name)
+        for device in self.devices.values():  # started together, awaited together
+            if isinstance(device, UserspaceDevice):
+                device.wait_ready()
+        for name in plan.wireguard:
+            self._configure_device(name)
+
+    def connect(self) -> None:
+        """Phase 2: every responder listens; now initiators may send."""
+        for name in self.plan.wireguard:
+            self._set_endpoints(name)
+
+    def _create_device(self, name: str) -> None:
+        wg = self.plan.wireguard[name]
+        here = self._node(name)
+        # socket_in: born in another node's namespace and moved here; its UDP socket stays there
+        born_in = self._node(wg.socket_node)
+        backend = self.backends[name]
+        if backend == "kernel":
+            self.devices[name] = KernelDevice.create(born_in.netlink, here.netns_path, wg.ifname)
+            if born_in.name != name:
+                move_link(born_in.netlink, wg.ifname, here.netns_path)
+            return
+        if backend == USERSPACE:
+            if wg.userspace is None:
+                raise MissingCapability(f"'{name}' uses the userspace backend, which needs a command: --userspace 'wireguard-go -f {{ifname}}'")
+            argv = userspace_argv(wg.userspace, wg.ifname)
+        else:
+            argv = wireguard_go_argv(wg.ifname)
+        what = f"{backend} ({Path(argv[0]).name})" if backend == USERSPACE else backend
+        self.devices[name] = UserspaceDevice.start(
+            here.netns_path,
+            wg.ifname,
+            argv,
+            self._work_dir,
+            lambda pid: self._registry.add_process(pid, what),
+            backend=backend,
+            socket_namespace=born_in.netns_path if born_in.name != name else None,
+        )
+
+    def _peer_configs(self, name: str, with_endpoints: bool = False) -> list[PeerConfig]:
+        """The node's peers; with_endpoints for a device that is up and carrying traffic:
+        a peer configured without its endpoint for a moment makes the next packet's
+        handshake fail ("no known endpoint"), and the retry waits REKEY_TIMEOUT (5 s)."""
+        configs = []
+        for peer in self.plan.wireguard[name].peers:
+            endpoint = self.endpoints.get((name, peer.node), peer.endpoint) if with_endpoints else None
+            configs.append(
+                PeerConfig(
+                    self.keys[peer.node].public,
+                    tuple(map(str, peer.allowed_ips)),
+                    endpoint=str(endpoint) if endpoint is not None else None,
+                    persistent_keepalive=peer.persistent_keepalive if with_endpoints else 0,
+                )
+            )
+        return configs
+
+    def _configure_device(self, name: str) -> None:
+        wg = self.plan.wireguard[name]
+        node = self._node(name)
+        self.devices[name].configure(self.keys[name].private, self.listen_port(name), self._peer_configs(name))
+        if wg.fwmark is not None:  # before any endpoint is set: no packet leaves unmarked
+            self.devices[name].set_fwmark(wg.fwmark)
+        policy.prepare(node.netlink, node.netns_path, wg)
+        index = address_and_up(node.netlink, wg.ifname, wg.addresses, wg.mtu)
+        # the routes for AllowedIPs; a full tunnel gets wg-quick's fwmark policy routing
+        policy.install(node.netlink, node.netns_path, wg, index)
+
+    def _set_endpoints(self, name: str) -> None:
+        changes = []
+        for peer in self.plan.wireguard[name].peers:
+            endpoint = self.endpoints.get((name, peer.node), peer.endpoint)  # a step may have changed it
+            if endpoint is not None or peer.persistent_keepalive:
+                changes.append(
+                    PeerChange(
+                        self.keys[peer.node].public,
+                        endpoint=str(endpoint) if endpoint is not None else None,
+                        persistent_keepalive=peer.persistent_keepalive,
+                    )
+                )
+        self.devices[name].update_peers(changes)  # in batches, as the configuration: a mesh node has hundreds
+
+    # --- the timeline -----------------------------------------------------------------
+
+    def restart(self, node: str, new_key: bool = False) -> None:
+        """Destroy the node's WireGuard interface and create it again (same or new key)."""
+        device = self.devices.pop(node)
+        device.close()
+        if isinstance(device, KernelDevice):
+            ipr = self._node(node).netlink
+            ipr.link("del", index=ipr.link_lookup(ifname=device.ifname)[0])
+        old_public = self.keys[node].public
+        if new_key:
+            self.previous_keys[node] = self.keys[node]
+            self.keys[node] = KeyPair.generate()
+            self._tell_peers_new_key(node, old_public)
+        self._create_device(node)
+        if isinstance(self.devices[node], UserspaceDevice):
+            self.devices[node].wait_ready()
+        self._configure_device(node)
+        # as at build time: endpoints only once both sides can answer, so no
+        # initiation is lost and costs REKEY_TIMEOUT (5 s)
+        self._set_endpoints(node)
+        if new_key:
+            self._peers_set_endpoints(node)
+
+    def rotate_key(self, node: str) -> None:
+        """A new key pair for `node`, in place; its peers learn the new public key."""
+        old_public = self.keys[node].public
+        self.previous_keys[node] = self.keys[node]
+        self.keys[node] = KeyPair.generate()
+        self._tell_peers_new_key(node, old_public)
+        self.devices[node].set_private_key(self.keys[node].private)
+        self._peers_set_endpoints(node)
+
+    def reuse_old_key(self, node: str) -> None:
+        """`node` goes back to the key pair it had before its last key change, and its
+        peers are NOT told: it presents a revoked key, as a stale config would."""
+        self.keys[node], self.previous_keys[node] = self.previous_keys.pop(node), self.keys[node]
+        self.devices[node].set_private_key(self.keys[node].private)
+
+    def remove_peer(self, node: str, peer: str) -> None:
+        """`node` forgets `peer` (a revoked key); `peer` is not told and keeps its session."""
+        self.devices[node].remove_peer(self.keys[peer].public)
+
+    def _tell_peers_new_key(self, node: str, old_public: bytes) -> None:
+        """Peers swap the old public key for the new one (no endpoint yet, see below)."""
+        for other, wg in self.plan.wireguard.items():
+            peer = wg.peer(node)
+            if peer is None or other not in self.devices:
+                continue
+            # one request: the old key out, the new one in
+            self.devices[other].update_peers(
+                [PeerChange(old_public, remove=True), PeerChange(self.keys[node].public, allowed_ips=tuple(map(str, peer.allowed_ips)))]
+            )
+
+    def _peers_set_endpoints(self, node: str) -> None:
+        for other, wg in self.plan.wireguard.items():
+            peer = wg.peer(node)
+            if peer is None or other not in self.devices:
+                continue
+            endpoint = self.endpoints.get((other, node), peer.endpoint)
+            if endpoint is not None or peer.persistent_keepalive:
+                self.devices[other].update_peer(
+                    self.keys[node].public,
+                    endpoint=str(endpoint) if endpoint is not None else None,
+                    persistent_keepalive=peer.persistent_keepalive,
+                )
+
+    def listen_port(self, node: str) -> int:
+        """The node's listen port now (a listen_port step may have changed the planned one)."""
+        return self.listen_ports.get(node, self.plan.wireguard[node].listen_port)
+
+    def set_listen_port(self, node: str, port: int) -> None:
+        """The node listens on another port; peers are not told (they learn it from its next packet)."""
+        self.devices[node].set_listen_port(port)
+        self.listen_ports[node] = port
+
+    def set_endpoint(self, node: str, peer: str, endpoint: Any) -> None:
+        self.endpoints[(node, peer)] = endpoint
+        self.devices[node].update_peer(self.keys[peer].public, endpoint=str(endpoint))
+
+    def public_key(self, node: str) -> bytes:
+        return self.keys[node].public
+
+    # --- teardown ---------------------------------------------------------------------
+
+    def close(self) -> None:
+        """Stop every device; failures are logged (the run's registry removes what is left)."""
+        daemons = [d for d in self.devices.values() if isinstance(d, UserspaceDevice)]
+        stop_children([d.process for d in daemons])  # all at once: their shutdowns overlap
+        for device in self.devices.values():
+            try:
+                device.close()
+            except Exception as exc:  # keep going: the registry removes the rest
+                log.warning("closing %s: %s", device.ifname, exc)
+        self.devices.clear()
