@@ -30,8 +30,8 @@ from harness.interrupts import Interrupted, checkpoint, shielded
 from harness.net import dns, firewall, impair, nat, nlbatch, nsexec, policy
 from harness.net.linkmove import move_link
 from harness.plan.network import NetworkPlan, Port
+from harness.plan.types import Conditions
 from harness.processes import stop_children
-from harness.scenario.model import Impairment
 from harness.wg import uapi
 from harness.wg.backends import KernelDevice, UserspaceDevice, WgDevice, userspace_argv, wireguard_go_argv
 from harness.wg.config import PeerChange, PeerConfig
@@ -117,7 +117,7 @@ class Network(ContextAccess):
         self.listen_ports: dict[str, int] = {}  # changed by listen_port steps
         # the steps' own state: events, and background resources closed at teardown, last first
         self.context = RunContext()
-        self._conditions: dict[tuple[int, str], Impairment | None] = {}
+        self._conditions: dict[tuple[int, str], Conditions | None] = {}
         self._nodes: dict[str, NetnsNode] = {}
 
     # --- lifecycle ------------------------------------------------------------------
@@ -359,7 +359,7 @@ class Network(ContextAccess):
 
     # --- changes while running (timeline steps) ----------------------------------
 
-    def set_link(self, index: int, *, up: bool | None = None, conditions: dict[str, Impairment | None] | None = None) -> None:
+    def set_link(self, index: int, *, up: bool | None = None, conditions: dict[str, Conditions | None] | None = None) -> None:
         """Take a link's two ends down or up, and/or replace its conditions per sending end."""
         veth = self.plan.veths[index]
         for port in (veth.a, veth.b):
@@ -380,7 +380,7 @@ class Network(ContextAccess):
                     if route.dev == port.ifname:
                         _install_route(self.iproute[port.node], route, replace=True)
 
-    def conditions(self, index: int, sender: str) -> Impairment | None:
+    def conditions(self, index: int, sender: str) -> Conditions | None:
         """The conditions now on traffic that `sender` puts on link `index`."""
         return self._conditions.get((index, sender), self.plan.veths[index].egress(sender))
 
