@@ -19,7 +19,7 @@ from pyroute2.netlink.exceptions import NetlinkError
 from harness.context import ContextAccess, RunContext
 from harness.endpoint import format_endpoint
 from harness.net.conntrack import UdpMapping
-from harness.plan.types import NetworkPlan, Port
+from harness.plan.types import Conditions, NetworkPlan, Port
 from harness.wg.status import DeviceStatus, PeerStatus
 
 
@@ -142,7 +142,7 @@ class FakeEngine:
         self.plan: NetworkPlan | None = None
         self.down_links: set[int] = set()
         self._nodes: dict[str, FakeNode] = {}
-        self._conditions: dict[tuple[int, str], Any] = {}
+        self._conditions: dict[tuple[int, str], Conditions | None] = {}
 
     def build(self, plan: NetworkPlan, registry: Any = None) -> None:
         self.plan = plan
@@ -154,7 +154,7 @@ class FakeEngine:
     def port_addresses(self, port: Port) -> tuple:
         return port.addresses
 
-    def set_link(self, index: int, *, up: bool | None = None, conditions: dict[str, Any] | None = None) -> None:
+    def set_link(self, index: int, *, up: bool | None = None, conditions: dict[str, Conditions | None] | None = None) -> None:
         self.world.timeline.append(("set_link", index, up, conditions))
         if up is False:
             self.down_links.add(index)
@@ -162,7 +162,7 @@ class FakeEngine:
             self.down_links.discard(index)
         self._conditions.update({(index, node): c for node, c in (conditions or {}).items()})
 
-    def conditions(self, index: int, sender: str) -> Any:
+    def conditions(self, index: int, sender: str) -> Conditions | None:
         return self._conditions.get((index, sender), self.plan.veths[index].egress(sender))
 
     def detach(self, node: str, link_index: int) -> None:

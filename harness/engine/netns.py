@@ -17,6 +17,7 @@ from harness.net import conntrack, firewall, impair, nat, nlbatch, nsexec
 from harness.net.iface import address_and_up, install_route, route_requests
 from harness.net.nodesettings import node_sysctls
 from harness.plan.network import NetworkPlan, Port
+from harness.plan.types import Conditions
 
 T = TypeVar("T")
 
@@ -65,7 +66,7 @@ class NetnsEngine:
         self.plan: NetworkPlan | None = None
         self.down_links: set[int] = set()
         self._nodes: dict[str, NetnsNode] = {}
-        self._conditions: dict[tuple[int, str], Any] = {}
+        self._conditions: dict[tuple[int, str], Conditions | None] = {}
         # what the timeline changed: routes and addresses now, where they differ from the plan
         self._routes: dict[str, tuple] = {}
         self._addresses: dict[tuple[str, str], tuple] = {}
@@ -147,7 +148,7 @@ class NetnsEngine:
 
     # --- the timeline ----------------------------------------------------------------
 
-    def set_link(self, index: int, *, up: bool | None = None, conditions: dict[str, Any] | None = None) -> None:
+    def set_link(self, index: int, *, up: bool | None = None, conditions: dict[str, Conditions | None] | None = None) -> None:
         veth = self.plan.veths[index]
         for port in (veth.a, veth.b):
             ipr = self._ipr(port.node)
@@ -167,7 +168,7 @@ class NetnsEngine:
                     if route.dev == port.ifname:
                         install_route(self._ipr(port.node), route, replace=True)
 
-    def conditions(self, index: int, sender: str) -> Any:
+    def conditions(self, index: int, sender: str) -> Conditions | None:
         return self._conditions.get((index, sender), self.plan.veths[index].egress(sender))
 
     def detach(self, node: str, link_index: int) -> None:

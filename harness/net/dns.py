@@ -29,7 +29,7 @@ from typing import Any, Sequence
 from harness.errors import BuildError, MissingCapability
 from harness.net import dnswire, nsexec
 from harness.net.dnswire import Address, Answer, DnsError, build_query, hosts_file, parse_response
-from harness.plan.dns import resolver_for
+from harness.plan.dns import dns_servers, resolver_for
 from harness.processes import stop_children
 from harness.plan.types import EndpointPlan
 
@@ -113,7 +113,7 @@ class Resolution:
 
 def resolve_in(network: Any, node: str, name: str, *, attempts: int = ATTEMPTS) -> Resolution:
     """Resolve `name` from inside `node`, through the DNS server it reaches."""
-    found = resolver_for(network.plan, network.plan.spec, node, name)
+    found = resolver_for(network.plan, node, name)
     if found is None:  # validation makes this unreachable for planned endpoints
         raise DnsError(f"'{node}' reaches no DNS server for {name}")
     server, address = found
@@ -254,7 +254,7 @@ def current_addresses(network: Any, node: str) -> tuple[Address, ...]:
 
 
 def records_for(network: Any, server: str) -> dict[str, tuple[Address, ...]]:
-    return {name: current_addresses(network, target) for name, target in network.plan.spec.nodes[server].dns.items()}
+    return {name: current_addresses(network, target) for name, target in network.plan.nodes[server].dns.items()}
 
 
 def servers(network: Any) -> list[DnsServer]:
@@ -263,14 +263,12 @@ def servers(network: Any) -> list[DnsServer]:
 
 def start_servers(network: Any) -> None:
     """Start every `dns:` node's server (after the underlay, before WireGuard)."""
-    spec = network.plan.spec
     started = []
-    for node, node_spec in (spec.nodes.items() if spec is not None else ()):
-        if node_spec.dns:
-            dnswire.load()  # not inside wait_ready's deadline
-            server = DnsServer(network, node)
-            network.services[SERVICE_PREFIX + node] = server  # registered at once: teardown stops it
-            started.append(server)
+    for node in dns_servers(network.plan):
+        dnswire.load()  # not inside wait_ready's deadline
+        server = DnsServer(network, node)
+        network.services[SERVICE_PREFIX + node] = server  # registered at once: teardown stops it
+        started.append(server)
     for server in started:  # started together, awaited together
         server.wait_ready()
 

@@ -32,7 +32,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from harness.errors import BuildError, MissingCapability
-from harness.scenario.model import Impairment
+from harness.plan.types import Conditions
 
 # A token bucket must hold at least a timer tick's worth of bytes (HZ=250 on Debian:
 # 4 ms), or it cannot reach its rate; it also loses whatever tokens arrive while its
@@ -61,7 +61,7 @@ _BATCH_FAILED = re.compile(r"Command failed -:(\d+)")
 # --- planning (pure) ----------------------------------------------------------------
 
 
-def tc_commands(ifname: str, conditions: Impairment | None, mtu: int = 1500) -> list[list[str]]:
+def tc_commands(ifname: str, conditions: Conditions | None, mtu: int = 1500) -> list[list[str]]:
     """The tc argv lists (without the leading 'tc') that give `ifname` exactly these
     egress conditions; None or empty conditions clear them.
 
@@ -90,7 +90,7 @@ def tc_commands(ifname: str, conditions: Impairment | None, mtu: int = 1500) -> 
     return commands
 
 
-def netem_args(c: Impairment, mtu: int = 1500) -> list[str] | None:
+def netem_args(c: Conditions, mtu: int = 1500) -> list[str] | None:
     """netem's options for these conditions, or None when netem is not needed.
 
     Zero and unset values are left out (some netem versions reject `loss 0%`), units
@@ -133,7 +133,7 @@ def netem_args(c: Impairment, mtu: int = 1500) -> list[str] | None:
     return args
 
 
-def tbf_args(c: Impairment, mtu: int = 1500) -> list[str] | None:
+def tbf_args(c: Conditions, mtu: int = 1500) -> list[str] | None:
     """Token bucket options for `rate`, or None without a rate.
 
     burst: at least two full packets (a packet larger than the bucket never passes)
@@ -146,13 +146,13 @@ def tbf_args(c: Impairment, mtu: int = 1500) -> list[str] | None:
     return ["rate", f"{round(c.rate)}bit", "burst", f"{burst}b", "limit", f"{tbf_limit_bytes(c, mtu)}b"]
 
 
-def tbf_limit_bytes(c: Impairment, mtu: int = 1500) -> int:
+def tbf_limit_bytes(c: Conditions, mtu: int = 1500) -> int:
     if c.queue:
         return c.queue * mtu
     return max(math.ceil(c.rate / 8 * DEFAULT_QUEUE_SECONDS), MIN_QUEUE_PACKETS * mtu)
 
 
-def _netem_limit(c: Impairment, mtu: int) -> int | None:
+def _netem_limit(c: Conditions, mtu: int) -> int | None:
     """netem's queue limit in packets.
 
     Without a rate, netem's queue is the link's queue: `queue` packets. With a rate,
@@ -192,7 +192,7 @@ def _percent(value: float) -> str:
 # --- applying ---------------------------------------------------------------------
 
 
-def apply(namespace: str, ifname: str, conditions: Impairment | None, mtu: int = 1500) -> None:
+def apply(namespace: str, ifname: str, conditions: Conditions | None, mtu: int = 1500) -> None:
     """Replace the egress conditions of `ifname` inside `namespace` (None: clear them),
     then read them back: raises MissingCapability when the kernel lacks a qdisc,
     BuildError when tc refuses or the qdiscs read back are not the planned ones."""
@@ -278,7 +278,7 @@ class _Expected:
     parent: str | None  # None: root
 
 
-def _expected_tree(conditions: Impairment | None, mtu: int) -> list[_Expected]:
+def _expected_tree(conditions: Conditions | None, mtu: int) -> list[_Expected]:
     if conditions is None or conditions.empty:
         return []
     netem = netem_args(conditions, mtu) is not None
@@ -292,7 +292,7 @@ def _expected_tree(conditions: Impairment | None, mtu: int) -> list[_Expected]:
     return [_Expected("pfifo", "1:", None)] if conditions.queue else []
 
 
-def check_read_back(qdiscs: list[dict[str, Any]], conditions: Impairment | None, mtu: int = 1500) -> str | None:
+def check_read_back(qdiscs: list[dict[str, Any]], conditions: Conditions | None, mtu: int = 1500) -> str | None:
     """What is wrong with the read-back qdiscs for these conditions (None: all in place).
 
     Checks the tree (kinds, handles, parents) and the values that matter most for

@@ -6,12 +6,14 @@ keys (they are generated when the network is built) and performs no I/O.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from ipaddress import ip_address, ip_network
 
 from harness.backends import AUTO, USERSPACE, UserspaceCommand
 from harness.dnsnames import is_dns_name
 from harness.endpoint import split_host_port, valid_port
 from harness.plan import addressing, naming
+from harness.plan.conditions import egress
 from harness.plan.dns import dns_endpoint
 from harness.plan.routing import Interface, Network, Port, Routing, RoutingRole, link_networks
 from harness.plan.types import (
@@ -28,7 +30,7 @@ from harness.plan.types import (
     VethPlan,
     WgPlan,
 )
-from harness.scenario.model import Impairment, LinkSpec, ScenarioSpec
+from harness.scenario.model import LinkSpec, ScenarioSpec
 
 # the plan's types, importable from here as before
 __all__ = [
@@ -48,8 +50,8 @@ def build_plan(spec: ScenarioSpec, run_id: str, default_backend: str = AUTO, use
             b,
             link.mtu,
             link_name(link),
-            _egress(link, link.ends[1]),
-            _egress(link, link.ends[0]),
+            egress(link, link.ends[1]),
+            egress(link, link.ends[0]),
         )
         for i, (link, (a, b)) in enumerate(zip(spec.links, pairs))
     )
@@ -88,10 +90,11 @@ def build_plan(spec: ScenarioSpec, run_id: str, default_backend: str = AUTO, use
             nat=nat,
             firewall=firewall,
             gateway=node.gateway,
+            dns=dict(node.dns),
         )
     problems = _overlapping_subnets(spec, ports)
-    plan = NetworkPlan(run_id, nodes, veths, {}, ports, spec)
-    plan.wireguard.update(_wireguard(spec, plan, run_id, default_backend, userspace, problems))
+    plan = NetworkPlan(run_id, nodes, veths, {}, ports)
+    _wireguard(spec, plan, run_id, default_backend, userspace, problems)
     if problems:
         raise PlanErrors(problems)
     return plan
@@ -106,12 +109,6 @@ def _routing_roles(spec: ScenarioSpec) -> dict[str, RoutingRole]:
 
 def link_name(link: LinkSpec) -> str:
     return link.name or f"{link.ends[0]}-{link.ends[1]}"
-
-
-def _egress(link: LinkSpec, towards: str) -> Impairment | None:
-    """Conditions for traffic going to `towards`: the link's, with `towards:` on top."""
-    conditions = link.overridden(link.towards.get(towards))
-    return None if conditions.empty else conditions
 
 
 def _overlapping_subnets(spec: ScenarioSpec, ports: dict[str, tuple[Port, ...]]) -> list[PlanError]:
@@ -166,7 +163,9 @@ def _other_end(spec: ScenarioSpec, link_index: int, node: str) -> str:
 
 def _wireguard(
     spec: ScenarioSpec, plan: NetworkPlan, run_id: str, default_backend: str, userspace: UserspaceCommand | None, problems: list[PlanError]
-) -> dict[str, WgPlan]:
+) -> None:
+    """Fills in `plan.wireguard`: every interface with its peers, then the peers'
+    endpoints (one given by node name needs the other node's interface planned)."""
     numbers = {name: i + 1 for i, name in enumerate(spec.wireguard)}
     addresses = _tunnel_addresses(spec, numbers, problems)
     # peering is symmetric: a peer listed on one side only is added to the other
@@ -175,27 +174,23 @@ def _wireguard(
         for other in wg.peers:
             peer_specs[other].setdefault(name, None)
 
-    result = {}
+    peer_problems: dict[tuple[str, str], list[PlanError]] = {}  # each peer's, in file order
     for name, wg in spec.wireguard.items():
         peers = []
         for other, peer in peer_specs[name].items():
             path = ("wireguard", name, "peers", other)
+            peer_problems[(name, other)] = []
             try:
                 allowed = _allowed_ips(getattr(peer, "allowed_ips", None), addresses, other, path)
             except PlanError as exc:
-                problems.append(exc)
+                peer_problems[(name, other)].append(exc)
                 allowed = ()
-            try:
-                endpoint = resolve_endpoint(getattr(peer, "endpoint", None), plan, spec, name, path + ("endpoint",))
-            except PlanError as exc:
-                problems.append(exc)
-                endpoint = None
             keepalive = getattr(peer, "persistent_keepalive", 0)
-            peers.append(PeerPlan(other, allowed, endpoint, keepalive))
+            peers.append(PeerPlan(other, allowed, None, keepalive))
         own = {a.network for a in addresses[name]}
         routes = tuple(dict.fromkeys(net for p in peers for net in p.allowed_ips if net not in own))
         backend = wg.backend or default_backend
-        result[name] = WgPlan(
+        plan.wireguard[name] = WgPlan(
             node=name,
             ifname=naming.wg_ifname(run_id, numbers[name]),
             backend=backend,
@@ -208,7 +203,18 @@ def _wireguard(
             table=wg.table,
             userspace=userspace if backend == USERSPACE else None,
         )
-    return result
+    for name in spec.wireguard:
+        peers = []
+        for peer in plan.wireguard[name].peers:
+            path = ("wireguard", name, "peers", peer.node, "endpoint")
+            try:
+                endpoint = resolve_endpoint(getattr(peer_specs[name][peer.node], "endpoint", None), plan, name, path)
+            except PlanError as exc:
+                peer_problems[(name, peer.node)].append(exc)
+                endpoint = None
+            peers.append(replace(peer, endpoint=endpoint))
+        plan.wireguard[name] = replace(plan.wireguard[name], peers=tuple(peers))
+    problems += [problem for found in peer_problems.values() for problem in found]
 
 
 def _tunnel_addresses(spec: ScenarioSpec, numbers: dict[str, int], problems: list[PlanError]) -> dict[str, tuple[Interface, ...]]:
@@ -251,18 +257,20 @@ def _allowed_ips(tokens: list[str] | None, addresses: dict[str, tuple[Interface,
     return tuple(dict.fromkeys(out))
 
 
-def resolve_endpoint(text: str | None, plan: NetworkPlan, spec: ScenarioSpec, node: str, path: tuple) -> EndpointPlan | None:
+def resolve_endpoint(text: str | None, plan: NetworkPlan, node: str, path: tuple) -> EndpointPlan | None:
+    """The plan of an endpoint as written (a peer's `endpoint:`, an `endpoint` step's
+    `to:`) for node `node`: a node name, 'node:port', 'address:port' or 'dns.name:port'."""
     if text is None:
         return None
     host, port_text = split_host_port(text)
     port = valid_port(port_text)
     if port_text is not None and port is None:
         raise PlanError(path, f"bad port in {text!r}")
-    if host in spec.nodes:
+    if host in plan.nodes:
         if host == node:
             raise PlanError(path, "a node cannot be its own endpoint")
         # WireGuard talks from the namespace that holds its socket (socket_in), to the peer's
-        src, dst = _socket_node(spec, node), _socket_node(spec, host)
+        src, dst = _socket_node(plan, node), _socket_node(plan, host)
         if src == dst:  # both sockets in one namespace: over its loopback, as in netns.sh
             address = ip_address("127.0.0.1")
         else:
@@ -271,11 +279,11 @@ def resolve_endpoint(text: str | None, plan: NetworkPlan, spec: ScenarioSpec, no
             where = f" (sockets in '{src}' and '{dst}')" if (src, dst) != (node, host) else ""
             raise PlanError(path, f"node '{host}' is not reachable from '{node}' on the underlay{where} (no route, or it is behind a NAT)")
         if port is None:
-            peer_wg = spec.wireguard.get(host)
+            peer_wg = plan.wireguard.get(host)
             port = peer_wg.listen_port if peer_wg else 51820
         return EndpointPlan(address, port, host)
     if is_dns_name(host):
-        return dns_endpoint(host, port, plan, spec, node, path)
+        return dns_endpoint(host, port, plan, node, path)
     try:
         address = ip_address(host)
     except ValueError:
@@ -285,6 +293,6 @@ def resolve_endpoint(text: str | None, plan: NetworkPlan, spec: ScenarioSpec, no
     return EndpointPlan(address, port, None)
 
 
-def _socket_node(spec: ScenarioSpec, node: str) -> str:
-    wg = spec.wireguard.get(node)
-    return wg.socket_in if wg is not None and wg.socket_in else node
+def _socket_node(plan: NetworkPlan, node: str) -> str:
+    wg = plan.wireguard.get(node)
+    return wg.socket_node if wg is not None else node

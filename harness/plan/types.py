@@ -6,8 +6,8 @@
 from __future__ import annotations
 
 import ipaddress
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from dataclasses import asdict, dataclass, field, fields, replace
+from typing import Any
 
 from harness import allowedips
 from harness.backends import UserspaceCommand
@@ -15,12 +15,10 @@ from harness.endpoint import format_endpoint
 from harness.errors import HarnessError
 from harness.plan.routing import Address, Interface, Network, Port, RoutePlan, Routing, RoutingRole, reachable_address
 
-if TYPE_CHECKING:
-    from harness.scenario.model import Impairment, ScenarioSpec
-
 __all__ = [
-    "Address", "EndpointPlan", "FirewallPlan", "FULL_TUNNEL_TABLE", "Interface", "MAIN_TABLE", "NatPlan", "Network",
-    "NetworkPlan", "NodePlan", "PeerPlan", "PlanError", "PlanErrors", "Port", "RoutePlan", "VethPlan", "WgPlan",
+    "Address", "Conditions", "EndpointPlan", "FirewallPlan", "FULL_TUNNEL_TABLE", "GilbertElliottLoss", "Interface",
+    "MAIN_TABLE", "NatPlan", "Network", "NetworkPlan", "NodePlan", "PeerPlan", "PlanError", "PlanErrors", "Port",
+    "RoutePlan", "VethPlan", "WgPlan",
 ]
 
 
@@ -41,16 +39,63 @@ class PlanErrors(PlanError):
 
 
 @dataclass(frozen=True)
+class GilbertElliottLoss:
+    """Bursty loss (netem 'loss gemodel p r 1-h 1-k'), in percent."""
+
+    p: float
+    r: float
+    bad_loss: float = 100.0
+    good_loss: float = 0.0
+
+
+@dataclass(frozen=True)
+class Conditions:
+    """Network conditions on one direction of a link (netem, tbf); None: not set. The
+    scenario's `Impairment` after parsing, in the same order: seconds, percent (the
+    correlations, losses, reorder, duplicate, corrupt), bit/s and packets."""
+
+    delay: float | None = None  # one way
+    jitter: float | None = None
+    distribution: str | None = None  # of the jitter: uniform, normal, pareto, paretonormal
+    delay_correlation: float | None = None
+
+    loss: float | None = None
+    loss_correlation: float | None = None
+    gilbert_elliott: GilbertElliottLoss | None = None  # bursty loss instead of `loss`
+
+    reorder: float | None = None
+    duplicate: float | None = None
+    corrupt: float | None = None
+
+    rate: float | None = None  # netem above, the token bucket here
+    queue: int | None = None  # packets
+
+    @property
+    def empty(self) -> bool:
+        return all(getattr(self, f.name) is None for f in fields(self))
+
+    def settings(self) -> dict[str, Any]:
+        """The settings that are set, by name (nested ones as dicts)."""
+        return {name: value for name, value in asdict(self).items() if value is not None}
+
+    def overridden(self, other: "Conditions | None") -> "Conditions":
+        """These conditions with `other`'s settings on top."""
+        if other is None:
+            return self
+        return replace(self, **{f.name: getattr(other, f.name) for f in fields(other) if getattr(other, f.name) is not None})
+
+
+@dataclass(frozen=True)
 class VethPlan:
     index: int
     a: Port
     b: Port
     mtu: int | None
     name: str = ""
-    egress_a: Impairment | None = None  # conditions on traffic a → b (a's egress)
-    egress_b: Impairment | None = None  # conditions on traffic b → a
+    egress_a: Conditions | None = None  # conditions on traffic a → b (a's egress)
+    egress_b: Conditions | None = None  # conditions on traffic b → a
 
-    def egress(self, node: str) -> Impairment | None:
+    def egress(self, node: str) -> Conditions | None:
         return self.egress_a if node == self.a.node else self.egress_b
 
 
@@ -85,6 +130,7 @@ class NodePlan:
     nat: NatPlan | None = None
     firewall: tuple[FirewallPlan, ...] = ()
     gateway: str | None = None  # the neighbour its default routes go through
+    dns: dict[str, str] = field(default_factory=dict)  # its DNS server's records: name → the node it names
 
 
 @dataclass(frozen=True)
@@ -168,7 +214,6 @@ class NetworkPlan:
     veths: tuple[VethPlan, ...]
     wireguard: dict[str, WgPlan]
     ports: dict[str, tuple[Port, ...]] = field(repr=False)
-    spec: "ScenarioSpec | None" = field(default=None, repr=False, compare=False)
 
     def routing(self, down_links: frozenset[int] | set[int] = frozenset()) -> Routing:
         """Route computation over this plan's underlay, without the links in `down_links`."""

@@ -276,17 +276,6 @@ class Impairment(Strict):
     def empty(self) -> bool:
         return all(getattr(self, name) is None for name in Impairment.model_fields)
 
-    def impairment(self) -> "Impairment":
-        """Just the impairment part (of a link)."""
-        return Impairment(**{name: getattr(self, name) for name in Impairment.model_fields})
-
-    def overridden(self, other: "Impairment | None") -> "Impairment":
-        """These conditions with `other`'s settings on top."""
-        base = self.impairment()
-        if other is None:
-            return base
-        return base.model_copy(update={k: v for k, v in other.model_dump(exclude_none=True).items()})
-
 
 class LinkSpec(Impairment):
     """A veth pair between two nodes; one subnet from 198.18.0.0/15 unless addresses are given.

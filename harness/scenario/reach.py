@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import difflib
-from typing import Callable
+from typing import Callable, Iterable
 
 from harness.scenario.model import ReachArgs, ScenarioSpec
 
@@ -11,10 +11,11 @@ MIN_MEMBERS = 2
 SHOWN = 5  # pairs named in one message
 
 
-def reach_nodes(spec: ScenarioSpec, args: ReachArgs) -> list[str]:
-    """The nodes whose every ordered pair must reach each other (groups already expanded)."""
+def reach_nodes(wireguard: Iterable[str], args: ReachArgs) -> list[str]:
+    """The nodes whose every ordered pair must reach each other (groups already expanded),
+    given the WireGuard nodes in file order: a plan's (when it runs) or a spec's."""
     if args.among is None:
-        return list(spec.wireguard)
+        return list(wireguard)
     if isinstance(args.among, str):
         return [args.among]
     return list(dict.fromkeys(args.among))
@@ -43,14 +44,14 @@ def check_names(spec: ScenarioSpec, args: ReachArgs, path: tuple, problem: Calla
                 problem(path + ("among", j), f"unknown node '{node}'" + (f" (did you mean '{hint[0]}'?)" if hint else ""))
             elif node not in wg:
                 problem(path + ("among", j), f"'{node}' has no wireguard section")
-    if len(reach_nodes(spec, args)) < MIN_MEMBERS:
+    if len(reach_nodes(wg, args)) < MIN_MEMBERS:
         problem(path + (("among",) if args.among is not None else ()), "reach needs at least two WireGuard nodes")
 
 
-def check_plan(spec: ScenarioSpec, plan, args: ReachArgs, path: tuple, problem: Callable[[tuple, str], None]) -> None:
+def check_plan(plan, args: ReachArgs, path: tuple, problem: Callable[[tuple, str], None]) -> None:
     """After planning: every target has a tunnel address of the family, and (for a
     check that should pass) a peer of the source whose AllowedIPs carry it."""
-    nodes = reach_nodes(spec, args)
+    nodes = reach_nodes(plan.wireguard, args)
     missing = [n for n in nodes if plan.tunnel_address(n, args.family) is None]
     if missing:
         problem(path + ("family",), f"{', '.join(missing[:SHOWN])}{' …' if len(missing) > SHOWN else ''} ha{'s' if len(missing) == 1 else 've'} no IPv{args.family} tunnel address")

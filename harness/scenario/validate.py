@@ -185,10 +185,10 @@ def check_references(spec: ScenarioSpec, doc: SourceDoc) -> list[Problem]:
     for i, step in enumerate(spec.steps):
         args = step_args(step)
         if isinstance(args, ReachArgs):
-            reach_step.check_plan(spec, plan, args, ("steps", i, "reach"), problem)
+            reach_step.check_plan(plan, args, ("steps", i, "reach"), problem)
         if isinstance(args, EndpointArgs):
             try:
-                resolve_endpoint(args.to, plan, spec, args.node, ("steps", i, "endpoint", "to"))
+                resolve_endpoint(args.to, plan, args.node, ("steps", i, "endpoint", "to"))
             except PlanError as exc:
                 problem(exc.path, str(exc))
         if isinstance(args, PingArgs) and args.to in nodes:

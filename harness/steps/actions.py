@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import time
 
+from harness.plan.conditions import egress
 from harness.plan.network import resolve_endpoint
 from harness.scenario.model import (
     CaptureArgs,
@@ -45,9 +46,7 @@ def link(network, index: int, args: LinkArgs) -> StepResult:
         conditions = {}
         for sender, receiver in ((veth.a.node, veth.b.node), (veth.b.node, veth.a.node)):
             current = None if args.clear else network.engine.conditions(link_index, sender)
-            step = args.overridden(args.towards.get(receiver))
-            merged = current.overridden(step) if current is not None else step
-            conditions[sender] = None if merged.empty else merged
+            conditions[sender] = egress(args, receiver, current)
             changes.append(f"towards {receiver}: {_describe(conditions[sender])}")
     if args.up is not None:
         changes.append("up" if args.up else "down")
@@ -59,7 +58,7 @@ def link(network, index: int, args: LinkArgs) -> StepResult:
 def _describe(conditions) -> str:
     if conditions is None:
         return "clean"
-    return " ".join(f"{k}={v}" for k, v in conditions.model_dump(exclude_none=True).items())
+    return " ".join(f"{k}={v}" for k, v in conditions.settings().items())
 
 
 @runs("roam")
@@ -108,7 +107,7 @@ def rotate_key(network, index: int, args: RotateKeyArgs) -> StepResult:
 
 @runs("endpoint")
 def endpoint(network, index: int, args: EndpointArgs) -> StepResult:
-    target = resolve_endpoint(args.to, network.plan, network.plan.spec, args.node, ("steps", index, "endpoint", "to"))
+    target = resolve_endpoint(args.to, network.plan, args.node, ("steps", index, "endpoint", "to"))
     from harness.net.dns import resolved
 
     target = resolved(network, args.node, target)  # a DNS name is resolved now, inside the node, as `wg set` does

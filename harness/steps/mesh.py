@@ -138,7 +138,7 @@ def probe_pairs(
 @runs("reach")
 def reach(network, index: int, args: ReachArgs) -> StepResult:
     plan = network.plan
-    nodes = reach_nodes(plan.spec, args)
+    nodes = reach_nodes(plan.wireguard, args)
     pairs = reach_pairs(nodes)
     name = args.record or "convergence"
     title = f"reach: all {len(pairs)} pairs of {len(nodes)} nodes (IPv{args.family}) within {args.within:g}s"

@@ -16,8 +16,8 @@ from harness.net import impair, nsexec
 from harness.network import Network
 from harness.plan.naming import new_run_id
 from harness.plan.network import build_plan
+from harness.plan.types import Conditions
 from harness.scenario.load import load_data
-from harness.scenario.model import Impairment
 
 from .leftovers import nothing_left
 
@@ -99,10 +99,10 @@ def test_rate_is_felt_on_the_underlay(wgh_network):
 def test_conditions_are_replaced_and_cleared(wgh_network):
     net = wgh_network(RATED)
     namespace = net.namespace("a")
-    impair.apply(namespace, "eth0", Impairment(rate=2e6, queue=10), 1500)
+    impair.apply(namespace, "eth0", Conditions(rate=2e6, queue=10), 1500)
     (tbf,) = shaping(impair.read_back(namespace, "eth0"))
     assert tbf["options"]["rate"] == 2e6 / 8
-    impair.apply(namespace, "eth0", Impairment(rate=2e6, queue=10), 1500)  # again: same result
+    impair.apply(namespace, "eth0", Conditions(rate=2e6, queue=10), 1500)  # again: same result
     assert [q["kind"] for q in shaping(impair.read_back(namespace, "eth0"))] == ["tbf"]
     impair.apply(namespace, "eth0", None, 1500)
     assert [q["kind"] for q in impair.read_back(namespace, "eth0")] == ["noqueue"]
@@ -117,12 +117,12 @@ def test_netem_here_is_a_missing_capability_naming_wgh_vm(wgh_network):
     # impairments and apply netem by hand
     net = wgh_network(PLAIN)
     namespace = net.namespace("a")
-    impair.apply(namespace, "eth0", Impairment(rate=1e7), 1500)
+    impair.apply(namespace, "eth0", Conditions(rate=1e7), 1500)
     with pytest.raises(MissingCapability, match=r"wgh vm --kernel 6\.1") as error:
-        impair.apply(namespace, "eth0", Impairment(delay=0.01), 1500)
+        impair.apply(namespace, "eth0", Conditions(delay=0.01), 1500)
     assert "sch_netem" in str(error.value)
     with pytest.raises(MissingCapability, match="wgh vm"):
-        impair.apply(namespace, "eth0", Impairment(loss=1, rate=1e7), 1500)
+        impair.apply(namespace, "eth0", Conditions(loss=1, rate=1e7), 1500)
     # the failed apply left the device at its default, not half-configured
     assert shaping(impair.read_back(namespace, "eth0")) == []
 

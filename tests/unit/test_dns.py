@@ -11,6 +11,7 @@ from harness.errors import ScenarioError
 from harness.net.dns import dnsmasq_argv
 from harness.dnsnames import is_dns_name
 from harness.net.dnswire import DnsError, build_query, hosts_file, parse_response
+from harness.plan.dns import dns_servers, resolver_for, servers_of
 from harness.plan.network import EndpointPlan, build_plan
 from harness.scenario.load import load_text
 
@@ -158,6 +159,23 @@ def test_dns_endpoint_plans_without_an_address():
     assert endpoint == EndpointPlan(None, 51820, "server", "server.wgh.test")
     assert str(endpoint) == "server.wgh.test:51820"
     assert plan.initiators() == [("client", "server")]
+
+
+def test_the_plan_holds_each_servers_records_and_who_asks_which():
+    # far serves the name too, but only isp is reachable from client; isp asks itself
+    text = SCENARIO.replace("  server: {}\nlinks", "  server: {}\n  far: {dns: {server.wgh.test: server, far.wgh.test: far}}\nlinks")
+    text = text.replace("  - {ends: [isp, server]}", "  - {ends: [isp, server]}\n  - {ends: [server, far]}")
+    (case,) = load(text)
+    plan = build_plan(case.spec, "t00001")
+    assert plan.nodes["isp"].dns == {"server.wgh.test": "server"} and plan.nodes["client"].dns == {}
+    assert plan.nodes["far"].dns == {"server.wgh.test": "server", "far.wgh.test": "far"}
+    assert dns_servers(plan) == ["isp", "far"]
+    assert servers_of(plan, "server.wgh.test") == ["isp", "far"] and servers_of(plan, "far.wgh.test") == ["far"]
+    assert resolver_for(plan, "client", "server.wgh.test") == ("isp", ip("198.18.1.2"))
+    assert resolver_for(plan, "isp", "server.wgh.test") == ("isp", ip("198.18.1.2"))  # its own, on its first address
+    assert resolver_for(plan, "server", "far.wgh.test") == ("far", ip("198.18.3.2"))
+    assert resolver_for(plan, "client", "far.wgh.test") is None  # far is beyond server, which does not forward
+    assert resolver_for(plan, "client", "nobody.wgh.test") is None
 
 
 def test_reresolve_defaults_are_reresolve_dns_sh():

@@ -67,7 +67,7 @@ def test_expanded_mesh_plans_routes_endpoints_and_names():
         assert len(plan.nodes[m].routes) == 3
     assert plan.wireguard["peer1"].peer("peer3").endpoint.address == plan.ports["peer3"][0].addresses[0].ip
     assert len({plan.nodes[n].namespace for n in plan.nodes}) == len(plan.nodes)
-    assert len(reach_pairs(reach_nodes(case.spec, case.spec.steps[0].reach))) == 12
+    assert len(reach_pairs(reach_nodes(plan.wireguard, case.spec.steps[0].reach))) == 12
 
 
 def test_matrix_sets_the_group_size_and_names_stay_within_limits():
@@ -116,9 +116,12 @@ def test_group_peering_with_a_single_node_and_allowed_ips_of_a_group():
 
 def test_reach_defaults_to_every_wireguard_node_and_accepts_a_list():
     (case,) = load(MESH.replace("among: peer, ", "among: [peer1, peer2], "))
-    assert reach_nodes(case.spec, case.spec.steps[0].reach) == ["peer1", "peer2"]
+    plan = build_plan(case.spec, "abc123")
+    assert reach_nodes(plan.wireguard, case.spec.steps[0].reach) == ["peer1", "peer2"]
     (case,) = load(MESH.replace("among: peer, ", ""))
-    assert len(reach_nodes(case.spec, case.spec.steps[0].reach)) == 4
+    plan = build_plan(case.spec, "abc123")
+    # every WireGuard node of the plan, in file order (the switch has none)
+    assert reach_nodes(plan.wireguard, case.spec.steps[0].reach) == ["peer1", "peer2", "peer3", "peer4"]
 
 
 def test_load_data_expands_groups_too():

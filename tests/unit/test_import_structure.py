@@ -5,9 +5,12 @@ on the network, so they can be loaded, tested and reused without root or pyroute
 from __future__ import annotations
 
 import ast
+import dataclasses
 import subprocess
 import sys
 from pathlib import Path
+
+import pydantic
 
 import harness
 
@@ -139,10 +142,64 @@ def test_loading_and_planning_a_scenario_loads_no_network_code():
         "import sys\n"
         "from harness.scenario.load import load_file\n"
         "from harness.plan.network import build_plan\n"
-        "case = load_file('scenarios/nat-keepalive.yaml')[0]\n"
-        "build_plan(case.spec, 'x1')\n"
+        "for name in ('nat-keepalive', 'dns-endpoint', 'mesh', 'lossy-link'):\n"
+        "    for case in load_file(f'scenarios/{name}.yaml'):\n"
+        "        build_plan(case.spec, 'x1')\n"
         f"bad = sorted(m for m in sys.modules if (any(m == p or m.startswith(p + '.') for p in {SIDE_EFFECTS!r}) and m not in {PURE_DIAGNOSIS!r}) or m.split('.')[0] in ('pyroute2', 'scapy'))\n"
         "print(' '.join(bad))\n"
     )
     completed = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=PACKAGE_DIR.parent, check=True)
     assert completed.stdout.split() == []
+
+
+# dns, reach, link conditions (both ways, one way, bursty loss) and a link step
+EVERYTHING = {
+    "nodes": {"laptop": {}, "home": {"router": True, "dns": {"vpn.wgh.test": "vpn"}}, "vpn": {}},
+    "links": [
+        {"ends": ["laptop", "home"], "delay": "20ms", "rate": "10mbit", "towards": {"laptop": {"gilbert_elliott": {"p": 1, "r": 10}}}},
+        {"ends": ["home", "vpn"], "loss": "1%"},
+    ],
+    "wireguard": {"vpn": {}, "laptop": {"peers": {"vpn": {"endpoint": "vpn.wgh.test:51820"}}}},
+    "steps": [{"reach": {"among": ["laptop", "vpn"]}}, {"link": {"name": "home-vpn", "delay": "5ms"}}],
+}
+
+
+def _pydantic_values(value, path: str = "plan") -> list[str]:
+    """Where in `value` (dataclasses, mappings, sequences, all the way down) a pydantic model sits."""
+    if isinstance(value, pydantic.BaseModel):
+        return [f"{path}: {type(value).__name__}"]
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return [found for f in dataclasses.fields(value) for found in _pydantic_values(getattr(value, f.name), f"{path}.{f.name}")]
+    if isinstance(value, dict):
+        return [found for k, v in value.items() for found in _pydantic_values(k, f"{path}[key]") + _pydantic_values(v, f"{path}[{k!r}]")]
+    if isinstance(value, (list, tuple, set, frozenset)):
+        return [found for i, item in enumerate(value) for found in _pydantic_values(item, f"{path}[{i}]")]
+    return []
+
+
+def test_the_plan_is_plain_data_without_the_spec():
+    """The plan is the only input to a build: it holds no scenario model, neither the
+    spec nor any part of it (link conditions are the plan's own Conditions)."""
+    from harness.plan.network import NetworkPlan, build_plan
+    from harness.plan.types import Conditions
+    from harness.scenario.load import load_data, load_file
+
+    assert "spec" not in {f.name for f in dataclasses.fields(NetworkPlan)}
+    (case,) = load_data(EVERYTHING)
+    plan = build_plan(case.spec, "x1")
+    assert not hasattr(plan, "spec")
+    assert plan.nodes["home"].dns and isinstance(plan.veths[0].egress("laptop"), Conditions)  # the walk sees them
+    assert _pydantic_values(plan) == []
+    for path in sorted((PACKAGE_DIR.parent / "scenarios").glob("*.yaml")):
+        for case in load_file(str(path)):
+            assert _pydantic_values(build_plan(case.spec, "x1"), f"{path.name}: plan") == []
+
+
+def test_the_walk_finds_a_model_anywhere():
+    from harness.scenario.model import Impairment
+
+    @dataclasses.dataclass(frozen=True)
+    class Holder:
+        inner: object
+
+    assert _pydantic_values(Holder({"a": (1, Impairment())})) == ["plan.inner['a'][1]: Impairment"]

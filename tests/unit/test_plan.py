@@ -7,8 +7,10 @@ import pytest
 import yaml
 
 from harness.plan import addressing, naming
-from harness.plan.network import EndpointPlan, PlanError, build_plan
-from harness.scenario.model import ScenarioSpec
+from harness.plan.conditions import conditions_of, egress
+from harness.plan.network import EndpointPlan, PlanError, PlanErrors, build_plan, resolve_endpoint
+from harness.plan.types import Conditions, GilbertElliottLoss
+from harness.scenario.model import Impairment, LinkArgs, LinkSpec, ScenarioSpec
 
 RUN = "abc123"
 
@@ -202,6 +204,39 @@ wireguard:
 def test_endpoint_forms(text, address, port, node):
     endpoint = plan_of(ENDPOINTS % text).wireguard["a"].peer("b").endpoint
     assert endpoint == EndpointPlan(ip_address(address), port, node)
+
+
+def test_an_endpoint_step_resolves_against_the_plan_alone():
+    plan = plan_of(ENDPOINTS % "b")
+    path = ("steps", 0, "endpoint", "to")
+    assert resolve_endpoint("b", plan, "a", path) == EndpointPlan(ip_address("198.18.1.2"), 40000, "b")  # b's listen port
+    assert resolve_endpoint("a", plan, "b", path) == EndpointPlan(ip_address("198.18.1.1"), 51820, "a")
+    with pytest.raises(PlanError) as exc:
+        resolve_endpoint("b:http", plan, "a", path)
+    assert exc.value.path == path
+
+
+def test_every_peers_problems_come_in_file_order():
+    with pytest.raises(PlanErrors) as exc:
+        plan_of(
+            """\
+            nodes: {a: {}, b: {}, c: {}}
+            links: [{ends: [a, b]}, {ends: [b, c]}]
+            wireguard:
+              a:
+                peers:
+                  b: {endpoint: "b:0", allowed_ips: [nowhere]}
+                  c: {endpoint: a, allowed_ips: [elsewhere]}
+              b: {}
+              c: {}
+            """
+        )
+    assert [e.path for e in exc.value.errors] == [
+        ("wireguard", "a", "peers", "b", "allowed_ips", 0),
+        ("wireguard", "a", "peers", "b", "endpoint"),
+        ("wireguard", "a", "peers", "c", "allowed_ips", 0),
+        ("wireguard", "a", "peers", "c", "endpoint"),
+    ]
 
 
 def test_ipv6_endpoint_is_bracketed():
@@ -544,3 +579,48 @@ def test_addressing_limits():
     with pytest.raises(ValueError):
         addressing.tunnel_addresses(0)
     assert addressing.underlay_pair_v6(0)[0] == ip_interface("2001:2:0:1::1/64")
+
+
+# --- link conditions ------------------------------------------------------------------------------
+
+
+def test_conditions_are_the_plans_own_data():
+    settings = Impairment.model_validate(
+        {"delay": "20ms", "jitter": "2ms", "loss": "1%", "rate": "10mbit", "queue": 30, "gilbert_elliott": {"p": 1, "r": 10}}
+    )
+    assert conditions_of(settings) == Conditions(
+        delay=0.02, jitter=0.002, loss=1.0, rate=10e6, queue=30, gilbert_elliott=GilbertElliottLoss(1.0, 10.0, 100.0, 0.0)
+    )
+    assert conditions_of(None) == Conditions() and Conditions().empty
+    # a link's own fields (ends, name, ...) are not conditions
+    assert conditions_of(LinkSpec(ends=("a", "b"), name="x", mtu=1400)).empty
+
+
+def test_each_direction_is_the_link_with_its_towards_on_top():
+    link = LinkSpec.model_validate({"ends": ["a", "b"], "delay": "20ms", "loss": "2%", "towards": {"b": {"loss": "5%"}}})
+    assert egress(link, "b") == Conditions(delay=0.02, loss=5.0)
+    assert egress(link, "a") == Conditions(delay=0.02, loss=2.0)
+    assert egress(LinkSpec(ends=("a", "b")), "a") is None  # nothing set: clean
+    bursty = LinkSpec.model_validate({"ends": ["a", "b"], "towards": {"a": {"gilbert_elliott": {"p": 1, "r": 10}}}})
+    assert egress(bursty, "a").gilbert_elliott == GilbertElliottLoss(1.0, 10.0)
+
+
+def test_a_link_step_goes_on_top_of_the_current_conditions():
+    current = Conditions(delay=0.02, loss=2.0)
+    step = LinkArgs.model_validate({"name": "a-b", "loss": "1%", "towards": {"b": {"rate": "1mbit"}}})
+    assert egress(step, "b", current) == Conditions(delay=0.02, loss=1.0, rate=1e6)
+    assert egress(step, "a", current) == Conditions(delay=0.02, loss=1.0)
+    assert egress(LinkArgs(name="a-b"), "a", None) is None
+    assert Conditions(delay=0.02, gilbert_elliott=GilbertElliottLoss(1.0, 10.0)).settings() == {
+        "delay": 0.02, "gilbert_elliott": {"p": 1.0, "r": 10.0, "bad_loss": 100.0, "good_loss": 0.0}
+    }
+
+
+def test_planned_veths_carry_conditions_per_sending_end():
+    plan = plan_of("""\
+        nodes: {a: {}, b: {}}
+        links: [{ends: [a, b], delay: 10ms, towards: {a: {rate: 1mbit}}}]
+        """)
+    veth = plan.veths[0]
+    assert veth.egress("a") == Conditions(delay=0.01)  # a sends towards b
+    assert veth.egress("b") == Conditions(delay=0.01, rate=1e6)

@@ -22,7 +22,7 @@ import time
 import pytest
 
 from harness.net import impair
-from harness.scenario.model import GilbertElliott, Impairment
+from harness.plan.types import Conditions, GilbertElliottLoss
 from harness.steps.checks import check
 from harness.net.ping import parse_ping
 
@@ -78,18 +78,18 @@ def test_every_option_is_taken_by_the_kernel_and_read_back(wgh_network):
     refuses or the read-back differs from the plan."""
     net = wgh_network({"name": "options", "nodes": {"a": {}, "b": {}}, "links": [{"ends": ["a", "b"]}]})
     namespace = net.namespace("a")
-    everything = Impairment(
+    everything = Conditions(
         delay=0.02, jitter=0.005, distribution="normal", delay_correlation=25, loss=1, loss_correlation=25,
         reorder=5, duplicate=1, corrupt=0.1, queue=50,
     )
     cases = [
         (everything, ["netem"]),
-        (Impairment(delay=0.01, jitter=0.002, distribution="paretonormal"), ["netem"]),
-        (Impairment(gilbert_elliott=GilbertElliott(p=1, r=10, bad_loss=80, good_loss=0.5)), ["netem"]),
-        (Impairment(delay=0.04, loss=2, rate=20e6), ["netem", "tbf"]),
-        (Impairment(delay=0.1, rate=1e9, queue=100), ["netem", "tbf"]),  # netem limit above its default
-        (Impairment(rate=20e6, queue=30), ["tbf"]),
-        (Impairment(queue=20), ["pfifo"]),
+        (Conditions(delay=0.01, jitter=0.002, distribution="paretonormal"), ["netem"]),
+        (Conditions(gilbert_elliott=GilbertElliottLoss(p=1, r=10, bad_loss=80, good_loss=0.5)), ["netem"]),
+        (Conditions(delay=0.04, loss=2, rate=20e6), ["netem", "tbf"]),
+        (Conditions(delay=0.1, rate=1e9, queue=100), ["netem", "tbf"]),  # netem limit above its default
+        (Conditions(rate=20e6, queue=30), ["tbf"]),
+        (Conditions(queue=20), ["pfifo"]),
         (None, ["noqueue"]),
     ]
     for conditions, kinds in cases:
@@ -104,7 +104,7 @@ def test_every_option_is_taken_by_the_kernel_and_read_back(wgh_network):
     assert options["loss-random"] == {"loss": 0.01, "correlation": 0.25}
     assert options["reorder"]["reorder"] == 0.05 and options["duplicate"]["duplicate"] == 0.01
     assert options["corrupt"]["corrupt"] == pytest.approx(0.001)
-    impair.apply(namespace, "eth0", Impairment(gilbert_elliott=GilbertElliott(p=1, r=10, bad_loss=80, good_loss=0.5)), 1500)
+    impair.apply(namespace, "eth0", Conditions(gilbert_elliott=GilbertElliottLoss(p=1, r=10, bad_loss=80, good_loss=0.5)), 1500)
     (netem,) = impair.read_back(namespace, "eth0")
     assert netem["options"]["loss-gemodel"] == pytest.approx({"p": 0.01, "r": 0.1, "1-h": 0.8, "1-k": 0.005})
 
