@@ -16,6 +16,7 @@ from harness.errors import BuildError
 from harness.net import conntrack, firewall, impair, nat, nlbatch, nsexec
 from harness.net.iface import address_and_up, install_route, route_requests
 from harness.net.nodesettings import node_sysctls
+from harness.plan.naming import namespace_name
 from harness.plan.network import NetworkPlan, Port
 from harness.plan.types import Conditions
 
@@ -77,12 +78,14 @@ class NetnsEngine:
         from pyroute2 import IPRoute
 
         self.plan = plan
-        registry.add_namespaces([node.namespace for node in plan.nodes.values()])
+        # the engine's own names: the run id makes them host-unique and tells the reaper whose they are
+        names = {node: namespace_name(plan.run_id, node) for node in plan.nodes}
+        registry.add_namespaces(list(names.values()))
         for node in plan.nodes.values():
-            ipr = IPRoute(fileno=nsexec.create_namespace(node.namespace))
-            self._nodes[node.name] = NetnsNode(node.name, node.namespace, ipr)
+            ipr = IPRoute(fileno=nsexec.create_namespace(names[node.name]))
+            self._nodes[node.name] = NetnsNode(node.name, names[node.name], ipr)
             ipr.link("set", index=ipr.link_lookup(ifname="lo")[0], state="up")
-            nsexec.write_sysctls(node.namespace, node_sysctls(node.forwards, node.sysctls))
+            nsexec.write_sysctls(names[node.name], node_sysctls(node.forwards, node.sysctls))
 
         for veth in plan.veths:
             self._ipr(veth.a.node).link(
@@ -102,11 +105,12 @@ class NetnsEngine:
             self._wait_operstate_up()
         for node in plan.nodes.values():
             # one batch per node: a mesh behind one router has hundreds (see nlbatch)
-            nlbatch.install_routes(node.namespace, route_requests(self._ipr(node.name), node.routes))
+            namespace = names[node.name]
+            nlbatch.install_routes(namespace, route_requests(self._ipr(node.name), node.routes))
             if node.nat is not None:
-                nat.apply(node.namespace, node.nat)
+                nat.apply(namespace, node.nat)
             if node.firewall:
-                firewall.apply(node.namespace, node.firewall)
+                firewall.apply(namespace, node.firewall)
 
     def _wait_operstate_up(self, timeout: float = 3.0) -> None:
         """IPv6 only uses a link once the kernel's link watcher has marked it up

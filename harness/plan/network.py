@@ -83,7 +83,6 @@ def build_plan(spec: ScenarioSpec, run_id: str, default_backend: str = AUTO, use
         )
         nodes[name] = NodePlan(
             name=name,
-            namespace=naming.namespace_name(run_id, name),
             forwards=node.forwards,
             sysctls={k: str(v) for k, v in node.sysctls.items()},
             routes=tuple(routing.routes_for(name)),

@@ -123,7 +123,6 @@ class FirewallPlan:
 @dataclass(frozen=True)
 class NodePlan:
     name: str
-    namespace: str
     forwards: bool
     sysctls: dict[str, str]
     routes: tuple[RoutePlan, ...] = ()

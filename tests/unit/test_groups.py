@@ -59,14 +59,14 @@ def test_expanded_mesh_plans_routes_endpoints_and_names():
     (case,) = load(MESH)
     plan = build_plan(case.spec, "abc123")
     for m in ("peer1", "peer4"):
-        assert NAMESPACE_RE.match(plan.nodes[m].namespace)
+        assert NAMESPACE_RE.match(namespace_name(plan.run_id, m))
         wg = plan.wireguard[m]
         assert WG_IFNAME_RE.match(wg.ifname) and len(wg.ifname) <= 15
         assert len(wg.peers) == 3 and all(p.endpoint is not None for p in wg.peers)
         # the switch routes between the members' links: 3 routes to the others' /24s
         assert len(plan.nodes[m].routes) == 3
     assert plan.wireguard["peer1"].peer("peer3").endpoint.address == plan.ports["peer3"][0].addresses[0].ip
-    assert len({plan.nodes[n].namespace for n in plan.nodes}) == len(plan.nodes)
+    assert len({namespace_name(plan.run_id, n) for n in plan.nodes}) == len(plan.nodes)
     assert len(reach_pairs(reach_nodes(plan.wireguard, case.spec.steps[0].reach))) == 12
 
 
@@ -80,7 +80,7 @@ def test_matrix_sets_the_group_size_and_names_stay_within_limits():
     plan = build_plan(big.spec, "zzzzzz")
     names = {w.ifname for w in plan.wireguard.values()}
     assert len(names) == 25 and all(len(n) <= 15 and WG_IFNAME_RE.match(n) for n in names)
-    assert namespace_name("zzzzzz", "peer25") == plan.nodes["peer25"].namespace
+    assert NAMESPACE_RE.match(namespace_name(plan.run_id, "peer25"))
 
 
 def test_largest_group_expands_to_valid_distinct_names():

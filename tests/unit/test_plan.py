@@ -1,6 +1,7 @@
 """harness.plan: the pure network plan (addresses, names, routes, peers)."""
 
 import textwrap
+from dataclasses import fields
 from ipaddress import ip_address, ip_interface, ip_network
 
 import pytest
@@ -67,20 +68,21 @@ def test_direct_tunnel_addresses():
 def test_names_carry_the_run_id():
     plan = plan_of(DIRECT)
     assert plan.run_id == RUN
-    assert plan.nodes["alpha"].namespace == "wgh-abc123-alpha"
-    assert plan.nodes["beta"].namespace == "wgh-abc123-beta"
+    # the netns engine's namespace names (the plan holds no engine's names)
+    assert naming.namespace_name(plan.run_id, "alpha") == "wgh-abc123-alpha"
     assert plan.wireguard["alpha"].ifname == "wghabc1231"
     assert plan.wireguard["beta"].ifname == "wghabc1232"
     for wg in plan.wireguard.values():
         assert len(wg.ifname) <= 15
         assert naming.run_of(wg.ifname) == RUN
-    assert naming.run_of(plan.nodes["alpha"].namespace) == RUN
+    assert naming.run_of(naming.namespace_name(plan.run_id, "alpha")) == RUN
+    assert "namespace" not in {f.name for f in fields(plan.nodes["alpha"])}
 
 
 def test_different_runs_never_share_names():
     one, two = plan_of(DIRECT, "aaaaaa"), plan_of(DIRECT, "bbbbbb")
-    names_one = {n.namespace for n in one.nodes.values()} | {w.ifname for w in one.wireguard.values()}
-    names_two = {n.namespace for n in two.nodes.values()} | {w.ifname for w in two.wireguard.values()}
+    names_one = {naming.namespace_name(one.run_id, n) for n in one.nodes} | {w.ifname for w in one.wireguard.values()}
+    names_two = {naming.namespace_name(two.run_id, n) for n in two.nodes} | {w.ifname for w in two.wireguard.values()}
     assert not names_one & names_two
 
 
