@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import shutil
 import subprocess
 import sys
@@ -193,17 +192,18 @@ def reap(directory: Path = REGISTRY_DIR) -> ReapReport:
         # read has written its record before creating anything, so it is spared
         return bool(run) and run not in alive and not (directory / f"{run}.json").exists()
 
-    for pid, ifname in _wireguard_go_processes():
-        run = naming.run_of(ifname)
-        if orphaned(run):
-            if stop_process(pid, process_start_time(pid)):
-                report.processes.append(pid)
-            else:
-                report.failures.append(f"process {pid}")
     netns_dir = Path("/run/netns")
-    for ns in sorted(os.listdir(netns_dir)) if netns_dir.is_dir() else []:
-        run = naming.run_of(ns)
-        if orphaned(run) and ns not in report.namespaces:
+    orphans = [ns for ns in (sorted(os.listdir(netns_dir)) if netns_dir.is_dir() else []) if orphaned(naming.run_of(ns))]
+    # processes first: one still inside a namespace keeps it alive after unmount. Any
+    # process inside an orphaned run's namespace is the run's (wireguard-go, a userspace
+    # implementation from a template, dnsmasq, iperf3): nothing else is put there
+    for pid, ns in _processes_in({netns_dir / ns: ns for ns in orphans}):
+        if stop_process(pid, process_start_time(pid)):
+            report.processes.append(pid)
+        else:
+            report.failures.append(f"process {pid} in {ns}")
+    for ns in orphans:
+        if ns not in report.namespaces:
             if remove_namespace(ns):
                 report.namespaces.append(ns)
             else:
@@ -216,22 +216,25 @@ def reap(directory: Path = REGISTRY_DIR) -> ReapReport:
     return report
 
 
-_WG_GO_CMDLINE = re.compile(r"wireguard-go$")
-
-
-def _wireguard_go_processes() -> list[tuple[int, str]]:
-    """(pid, interface) of every wireguard-go process whose interface name is one of ours."""
+def _processes_in(namespaces: dict[Path, str]) -> list[tuple[int, str]]:
+    """(pid, namespace name) of every process whose network namespace is one of these
+    (compared by the namespace's inode, as `ip netns pids` does)."""
+    inodes = {}
+    for path, name in namespaces.items():
+        try:
+            info = path.stat()
+        except OSError:
+            continue
+        inodes[(info.st_dev, info.st_ino)] = name
     found = []
-    for entry in os.listdir("/proc"):
+    for entry in os.listdir("/proc") if inodes else []:
         if not entry.isdigit():
             continue
         try:
-            argv = Path(f"/proc/{entry}/cmdline").read_bytes().split(b"\0")
-        except OSError:
+            info = os.stat(f"/proc/{entry}/ns/net")
+        except OSError:  # gone, or a kernel thread
             continue
-        if not argv or not _WG_GO_CMDLINE.search(argv[0].decode(errors="replace")):
-            continue
-        names = [a.decode(errors="replace") for a in argv[1:] if a and not a.startswith(b"-")]
-        if names and naming.WG_IFNAME_RE.match(names[-1]):
-            found.append((int(entry), names[-1]))
+        name = inodes.get((info.st_dev, info.st_ino))
+        if name is not None:
+            found.append((int(entry), name))
     return found

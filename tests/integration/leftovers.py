@@ -6,7 +6,6 @@ import os
 import re
 from pathlib import Path
 
-from harness.cleanup import _wireguard_go_processes
 from harness.plan import naming
 
 
@@ -22,17 +21,13 @@ def harness_objects(run_ids: set[str] | None = None) -> dict[str, list[str]]:
     sockets_dir = Path("/var/run/wireguard")
     return {
         "namespaces": sorted(n for n in (os.listdir(netns_dir) if netns_dir.is_dir() else []) if ours(n)),
-        "processes": sorted(f"{pid} {ifname}" for pid, ifname in _wireguard_go_processes() if ours(ifname)),
+        "processes": sorted(f"{pid} {ifname}" for pid, ifname in wireguard_processes() if ours(ifname)),
         "sockets": sorted(s.name for s in (sockets_dir.glob("*.sock") if sockets_dir.is_dir() else []) if ours(s.stem)),
         "dnsmasq": sorted(f"{pid} run {run}" for pid, run in dnsmasq_processes() if run_ids is None or run in run_ids),
     }
 
 
-_DNS_DIR = re.compile(r"/wgh-(?P<run>[a-z0-9]{6})-dns-")
-
-
-def dnsmasq_processes() -> list[tuple[int, str]]:
-    """(pid, run id) of every dnsmasq the harness started (its files are in /tmp/wgh-<run>-dns-*)."""
+def _command_lines() -> list[tuple[int, list[str]]]:
     found = []
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
@@ -41,11 +36,32 @@ def dnsmasq_processes() -> list[tuple[int, str]]:
             argv = Path(f"/proc/{entry}/cmdline").read_bytes().decode(errors="replace").split("\0")
         except OSError:
             continue
-        if not argv or not argv[0].endswith("dnsmasq"):
+        found.append((int(entry), argv))
+    return found
+
+
+def wireguard_processes() -> list[tuple[int, str]]:
+    """(pid, interface) of every process whose command line names one of the harness's
+    WireGuard interfaces: wireguard-go, or any userspace implementation from a template.
+    Found by name, independently of the reaper (which finds them by namespace), so a
+    process that outlived its namespace is seen too."""
+    return [
+        (pid, word) for pid, argv in _command_lines() for word in argv[1:] if naming.WG_IFNAME_RE.match(word)
+    ]
+
+
+_DNS_DIR = re.compile(r"/wgh-(?P<run>[a-z0-9]{6})-dns-")
+
+
+def dnsmasq_processes() -> list[tuple[int, str]]:
+    """(pid, run id) of every dnsmasq the harness started (its files are in /tmp/wgh-<run>-dns-*)."""
+    found = []
+    for pid, argv in _command_lines():
+        if not argv[0].endswith("dnsmasq"):
             continue
         match = next((m for m in map(_DNS_DIR.search, argv) if m), None)
         if match:
-            found.append((int(entry), match.group("run")))
+            found.append((pid, match.group("run")))
     return found
 
 

@@ -116,3 +116,27 @@ def test_parallel_runs_do_not_collide(wgh_cli):
         out, err = proc.communicate(timeout=120)
         assert proc.returncode == 0, out + err
     assert not any(left_by_finished_runs().values()), left_by_finished_runs()
+
+
+def test_a_run_that_lost_its_record_is_reaped_with_every_process_inside_it(wgh_cli):
+    """With its record gone (/run wiped), an orphaned run is found by its names; every
+    process inside its namespaces goes first, whatever the program (a userspace
+    implementation from a template, dnsmasq, iperf3), or the namespace would stay alive."""
+    from harness.net import nsexec
+    from harness.plan.naming import namespace_name, new_run_id
+
+    namespace = namespace_name(new_run_id(), "x")
+    nsexec.create_namespace(namespace)
+    # not a wireguard-go: a program the old name-based sweep would never have found
+    sleeper = nsexec.popen(namespace, ["sleep", "300"])
+    try:
+        cleaned = wgh_cli("clean")
+        assert cleaned.returncode == 0, cleaned.stderr
+        assert str(sleeper.pid) in cleaned.stdout and namespace in cleaned.stdout, cleaned.stdout
+        sleeper.wait(timeout=10)
+        assert not nsexec.netns_path(namespace).exists()
+    finally:
+        if sleeper.poll() is None:
+            sleeper.kill()
+        if nsexec.netns_path(namespace).exists():
+            nsexec.remove_namespace(namespace)

@@ -35,7 +35,7 @@ def isolated(tmp_path, monkeypatch):
 
     monkeypatch.setattr(cleanup, "Path", fake_path)
     monkeypatch.setattr(cleanup, "WG_SOCKET_DIR", tmp_path / "fake-wireguard")
-    monkeypatch.setattr(cleanup, "_wireguard_go_processes", lambda: [])
+    monkeypatch.setattr(cleanup, "_processes_in", lambda namespaces: [])
     monkeypatch.setattr(cleanup, "remove_namespace", fake_remove_namespace)
     return removed
 
@@ -176,7 +176,7 @@ def test_reap_removes_dead_runs_namespaces_in_reverse_order(tmp_path, isolated):
 def test_reap_real_removal_of_a_namespace_that_does_not_exist(tmp_path, monkeypatch):
     """With the real remove_namespace: a recorded name that does not exist counts as removed."""
     monkeypatch.setattr(cleanup, "WG_SOCKET_DIR", tmp_path / "fake-wireguard")
-    monkeypatch.setattr(cleanup, "_wireguard_go_processes", lambda: [])
+    monkeypatch.setattr(cleanup, "_processes_in", lambda namespaces: [])
     real_path = Path
     monkeypatch.setattr(cleanup, "Path", lambda *p: tmp_path / "netns" if str(real_path(*p)) == "/run/netns" else real_path(*p))
     name = "wgh-qz9qz9-doesnotexist"
