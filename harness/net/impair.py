@@ -32,7 +32,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from harness.errors import BuildError, MissingCapability
-from harness.scenario.model import Impairment
+from harness.scenario.conditions import Impairment
 
 # A token bucket must hold at least a timer tick's worth of bytes (HZ=250 on Debian:
 # 4 ms), or it cannot reach its rate; it also loses whatever tokens arrive while its

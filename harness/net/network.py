@@ -31,7 +31,7 @@ from harness.net import dns, firewall, impair, nat, nlbatch, nsexec, policy
 from harness.net.linkmove import move_link
 from harness.plan.network import NetworkPlan, Port
 from harness.processes import stop_children
-from harness.scenario.model import Impairment
+from harness.scenario.conditions import Impairment
 from harness.wg import uapi
 from harness.wg.backends import KernelDevice, UserspaceDevice, WgDevice, userspace_argv, wireguard_go_argv
 from harness.wg.config import PeerChange, PeerConfig

@@ -17,7 +17,7 @@ from harness.net.network import Network
 from harness.plan.naming import new_run_id
 from harness.plan.network import build_plan
 from harness.scenario.load import load_data
-from harness.scenario.model import Impairment
+from harness.scenario.conditions import Impairment
 
 from .leftovers import nothing_left
 

@@ -6,7 +6,8 @@ import pytest
 from harness.errors import BuildError, MissingCapability
 from harness.net import impair
 from harness.net.impair import check_read_back, classify_failure, is_unknown_qdisc, tc_commands
-from harness.scenario.model import GilbertElliott, Impairment, LinkSpec
+from harness.scenario.conditions import GilbertElliott, Impairment
+from harness.scenario.model import LinkSpec
 
 RESET = [["qdisc", "replace", "dev", "eth0", "root", "pfifo"], ["qdisc", "del", "dev", "eth0", "root"]]
 NETEM_ROOT = ["qdisc", "add", "dev", "eth0", "root", "handle", "1:", "netem"]

@@ -22,7 +22,7 @@ import time
 import pytest
 
 from harness.net import impair
-from harness.scenario.model import GilbertElliott, Impairment
+from harness.scenario.conditions import GilbertElliott, Impairment
 from harness.steps.checks import check
 from harness.net.ping import parse_ping
 
