@@ -84,7 +84,7 @@ def check_references(spec: ScenarioSpec, doc: SourceDoc) -> list[Problem]:
     routing_checks.check_names(spec, neighbours, problem)
 
     # each kind's own checks (steps/), in step order: earlier steps start what later ones stop
-    first = FirstRound(spec, names, neighbours, problem)
+    first = FirstRound(spec, names, neighbours)
     for i, step in enumerate(spec.steps):
         args = step_args(step)
         kind = step_kind(step)

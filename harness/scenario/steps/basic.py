@@ -6,7 +6,7 @@ from typing import Literal
 
 from pydantic import Field
 
-from harness.scenario.fields import CheckArgs, Duration, Label, NodeName, Percent, Strict
+from harness.scenario.fields import CheckArgs, Duration, Label, NodeName, Percent
 from harness.scenario.steps.checking import StepCheck, StepPlanCheck, is_address, known
 from harness.scenario.steps.registry import step
 

@@ -48,8 +48,7 @@ class FirstRound:
 
     spec: Any
     link_names: dict[str, int]  # a link's name (or 'a-b') → its index in links
-    neighbours: dict[str, set[str]]
-    report: Report
+    neighbours: dict[str, set[str]]  # node → the nodes it has a link to
     running: dict[tuple[str, str], Started] = dataclass_field(default_factory=dict)  # (what, name) → since when
     rekeyed: set[str] = dataclass_field(default_factory=set)  # nodes whose key an earlier step replaced (they have an old key)
     records: set[str] = dataclass_field(default_factory=set)  # records of earlier foreground iperf3 steps (for ratio_to)

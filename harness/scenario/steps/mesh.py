@@ -8,7 +8,7 @@ from typing import Any, Literal, Union
 
 from pydantic import Field
 
-from harness.scenario.fields import CheckArgs, Duration, Label, NodeName, Strict
+from harness.scenario.fields import CheckArgs, Duration, Label, NodeName
 from harness.scenario.steps.checking import StepCheck, StepPlanCheck
 from harness.scenario.steps.registry import step
 

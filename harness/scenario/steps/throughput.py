@@ -6,7 +6,7 @@ from typing import Literal
 
 from pydantic import Field
 
-from harness.scenario.fields import CheckArgs, Duration, Label, NodeName, Percent, Rate, Strict
+from harness.scenario.fields import CheckArgs, Duration, Label, NodeName, Percent, Rate
 from harness.scenario.steps.checking import StepCheck, known
 from harness.scenario.steps.registry import step
 
