@@ -21,7 +21,9 @@ from harness.interrupts import Interrupted, checkpoint, shielded
 from harness.network import Network
 from harness.plan.naming import new_run_id
 from harness.plan.network import build_plan
+from harness.scenario.conditions import uses_netem
 from harness.scenario.load import ScenarioCase
+from harness.scenario.steps.registry import step_needs
 from harness.steps.checks import run_step
 from harness.steps.result import StepResult
 
@@ -131,15 +133,14 @@ def _time_limit(seconds: float) -> Iterator[None]:
 
 
 def requirements(case: ScenarioCase) -> set[str]:
+    """Capability names (harness/caps.py) a case needs: its own, and each of its steps'."""
     needs = {"root"}
     if case.spec.wireguard:
         needs.add("wireguard")
-    from harness.scenario.model import LinkArgs, step_args
-
-    changes = [step_args(s) for s in case.spec.steps if isinstance(step_args(s), LinkArgs)]
-    for link in list(case.spec.links) + changes:
-        if link.needs_netem or any(c.needs_netem for c in link.towards.values()):
-            needs.add("netem")
+    if any(uses_netem(link) for link in case.spec.links):
+        needs.add("netem")
+    for step in case.spec.steps:  # e.g. a `link:` step that adds delay needs netem
+        needs |= step_needs(step)
     for wg in case.spec.wireguard.values():
         if wg.backend == "kernel":
             needs.add("kernel_wireguard")

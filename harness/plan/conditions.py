@@ -10,7 +10,9 @@ from typing import TYPE_CHECKING
 from harness.plan.types import Conditions, GilbertElliottLoss
 
 if TYPE_CHECKING:
-    from harness.scenario.model import GilbertElliott, Impairment, LinkArgs, LinkSpec
+    from harness.scenario.conditions import GilbertElliott, Impairment
+    from harness.scenario.model import LinkSpec
+    from harness.scenario.steps.timeline import LinkArgs
 
 
 def conditions_of(settings: "Impairment | None") -> Conditions:

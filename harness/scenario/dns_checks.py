@@ -5,7 +5,10 @@ from __future__ import annotations
 
 from typing import Callable
 
-from harness.scenario.model import ReresolveArgs, RoamArgs, ScenarioSpec, StopArgs, step_args, step_kind
+from harness.scenario.model import ScenarioSpec, step_args, step_kind
+from harness.scenario.steps.background import StopArgs
+from harness.scenario.steps.dns import ReresolveArgs
+from harness.scenario.steps.timeline import RoamArgs
 
 Problem = Callable[[tuple, str], None]
 

@@ -27,7 +27,8 @@ import re
 from typing import Any
 
 from harness.errors import Problem, ScenarioError
-from harness.scenario.model import MAX_GROUP_SIZE, NAME_PATTERN
+from harness.scenario.fields import NAME_PATTERN
+from harness.scenario.model import MAX_GROUP_SIZE
 from harness.scenario.yamlsource import Path, SourceDoc
 
 # step fields whose values are node names (a group there is ambiguous)

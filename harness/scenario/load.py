@@ -14,7 +14,8 @@ from pydantic import ValidationError
 from harness.errors import Problem, ScenarioError
 from harness.scenario.groups import expand_groups
 from harness.scenario.matrix import expand
-from harness.scenario.model import LABEL_PATTERN, STEP_KINDS, ScenarioSpec
+from harness.scenario.fields import LABEL_PATTERN
+from harness.scenario.model import STEP_KINDS, ScenarioSpec
 from harness.scenario.yamlsource import MAX_FILE_BYTES, SourceDoc, decode_text, parse_yaml
 
 
@@ -215,9 +216,17 @@ def _value_at(data: Any, loc: tuple[Any, ...]) -> Any:
     return data
 
 
+# steps whose unknown keys get a 'did you mean' hint (the kinds added since have none)
+_HINTED_STEPS = (
+    "handshake", "ping", "link", "iperf3", "roam", "nat_rebind", "restart", "rotate_key", "endpoint", "probe", "capture", "stop",
+    "wait_until", "remove_peer", "reuse_old_key", "handshake_age", "reach",
+)
+
+
 def _known_keys(loc: tuple[Any, ...], parent: Any) -> list[str]:
     """Field names valid at ``loc`` (for 'did you mean' hints)."""
-    from harness.scenario import model
+    from harness.scenario import conditions, model
+    from harness.scenario.steps import registry
 
     by_parent = {
         (): model.ScenarioSpec,
@@ -226,24 +235,8 @@ def _known_keys(loc: tuple[Any, ...], parent: Any) -> list[str]:
         ("links", "*"): model.LinkSpec,
         ("wireguard", "*"): model.WireGuardSpec,
         ("wireguard", "*", "peers", "*"): model.PeerSpec,
-        ("steps", "*", "handshake"): model.HandshakeArgs,
-        ("steps", "*", "ping"): model.PingArgs,
-        ("steps", "*", "link"): model.LinkArgs,
-        ("steps", "*", "iperf3"): model.Iperf3Args,
-        ("steps", "*", "roam"): model.RoamArgs,
-        ("steps", "*", "nat_rebind"): model.NatRebindArgs,
-        ("steps", "*", "restart"): model.RestartArgs,
-        ("steps", "*", "rotate_key"): model.RotateKeyArgs,
-        ("steps", "*", "endpoint"): model.EndpointArgs,
-        ("steps", "*", "probe"): model.ProbeArgs,
-        ("steps", "*", "capture"): model.CaptureArgs,
-        ("steps", "*", "stop"): model.StopArgs,
-        ("steps", "*", "wait_until"): model.WaitUntilArgs,
-        ("steps", "*", "remove_peer"): model.RemovePeerArgs,
-        ("steps", "*", "reuse_old_key"): model.ReuseOldKeyArgs,
-        ("steps", "*", "handshake_age"): model.HandshakeAgeArgs,
-        ("steps", "*", "reach"): model.ReachArgs,
-        ("links", "*", "towards", "*"): model.Impairment,
+        **{("steps", "*", kind): registry.kind(kind).args for kind in _HINTED_STEPS},
+        ("links", "*", "towards", "*"): conditions.Impairment,
         ("nodes", "*", "firewall", "*"): model.FirewallRule,
     }
     pattern = tuple(p if i % 2 == 0 else "*" for i, p in enumerate(loc))

@@ -6,7 +6,8 @@ from __future__ import annotations
 import ipaddress
 from typing import Callable
 
-from harness.scenario.model import PingArgs, ScenarioSpec, step_args
+from harness.scenario.model import ScenarioSpec, step_args
+from harness.scenario.steps.basic import PingArgs
 
 Report = Callable[[tuple, str], None]
 

@@ -7,19 +7,9 @@ import time
 
 from harness.plan.conditions import egress
 from harness.plan.network import resolve_endpoint
-from harness.scenario.model import (
-    CaptureArgs,
-    EndpointArgs,
-    LinkArgs,
-    NatRebindArgs,
-    PingArgs,
-    ProbeArgs,
-    RestartArgs,
-    RoamArgs,
-    RotateKeyArgs,
-    StopArgs,
-    WaitUntilArgs,
-)
+from harness.scenario.steps.background import CaptureArgs, ProbeArgs, StopArgs, WaitUntilArgs
+from harness.scenario.steps.basic import PingArgs
+from harness.scenario.steps.timeline import EndpointArgs, LinkArgs, NatRebindArgs, RestartArgs, RoamArgs, RotateKeyArgs
 from harness.diagnosis.path import diagnose_path
 from harness.engine.base import send_datagram
 from harness.steps.basic import ping

@@ -11,7 +11,7 @@ from harness.diagnosis.path import diagnose_path
 from harness.diagnosis.tunnel import diagnose_tunnel, diagnose_underlay
 from harness.engine.base import send_datagram
 from harness.net.ping import parse_ping, ping_argv
-from harness.scenario.model import HandshakeArgs, PingArgs
+from harness.scenario.steps.basic import HandshakeArgs, PingArgs
 from harness.steps.registry import runs
 from harness.steps.result import Measurement, StepResult
 

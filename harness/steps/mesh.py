@@ -22,8 +22,7 @@ from dataclasses import dataclass, field
 
 from harness.diagnosis.path import diagnose_path
 from harness.engine.base import Node
-from harness.scenario.model import ReachArgs
-from harness.scenario.reach import reach_nodes, reach_pairs
+from harness.scenario.steps.mesh import ReachArgs, reach_nodes, reach_pairs
 from harness.steps.probe import echo_request, parse_reply
 from harness.steps.registry import runs
 from harness.steps.result import Measurement, StepResult

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import time
 
-from harness.scenario.model import HandshakeAgeArgs, RemovePeerArgs, ReuseOldKeyArgs
+from harness.scenario.steps.peers import HandshakeAgeArgs, RemovePeerArgs, ReuseOldKeyArgs
 from harness.diagnosis.tunnel import describe_peer
 from harness.steps.registry import runs
 from harness.steps.result import Measurement, StepResult

@@ -20,7 +20,8 @@ from dataclasses import dataclass
 
 from harness.net.dns import resolve_in
 from harness.net.dnswire import DnsError
-from harness.scenario.model import ReresolveArgs, StopArgs
+from harness.scenario.steps.background import StopArgs
+from harness.scenario.steps.dns import ReresolveArgs
 from harness.steps.registry import runs
 from harness.steps.result import Measurement, StepResult
 from harness.wg.backends import KernelDevice, WgDevice

@@ -14,7 +14,7 @@ from harness.diagnosis.path import diagnose_path
 from harness.engine.base import Node
 from harness.errors import MissingCapability
 from harness.processes import stop_children
-from harness.scenario.model import Iperf3Args
+from harness.scenario.steps.throughput import Iperf3Args
 from harness.steps.registry import runs
 from harness.steps.result import Measurement, StepResult
 

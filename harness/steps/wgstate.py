@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import time
 
-from harness.scenario.model import ByteBounds, LearnedEndpointArgs, ListenPortArgs, TransferArgs
+from harness.scenario.steps.wgstate import ByteBounds, LearnedEndpointArgs, ListenPortArgs, TransferArgs
 from harness.endpoint import Endpoint
 from harness.diagnosis.tunnel import describe_peer
 from harness.steps.registry import runs

@@ -10,8 +10,9 @@ from harness.plan.naming import NAMESPACE_RE, WG_IFNAME_RE, namespace_name
 from harness.plan.network import build_plan
 from harness.scenario.load import load_data, load_text
 from harness.scenario.groups import expand_groups
-from harness.scenario.model import MAX_GROUP_SIZE, NAME_PATTERN
-from harness.scenario.reach import reach_nodes, reach_pairs
+from harness.scenario.fields import NAME_PATTERN
+from harness.scenario.model import MAX_GROUP_SIZE
+from harness.scenario.steps.mesh import reach_nodes, reach_pairs
 from harness.scenario.yamlsource import parse_yaml
 
 FILE = "scenarios/x.yaml"

@@ -82,11 +82,11 @@ def test_the_sysctl_writer_refuses_other_paths_by_itself():
 # a list of choices), and where it is checked; a new free string must be added here
 # with its check, or it is an injection point waiting to happen
 PARSED_STRINGS = {
-    "EndpointArgs.to": "endpoint syntax (validate.py)",
+    "EndpointArgs.to": "endpoint syntax (scenario/steps/timeline.py)",
     "PeerSpec.endpoint": "endpoint syntax (validate.py)",
-    "LearnedEndpointArgs.is": "address:port (validate.py)",
-    "PingArgs.to": "node name or IP address (validate.py)",
-    "ProbeArgs.to": "node name or IP address (validate.py)",
+    "LearnedEndpointArgs.is": "address:port (scenario/steps/wgstate.py)",
+    "PingArgs.to": "node name or IP address (scenario/steps/basic.py)",
+    "ProbeArgs.to": "node name or IP address (scenario/steps/background.py)",
     "PingArgs.source": "an address of the node (validate.py)",
     "LinkSpec.addresses": "HostInterface",
     "WireGuardSpec.address": "HostInterface",

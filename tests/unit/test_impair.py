@@ -8,7 +8,8 @@ from harness.net import impair
 from harness.net.impair import check_read_back, classify_failure, is_unknown_qdisc, tc_commands
 from harness.plan.conditions import egress
 from harness.plan.types import Conditions, GilbertElliottLoss
-from harness.scenario.model import Impairment, LinkSpec
+from harness.scenario.conditions import Impairment
+from harness.scenario.model import LinkSpec
 
 RESET = [["qdisc", "replace", "dev", "eth0", "root", "pfifo"], ["qdisc", "del", "dev", "eth0", "root"]]
 NETEM_ROOT = ["qdisc", "add", "dev", "eth0", "root", "handle", "1:", "netem"]
@@ -249,7 +250,8 @@ def test_read_back_after_clearing_wants_nothing_left():
 
 def test_the_link_step_hands_the_network_plan_conditions():
     from harness.plan.network import build_plan
-    from harness.scenario.model import LinkArgs, ScenarioSpec
+    from harness.scenario.model import ScenarioSpec
+    from harness.scenario.steps.timeline import LinkArgs
     from harness.engine.fake import FakeNetwork
     from harness.steps.actions import link
 

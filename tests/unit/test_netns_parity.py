@@ -10,7 +10,8 @@ import pytest
 from harness.errors import ScenarioError
 from harness.plan.network import build_plan
 from harness.scenario.load import load_text
-from harness.scenario.model import ByteBounds, ScenarioSpec
+from harness.scenario.model import ScenarioSpec
+from harness.scenario.steps.wgstate import ByteBounds
 from harness.endpoint import Endpoint
 from harness.steps.wgstate import allows, describe
 

@@ -11,7 +11,9 @@ from harness.plan import addressing, naming
 from harness.plan.conditions import conditions_of, egress
 from harness.plan.network import EndpointPlan, PlanError, PlanErrors, build_plan, resolve_endpoint
 from harness.plan.types import Conditions, GilbertElliottLoss
-from harness.scenario.model import Impairment, LinkArgs, LinkSpec, ScenarioSpec
+from harness.scenario.conditions import Impairment
+from harness.scenario.model import LinkSpec, ScenarioSpec
+from harness.scenario.steps.timeline import LinkArgs
 
 RUN = "abc123"
 

@@ -1,14 +1,32 @@
-"""The `reach` step's nodes and pairs, and its checks before anything is built (pure)."""
+"""The `reach` step: every pair of a group of nodes reaches the other through the tunnel.
+Its nodes and pairs (the runner's too), and its checks before anything is built (pure)."""
 
 from __future__ import annotations
 
 import difflib
-from typing import Callable, Iterable
+from typing import Any, Iterable, Literal, Union
 
-from harness.scenario.model import ReachArgs, ScenarioSpec
+from pydantic import Field
+
+from harness.scenario.fields import CheckArgs, Duration, Label, NodeName
+from harness.scenario.steps.checking import StepCheck, StepPlanCheck
+from harness.scenario.steps.registry import step
 
 MIN_MEMBERS = 2
 SHOWN = 5  # pairs named in one message
+
+
+class ReachArgs(CheckArgs):
+    """Every ordered pair of these nodes reaches the other through the tunnel; the time
+    until the last pair answered is the convergence time."""
+
+    among: Union[NodeName, list[NodeName], None] = Field(
+        None, description="A node group's name, or a list of WireGuard nodes (default: every WireGuard node)."
+    )
+    within: Duration = Field(30.0, description="Deadline for every pair to answer.")
+    family: Literal[4, 6] = 4
+    interval: Duration = Field(0.5, description="Time between retries to a pair that has not answered yet.")
+    record: Label | None = Field(None, description="Name of the measurements (default: convergence).")
 
 
 def reach_nodes(wireguard: Iterable[str], args: ReachArgs) -> list[str]:
@@ -26,49 +44,56 @@ def reach_pairs(nodes: list[str]) -> list[tuple[str, str]]:
     return [(a, b) for a in nodes for b in nodes if a != b]
 
 
-def check_names(spec: ScenarioSpec, args: ReachArgs, path: tuple, problem: Callable[[tuple, str], None]) -> None:
+def _check_reach(args: ReachArgs, c: StepCheck) -> None:
     """Before planning: `among` names WireGuard nodes, at least two."""
+    spec = c.spec
     wg = spec.wireguard
     if isinstance(args.among, str):
         # a group's name was already replaced by its members (groups.py hints at near misses)
-        problem(path + ("among",), f"'{args.among}' is not a node group (a node with `count:`): name a group or list the nodes, e.g. [a, b, c]")
+        c.problem(f"'{args.among}' is not a node group (a node with `count:`): name a group or list the nodes, e.g. [a, b, c]", "among")
         return
     if isinstance(args.among, list):
         seen: set[str] = set()
         for j, node in enumerate(args.among):
             if node in seen:
-                problem(path + ("among", j), f"'{node}' is listed twice")
+                c.problem(f"'{node}' is listed twice", "among", j)
             seen.add(node)
             if node not in spec.nodes:
                 hint = difflib.get_close_matches(node, list(spec.nodes), n=1)
-                problem(path + ("among", j), f"unknown node '{node}'" + (f" (did you mean '{hint[0]}'?)" if hint else ""))
+                c.problem(f"unknown node '{node}'" + (f" (did you mean '{hint[0]}'?)" if hint else ""), "among", j)
             elif node not in wg:
-                problem(path + ("among", j), f"'{node}' has no wireguard section")
+                c.problem(f"'{node}' has no wireguard section", "among", j)
     if len(reach_nodes(wg, args)) < MIN_MEMBERS:
-        problem(path + (("among",) if args.among is not None else ()), "reach needs at least two WireGuard nodes")
+        c.problem("reach needs at least two WireGuard nodes", *_among(args))
 
 
-def check_plan(plan, args: ReachArgs, path: tuple, problem: Callable[[tuple, str], None]) -> None:
+def _check_reach_plan(args: ReachArgs, c: StepPlanCheck) -> None:
     """After planning: every target has a tunnel address of the family, and (for a
     check that should pass) a peer of the source whose AllowedIPs carry it."""
+    plan = c.plan
     nodes = reach_nodes(plan.wireguard, args)
     missing = [n for n in nodes if plan.tunnel_address(n, args.family) is None]
     if missing:
-        problem(path + ("family",), f"{', '.join(missing[:SHOWN])}{' …' if len(missing) > SHOWN else ''} ha{'s' if len(missing) == 1 else 've'} no IPv{args.family} tunnel address")
+        c.problem(f"{', '.join(missing[:SHOWN])}{' …' if len(missing) > SHOWN else ''} ha{'s' if len(missing) == 1 else 've'} no IPv{args.family} tunnel address", "family")
         return
     if args.expect != "pass":
         return
     unroutable = [(a, b) for a, b in reach_pairs(nodes) if not _routable(plan, a, b, args.family)]
     if unroutable:
         shown = ", ".join(f"{a} → {b}" for a, b in unroutable[:SHOWN])
-        problem(
-            path + (("among",) if args.among is not None else ()),
+        c.problem(
             f"{len(unroutable)} of {len(nodes) * (len(nodes) - 1)} pairs cannot pass: no peer of the sender has the target in "
             f"its allowed_ips ({shown}{' …' if len(unroutable) > SHOWN else ''}); peer them, or add `expect: fail`",
+            *_among(args),
         )
 
 
-def _routable(plan, a: str, b: str, family: int) -> bool:
+def _among(args: ReachArgs) -> tuple[str, ...]:
+    """Where a problem with the whole group points: `among`, or the step if it has none."""
+    return ("among",) if args.among is not None else ()
+
+
+def _routable(plan: Any, a: str, b: str, family: int) -> bool:
     """Some peer of `a` carries b's tunnel address; b itself first (the mesh case), as a
     scan of every peer for every pair is quadratic in the mesh size."""
     target = plan.tunnel_address(b, family)
@@ -76,3 +101,6 @@ def _routable(plan, a: str, b: str, family: int) -> bool:
     if direct is not None and any(target in net for net in direct.allowed_ips):
         return True
     return plan.wireguard[a].peer_for(target) is not None
+
+
+step("reach", ReachArgs, check=_check_reach, check_plan=_check_reach_plan)
