@@ -45,6 +45,25 @@ class RunRecord:
     def owner_alive(self) -> bool:
         return process_running(self.pid, self.start)
 
+    @classmethod
+    def load(cls, path: Path) -> "RunRecord":
+        """A record as a run wrote it; OSError or ValueError if it is gone or torn."""
+        data = json.loads(path.read_text())
+        try:
+            data["processes"] = [TrackedProcess(**p) for p in data.get("processes", [])]
+            return cls(**data)
+        except (TypeError, KeyError, AttributeError) as exc:
+            raise ValueError(f"{path}: not a run record ({exc})") from None
+
+    def describe(self) -> str:
+        """What the run has on the host, briefly: for a message about what is left."""
+        parts = [f"run {self.run_id}"]
+        if self.namespaces:
+            parts.append(f"{len(self.namespaces)} namespaces ({', '.join(self.namespaces[:3])}{', …' if len(self.namespaces) > 3 else ''})")
+        if self.processes:
+            parts.append(f"{len(self.processes)} processes ({', '.join(f'{p.what} {p.pid}' for p in self.processes[:3])})")
+        return ", ".join(parts)
+
 
 class RunRegistry:
     """The record of one live run. Every add is persisted before the caller creates the object."""
@@ -160,11 +179,10 @@ def live_runs(directory: Path = REGISTRY_DIR) -> dict[str, RunRecord]:
     runs = {}
     for path in sorted(directory.glob("*.json")) if directory.is_dir() else []:
         try:
-            data = json.loads(path.read_text())
-            data["processes"] = [TrackedProcess(**p) for p in data.get("processes", [])]
-            runs[data["run_id"]] = RunRecord(**data)
-        except (OSError, ValueError, TypeError, KeyError):
+            record = RunRecord.load(path)
+        except (OSError, ValueError):
             continue
+        runs[record.run_id] = record
     return runs
 
 

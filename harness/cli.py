@@ -304,6 +304,16 @@ def cmd_schema(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _choices_epilog() -> str:
+    """What each --backend and --engine choice is, from their tables."""
+    from harness.backends import BACKENDS
+    from harness.engines import ENGINES
+
+    lines = ["backends:"] + [f"  {k.name:<14} {k.description}" for k in BACKENDS.values()]
+    lines += ["engines:"] + [f"  {k.name:<14} {k.description}" for k in ENGINES.values()]
+    return "\n".join(lines)
+
+
 def build_parser() -> argparse.ArgumentParser:
     from harness import __version__
 
@@ -311,7 +321,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"wgharness {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
 
-    run = sub.add_parser("run", help="build, check and tear down scenarios")
+    run = sub.add_parser(
+        "run", help="build, check and tear down scenarios", epilog=_choices_epilog(), formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     run.add_argument("files", nargs="+", help="scenario files or directories")
     run.add_argument("--backend", default=os.environ.get("WGH_BACKEND", AUTO), choices=CHOICES, help="WireGuard implementation for nodes that pick none (default: auto = kernel if it loads)")
     run.add_argument(

@@ -104,14 +104,7 @@ class Network(ContextAccess):
         """What this run still has on the host, from its record (for an aborted teardown)."""
         if self.registry is None:
             return "nothing"
-        record = self.registry.record
-        parts = [f"run {record.run_id}"]
-        if record.namespaces:
-            parts.append(f"{len(record.namespaces)} namespaces ({', '.join(record.namespaces[:3])}{', …' if len(record.namespaces) > 3 else ''})")
-        if record.processes:
-            parts.append(f"{len(record.processes)} processes ({', '.join(f'{p.what} {p.pid}' for p in record.processes[:3])})")
-        parts.append(f"its record {self.registry.path}")
-        return ", ".join(parts)
+        return f"{self.registry.record.describe()}, its record {self.registry.path}"
 
     def _teardown(self) -> list[str]:
         checkpoint("teardown-start", self.plan.run_id)

@@ -9,7 +9,6 @@ which is removed here at once instead of at the next run.
 
 from __future__ import annotations
 
-import json
 import signal
 import sys
 import time
@@ -17,7 +16,7 @@ from pathlib import Path
 
 
 def main(argv: list[str]) -> int:
-    from harness.cleanup import RELEASED, RunRecord, TrackedProcess, remove_objects
+    from harness.cleanup import RELEASED, RunRecord, remove_objects
     from harness.processes import process_running
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # only the pipe tells it when to act
@@ -26,11 +25,9 @@ def main(argv: list[str]) -> int:
     if sys.stdin.buffer.read() == RELEASED:
         return 0
     try:
-        data = json.loads(record_path.read_text())
+        record = RunRecord.load(record_path)
     except (OSError, ValueError):
         return 0  # released by a normal teardown
-    data["processes"] = [TrackedProcess(**p) for p in data.get("processes", [])]
-    record = RunRecord(**data)
     # the pipe closes while the owner is still exiting: give it a moment to be gone
     deadline = time.monotonic() + 5.0
     while process_running(record.pid, record.start):

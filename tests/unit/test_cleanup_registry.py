@@ -241,3 +241,19 @@ def test_stop_process_ignores_recycled_pid():
     assert stop_process(os.getpid(), start + 1) is True
     assert stop_process(os.getpid(), None) is True
     assert process_start_time(os.getpid()) == start  # still alive, obviously
+
+
+def test_a_record_loads_back_and_a_torn_one_is_a_value_error(tmp_path):
+    registry = cleanup.RunRegistry("ccc333", tmp_path)
+    registry.add_namespaces(["wgh-ccc333-a", "wgh-ccc333-b", "wgh-ccc333-c", "wgh-ccc333-d"])
+    registry.add_process(os.getpid(), "wireguard-go")
+    record = cleanup.RunRecord.load(registry.path)
+    assert record == registry.record
+    assert record.describe() == (
+        f"run ccc333, 4 namespaces (wgh-ccc333-a, wgh-ccc333-b, wgh-ccc333-c, …), 1 processes (wireguard-go {os.getpid()})"
+    )
+    for torn in ('{"run_id": "x"}', '{"run_id": "x", "pid": 1, "start": 0, "processes": [{"pid": 1}]}', "[1, 2]"):
+        registry.path.write_text(torn)
+        with pytest.raises(ValueError):
+            cleanup.RunRecord.load(registry.path)
+    assert "ccc333" not in cleanup.live_runs(tmp_path)

@@ -73,3 +73,13 @@ def test_a_run_records_its_engine():
     result = ScenarioResult(case, engine="netns")
     assert result.to_json()["engine"] == "netns"
     assert "engine" not in ScenarioResult(case).to_json(), "a case skipped before choosing an engine records none"
+
+
+def test_wgh_run_help_describes_every_backend_and_engine(capsys):
+    from harness.backends import BACKENDS
+
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["run", "--help"])
+    shown = capsys.readouterr().out
+    for kind in list(BACKENDS.values()) + list(ENGINES.values()):
+        assert kind.description in shown
