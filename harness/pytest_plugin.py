@@ -302,11 +302,9 @@ class ScenarioItem(pytest.Item):
 
     def _feed_benchmark(self, runs: list[dict[str, Any]]) -> None:
         """Timings to pytest-benchmark, when it is installed and asked for results."""
-        from harness.results.bench import benchmark_session, record
+        from harness.results.bench import feed
 
-        session = benchmark_session(self.config)
-        if session is not None:
-            record(session, self, runs)
+        feed(self, runs)
 
     def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> str:  # type: ignore[override]
         if isinstance(excinfo.value, ScenarioFailed):
