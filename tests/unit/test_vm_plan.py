@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from harness.matrix import Combination, combined_table
-from harness.pytest_plugin import _without_vm_options
+from harness.plugin.session import without_vm_options
 from harness.vm import kernels
 from harness.vm.kernels import Kernel, KernelSpecError, available_packages, pick_package, release_from_image
 from harness.vm.runner import VmOptions, guest_script, vng_argv
@@ -108,7 +108,7 @@ def test_vng_argv_kvm_and_writable_dirs(tmp_path):
 
 def test_vm_options_are_not_passed_into_the_guest():
     args = ["scenarios/", "--vm-kernel", "6.1", "--wg-backend", "kernel", "--vm-timeout=60", "-q"]
-    assert _without_vm_options(args) == ["scenarios/", "--wg-backend", "kernel", "-q"]
+    assert without_vm_options(args) == ["scenarios/", "--wg-backend", "kernel", "-q"]
 
 
 def test_combined_table_has_a_column_per_combination():

@@ -1,4 +1,5 @@
-"""Hooks the wgharness pytest plugin offers to a conftest.py."""
+"""Hooks the wgharness pytest plugin offers to a conftest.py (added by harness.pytest_plugin;
+not a plugin itself: registering it would make these specs implementations)."""
 
 from __future__ import annotations
 

@@ -1,0 +1,106 @@
+"""The plugin's options (command line and ini), what reads them, and the report header."""
+
+from __future__ import annotations
+
+import os
+from typing import Any, Callable
+
+import pytest
+
+from harness.backends import AUTO, CHOICES, TemplateError, UserspaceCommand
+from harness.engines import CHOICES as ENGINE_CHOICES, ENV_VAR as ENGINE_ENV_VAR, EngineChoiceError, choose_engine
+
+COLLECT_INI = "wgh_collect_scenarios"
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("wgharness", "WireGuard scenarios (wgharness)")
+    group.addoption(
+        "--wg-backend",
+        default=os.environ.get("WGH_BACKEND", AUTO),
+        choices=CHOICES,
+        help="WireGuard implementation for nodes that do not pick one (default: auto = kernel if it loads)",
+    )
+    group.addoption(
+        "--wg-userspace",
+        default=os.environ.get("WGH_USERSPACE") or None,
+        metavar="TEMPLATE",
+        help="the command that starts the userspace backend, with {ifname}, e.g. 'boringtun-cli --foreground {ifname}'",
+    )
+    group.addoption(
+        "--wg-engine",
+        default=None,
+        choices=ENGINE_CHOICES,
+        help=f"what builds the networks of files that name no `engine:` (default: ${ENGINE_ENV_VAR}, else netns)",
+    )
+    group.addoption("--results-dir", default="results", help="where results/<run-id>/results.json goes (default: results)")
+    group.addoption("--no-results", action="store_true", help="do not write results.json")
+    group.addoption(
+        "--wg-repeat",
+        type=int,
+        default=1,
+        metavar="N",
+        help="run each scenario case N times, keeping every run's measurements (and N rounds in pytest-benchmark)",
+    )
+    group.addoption(
+        "--wg-no-collect",
+        action="store_true",
+        help=f"do not collect scenario files (*.yaml under a `scenarios` folder); the same as ini `{COLLECT_INI} = false`",
+    )
+    group.addoption(
+        "--vm-kernel",
+        default=None,
+        metavar="SPEC",
+        help="run this whole pytest session inside a VM booted from that kernel (path, release, or 6.1 / 6.12); see `wgh vm`",
+    )
+    group.addoption("--vm-timeout", type=float, default=3600.0, help="kill the VM after this many seconds (default 3600)")
+    parser.addini(
+        COLLECT_INI,
+        type="bool",
+        default=True,
+        help="collect *.yaml and *.yml under folders named `scenarios` as scenario tests (default: true)",
+    )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    try:
+        choose_engine(config.getoption("wg_engine"))  # a wrong WGH_ENGINE stops the session here
+    except EngineChoiceError as exc:
+        raise pytest.UsageError(str(exc)) from None
+
+
+def collects_scenarios(config: pytest.Config) -> bool:
+    """Whether scenario files are collected: on unless --wg-no-collect or the ini option says no."""
+    return not config.getoption("wg_no_collect") and bool(config.getini(COLLECT_INI))
+
+
+def userspace_command(config: pytest.Config) -> UserspaceCommand | None:
+    """--wg-userspace, parsed; a bad template stops the session with the reason."""
+    template = config.getoption("wg_userspace")
+    if not template:
+        return None
+    try:
+        return UserspaceCommand.parse(template)
+    except TemplateError as exc:
+        raise pytest.UsageError(f"--wg-userspace: {exc}") from None
+
+
+def engine_factory(config: pytest.Config) -> Callable[[str], Any]:
+    """Engines by name: a conftest's pytest_wgh_make_engine first, else the registry's."""
+
+    def make(name: str) -> Any:
+        from harness.engine import make_engine
+
+        return config.hook.pytest_wgh_make_engine(name=name, config=config) or make_engine(name)
+
+    return make
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    from harness import caps
+
+    backend = config.getoption("wg_backend")
+    resolved = caps.resolve_backend(backend) if caps.is_root() else "n/a (not root)"
+    command = config.getoption("wg_userspace")
+    engine = choose_engine(config.getoption("wg_engine"))
+    return f"wgharness: engine {engine}, backend {backend} → {resolved}" + (f" (userspace: {command})" if command else "")
