@@ -50,11 +50,20 @@ def _table(rows: list[list[str]], header: list[str]) -> str:
     return "\n".join(lines)
 
 
-@loads("harness.run", "harness.scenario.load", "harness.results.store", "harness.progress", "harness.caps")
+@loads("harness.run", "harness.scenario.load", "harness.results.store", "harness.progress", "harness.caps", "harness.schedule")
 def cmd_run(args: argparse.Namespace) -> int:
     from harness.run import run_case
     from harness.scenario.load import load_file
+    from harness.schedule import ShardError, parse_shard
 
+    try:
+        shard = parse_shard(args.shard) if args.shard is not None else None
+    except ShardError as exc:
+        print(f"wgh run: {exc}", file=sys.stderr)
+        return EXIT_INVALID
+    if args.durations and shard is None and args.jobs == 1:
+        print("wgh run: --durations balances shards and orders -j: give --shard I/N or -j N too", file=sys.stderr)
+        return EXIT_INVALID
     files = scenario_files(args.files)
     if not files:
         print("wgh run: no scenario files given or found", file=sys.stderr)
@@ -70,6 +79,10 @@ def cmd_run(args: argparse.Namespace) -> int:
         for problem in problems:
             print(problem, file=sys.stderr)
         return EXIT_INVALID
+    if shard is not None:
+        cases = _shard_cases(cases, shard, args.durations, args.results_dir)
+        if cases is None:
+            return EXIT_INVALID
 
     from harness.results.store import ResultsFile
 
@@ -83,8 +96,12 @@ def cmd_run(args: argparse.Namespace) -> int:
     except EngineChoiceError as exc:
         print(f"wgh run: {exc}", file=sys.stderr)
         return EXIT_INVALID
-    results = ResultsFile(None if args.no_results else args.results_dir, args.backend, run_id=args.run_id, userspace=userspace)
-    # --repeat N: every case N times in a row; each run is its own entry in results.json
+    results = ResultsFile(
+        None if args.no_results else args.results_dir, args.backend, run_id=args.run_id, userspace=userspace,
+        shard=shard.to_json() if shard is not None else None,
+    )
+    # --repeat N: every case N times in a row (a shard keeps all of a case's repeats);
+    # each run is its own entry in results.json
     runs = [(case, repeat) for case in cases for repeat in range(1, args.repeat + 1)]
     from harness.progress import RunProgress
 
@@ -98,32 +115,41 @@ def cmd_run(args: argparse.Namespace) -> int:
         picked = caps.resolve_backend("auto")
         why = "the kernel module loads" if picked == "kernel" else "no kernel WireGuard module here"
         print(f"wgh run: backend auto → {picked} ({why}); nodes with their own `backend:` keep it", file=sys.stderr)
-    outcomes = []
-    try:
-        for number, (case, repeat) in enumerate(runs, 1):
-            progress.update(f"{case.id}: building")
+    outcomes: list = []
 
-            def on_step(step, case=case) -> None:
-                progress.update(f"{case.id}: step {step.index + 1}/{len(case.spec.steps)} {step.kind} {step.outcome}")
+    def finished(result, record: dict) -> None:
+        outcomes.append(result)
+        results.add(record)
+        marker = {"passed": "PASS", "failed": "FAIL", "error": "ERROR", "skipped": "SKIP"}[result.status]
+        seconds = result.build_seconds + result.steps_seconds + result.teardown_seconds
+        progress.finished(result.status, f"{marker:5} {result.case.id}  ({seconds:.2f}s) {result.summary()}", report=result.report(), record=record)
 
-            result = run_case(
-                case, backend=args.backend, userspace=userspace, engine=args.engine,
-                artifacts_dir=results.artifacts_dir, on_step=on_step, repeat=repeat, repeats=args.repeat,
-            )
-            outcomes.append(result)
-            record = result.to_json()
-            results.add(record)
-            marker = {"passed": "PASS", "failed": "FAIL", "error": "ERROR", "skipped": "SKIP"}[result.status]
-            line = f"{marker:5} {case.id}  ({result.build_seconds + result.steps_seconds + result.teardown_seconds:.2f}s) {result.summary()}"
-            progress.finished(result.status, line, report=result.report(), record=record)
-    except Interrupted as exc:
-        outcomes.append(exc.result)
-        results.add(exc.result.to_json())
-        print(f"\nwgh run: {exc.summary()}", file=sys.stderr)
-        return EXIT_INTERRUPTED
-    except KeyboardInterrupt:  # between scenarios: nothing was built at that moment
-        print("\nwgh run: interrupted between scenarios; nothing of this run is left", file=sys.stderr)
-        return EXIT_INTERRUPTED
+    if args.jobs != 1 and len(runs) > 1:
+        stopped = _run_side_by_side(args, runs, userspace, results, progress, finished)
+        if stopped is not None:
+            return stopped
+        outcomes.sort(key=lambda done: done.number)  # the table in the run's order; results.json as they ended
+    else:
+        try:
+            for case, repeat in runs:
+                progress.update(f"{case.id}: building")
+
+                def on_step(step, case=case) -> None:
+                    progress.update(f"{case.id}: step {step.index + 1}/{len(case.spec.steps)} {step.kind} {step.outcome}")
+
+                result = run_case(
+                    case, backend=args.backend, userspace=userspace, engine=args.engine,
+                    artifacts_dir=results.artifacts_dir, on_step=on_step, repeat=repeat, repeats=args.repeat,
+                )
+                finished(result, result.to_json())
+        except Interrupted as exc:
+            outcomes.append(exc.result)
+            results.add(exc.result.to_json())
+            print(f"\nwgh run: {exc.summary()}", file=sys.stderr)
+            return EXIT_INTERRUPTED
+        except KeyboardInterrupt:  # between scenarios: nothing was built at that moment
+            print("\nwgh run: interrupted between scenarios; nothing of this run is left", file=sys.stderr)
+            return EXIT_INTERRUPTED
 
     counts = {s: sum(1 for r in outcomes if r.status == s) for s in ("passed", "failed", "error", "skipped")}
     summary_line = ", ".join(f"{n} {s}" for s, n in counts.items() if n) + (f"; results: {results.path}" if results.path else "")
@@ -146,6 +172,96 @@ def cmd_run(args: argparse.Namespace) -> int:
         print(_table(rows, ["scenario", "status", "backend", "build", "steps", "summary"]))
         print(summary_line)
     return exit_code
+
+
+def _run_side_by_side(args, runs, userspace, results, progress, finished) -> int | None:
+    """`wgh run -j`: the cases in worker processes; an exit code if the run stopped early
+    (a signal, unreadable --durations), else None."""
+    from harness.scenario.steps.registry import runs_alone
+    from harness.workers.capacity import auto_workers
+    from harness.workers.pool import CaseRun, FinishedCase, PoolInterrupted, run_cases
+
+    from harness import schedule
+
+    # longest first (by the last results when there are any): the run ends with the
+    # longest case, not with a long one started last
+    found = _recorded_durations(args.durations, args.results_dir)
+    if found is None:
+        return EXIT_INVALID
+    order = {id(case): position for position, case in enumerate(schedule.longest_first([c for c, _ in runs], found[0]))}
+    entries = [CaseRun(n, case, repeat, args.repeat, runs_alone(case.spec)) for n, (case, repeat) in enumerate(runs)]
+    entries.sort(key=lambda entry: (order[id(entry.case)], entry.repeat))
+    if args.jobs == "auto":
+        capacity = auto_workers(len(entries), max(len(case.spec.nodes) for case, _ in runs))
+        workers = capacity.workers
+        print(f"wgh run: -j auto → {workers} workers (limited by {capacity.limited_by})", file=sys.stderr)
+    else:
+        workers = args.jobs
+    alone = sum(1 for e in entries if e.alone)
+    if alone and not args.quiet:
+        print(f"wgh run: {alone} of {len(entries)} cases measure throughput or timing: they run alone, after the others", file=sys.stderr)
+    running: dict[int, str] = {}
+
+    def on_step(run: CaseRun, event: dict) -> None:
+        running[run.number] = f"{run.case.id} step {event['index'] + 1}/{len(run.case.spec.steps)} {event['kind']} {event['outcome']}"
+        progress.update(f"{len(running)} running: " + "; ".join(running.values()))
+
+    def on_done(done: FinishedCase) -> None:
+        running.pop(done.number, None)
+        finished(done, done.record)
+
+    try:
+        run_cases(
+            entries, workers, backend=args.backend, userspace=userspace.template if userspace else None, engine=args.engine,
+            artifacts_dir=str(results.artifacts_dir) if results.artifacts_dir else None,
+            on_step=on_step, on_done=on_done, on_stderr=progress.message,
+        )
+    except PoolInterrupted as exc:
+        for done in exc.finished:
+            if done.status == "error" and done.record not in results.data["scenarios"]:
+                results.add(done.record)
+        left = [s for s in exc.summaries if "could not remove" in s]
+        print(f"\nwgh run: interrupted; {'; '.join(left) if left else 'every case was torn down in its worker'}", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    return None
+
+
+def _recorded_durations(durations: list[str], results_dir: str) -> tuple[dict[str, float], list[str]] | None:
+    """Case durations from `durations` (default: the newest results.json under
+    results_dir, if any), and where they came from; None (after saying why) on
+    unreadable results."""
+    from harness import schedule
+    from harness.results.load import ResultsError, newest_results
+
+    sources = list(durations)
+    if not sources:
+        newest = newest_results(results_dir)
+        sources = [str(newest)] if newest is not None else []
+    try:
+        return schedule.recorded_durations(sources), sources
+    except ResultsError as exc:
+        print(f"wgh run: --durations: {exc}", file=sys.stderr)
+        return None
+
+
+def _shard_cases(cases: list, shard, durations: list[str], results_dir: str) -> list | None:
+    """This shard's cases (longest first), balanced by the recorded durations (see
+    _recorded_durations); says which shard and how many cases on stderr."""
+    from harness import schedule
+
+    found = _recorded_durations(durations, results_dir)
+    if found is None:
+        return None
+    recorded, sources = found
+    mine = schedule.shard(cases, shard.index, shard.count, recorded)
+    timed = sum(1 for case in cases if case.id in recorded)
+    basis = f"{timed} of them timed by {', '.join(sources)}, the rest estimated" if sources else "estimated from the scenarios (no --durations)"
+    print(
+        f"wgh run: shard {shard}: {len(mine)} of {len(cases)} cases, ~{schedule.load(mine, recorded):.0f}s "
+        f"({basis})",
+        file=sys.stderr,
+    )
+    return mine
 
 
 def _write_run_report(results) -> Path | None:
@@ -268,6 +384,10 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def _jobs(text: str) -> int | str:
+    return "auto" if text == "auto" else _positive_int(text)
+
+
 def _fraction(text: str) -> float:
     """`5%` or a bare `5` (percent) → 0.05."""
     from harness.units import parse_percent
@@ -281,19 +401,49 @@ def _fraction(text: str) -> float:
 @loads("harness.results.compare", "harness.results.load")
 def cmd_compare(args: argparse.Namespace) -> int:
     from harness.results.compare import compare, format_report
-    from harness.results.load import ResultsError, load_result_sets
+    from harness.results.load import ResultsError
 
+    if args.base or args.new:
+        if not (args.base and args.new) or args.sets:
+            print("wgh compare: give BASE NEW, or --base RESULTS... and --new RESULTS... (not both forms)", file=sys.stderr)
+            return EXIT_INVALID
+        base_paths, new_paths = args.base, args.new
+    elif len(args.sets) != 2:
+        print(
+            f"wgh compare: give BASE NEW (two results, {len(args.sets)} given), or several a side as "
+            "--base RESULTS... --new RESULTS..., or a folder of runs as one side",
+            file=sys.stderr,
+        )
+        return EXIT_INVALID
+    else:
+        base_paths, new_paths = args.sets[:1], args.sets[1:]
     try:
-        base, new = load_result_sets(args.base), load_result_sets(args.new)
+        base, new = _compare_side("--base", base_paths), _compare_side("--new", new_paths)
     except ResultsError as exc:
         print(f"wgh compare: {exc}", file=sys.stderr)
         return EXIT_INVALID
+    for note in dict.fromkeys(note for s in base + new for note in s.notes):
+        print(f"wgh compare: note: {note}", file=sys.stderr)
     report = compare(base, new, threshold=args.threshold, alpha=args.alpha, min_samples=args.min_samples)
     if args.json:
         print(json.dumps(report.to_json(), indent=2))
     else:
         print(format_report(report, verbose=args.all))
     return EXIT_FAILED if report.regressions else EXIT_OK
+
+
+def _compare_side(option: str, paths: list[str]) -> list:
+    """One side of wgh compare: its inputs' result sets, the plain runs among them
+    merged into one (as a folder of runs is: the same environment, shards noted)."""
+    from harness.results.load import load_result_sets, merge_runs
+
+    sets = [s for path in paths for s in load_result_sets(path)]
+    plain = [s for s in sets if not s.label]
+    if len(plain) < 2:
+        return sets
+    merged = merge_runs(Path(option), [(s.path, s.data) for s in plain])
+    merged.notes[:0] = [note for s in plain for note in s.notes]
+    return [s for s in sets if s.label] + [merged]
 
 
 @loads("harness.scenario.schema")
@@ -345,6 +495,20 @@ def build_parser() -> argparse.ArgumentParser:
     output.add_argument("--jsonl", action="store_true", help="JSON Lines on stdout for CI: one object per finished scenario, then a summary object")
     run.add_argument("--run-id", default=None, help="name of the results folder (default: time and PID)")
     run.add_argument("--repeat", type=_positive_int, default=1, metavar="N", help="run each scenario case N times, keeping every run's measurements (for wgh compare)")
+    run.add_argument(
+        "-j", "--jobs", type=_jobs, default=1, metavar="N",
+        help="run up to N cases side by side in worker processes, or `auto` (by memory, files and namespaces allowed; "
+        "cases mostly wait on timers, so several per CPU); cases that measure throughput or keepalive timing run alone (default 1)",
+    )
+    run.add_argument(
+        "--shard", default=None, metavar="I/N",
+        help="run only shard I of N (from 1): every machine given the same files and --durations runs its own share of the cases, balanced by duration",
+    )
+    run.add_argument(
+        "--durations", action="append", default=[], metavar="RESULTS",
+        help="with --shard: results (a run folder, results.json, a folder of runs or a matrix summary; repeatable) whose "
+        "wall times balance the shards (default: the newest results.json under --results-dir, if any; else estimates)",
+    )
     run.set_defaults(func=cmd_run)
 
     vm = sub.add_parser("vm", help="run a command inside a VM booted from a chosen kernel")
@@ -359,6 +523,12 @@ def build_parser() -> argparse.ArgumentParser:
     matrix.add_argument("--backends", default="kernel,wireguard-go", help=f"comma-separated, of {', '.join(CHOICES)} (default: kernel,wireguard-go)")
     matrix.add_argument("--userspace", default=os.environ.get("WGH_USERSPACE") or None, metavar="TEMPLATE", help="the userspace backend's command, as for wgh run")
     matrix.add_argument("--results-dir", default="results")
+    matrix.add_argument("-j", "--jobs", type=_jobs, default=1, metavar="N", help="each combination's wgh run runs N cases side by side (or auto), as wgh run -j")
+    matrix.add_argument(
+        "--shard", default=None, metavar="I/N",
+        help="run only shard I of N (from 1) of the combinations (kernel × backend, in their order, dealt round-robin): "
+        "one CI machine per shard, each booting only its own VMs",
+    )
     matrix_output = matrix.add_mutually_exclusive_group()
     matrix_output.add_argument("-q", "--quiet", action="store_true", help="only failures and the final table")
     matrix_output.add_argument("--jsonl", action="store_true", help="JSON Lines on stdout: one object per scenario and per combination, then a summary")
@@ -373,9 +543,14 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("clean", help="remove what crashed runs left behind").set_defaults(func=cmd_clean)
     sub.add_parser("schema", help="print the scenario JSON Schema").set_defaults(func=cmd_schema)
 
-    comp = sub.add_parser("compare", help="compare two result sets metric by metric; exit 1 on a regression")
-    comp.add_argument("base", help="the baseline: a run folder, its results.json, or a wgh matrix summary")
-    comp.add_argument("new", help="the candidate, in the same forms")
+    comp = sub.add_parser(
+        "compare", help="compare two result sets metric by metric; exit 1 on a regression",
+        description="Each side is a run folder, its results.json, a wgh matrix summary, or a folder of runs (e.g. the "
+        "shards of one run), merged into one set; --base and --new take several (merged likewise).",
+    )
+    comp.add_argument("sets", nargs="*", metavar="BASE NEW", help="the baseline, then the candidate")
+    comp.add_argument("--base", nargs="+", action="extend", default=[], metavar="RESULTS", help="the baseline as several results, merged (e.g. its shards)")
+    comp.add_argument("--new", nargs="+", action="extend", default=[], metavar="RESULTS", help="the candidate as several results, merged")
     comp.add_argument("--threshold", type=_fraction, default=0.05, help="smallest relative change of the medians that counts (default 5%%)")
     comp.add_argument("--alpha", type=float, default=0.01, help="significance level of the rank test (default 0.01; 5 runs a side can reach it)")
     comp.add_argument("--min-samples", type=_positive_int, default=3, help="runs needed on each side to judge a metric (default 3)")

@@ -35,13 +35,23 @@ class Combination:
         return f"{release}/{self.backend}"
 
 
-def _wgh_run_argv(backend: str, results_dir: Path, run_id: str, files: list[str], quiet: bool = False, userspace: str | None = None) -> list[str]:
+def _wgh_run_argv(
+    backend: str, results_dir: Path, run_id: str, files: list[str], quiet: bool = False, userspace: str | None = None, jobs: int | str = 1
+) -> list[str]:
     quiet_flag = ["--quiet"] if quiet else []
     userspace_flag = ["--userspace", userspace] if userspace else []
+    jobs_flag = ["-j", str(jobs)] if jobs != 1 else []
     return [
-        sys.executable, "-m", "harness.cli", "run", "--backend", backend, *userspace_flag,
+        sys.executable, "-m", "harness.cli", "run", "--backend", backend, *userspace_flag, *jobs_flag,
         "--results-dir", str(results_dir), "--run-id", run_id, *quiet_flag, *files,
     ]
+
+
+def shard_of(items: list, index: int, count: int) -> list:
+    """Shard `index` (from 1) of `count`: every count-th item, in order. Combinations
+    take about as long as each other (the same scenarios), so dealing them round-robin
+    balances the machines, and every machine computes the same deal."""
+    return items[index - 1 :: count]
 
 
 def run_matrix(args, options, log: Callable[[str], None]) -> int:
@@ -61,6 +71,22 @@ def run_matrix(args, options, log: Callable[[str], None]) -> int:
         except TemplateError as exc:
             log(f"wgh matrix: the userspace backend needs --userspace TEMPLATE: {exc}")
             return 2
+    all_combos = [(k, b) for k in kernels for b in backends]
+    shard_text = getattr(args, "shard", None)
+    if shard_text:
+        from harness.schedule import ShardError, parse_shard
+
+        try:
+            shard = parse_shard(shard_text)
+        except ShardError as exc:
+            log(f"wgh matrix: {exc}")
+            return 2
+        if shard.count > len(all_combos):
+            log(f"wgh matrix: --shard {shard}: only {len(all_combos)} combinations to share; use at most {len(all_combos)} shards")
+            return 2
+        all_combos = shard_of(all_combos, shard.index, shard.count)
+        kernels = list(dict.fromkeys(k for k, _ in all_combos))
+        log(f"wgh matrix: shard {shard}: " + ", ".join(f"{k}/{b}" for k, b in all_combos))
     results_dir = Path(args.results_dir).resolve()
     stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
     resolved = {}
@@ -72,7 +98,7 @@ def run_matrix(args, options, log: Callable[[str], None]) -> int:
         except (KernelSpecError, MissingCapability) as exc:
             log(f"wgh matrix: {exc}")
             return 2
-    combos = [Combination(k, b, f"{stamp}-{_slug(k)}-{b}") for k in kernels for b in backends]
+    combos = [Combination(k, b, f"{stamp}-{_slug(k)}-{b}") for k, b in all_combos]
     from harness.progress import RunProgress
 
     mode = "jsonl" if getattr(args, "jsonl", False) else "quiet" if getattr(args, "quiet", False) else "normal"
@@ -83,7 +109,9 @@ def run_matrix(args, options, log: Callable[[str], None]) -> int:
     for combo in combos:
         if mode == "normal":
             log("wgh matrix: " + progress.status_line(f"kernel {combo.kernel_spec}, backend {combo.backend}"))
-        argv = _wgh_run_argv(combo.backend, results_dir, combo.run_id, args.files, quiet=mode != "normal", userspace=userspace)
+        argv = _wgh_run_argv(
+            combo.backend, results_dir, combo.run_id, args.files, quiet=mode != "normal", userspace=userspace, jobs=getattr(args, "jobs", 1)
+        )
         t0 = time.monotonic()
         if combo.kernel_spec == "host":
             combo.exit_code = _run_child(argv, guest_stdout)

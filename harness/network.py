@@ -21,7 +21,7 @@ from typing import Any, Sequence
 from harness.cleanup import RunRegistry
 from harness.context import ContextAccess, RunContext
 from harness.engine.base import Engine, Node
-from harness.errors import BuildError, MissingCapability
+from harness.errors import BuildError, MissingCapability, StepTimeout
 from harness.interrupts import Interrupted, checkpoint, shielded
 from harness.net import dns
 from harness.plan.network import NetworkPlan
@@ -83,9 +83,9 @@ class Network(ContextAccess):
             dns.start_servers(self)  # before WireGuard: endpoints given by name are resolved through them
             if self.plan.wireguard:
                 self.wireguard.create()
-                dns.resolve_endpoints(self)  # names resolved once, inside each node, as wg(8) does
-                self.wireguard.connect()
-        except (MissingCapability, BuildError):
+                resolved = dns.resolve_endpoints(self)  # names resolved once, inside each node, as wg(8) does
+                self.wireguard.connect(resolved)
+        except (MissingCapability, BuildError, StepTimeout):  # the time budget is not a build failure
             raise
         except Exception as exc:
             raise BuildError(f"building the network failed: {type(exc).__name__}: {exc}") from exc
@@ -131,10 +131,6 @@ class Network(ContextAccess):
     def node(self, name: str) -> Node:
         """The handle steps and the diagnosis act through (see harness.engine.base.Node)."""
         return self.engine.node(name)
-
-    def namespace(self, node: str) -> str:
-        """The node's network namespace as a path (for nsexec and tools run inside it)."""
-        return self.node(node).netns_path
 
     def run(self, node: str, argv: Sequence[str], *, timeout: float = 30.0) -> subprocess.CompletedProcess:
         """Run a command inside a node and wait for it (output captured as text)."""

@@ -91,6 +91,12 @@ class RunProgress:
             self.err.write("\r\x1b[K")
             self._line_shown = False
 
+    def message(self, text: str) -> None:
+        """A line of its own on stderr (a worker's warning), above the live line."""
+        self._clear()
+        self.err.write(text + "\n")
+        self.err.flush()
+
     def emit(self, event: dict[str, Any]) -> None:
         """One JSON Lines object (jsonl mode only)."""
         if self.mode == "jsonl":

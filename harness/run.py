@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import signal
-import threading
 import time
 import traceback
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Callable
 
 from harness import caps
 from harness.backends import AUTO, USERSPACE, UserspaceCommand
@@ -26,6 +23,7 @@ from harness.scenario.load import ScenarioCase
 from harness.scenario.steps.registry import step_needs
 from harness.steps.checks import run_step
 from harness.steps.result import StepResult
+from harness.timebudget import time_budget
 
 
 @dataclass
@@ -113,25 +111,6 @@ class ScenarioResult:
         }
 
 
-@contextmanager
-def _time_limit(seconds: float) -> Iterator[None]:
-    """Raise StepTimeout in the main thread after `seconds` (no-op elsewhere)."""
-    if threading.current_thread() is not threading.main_thread() or seconds <= 0:
-        yield
-        return
-
-    def expire(signum: int, frame: Any) -> None:
-        raise StepTimeout(f"scenario exceeded its time budget of {seconds:g}s")
-
-    previous = signal.signal(signal.SIGALRM, expire)
-    signal.setitimer(signal.ITIMER_REAL, seconds)
-    try:
-        yield
-    finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, previous)
-
-
 def requirements(case: ScenarioCase) -> set[str]:
     """Capability names (harness/caps.py) a case needs: its own, and each of its steps'."""
     needs = {"root"}
@@ -151,6 +130,29 @@ def requirements(case: ScenarioCase) -> set[str]:
     return needs
 
 
+def missing_for(case: ScenarioCase, backend: str, userspace: UserspaceCommand | None) -> list[str]:
+    """What this host lacks for the case with this backend, each with how to get it."""
+    return caps.missing_for(requirements(case), backend, userspace)
+
+
+def prepare_network(
+    case: ScenarioCase,
+    run_id: str,
+    *,
+    backend: str,
+    userspace: UserspaceCommand | None,
+    engine: str | None,
+    engine_factory: Callable[[str], Engine] = make_engine,
+    artifacts_dir: Path | None = None,
+) -> tuple[str, Network]:
+    """The one way from a case to a network not yet built, for `wgh run`, scenario items
+    and the wgh_network fixture alike: the engine chosen (the file's, else the caller's,
+    else WGH_ENGINE, else netns) and the plan made. Returns the engine's name too."""
+    chosen = choose_engine(engine, case.spec.engine)
+    plan = build_plan(case.spec, run_id, backend, userspace)
+    return chosen, Network(plan, engine=engine_factory(chosen), artifacts_dir=artifacts_dir)
+
+
 def run_case(
     case: ScenarioCase,
     *,
@@ -164,25 +166,27 @@ def run_case(
     repeats: int = 1,
 ) -> ScenarioResult:
     result = ScenarioResult(case, repeat=repeat, repeats=repeats)
-    missing = caps.missing_for(requirements(case), backend, userspace)
+    missing = missing_for(case, backend, userspace)
     if missing:
         result.status, result.error = "skipped", "; ".join(missing)
         return result
     result.run_id = new_run_id()
-    result.engine = choose_engine(engine, case.spec.engine)
-    plan = build_plan(case.spec, result.run_id, backend, userspace)
     result.artifacts_dir = artifacts_dir / result.run_id if artifacts_dir else None
-    network = Network(plan, engine=engine_factory(result.engine), artifacts_dir=result.artifacts_dir)
+    result.engine, network = prepare_network(
+        case, result.run_id, backend=backend, userspace=userspace, engine=engine, engine_factory=engine_factory,
+        artifacts_dir=result.artifacts_dir,
+    )
     started = time.monotonic()
     interrupted: KeyboardInterrupt | None = None
     try:
-        with _time_limit(case.spec.timeout):
+        with time_budget(case.spec.timeout) as budget:
             network.build()
             result.backends = dict(network.wireguard.backends)
             result.build_seconds = time.monotonic() - started
             checkpoint("steps", result.run_id)
             steps_started = time.monotonic()
             for index, step in enumerate(case.spec.steps):
+                budget.check()  # an alarm that something swallowed still ends the run here
                 step_result = run_step(network, index, step)
                 result.steps.append(step_result)
                 if on_step:

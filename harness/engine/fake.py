@@ -1,4 +1,4 @@
-"""A fake network for unit tests of steps and diagnosis: nothing is built, nothing is
+"""A fake engine and network for unit tests of steps and diagnosis: nothing is built, nothing is
 sent. Each node answers commands, socket sends and route lookups from a small model of
 the world that the test sets up (which handshakes complete, which pings answer, what
 each side's WireGuard status says), so the logic above the engine runs without root.

@@ -117,7 +117,7 @@ def resolve_in(network: Any, node: str, name: str, *, attempts: int = ATTEMPTS) 
     if found is None:  # validation makes this unreachable for planned endpoints
         raise DnsError(f"'{node}' reaches no DNS server for {name}")
     server, address = found
-    return Resolution(name, server, address, resolve(network.namespace(node), address, name, attempts=attempts))
+    return Resolution(name, server, address, resolve(network.node(node).netns_path, address, name, attempts=attempts))
 
 
 # --- dnsmasq ---------------------------------------------------------------------
@@ -152,7 +152,7 @@ class DnsServer:
             raise MissingCapability(f"'{node}' runs a DNS server, but dnsmasq is not installed: apt-get install dnsmasq-base")
         self.network = network
         self.node = node
-        self.namespace = network.namespace(node)
+        self.namespace = network.node(node).netns_path
         self.listen = tuple(a.ip for p in network.plan.ports[node] for a in network.engine.port_addresses(p))
         self.directory = Path(tempfile.mkdtemp(prefix=f"wgh-{network.plan.run_id}-dns-{node}-"))
         network.registry.add_dir(str(self.directory))
@@ -273,19 +273,22 @@ def start_servers(network: Any) -> None:
         server.wait_ready()
 
 
-def resolve_endpoints(network: Any) -> None:
+def resolve_endpoints(network: Any) -> dict[tuple[str, str], EndpointPlan]:
     """Resolve each endpoint given by DNS name once, inside its node, before endpoints
-    are set: what wg(8) does when it reads `Endpoint = name:port`."""
+    are set: what wg(8) does when it reads `Endpoint = name:port`. Returns them by
+    (node, peer), for the WireGuard fleet to set."""
+    endpoints: dict[tuple[str, str], EndpointPlan] = {}
     for node, wg in network.plan.wireguard.items():
         for peer in wg.peers:
             planned = peer.endpoint
-            if planned is None or planned.name is None or (node, peer.node) in network.wireguard.endpoints:
+            if planned is None or planned.name is None:
                 continue
             try:
                 found = resolve_in(network, node, planned.name)
             except DnsError as exc:
                 raise BuildError(f"{node} cannot resolve the endpoint {planned} of peer {peer.node}: {exc}") from None
-            network.wireguard.endpoints[(node, peer.node)] = EndpointPlan(found.address, planned.port, planned.node, planned.name)
+            endpoints[(node, peer.node)] = EndpointPlan(found.address, planned.port, planned.node, planned.name)
+    return endpoints
 
 
 def resolved(network: Any, node: str, endpoint: Any) -> Any:

@@ -1,7 +1,8 @@
 """Scenario files as tests: every *.yaml / *.yml under a folder named `scenarios` is a
 ScenarioFile, one ScenarioItem per file and matrix case (unless --wg-no-collect or ini
 `wgh_collect_scenarios = false`). A bad file is a collection error naming file:line;
-a failing case's report is its step list with the diagnosis."""
+a failing case's report is its step list with the diagnosis. With --wg-shard I/N only
+shard I's scenario items stay selected (harness.schedule); other tests are not sharded."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ import pytest
 from harness.errors import HarnessError, ScenarioError
 from harness.interrupts import Interrupted
 from harness.plugin import session
-from harness.plugin.options import collects_scenarios, engine_factory, userspace_command
+from harness.plugin.options import collects_scenarios, engine_factory, shard_option, userspace_command
 
 SCENARIO_DIR_NAME = "scenarios"
 
@@ -23,6 +24,39 @@ def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Col
     if file_path.suffix in (".yaml", ".yml") and SCENARIO_DIR_NAME in file_path.parts and collects_scenarios(parent.config):
         return ScenarioFile.from_parent(parent, path=file_path)
     return None
+
+
+@pytest.hookimpl(trylast=True)  # after -k, -m and other plugins: shard what they left
+def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config, items: list[pytest.Item]) -> None:
+    """--wg-shard I/N: deselect the scenario items of the other shards (pytest reports
+    them as deselected); tests that are not scenario items all stay."""
+    shard = shard_option(config)
+    scenario_items = [item for item in items if isinstance(item, ScenarioItem)]
+    if shard is None or not scenario_items:
+        return
+    from harness import schedule
+    from harness.results.load import ResultsError, newest_results
+
+    sources = list(config.getoption("wg_durations"))
+    if not sources:
+        results_dir = Path(config.getoption("results_dir"))
+        newest = newest_results(results_dir if results_dir.is_absolute() else Path(config.invocation_params.dir) / results_dir)
+        sources = [str(newest)] if newest is not None else []
+    try:
+        durations = schedule.recorded_durations(sources)
+    except ResultsError as exc:
+        raise pytest.UsageError(f"--wg-durations: {exc}") from None
+    item_of = {id(item.case): item for item in scenario_items}  # the cases are partitioned, the items kept
+    mine = schedule.shard([item.case for item in scenario_items], shard.index, shard.count, durations)
+    kept = {item_of[id(case)] for case in mine}
+    deselected = [item for item in scenario_items if item not in kept]
+    if deselected:
+        config.hook.pytest_deselected(items=deselected)
+        items[:] = [item for item in items if not isinstance(item, ScenarioItem) or item in kept]
+    reporter = config.pluginmanager.get_plugin("terminalreporter")
+    if reporter is not None:
+        basis = f"balanced by {', '.join(sources)}" if sources else "balanced by estimates (no --wg-durations)"
+        reporter.write_line(f"wgharness: shard {shard}: {len(kept)} of {len(scenario_items)} scenario items ({basis})")
 
 
 class ScenarioFile(pytest.File):

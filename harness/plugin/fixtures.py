@@ -8,7 +8,6 @@ from typing import Any, Callable, Iterator
 
 import pytest
 
-from harness.engines import choose_engine
 from harness.plugin import session
 from harness.plugin.options import engine_factory, userspace_command
 
@@ -33,11 +32,9 @@ def wgh_network(request: pytest.FixtureRequest, wgh_backend: str, wgh_engine: st
             net = wgh_network({"nodes": {...}, "links": [...], "wireguard": {...}})
             assert net.run("a", ["ping", "-c1", str(net.plan.tunnel_address("b"))]).returncode == 0
     """
-    from harness import caps
     from harness.network import Network
     from harness.plan.naming import new_run_id
-    from harness.plan.network import build_plan
-    from harness.run import requirements
+    from harness.run import missing_for, prepare_network
     from harness.scenario.load import load_data, load_file
 
     session.handle_signals(request.config)  # done before the first test, unless this one asked by getfixturevalue()
@@ -49,12 +46,13 @@ def wgh_network(request: pytest.FixtureRequest, wgh_backend: str, wgh_engine: st
         if chosen is None:
             raise LookupError(f"no matrix case {case!r}; cases: {[c.case_id for c in cases]}")
         userspace = userspace_command(request.config)
-        missing = caps.missing_for(requirements(chosen), wgh_backend, userspace)
+        missing = missing_for(chosen, wgh_backend, userspace)
         if missing:
             pytest.skip("; ".join(missing))
-        engine = engine_factory(request.config)(choose_engine(wgh_engine, chosen.spec.engine))
-        network = Network(build_plan(chosen.spec, new_run_id(), wgh_backend, userspace), engine=engine)
-        network.case = chosen
+        _, network = prepare_network(
+            chosen, new_run_id(), backend=wgh_backend, userspace=userspace, engine=wgh_engine,
+            engine_factory=engine_factory(request.config),
+        )
         built.append(network)
         network.build()
         return network

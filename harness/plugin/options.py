@@ -43,6 +43,21 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="run each scenario case N times, keeping every run's measurements (and N rounds in pytest-benchmark)",
     )
     group.addoption(
+        "--wg-shard",
+        default=None,
+        metavar="I/N",
+        help="run only shard I of N (from 1) of the scenario items (other tests are kept): every machine given the same "
+        "tests and --wg-durations runs its own share, balanced by duration",
+    )
+    group.addoption(
+        "--wg-durations",
+        action="append",
+        default=[],
+        metavar="RESULTS",
+        help="with --wg-shard: results (run folder, results.json, folder of runs, matrix summary; repeatable) whose wall "
+        "times balance the shards (default: the newest results.json under --results-dir, if any; else estimates)",
+    )
+    group.addoption(
         "--wg-no-collect",
         action="store_true",
         help=f"do not collect scenario files (*.yaml under a `scenarios` folder); the same as ini `{COLLECT_INI} = false`",
@@ -66,6 +81,22 @@ def pytest_configure(config: pytest.Config) -> None:
     try:
         choose_engine(config.getoption("wg_engine"))  # a wrong WGH_ENGINE stops the session here
     except EngineChoiceError as exc:
+        raise pytest.UsageError(str(exc)) from None
+    shard_option(config)  # a wrong --wg-shard too
+
+
+def shard_option(config: pytest.Config) -> Any:
+    """--wg-shard, parsed (a harness.schedule.Shard), or None; a bad value stops the session."""
+    from harness.schedule import ShardError, parse_shard
+
+    text = config.getoption("wg_shard")
+    if text is None:
+        if config.getoption("wg_durations"):
+            raise pytest.UsageError("--wg-durations balances shards: give --wg-shard I/N too")
+        return None
+    try:
+        return parse_shard(text, "--wg-shard")
+    except ShardError as exc:
         raise pytest.UsageError(str(exc)) from None
 
 

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from harness.plugin.options import userspace_command
+from harness.plugin.options import shard_option, userspace_command
 
 _results_key = pytest.StashKey[Any]()
 _expected_failures_key = pytest.StashKey[list]()
@@ -25,7 +25,9 @@ HANDLED_SIGNALS = (signal.SIGTERM, signal.SIGHUP)  # pytest turns SIGINT into Ke
 
 
 def results_file(config: pytest.Config) -> Any:
-    """The session's ResultsFile, made when the first scenario runs; None with --no-results."""
+    """The session's ResultsFile, made when the first scenario runs; None with --no-results.
+    Under pytest-xdist every worker keeps its entries (and writes its artifacts into the
+    controller's run directory); the controller writes the one results.json."""
     if config.getoption("no_results"):
         return None
     if config.stash.get(_results_key, None) is None:
@@ -34,8 +36,56 @@ def results_file(config: pytest.Config) -> Any:
         directory = Path(config.getoption("results_dir"))
         if not directory.is_absolute():
             directory = Path(config.invocation_params.dir) / directory
-        config.stash[_results_key] = ResultsFile(directory, config.getoption("wg_backend"), userspace=userspace_command(config))
+        worker = getattr(config, "workerinput", None)
+        shard = shard_option(config)
+        config.stash[_results_key] = ResultsFile(
+            directory, config.getoption("wg_backend"), userspace=userspace_command(config), shard=shard.to_json() if shard else None,
+            run_id=_xdist_run_id(config) if worker is None else worker[_RUN_ID], write_document=worker is None,
+        )
     return config.stash[_results_key]
+
+
+# --- pytest-xdist: workers run the scenarios, the controller writes results.json ---------
+
+_RUN_ID = "wgh_results_run_id"
+_run_id_key = pytest.StashKey[str]()
+
+
+def _xdist_run_id(config: pytest.Config) -> str | None:
+    """The run id the controller gave its workers (None without xdist: a new one)."""
+    return config.stash.get(_run_id_key, None)
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_configure_node(node: Any) -> None:
+    """Controller: every worker writes artifacts under one run directory."""
+    from harness.results.store import new_results_id
+
+    config = node.config
+    if _run_id_key not in config.stash:
+        config.stash[_run_id_key] = new_results_id()
+    node.workerinput[_RUN_ID] = config.stash[_run_id_key]
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node: Any, error: Any) -> None:
+    """Controller: a worker's entries and expected failures join the session's."""
+    output = getattr(node, "workeroutput", None) or {}
+    records = output.get("wgh_records", [])
+    results = results_file(node.config) if records else None
+    for record in records:
+        results.add(record)
+    node.config.stash.setdefault(_expected_failures_key, []).extend(output.get("wgh_expected", []))
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    """Worker: hand what it recorded to the controller."""
+    output = getattr(session.config, "workeroutput", None)
+    if output is None:
+        return
+    results = session.config.stash.get(_results_key, None)
+    output["wgh_records"] = results.data["scenarios"] if results is not None else []
+    output["wgh_expected"] = session.config.stash.get(_expected_failures_key, [])
 
 
 def record_case(item: pytest.Item, result: Any, runs: list[dict[str, Any]]) -> None:

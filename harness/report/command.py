@@ -13,9 +13,10 @@ def add_parser(sub) -> None:
     report = sub.add_parser(
         "report",
         help="one self-contained HTML report (and/or a Markdown summary) from results",
-        description="Inputs are results folders, results.json files or `wgh matrix` summaries (each expands to its combinations).",
+        description="Inputs are results folders, results.json files, `wgh matrix` summaries (each expands to its "
+        "combinations) or folders of runs (e.g. the shards of one run: merged into one input).",
     )
-    report.add_argument("inputs", nargs="+", metavar="RESULTS", help="results/<run-id>, a results.json, or results/<stamp>-matrix.json")
+    report.add_argument("inputs", nargs="+", metavar="RESULTS", help="results/<run-id>, a results.json, results/<stamp>-matrix.json, or a folder of runs")
     report.add_argument("-o", "--output", help="the HTML file to write (default report.html; '-' for stdout)")
     report.add_argument("--markdown", metavar="FILE", help="also write a Markdown summary here (e.g. $GITHUB_STEP_SUMMARY, appended to)")
     report.add_argument("--format", choices=["html", "markdown"], default="html", help="what -o (or stdout) gets (default html)")
@@ -33,6 +34,8 @@ def cmd_report(args: argparse.Namespace) -> int:
     except ReportInputError as exc:
         print(f"wgh report: {exc}", file=sys.stderr)
         return EXIT_INVALID
+    for note in dict.fromkeys(note for run in runs for note in run.notes):
+        print(f"wgh report: note: {note}", file=sys.stderr)
     render = render_markdown if args.format == "markdown" else render_html
     output = args.output
     if output is None and args.markdown is None:

@@ -1,7 +1,7 @@
 """Reading results for reports: the one place that knows the results.json layout.
 
-Inputs are results directories, results.json files, or `wgh matrix` summaries (which
-expand to their combinations). Everything downstream (tables, plots, Markdown) works
+Inputs are results directories, results.json files, `wgh matrix` summaries (which
+expand to their combinations), or folders of runs (the shards of a run: merged into one). Everything downstream (tables, plots, Markdown) works
 on the flat records built here, so a change of the results format is adapted here
 only. Unknown keys are ignored; a measurement may carry `samples` (raw values, e.g.
 every RTT of a probe stream, or one value per repeat) next to its `value`, or be a
@@ -81,6 +81,7 @@ class RunInput:
     schema_version: int | None = None
     matrix_summary: Path | None = None  # the `wgh matrix` file that listed it
     label: str = ""  # unique among the inputs of one report; set by load_inputs
+    notes: list[str] = field(default_factory=list)  # from reading it, e.g. a shard missing from a merged folder
 
     @property
     def kernel_release(self) -> str:
@@ -189,7 +190,7 @@ def _merge_repeats(records: list[ScenarioRecord]) -> list[ScenarioRecord]:
     return merged
 
 
-def _run_input(path: Path, data: dict[str, Any], matrix_summary: Path | None) -> RunInput:
+def _run_input(path: Path, data: dict[str, Any], matrix_summary: Path | None, notes: list[str] | None = None) -> RunInput:
     scenarios = _merge_repeats([_scenario(s) for s in data.get("scenarios") or [] if isinstance(s, dict)])
     summary = data.get("summary") if isinstance(data.get("summary"), dict) else {}
     return RunInput(
@@ -202,18 +203,20 @@ def _run_input(path: Path, data: dict[str, Any], matrix_summary: Path | None) ->
         wall_seconds=_number(data.get("wall_seconds")),
         schema_version=data.get("schema_version"),
         matrix_summary=matrix_summary,
+        notes=list(notes or []),
     )
 
 
 def _expand(path: Path) -> list[RunInput]:
-    """A results.json, a run folder, or a matrix summary (one input per combination
-    that wrote results), read and upgraded by harness.results.load."""
+    """A results.json, a run folder, a matrix summary (one input per combination
+    that wrote results) or a folder of runs (one merged input: the shards of a run),
+    read and upgraded by harness.results.load."""
     try:
         sets = load_result_sets(path)
     except ResultsError as exc:
         raise ReportInputError(str(exc)) from None
     summary = path if path.is_file() and len(sets) and sets[0].label else None
-    return [_run_input(s.path, s.data, summary) for s in sets]
+    return [_run_input(s.path, s.data, summary, s.notes) for s in sets]
 
 
 def load_inputs(paths: list[Path | str]) -> list[RunInput]:

@@ -135,6 +135,8 @@ def environment_rows(runs: list[RunInput]) -> list[tuple[str, list[str]]]:
             return "-"
         if isinstance(value, bool):
             return "yes" if value else "no"
+        if isinstance(value, dict) and set(value) == {"index", "count"}:  # a shard: 2/3
+            return f"{value['index']}/{value['count']}"
         return str(value)
 
     rows = []
@@ -147,7 +149,7 @@ def environment_rows(runs: list[RunInput]) -> list[tuple[str, list[str]]]:
     extra: dict[str, None] = {}
     for run in runs:
         for key, value in run.environment.items():
-            if key not in known and not isinstance(value, (dict, list)):
+            if key not in known and (not isinstance(value, (dict, list)) or key == "shard"):
                 extra.setdefault(key, None)
     rows += [(key.replace("_", " "), [shown(run.environment.get(key)) for run in runs]) for key in extra]
     rows.append(("run id", [run.run_id for run in runs]))

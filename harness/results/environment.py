@@ -35,10 +35,12 @@ def _harness_commit() -> str | None:
     return done.stdout.strip() or None if done.returncode == 0 else None
 
 
-def environment(requested_backend: str, userspace: UserspaceCommand | None = None) -> dict[str, Any]:
+def environment(requested_backend: str, userspace: UserspaceCommand | None = None, shard: dict[str, int] | None = None) -> dict[str, Any]:
+    """The environment section of results.json; `shard` ({"index": I, "count": N},
+    from --shard I/N) only in a sharded run's."""
     uname = os.uname()
     versions = caps.tool_versions()
-    return {
+    found = {
         "kernel_release": uname.release,
         "kernel_version": uname.version,
         "machine": uname.machine,
@@ -56,3 +58,6 @@ def environment(requested_backend: str, userspace: UserspaceCommand | None = Non
         "kernel_wireguard": caps.kernel_wireguard(),
         "netem": caps.netem(),
     }
+    if shard is not None:
+        found["shard"] = dict(shard)
+    return found

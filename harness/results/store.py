@@ -24,19 +24,30 @@ class ResultsFile:
     interrupted run leaves a readable file with what finished."""
 
     def __init__(
-        self, results_dir: Path | str | None, requested_backend: str, run_id: str | None = None, userspace: UserspaceCommand | None = None
+        self,
+        results_dir: Path | str | None,
+        requested_backend: str,
+        run_id: str | None = None,
+        userspace: UserspaceCommand | None = None,
+        shard: dict[str, int] | None = None,
+        *,
+        write_document: bool = True,
     ):
-        """With results_dir None the document is only kept in memory (`wgh run --no-results --json`)."""
+        """With results_dir None the document is only kept in memory (`wgh run --no-results --json`).
+        `shard`: {"index": I, "count": N} of a sharded run, recorded in its environment.
+        With write_document False the run's directory (and its artifacts) is used but
+        results.json is left to another process: a pytest-xdist worker, whose entries
+        the controller writes."""
         self.run_id = run_id or new_results_id()
         self.directory = Path(results_dir) / self.run_id if results_dir is not None else None
         if self.directory is not None:
             self.directory.mkdir(parents=True, exist_ok=True)
-        self.path = self.directory / "results.json" if self.directory is not None else None
+        self.path = self.directory / "results.json" if self.directory is not None and write_document else None
         self.data: dict[str, Any] = {
             "schema_version": SCHEMA_VERSION,
             "run_id": self.run_id,
             "started": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-            "environment": environment(requested_backend, userspace),
+            "environment": environment(requested_backend, userspace, shard),
             "scenarios": [],
         }
         self._started = time.monotonic()

@@ -63,7 +63,8 @@ def expand(doc: SourceDoc) -> list[MatrixCase]:
                 if sub[: len(target)] == target:
                     del lines[sub]
             for sub_path in _paths(value, target):
-                lines[sub_path] = doc.lines[source]
+                if source in doc.lines:  # a dict given in Python (load_data) has no lines
+                    lines[sub_path] = doc.lines[source]
         values = {key: value for key, value, _ in combo}
         case_id = (names[number] if names else None) or ",".join(f"{labels[k]}={_short(v)}" for k, v in values.items())
         cases.append(MatrixCase(case_id, values, SourceDoc(doc.file, data, lines)))

@@ -196,6 +196,11 @@ class ScenarioSpec(Strict):
         "or a list of cases, each a mapping of dotted paths to values (and optionally `case: <name>`, the case's id).",
     )
     timeout: Duration = Field(300.0, description="Time budget for the whole scenario.")
+    exclusive: bool = Field(
+        False,
+        description="Run this case alone when cases run side by side (`wgh run -j`): it measures what other cases would distort. "
+        "Cases with iperf3 steps, or captures checked for the keepalive interval, are exclusive anyway.",
+    )
     engine: Literal[ENGINE_CHOICES] | None = Field(  # type: ignore[valid-type]
         None, description="The engine that builds this scenario's network, whatever the run's `--engine` says (default: the run's)."
     )

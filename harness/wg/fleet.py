@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any, Callable, Mapping
 
 from harness import caps
 from harness.backends import BACKENDS, USERSPACE
@@ -68,8 +68,10 @@ class WireGuardFleet:
         for name in plan.wireguard:
             self._configure_device(name)
 
-    def connect(self) -> None:
-        """Phase 2: every responder listens; now initiators may send."""
+    def connect(self, resolved: Mapping[tuple[str, str], object] | None = None) -> None:
+        """Phase 2: every responder listens; now initiators may send. `resolved`: the
+        endpoints given by name, resolved by the caller, by (node, peer)."""
+        self.endpoints.update(resolved or {})
         for name in self.plan.wireguard:
             self._set_endpoints(name)
 

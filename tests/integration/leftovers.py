@@ -65,6 +65,21 @@ def dnsmasq_processes() -> list[tuple[int, str]]:
     return found
 
 
+def run_records() -> list[dict]:
+    """Every run record now in the registry (a torn or vanishing one is skipped)."""
+    import json
+
+    from harness.cleanup import REGISTRY_DIR
+
+    found = []
+    for record in REGISTRY_DIR.glob("*.json"):
+        try:
+            found.append(json.loads(record.read_text()))
+        except (OSError, ValueError):
+            continue
+    return found
+
+
 def nothing_left(run_ids: set[str] | None = None) -> bool:
     return not any(harness_objects(run_ids).values())
 

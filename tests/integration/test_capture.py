@@ -30,7 +30,7 @@ def test_cleartext_outside_the_tunnel_is_seen(wgh_network):
         with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
             sock.sendto(marker, ("198.18.1.2", 9))
 
-    nsexec.call_in(net.namespace("a"), send)
+    nsexec.call_in(net.node("a").netns_path, send)
     time.sleep(0.2)
     cap.close()
     assert cap.contains(marker)

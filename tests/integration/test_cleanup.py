@@ -14,6 +14,7 @@ import pytest
 from harness.cleanup import REGISTRY_DIR
 
 from .leftovers import harness_objects, left_by_finished_runs, nothing_left
+from .placement import host_only
 
 pytestmark = pytest.mark.requires("root", "wireguard")
 
@@ -68,6 +69,7 @@ def test_sigkill_leftovers_removed_by_wgh_clean(wgh_cli, tmp_path):
     assert not (REGISTRY_DIR / f"{run}.json").exists()
 
 
+@host_only
 def test_sigkill_leftovers_reaped_by_next_run(wgh_cli, tmp_path):
     proc, run = _start(wgh_cli, tmp_path)
     proc.kill()
@@ -78,6 +80,7 @@ def test_sigkill_leftovers_reaped_by_next_run(wgh_cli, tmp_path):
     assert nothing_left({run}), harness_objects({run})
 
 
+@host_only
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
 def test_interrupt_tears_down(wgh_cli, tmp_path, signum):
     proc, run = _start(wgh_cli, tmp_path)
@@ -88,12 +91,12 @@ def test_interrupt_tears_down(wgh_cli, tmp_path, signum):
     assert nothing_left({run}), harness_objects({run})
 
 
+@host_only
 def test_timeout_tears_down(wgh_cli, tmp_path):
     scenario = tmp_path / "timeout.yaml"
-    scenario.write_text(SLOW + "timeout: 2s\n")
-    started = time.monotonic()
-    result = wgh_cli("run", "--no-results", str(scenario))
-    assert time.monotonic() - started < 60  # the 60 s sleep step never ran to its end
+    # a sleep far longer than any slow start: the budget must end it, however slow the machine
+    scenario.write_text(SLOW.replace("sleep: 60s", "sleep: 900s") + "timeout: 2s\n")
+    result = wgh_cli("run", "--no-results", str(scenario), timeout=450)  # TimeoutExpired: the sleep ran on
     assert result.returncode == 1
     assert "time budget of 2s" in result.stdout + result.stderr
     assert not any(left_by_finished_runs().values()), left_by_finished_runs()
@@ -107,6 +110,7 @@ def test_failing_scenario_tears_down(wgh_cli, tmp_path):
     assert not any(left_by_finished_runs().values()), left_by_finished_runs()
 
 
+@host_only
 def test_parallel_runs_do_not_collide(wgh_cli):
     procs = [
         subprocess.Popen([wgh_cli.path, "run", "--no-results", "scenarios/direct.yaml", "scenarios/nat.yaml"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=Path(__file__).resolve().parents[2])
@@ -118,6 +122,7 @@ def test_parallel_runs_do_not_collide(wgh_cli):
     assert not any(left_by_finished_runs().values()), left_by_finished_runs()
 
 
+@host_only
 def test_a_run_that_lost_its_record_is_reaped_with_every_process_inside_it(wgh_cli):
     """With its record gone (/run wiped), an orphaned run is found by its names; every
     process inside its namespaces goes first, whatever the program (a userspace

@@ -24,6 +24,7 @@ from harness.scenario.load import load_text
 from harness.steps.checks import check
 
 from .leftovers import dnsmasq_processes, harness_objects, nothing_left
+from .placement import host_only
 
 pytestmark = pytest.mark.requires("root", "wireguard")
 
@@ -69,7 +70,7 @@ def test_dnsmasq_is_confined_resolution_happens_inside_and_records_follow(wgh_ne
     (server,) = dns.servers(net)
     pid = server.process.pid
     # inside the isp node's namespace, as user nobody, bound to isp's addresses only
-    assert os.stat(f"/proc/{pid}/ns/net").st_ino == os.stat(nsexec.netns_path(net.namespace("isp"))).st_ino
+    assert os.stat(f"/proc/{pid}/ns/net").st_ino == os.stat(nsexec.netns_path(net.node("isp").netns_path)).st_ino
     uids = next(line for line in Path(f"/proc/{pid}/status").read_text().splitlines() if line.startswith("Uid:")).split()[1:]
     assert set(map(int, uids)) == {pwd.getpwnam("nobody").pw_uid}
     isp_addresses = {str(a.ip) for p in net.plan.ports["isp"] for a in p.addresses}
@@ -81,7 +82,7 @@ def test_dnsmasq_is_confined_resolution_happens_inside_and_records_follow(wgh_ne
     assert found.server_address == net.plan.underlay_address("client", "isp")
     # no upstream: a name it does not own is answered NXDOMAIN, never forwarded
     with pytest.raises(DnsError, match="NXDOMAIN"):
-        dns.resolve(net.namespace("client"), found.server_address, "example.com")
+        dns.resolve(net.node("client").netns_path, found.server_address, "example.com")
     # the WireGuard endpoint was set from that resolution
     key = net.wireguard.public_key("server")
     assert net.wireguard.devices["client"].status().peer(key).endpoint == f"{old}:51820"
@@ -152,6 +153,7 @@ def _start(wgh_cli, tmp_path: Path) -> tuple[subprocess.Popen, str]:
     raise AssertionError("the scenario never came up")
 
 
+@host_only
 def test_no_dnsmasq_after_ctrl_c(wgh_cli, tmp_path):
     proc, run = _start(wgh_cli, tmp_path)
     proc.send_signal(signal.SIGINT)
@@ -160,6 +162,7 @@ def test_no_dnsmasq_after_ctrl_c(wgh_cli, tmp_path):
     assert nothing_left({run}), harness_objects({run})
 
 
+@host_only
 def test_dnsmasq_of_a_killed_run_is_reaped(wgh_cli, tmp_path):
     proc, run = _start(wgh_cli, tmp_path)
     assert harness_objects({run})["dnsmasq"]

@@ -7,8 +7,10 @@ import textwrap
 
 import pytest
 
+from .placement import host_only
+
 pytest_plugins = ["pytester"]
-pytestmark = pytest.mark.requires("root")
+pytestmark = [pytest.mark.requires("root"), host_only]  # the plugin's mechanics, not the kernel's
 
 CONFTEST = textwrap.dedent(
     """

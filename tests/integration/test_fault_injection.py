@@ -21,13 +21,14 @@ import pytest
 from harness.cleanup import REGISTRY_DIR
 
 from .hoststate import differences, snapshot
-from .leftovers import harness_objects, nothing_left
+from .leftovers import harness_objects, run_records
+from .placement import host_only
 
 pytestmark = [
     pytest.mark.requires("root", "wireguard"),
     # signals, process groups and cleanup are the harness's, not the kernel's: under VM
     # emulation these ~40 runs would cost ten minutes and show nothing new
-    pytest.mark.skipif(bool(os.environ.get("WGH_IN_VM")), reason="kernel-independent (the harness's own processes); runs on the host"),
+    host_only,
 ]
 
 # every kind of object a run makes: namespaces, veths, NAT rules (nftables), WireGuard
@@ -99,17 +100,7 @@ def _wait_for_checkpoint(proc: subprocess.Popen, phase: str) -> str:
 
 
 def _runs_of(proc_pid: int) -> set[str]:
-    import json
-
-    runs = set()
-    for record in REGISTRY_DIR.glob("*.json"):
-        try:
-            data = json.loads(record.read_text())
-        except (OSError, ValueError):
-            continue
-        if data.get("pid") == proc_pid:
-            runs.add(data["run_id"])
-    return runs
+    return {data["run_id"] for data in run_records() if data.get("pid") == proc_pid}
 
 
 def _everything_of(run: str) -> dict[str, list[str]]:

@@ -42,8 +42,8 @@ def shaping(qdiscs: list[dict]) -> list[dict]:
 
 def test_rate_only_link_is_a_token_bucket_on_each_sending_end(wgh_network):
     net = wgh_network(RATED)
-    towards_b = impair.read_back(net.namespace("a"), "eth0")
-    towards_a = impair.read_back(net.namespace("b"), "eth0")
+    towards_b = impair.read_back(net.node("a").netns_path, "eth0")
+    towards_a = impair.read_back(net.node("b").netns_path, "eth0")
     assert [(q["kind"], q["handle"], q.get("root")) for q in shaping(towards_b)] == [("tbf", "1:", True)]
     assert shaping(towards_b)[0]["options"]["rate"] == 8_000_000 / 8  # tc reports bytes/s
     assert shaping(towards_a)[0]["options"]["rate"] == 4_000_000 / 8
@@ -58,10 +58,10 @@ def _udp_goodput(net: Network, sender: str, receiver: str, offered: float, secon
     no retransmissions, nothing but the link's rate in the number."""
     size = 1472  # a full 1500-byte IP packet
     address = str(net.plan.underlay_address(sender, receiver, 4))
-    rx = nsexec.call_in(net.namespace(receiver), lambda: socket.socket(socket.AF_INET, socket.SOCK_DGRAM))
+    rx = nsexec.call_in(net.node(receiver).netns_path, lambda: socket.socket(socket.AF_INET, socket.SOCK_DGRAM))
     rx.bind((address, 0))
     rx.settimeout(0.5)
-    tx = nsexec.call_in(net.namespace(sender), lambda: socket.socket(socket.AF_INET, socket.SOCK_DGRAM))
+    tx = nsexec.call_in(net.node(sender).netns_path, lambda: socket.socket(socket.AF_INET, socket.SOCK_DGRAM))
     target = rx.getsockname()
 
     def blast() -> None:
@@ -98,7 +98,7 @@ def test_rate_is_felt_on_the_underlay(wgh_network):
 
 def test_conditions_are_replaced_and_cleared(wgh_network):
     net = wgh_network(RATED)
-    namespace = net.namespace("a")
+    namespace = net.node("a").netns_path
     impair.apply(namespace, "eth0", Conditions(rate=2e6, queue=10), 1500)
     (tbf,) = shaping(impair.read_back(namespace, "eth0"))
     assert tbf["options"]["rate"] == 2e6 / 8
@@ -108,7 +108,7 @@ def test_conditions_are_replaced_and_cleared(wgh_network):
     assert [q["kind"] for q in impair.read_back(namespace, "eth0")] == ["noqueue"]
     impair.apply(namespace, "eth0", None, 1500)  # nothing to clear: fine too
     # the other direction was not touched
-    assert shaping(impair.read_back(net.namespace("b"), "eth0"))[0]["options"]["rate"] == 4e6 / 8
+    assert shaping(impair.read_back(net.node("b").netns_path, "eth0"))[0]["options"]["rate"] == 4e6 / 8
 
 
 @needs_no_netem
@@ -116,7 +116,7 @@ def test_netem_here_is_a_missing_capability_naming_wgh_vm(wgh_network):
     # a scenario with netem is skipped by the fixture on this host: build one without
     # impairments and apply netem by hand
     net = wgh_network(PLAIN)
-    namespace = net.namespace("a")
+    namespace = net.node("a").netns_path
     impair.apply(namespace, "eth0", Conditions(rate=1e7), 1500)
     with pytest.raises(MissingCapability, match=r"wgh vm --kernel 6\.1") as error:
         impair.apply(namespace, "eth0", Conditions(delay=0.01), 1500)

@@ -29,7 +29,7 @@ def udp_arrivals(net, src: str, dst: str, sizes: list[int]) -> set[int]:
         sock.setsockopt(socket.IPPROTO_IP, 10, 0)  # IP_MTU_DISCOVER = IP_PMTUDISC_DONT: no DF
         return sock
 
-    rx, tx = nsexec.call_in(net.namespace(dst), receiver), nsexec.call_in(net.namespace(src), sender)
+    rx, tx = nsexec.call_in(net.node(dst).netns_path, receiver), nsexec.call_in(net.node(src).netns_path, sender)
     try:
         for size in sizes:
             tx.sendto(b"x" * size, rx.getsockname())

@@ -54,7 +54,7 @@ def udp_socket(net, node: str, port: int = 0, family: int = socket.AF_INET) -> s
         sock.bind(("::" if family == socket.AF_INET6 else "0.0.0.0", port))
         return sock
 
-    return nsexec.call_in(net.namespace(node), open_socket)
+    return nsexec.call_in(net.node(node).netns_path, open_socket)
 
 
 def receive(sock: socket.socket, timeout: float = 0.3):
@@ -100,8 +100,8 @@ def tcp_connects(net, src: str, dst: str, port: int) -> bool:
             except OSError:
                 return False
 
-    with nsexec.call_in(net.namespace(dst), listen):
-        return nsexec.call_in(net.namespace(src), connect)
+    with nsexec.call_in(net.node(dst).netns_path, listen):
+        return nsexec.call_in(net.node(src).netns_path, connect)
 
 
 # --- NAT types ------------------------------------------------------------------------
@@ -222,7 +222,7 @@ def learned_path_mtu(net, src: str, dst: str) -> int:
                 time.sleep(0.1)
             return sock.getsockopt(socket.IPPROTO_IP, IP_MTU)
 
-    return nsexec.call_in(net.namespace(src), probe)
+    return nsexec.call_in(net.node(src).netns_path, probe)
 
 
 @pytest.mark.parametrize("drop_icmp", [False, True], ids=["plain", "drop-icmp"])

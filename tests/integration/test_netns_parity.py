@@ -36,7 +36,7 @@ def port_taken(net, node: str, port: int) -> bool:
                 raise
             return False
 
-    return nsexec.call_in(net.namespace(node), try_bind)
+    return nsexec.call_in(net.node(node).netns_path, try_bind)
 
 
 def has_link(net, node: str, ifname: str) -> bool:

@@ -27,8 +27,8 @@ def test_builds_namespaces_links_routes_and_tunnel(wgh_network):
     run = net.plan.run_id
     assert harness_objects({run})["namespaces"] == sorted(f"wgh-{run}-{n}" for n in ("a", "r", "b"))
     # the router forwards; the hosts do not
-    assert nsexec.read_sysctl(net.namespace("r"), "net.ipv4.ip_forward") == "1"
-    assert nsexec.read_sysctl(net.namespace("a"), "net.ipv4.ip_forward") == "0"
+    assert nsexec.read_sysctl(net.node("r").netns_path, "net.ipv4.ip_forward") == "1"
+    assert nsexec.read_sysctl(net.node("a").netns_path, "net.ipv4.ip_forward") == "0"
     # computed route: a reaches b's subnet through r
     routes = json.loads(net.run("a", ["ip", "-j", "route", "show", "198.18.2.0/24"]).stdout)
     assert routes and routes[0]["gateway"] == "198.18.1.2"
@@ -67,7 +67,7 @@ def test_diagnoses_udp_dropped_on_the_path(wgh_network):
     net = wgh_network(TWO_PEERS)
     # the router silently drops WireGuard's UDP: the classic invisible failure
     rules = "table inet wgh_block {\n chain forward {\n  type filter hook forward priority 0;\n  udp dport 51820 drop\n }\n}\n"
-    assert nsexec.run(net.namespace("r"), ["nft", "-f", "-"], input=rules).returncode == 0
+    assert nsexec.run(net.node("r").netns_path, ["nft", "-f", "-"], input=rules).returncode == 0
     result = check(net, {"handshake": {"between": ["a", "b"], "within": "1500ms"}})
     assert not result.passed
     assert "no handshake ever" in result.message and "UDP" in result.message

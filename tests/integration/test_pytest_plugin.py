@@ -9,8 +9,10 @@ import textwrap
 
 import pytest
 
+from .placement import host_only
+
 pytest_plugins = ["pytester"]
-pytestmark = pytest.mark.requires("root")
+pytestmark = [pytest.mark.requires("root"), host_only]  # the plugin's mechanics, not the kernel's
 
 SCENARIO = textwrap.dedent(
     """
@@ -34,3 +36,34 @@ def test_a_session_that_runs_a_scenario_writes_results_json(pytester: pytest.Pyt
     (entry,) = data["scenarios"]
     assert (entry["key"], entry["status"]) == ("tiny", "passed")
     assert [step["outcome"] for step in entry["steps"]] == ["pass"]
+
+
+NEGATIVE = textwrap.dedent(
+    """
+    name: negative
+    nodes: {a: {}, b: {}}
+    links: [{ends: [a, b]}]
+    wireguard: {a: {peers: {b: {}}}, b: {peers: {a: {}}}}
+    steps:
+      - handshake: {between: [a, b], within: 1s, expect: fail, cause: no-endpoint}
+    """
+)
+
+
+@pytest.mark.requires("wireguard")
+def test_under_xdist_the_workers_entries_make_one_results_json(pytester: pytest.Pytester):
+    """`pytest -n 2 scenarios/`: each worker runs scenarios, the controller writes the one
+    results.json (every entry, one run id) and the expected-failure summary."""
+    pytest.importorskip("xdist")
+    directory = pytester.path / "scenarios"
+    directory.mkdir()
+    for n in range(3):
+        (directory / f"tiny{n}.yaml").write_text(SCENARIO.replace("name: tiny", f"name: tiny{n}"))
+    (directory / "negative.yaml").write_text(NEGATIVE)
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "-n", "2", "--results-dir", "out", "--wg-backend", "wireguard-go", "-q")
+    result.assert_outcomes(passed=4)
+    (path,) = (pytester.path / "out").glob("*/results.json")  # one run directory, one document
+    data = json.loads(path.read_text())
+    assert sorted(entry["key"] for entry in data["scenarios"]) == ["negative", "tiny0", "tiny1", "tiny2"]
+    assert data["summary"] == {"passed": 4}
+    result.stdout.fnmatch_lines(["*wgharness: expected failures, diagnosed*", "*negative*[[]no-endpoint[]]*", f"wgharness results: {path}"])

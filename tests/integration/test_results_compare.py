@@ -5,7 +5,6 @@ pytest-benchmark stores and compares scenario timings."""
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from importlib import resources
@@ -16,11 +15,13 @@ import pytest
 
 from harness.cli import main
 
+from .placement import host_only
+
 pytestmark = [
     pytest.mark.requires("root", "wireguard"),
     # statistics over wireguard-go runs, whatever the kernel: on an emulated VM's
     # CPU-bound, drifting throughput they would only measure the emulator
-    pytest.mark.skipif(bool(os.environ.get("WGH_IN_VM")), reason="kernel-independent (wireguard-go); runs on the host"),
+    host_only,
 ]
 
 # One link, shaped by tbf (works without netem); iperf3 measures what gets through.

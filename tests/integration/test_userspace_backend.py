@@ -5,7 +5,6 @@ fail in each way a real implementation can)."""
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 
@@ -15,10 +14,11 @@ from harness.backends import USERSPACE, UserspaceCommand
 from harness.run import run_case
 from harness.scenario.load import load_data
 
+from .placement import host_only
+
 pytestmark = pytest.mark.requires("root", "wireguard_go")
 # the template's mechanics do not depend on the kernel: on the host only, except for
 # interop with kernel WireGuard, which only a VM has (saves ~2 min of emulated VM time)
-host_only = pytest.mark.skipif(bool(os.environ.get("WGH_IN_VM")), reason="kernel-independent: runs on the host")
 
 WIREGUARD_GO = UserspaceCommand.parse("wireguard-go -f {ifname}")
 

@@ -17,7 +17,7 @@ import harness
 PACKAGE_DIR = Path(harness.__file__).parent
 # the cause codes are data the model checks `cause:` against: pure, in the diagnosis package
 PURE_DIAGNOSIS = ("harness.diagnosis", "harness.diagnosis.causes", "harness.diagnosis.result")
-PURE = ("harness.scenario", "harness.plan", "harness.allowedips", "harness.backends", "harness.engines", "harness.nattypes", "harness.endpoint", "harness.dnsnames", "harness.sysctls", "harness.units", "harness.errors") + PURE_DIAGNOSIS
+PURE = ("harness.scenario", "harness.plan", "harness.allowedips", "harness.backends", "harness.engines", "harness.nattypes", "harness.endpoint", "harness.dnsnames", "harness.sysctls", "harness.units", "harness.errors", "harness.schedule") + PURE_DIAGNOSIS
 SIDE_EFFECTS = ("harness.net", "harness.wg", "harness.steps", "harness.diagnosis", "harness.engine", "harness.run", "harness.cleanup")
 
 

@@ -53,6 +53,13 @@ def test_case(request):
 '''
 
 
+@pytest.fixture(autouse=True)
+def _not_an_xdist_worker(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The inner session is no xdist worker even when this one is (pytest -n): seeing
+    PYTEST_XDIST_WORKER, pytest-benchmark would turn itself off in it."""
+    monkeypatch.delenv("PYTEST_XDIST_WORKER", raising=False)
+
+
 def _feed(pytester: pytest.Pytester, *args: str) -> tuple[int, pytest.RunResult]:
     pytester.makepyfile(test_feed=INNER_TEST)
     result = pytester.runpytest(*INNER, *args)

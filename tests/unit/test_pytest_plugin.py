@@ -6,6 +6,7 @@ Nothing here builds a network; tests/integration/test_pytest_plugin.py does."""
 from __future__ import annotations
 
 import inspect
+import json
 import textwrap
 
 import pytest
@@ -166,6 +167,69 @@ def test_a_bad_userspace_template_is_a_usage_error_when_read(pytester: pytest.Py
     pytester.makepyfile("from harness.plugin.options import userspace_command\n\ndef test_x(request):\n    userspace_command(request.config)\n")
     result = pytester.runpytest(*INNER, "--wg-userspace", "wireguard-go")
     assert "--wg-userspace:" in result.stdout.str() + result.stderr.str()
+
+
+# --- sharding ------------------------------------------------------------------------
+
+
+def _sharded_suite(pytester: pytest.Pytester, scenarios) -> set[str]:
+    """Six scenario items (one with a long sleep) and one plain test; the scenario node ids."""
+    for name in ("b", "c", "d", "e", "f"):
+        (scenarios / f"{name}.yaml").write_text(SCENARIO.replace("name: tiny", f"name: {name}"))
+    long_one = SCENARIO.replace("name: tiny", "name: f").replace("steps: [{ping", "steps: [{sleep: 60s}, {ping")
+    (scenarios / "f.yaml").write_text(long_one)
+    pytester.makepyfile(test_plain="def test_plain():\n    pass\n")
+    return {f"scenarios/{name}.yaml::{name}" for name in ("tiny", "b", "c", "d", "e", "f")}
+
+
+def test_wg_shard_deselects_other_shards_scenario_items_only(pytester: pytest.Pytester, scenarios):
+    everything = _sharded_suite(pytester, scenarios)
+    seen: list[str] = []
+    for index in (1, 2, 3):
+        result = pytester.runpytest(*INNER, "--collect-only", "-q", "--wg-shard", f"{index}/3")
+        collected = [line for line in result.stdout.lines if "::" in line]
+        assert "test_plain.py::test_plain" in collected  # plain tests are never sharded
+        mine = [line for line in collected if line.startswith("scenarios/")]
+        result.stdout.fnmatch_lines([f"wgharness: shard {index}/3: {len(mine)} of 6 scenario items (balanced by estimates*", f"*({6 - len(mine)} deselected)*"])
+        if index == 1:  # the longest goes first, to shard 1, alone; the five others share 2 and 3
+            assert mine == ["scenarios/f.yaml::f"]
+        seen += mine
+    assert sorted(seen) == sorted(everything)
+
+
+def test_wg_shard_reports_deselected_items_to_other_plugins(pytester: pytest.Pytester, scenarios):
+    _sharded_suite(pytester, scenarios)
+    _, reprec = pytester.inline_genitems(*INNER, "--wg-shard", "2/3")
+    items = reprec.getcall("pytest_collection_finish").session.items
+    deselected = [item for call in reprec.getcalls("pytest_deselected") for item in call.items]
+    assert len(deselected) == 3 and not set(deselected) & set(items)
+    assert len(items) == 4  # three scenario items and the plain test
+
+
+def test_wg_durations_balance_the_shards(pytester: pytest.Pytester, scenarios):
+    _sharded_suite(pytester, scenarios)
+    timing = {"build": {"value": 0, "unit": "s"}, "steps": {"value": 500, "unit": "s"}, "teardown": {"value": 0, "unit": "s"}}
+    document = {"schema_version": 2, "environment": {}, "scenarios": [{"key": "b", "status": "passed", "timing": timing}]}
+    (pytester.path / "old").mkdir()
+    (pytester.path / "old" / "results.json").write_text(json.dumps(document))
+    result = pytester.runpytest(*INNER, "--collect-only", "-q", "--wg-shard", "1/3", "--wg-durations", "old")
+    assert [line for line in result.stdout.lines if line.startswith("scenarios/")] == ["scenarios/b.yaml::b"]
+    result.stdout.fnmatch_lines(["*shard 1/3: 1 of 6 scenario items (balanced by old)"])
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (("--wg-shard", "0/3"), "--wg-shard 0/3: I must be between 1 and 3 (shards are numbered from 1)"),
+        (("--wg-shard", "x/y"), "--wg-shard 'x/y': expected I/N"),
+        (("--wg-durations", "old"), "--wg-durations balances shards: give --wg-shard I/N too"),
+        (("--wg-shard", "1/2", "--wg-durations", "nowhere"), "--wg-durations: nowhere: no such file or folder"),
+    ],
+)
+def test_bad_shard_options_are_usage_errors(pytester: pytest.Pytester, scenarios, args, message):
+    result = pytester.runpytest(*INNER, "--collect-only", *args)
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    assert message in result.stderr.str()
 
 
 # --- signals: only in sessions that build networks ------------------------------------

@@ -300,3 +300,22 @@ def test_page_renders_in_headless_chromium(page: str, tmp_path_factory) -> None:
     # plots in the input colours have many
     assert colours > 50, colours
     assert not_white > 0.05, not_white
+
+
+def test_a_folder_of_shards_is_one_input(tmp_path: Path, capsys) -> None:
+    data = _results("6.1.0-56-amd64", "kernel", 1.0)
+    everything = data["scenarios"]
+    for index, part in enumerate((everything[::3], everything[1::3]), 1):  # shard 3/3 did not arrive
+        shard = json.loads(json.dumps(data))
+        shard.update(run_id=f"shard-{index}", scenarios=part)
+        shard["environment"]["shard"] = {"index": index, "count": 3}
+        (tmp_path / "all" / f"shard-{index}" / "run").mkdir(parents=True)
+        (tmp_path / "all" / f"shard-{index}" / "run" / "results.json").write_text(json.dumps(shard))
+    (run,) = load_inputs([tmp_path / "all"])
+    assert run.run_id == "all" and run.label == "6.1.0-56-amd64 / kernel"
+    assert [s.id for s in run.scenarios] == [s["id"] for s in everything[::3] + everything[1::3]]
+    assert run.notes == [f"{tmp_path / 'all'}: shard 3/3 missing: their scenarios are absent"]
+    environment = dict(_parse(render_html([run])).tables["environment"][1:])
+    assert environment.get("merged from") == "2 runs: shards 1/3, 2/3"
+    assert main(["report", str(tmp_path / "all"), "-o", str(tmp_path / "r.html")]) == 0
+    assert "wgh report: note: " in capsys.readouterr().err

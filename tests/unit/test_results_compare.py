@@ -17,7 +17,7 @@ from harness.results.compare import (
     format_report,
     mann_whitney_p,
 )
-from harness.results.load import ResultSet, load_result_sets
+from harness.results.load import ResultSet, ResultsError, load_result_sets
 
 
 def results_doc(metrics: dict[str, tuple[str, list[float]]], scenario: str = "direct", status: str = "passed") -> dict:
@@ -213,3 +213,84 @@ def test_matrix_summary_is_read_as_one_set_per_combination(tmp_path):
     (tmp_path / "m-matrix.json").write_text(json.dumps(summary))
     sets = load_result_sets(tmp_path / "m-matrix.json")
     assert [s.label for s in sets] == ["6.1/kernel", "6.1/wireguard-go"]
+
+
+# --- sharded runs: a folder of runs, or several a side, is one merged set -----------------
+
+
+def _suite(rng: random.Random, mean: float) -> list[dict]:
+    """Three scenario cases' documents, five repeats each."""
+    return [results_doc({"x.time": ("s", noisy(rng, mean * (i + 1), 5)), "rtt": ("ms", noisy(rng, 0.5, 5))}, scenario=f"case{i}") for i in range(3)]
+
+
+def _write(folder, docs: list[dict], shard: dict | None = None, kernel: str = "6.1"):
+    document = {"schema_version": 2, "run_id": folder.name, "started": "", "wall_seconds": 1.0, "summary": {},
+                "environment": {"kernel_release": kernel, "backend_requested": "kernel"}, "scenarios": [s for d in docs for s in d["scenarios"]]}
+    if shard:
+        document["environment"]["shard"] = shard
+    folder.mkdir(parents=True)
+    (folder / "results.json").write_text(json.dumps(document))
+    return folder
+
+
+def test_the_shards_of_a_run_compare_as_the_unsharded_run(tmp_path, capsys):
+    base_docs, new_docs = _suite(random.Random(1), 1.0), _suite(random.Random(2), 1.3)
+    whole = load_result_sets(_write(tmp_path / "base-whole", base_docs))
+    _write(tmp_path / "base" / "shard-1", base_docs[:2], {"index": 1, "count": 2})
+    _write(tmp_path / "base" / "shard-2", base_docs[2:], {"index": 2, "count": 2})
+    new = load_result_sets(_write(tmp_path / "new", new_docs))
+    (merged,) = load_result_sets(tmp_path / "base")
+    assert merged.notes == [] and merged.data["environment"]["merged_from"] == "2 runs: shards 1/2, 2/2"
+    assert "shard" not in merged.data["environment"] and merged.data["summary"] == {"passed": 15}
+    expected = compare(whole, new).to_json()
+    assert compare([merged], new).to_json() == expected
+    assert compare(load_result_sets(tmp_path / "base" / "shard-1") + load_result_sets(tmp_path / "base" / "shard-2"), new).to_json() == expected
+    assert expected["regressions"] == 3
+    # the command line: a folder of shards, or --base/--new with several each
+    assert main(["compare", "--json", str(tmp_path / "base"), str(tmp_path / "new")]) == 1
+    assert json.loads(capsys.readouterr().out) == expected
+    shards = [str(tmp_path / "base" / f"shard-{i}") for i in (1, 2)]
+    assert main(["compare", "--json", "--base", *shards, "--new", str(tmp_path / "new")]) == 1
+    assert json.loads(capsys.readouterr().out) == expected
+    assert main(["compare", "--base", *shards, "--new", *shards]) == 0
+    assert main(["compare", "--base", shards[0], "--new", str(tmp_path / "new")]) == 1  # one shard: the regressions in its cases
+    capsys.readouterr()
+    assert main(["compare", "--base", shards[0], str(tmp_path / "base-whole"), "--new", str(tmp_path / "new")]) == 1
+    assert "wgh compare: note: --base: sharded and unsharded runs merged" in capsys.readouterr().err
+
+
+def test_merging_shards_notes_what_is_missing_and_refuses_other_environments(tmp_path, capsys):
+    docs = _suite(random.Random(3), 1.0)
+    _write(tmp_path / "runs" / "a", docs[:1], {"index": 1, "count": 3})
+    _write(tmp_path / "runs" / "b", docs[1:2], {"index": 1, "count": 3})
+    (merged,) = load_result_sets(tmp_path / "runs")
+    assert merged.notes == [
+        f"{tmp_path / 'runs'}: shards 2/3, 3/3 missing: their scenarios are absent",
+        f"{tmp_path / 'runs'}: shard 1/3 more than once: their runs count as repeats",
+    ]
+    assert main(["compare", str(tmp_path / "runs"), str(tmp_path / "runs" / "a")]) == 0
+    assert "wgh compare: note: " in capsys.readouterr().err
+    _write(tmp_path / "runs" / "c", docs[2:], kernel="6.12")
+    with pytest.raises(ResultsError, match="different environments .*kernel 6.12, backend kernel: .*runs/c"):
+        load_result_sets(tmp_path / "runs")
+    assert main(["compare", "--base", str(tmp_path / "runs" / "a"), str(tmp_path / "runs" / "c"), "--new", str(tmp_path / "runs" / "a")]) == 2
+    assert "wgh compare: --base: its runs were taken in different environments" in capsys.readouterr().err
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(ResultsError, match="no results.json in this folder or beneath it"):
+        load_result_sets(tmp_path / "empty")
+    (only,) = load_result_sets(tmp_path / "runs" / "a")  # a plain run folder stays itself
+    assert only.path == tmp_path / "runs" / "a" / "results.json" and only.notes == []
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["a"], "give BASE NEW (two results, 1 given)"),
+        (["a", "b", "c"], "give BASE NEW (two results, 3 given)"),
+        (["--base", "a"], "give BASE NEW, or --base RESULTS... and --new RESULTS..."),
+        (["x", "--base", "a", "--new", "b"], "not both forms"),
+    ],
+)
+def test_wgh_compare_wants_two_sides(args, message, capsys):
+    assert main(["compare", *args]) == 2
+    assert message in capsys.readouterr().err

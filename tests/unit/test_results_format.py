@@ -81,6 +81,19 @@ def test_schema_rejects_a_measurement_without_unit(tmp_path):
         validate(json.loads(json.dumps(results.data, default=str)))
 
 
+def test_a_sharded_run_records_its_shard_and_validates(tmp_path):
+    results = ResultsFile(tmp_path / "results", "auto", run_id="s2", shard={"index": 2, "count": 3})
+    results.add(scenario_result(tmp_path).to_json())
+    document = json.loads(results.path.read_text())
+    validate(document)
+    assert document["environment"]["shard"] == {"index": 2, "count": 3}
+    assert "shard" not in ResultsFile(None, "auto").data["environment"]  # only in a sharded run's
+    for wrong in ({"index": 0, "count": 3}, {"index": 1}, {"index": 1, "count": 2, "of": 9}):
+        document["environment"]["shard"] = wrong
+        with pytest.raises(jsonschema.ValidationError):
+            validate(document)
+
+
 V1 = {
     "schema_version": 1,
     "run_id": "old",

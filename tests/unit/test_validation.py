@@ -609,6 +609,17 @@ def test_matrix_expands_every_combination_with_readable_ids():
     assert len({c.file_sha256 for c in cases}) == 1
 
 
+def test_a_matrix_in_a_dict_expands_too():
+    # load_data (a dict from Python: no file, no lines) with both matrix forms
+    import yaml
+
+    data = yaml.safe_load(MATRIX)
+    assert len(load_data(data)) == 6
+    listed = {**data, "matrix": [{"case": "small", "links.0.mtu": 1280}, {"case": "big", "links.0.mtu": 9000}]}
+    cases = load_data(listed)
+    assert [(c.case_id, c.spec.links[0].mtu) for c in cases] == [("small", 1280), ("big", 9000)]
+
+
 def test_matrix_ambiguous_last_segment_uses_longer_suffix():
     cases = load(
         """\

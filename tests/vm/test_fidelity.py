@@ -77,7 +77,7 @@ def test_every_option_is_taken_by_the_kernel_and_read_back(wgh_network):
     """Each shape of tc_commands against the real netem and tbf: `apply` raises if tc
     refuses or the read-back differs from the plan."""
     net = wgh_network({"name": "options", "nodes": {"a": {}, "b": {}}, "links": [{"ends": ["a", "b"]}]})
-    namespace = net.namespace("a")
+    namespace = net.node("a").netns_path
     everything = Conditions(
         delay=0.02, jitter=0.005, distribution="normal", delay_correlation=25, loss=1, loss_correlation=25,
         reorder=5, duplicate=1, corrupt=0.1, queue=50,

@@ -134,5 +134,6 @@ def _check_wait_until(args: WaitUntilArgs, c: StepCheck) -> None:
 
 step("probe", ProbeArgs, check=_check_probe)
 step("capture", CaptureArgs, check=_check_capture)
-step("stop", StopArgs, check=_check_stop)
+# a capture checked for the keepalive interval (±10%) measures timing
+step("stop", StopArgs, check=_check_stop, exclusive=lambda args: args.keepalive is not None and args.keepalive > 0)
 step("wait_until", WaitUntilArgs, check=_check_wait_until)

@@ -30,6 +30,9 @@ class StepKind:
     check: Check | None = None  # first round: what the arguments name exists (before planning)
     check_plan: PlanCheck | None = None  # second round: what needs the plan (addresses, routes)
     needs: Needs | None = None  # host capabilities beyond the scenario's own (e.g. netem)
+    # it measures throughput or timing that other cases on the machine would distort:
+    # `wgh run -j` runs a case using it alone (always, or when its arguments say so)
+    exclusive: bool | Callable[[Any], bool] = False
 
     @property
     def args(self) -> Any:
@@ -41,7 +44,15 @@ _KINDS: dict[str, StepKind] = {}  # in the order of registration: the union's (a
 _sealed = False  # set once the union is built: a kind registered later would not be in it
 
 
-def step(name: str, args: Any, *, check: Check | None = None, check_plan: PlanCheck | None = None, needs: Needs | None = None) -> StepKind:
+def step(
+    name: str,
+    args: Any,
+    *,
+    check: Check | None = None,
+    check_plan: PlanCheck | None = None,
+    needs: Needs | None = None,
+    exclusive: bool | Callable[[Any], bool] = False,
+) -> StepKind:
     """Declare the step kind `name`, written `- name: <args>` in a file."""
     if name in _KINDS:
         raise ValueError(f"step kind {name!r} is declared twice")
@@ -50,7 +61,7 @@ def step(name: str, args: Any, *, check: Check | None = None, check_plan: PlanCh
     # the wrapper's name is the schema's name for it ("nat_rebind" → NatRebindStep)
     title = "".join(part.capitalize() for part in name.split("_")) + "Step"
     wrapper = create_model(title, __base__=Strict, **{name: (args, ...)})
-    entry = StepKind(name, wrapper, check, check_plan, needs)
+    entry = StepKind(name, wrapper, check, check_plan, needs, exclusive)
     _KINDS[name] = entry
     return entry
 
@@ -80,6 +91,16 @@ def step_needs(step: BaseModel) -> set[str]:
     """What one step needs from the host beyond what its scenario needs (e.g. netem)."""
     needs = _KINDS[step_kind(step)].needs
     return needs(step_args(step)) if needs is not None else set()
+
+
+def runs_alone(spec: Any) -> bool:
+    """A case that must have the machine to itself: its file says `exclusive: true`, or
+    one of its steps measures what sharing the CPU would distort (see StepKind.exclusive)."""
+    def alone(step: BaseModel) -> bool:
+        exclusive = _KINDS[step_kind(step)].exclusive
+        return exclusive(step_args(step)) if callable(exclusive) else exclusive
+
+    return bool(getattr(spec, "exclusive", False)) or any(alone(s) for s in spec.steps)
 
 
 def _discriminate(value: Any) -> str | None:

@@ -61,4 +61,4 @@ def _check_iperf3(args: Iperf3Args, c: StepCheck) -> None:
         records.add(args.record)
 
 
-step("iperf3", Iperf3Args, check=_check_iperf3)
+step("iperf3", Iperf3Args, check=_check_iperf3, exclusive=True)  # throughput

@@ -1,0 +1,134 @@
+"""The `wgh run -j` pool, driven with a stand-in worker (no root, no network): how many
+cases run at once, exclusive cases alone and last, a worker that dies, and a signal."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+import textwrap
+import threading
+import time
+from types import SimpleNamespace
+
+import pytest
+
+from harness.workers.pool import CaseRun, PoolInterrupted, run_cases
+
+# Speaks the worker protocol. A case id says what to do: "sleep:<s>", "die", or
+# "hang" (until SIGTERM, then report the case as interrupted, as a real worker does).
+FAKE_WORKER = textwrap.dedent(
+    """
+    import json, signal, sys, time
+    log = open(sys.argv[1], "a")
+    def say(event, **fields):
+        print(json.dumps({"event": event, **fields}), flush=True)
+    def record(task, status):
+        zero = {"value": 0.0, "unit": "s"}
+        return {"key": task["case_id"], "status": status, "backends": {}, "timing": {"build": zero, "steps": zero, "teardown": zero}}
+    current = None
+    def stop(signum, frame):
+        log.write(f"end {current['number']} {time.monotonic()}\\n"); log.flush()
+        say("interrupted", number=current["number"], record=record(current, "error"), summary="interrupted; everything run x built was torn down")
+        sys.exit(130)
+    signal.signal(signal.SIGTERM, stop)
+    for line in sys.stdin:
+        current = task = json.loads(line)
+        what = task["case_id"]
+        log.write(f"start {task['number']} {time.monotonic()}\\n"); log.flush()
+        if what == "die":
+            print("fake worker: something broke", file=sys.stderr, flush=True)
+            sys.exit(3)
+        if what == "hang":
+            time.sleep(60)
+        time.sleep(float(what.split(":")[1]))
+        say("step", number=task["number"], index=0, kind="sleep", outcome="pass")
+        log.write(f"end {task['number']} {time.monotonic()}\\n"); log.flush()
+        say("done", number=task["number"], record=record(task, "passed"), summary="1 step ok", report="")
+    """
+)
+
+
+def _case(case_id: str) -> SimpleNamespace:
+    return SimpleNamespace(file="x.yaml", case_id=case_id, id=f"x[{case_id}]", name="x", file_sha256="", matrix_values={}, spec=SimpleNamespace(steps=[None]))
+
+
+def _run(tmp_path, cases: list[tuple[str, bool]], workers: int, **kwargs):
+    script = tmp_path / "worker.py"
+    script.write_text(FAKE_WORKER)
+    log = tmp_path / "log"
+    runs = [CaseRun(n, _case(case_id), alone=alone) for n, (case_id, alone) in enumerate(cases)]
+    options = dict(backend="wireguard-go", userspace=None, engine=None, artifacts_dir=None)
+    finished = run_cases(runs, workers, worker_command=[sys.executable, str(script), str(log)], **options, **kwargs)
+    return finished, _intervals(log)
+
+
+def _intervals(log) -> dict[int, tuple[float, float]]:
+    starts, ends = {}, {}
+    for line in log.read_text().splitlines() if log.exists() else []:
+        what, number, when = line.split()
+        (starts if what == "start" else ends)[int(number)] = float(when)
+    return {n: (starts[n], ends.get(n, float("inf"))) for n in starts}
+
+
+def _most_at_once(intervals) -> int:
+    moments = sorted([(s, 1) for s, _ in intervals] + [(e, -1) for _, e in intervals])
+    now = most = 0
+    for _, change in moments:
+        now += change
+        most = max(most, now)
+    return most
+
+
+def test_shared_cases_run_side_by_side_and_exclusive_ones_alone_after_them(tmp_path):
+    cases = [("sleep:0.4", False)] * 6 + [("sleep:0.2", True)] * 2
+    finished, intervals = _run(tmp_path, cases, workers=3)
+    assert sorted(f.number for f in finished) == list(range(8))
+    assert all(f.status == "passed" for f in finished)
+    shared = [intervals[n] for n in range(6)]
+    alone = [intervals[n] for n in (6, 7)]
+    assert _most_at_once(shared) == 3, "three workers: three shared cases at once"
+    last_shared_end = max(end for _, end in shared)
+    assert all(start >= last_shared_end for start, _ in alone), "exclusive cases start once the shared ones are over"
+    assert _most_at_once(alone) == 1, "and one at a time"
+
+
+def test_a_worker_that_dies_makes_its_case_an_error_that_says_why_and_the_rest_runs(tmp_path):
+    messages = []
+    finished, _ = _run(tmp_path, [("die", False), ("sleep:0.1", False), ("sleep:0.1", False)], workers=2, on_stderr=messages.append)
+    by_number = {f.number: f for f in finished}
+    assert by_number[0].status == "error"
+    assert "died (exit status 3)" in by_number[0].summary() and "something broke" in by_number[0].summary()
+    assert by_number[1].status == by_number[2].status == "passed"
+    assert "fake worker: something broke" in messages
+
+
+def test_a_signal_stops_every_worker_and_waits_for_their_teardown(tmp_path):
+    timer = threading.Timer(0.8, os.kill, (os.getpid(), signal.SIGINT))
+    timer.start()
+    started = time.monotonic()
+    with pytest.raises(PoolInterrupted) as caught:
+        _run(tmp_path, [("hang", False)] * 3 + [("sleep:0.1", False)], workers=3)
+    timer.cancel()
+    assert time.monotonic() - started < 10, "the hanging workers were stopped, not waited out"
+    interrupted = [f for f in caught.value.finished if f.status == "error"]
+    assert len(interrupted) == 3 and len(caught.value.summaries) == 3
+    assert all("torn down" in s for s in caught.value.summaries)
+
+
+def test_auto_workers_follow_the_tightest_limit(monkeypatch):
+    from harness.workers import capacity
+
+    monkeypatch.setattr(capacity.os, "cpu_count", lambda: 2)
+    monkeypatch.setattr(capacity, "_mem_available", lambda: 64 * 2**30)
+    monkeypatch.setattr(capacity, "_max_net_namespaces", lambda: 1_000_000)
+    monkeypatch.setattr(capacity.resource, "getrlimit", lambda which: (1_000_000, 1_000_000))
+    assert capacity.auto_workers(50, 3) == capacity.Capacity(8, "4 per CPU")
+    assert capacity.auto_workers(3, 3) == capacity.Capacity(3, "the number of cases")
+    monkeypatch.setattr(capacity, "_mem_available", lambda: 600 * 2**20)  # 600 MiB: 3 workers of 3-node cases
+    assert capacity.auto_workers(50, 3) == capacity.Capacity(3, "available memory")
+    monkeypatch.setattr(capacity, "_mem_available", lambda: 64 * 2**30)
+    monkeypatch.setattr(capacity, "_max_net_namespaces", lambda: 20)
+    assert capacity.auto_workers(50, 10) == capacity.Capacity(2, "user.max_net_namespaces")
+    monkeypatch.setattr(capacity, "_mem_available", lambda: 10 * 2**20)
+    assert capacity.auto_workers(50, 3).workers == 1, "never fewer than one"
