@@ -9,6 +9,8 @@ is refused, since running it would act on the host itself.
 
 from __future__ import annotations
 
+import socket
+import struct
 import subprocess
 import time
 from dataclasses import dataclass, field
@@ -19,6 +21,7 @@ from pyroute2.netlink.exceptions import NetlinkError
 from harness.context import ContextAccess, RunContext
 from harness.endpoint import format_endpoint
 from harness.net.conntrack import UdpMapping
+from harness.net.echo import SO_TIMESTAMPNS
 from harness.plan.types import Conditions, NetworkPlan, Port
 from harness.wg.status import DeviceStatus, PeerStatus
 
@@ -70,6 +73,47 @@ class _FakeSocket:
         pass
 
 
+class _FakeIcmpSocket:
+    """A raw ICMP socket whose echo requests the world answers (`FakeWorld.ping`): the
+    reply comes back through a socketpair, so select() and recvmsg() work as on a real one."""
+
+    def __init__(self, node: "FakeNode", family: int):
+        self.node = node
+        self.family = family
+        self._ours, self._theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_DGRAM)
+        self._replies: list[tuple[str, float]] = []  # (source, when the kernel would have stamped it)
+
+    def fileno(self) -> int:
+        return self._ours.fileno()
+
+    def setsockopt(self, *args: Any) -> None:
+        pass
+
+    def bind(self, address: tuple) -> None:
+        pass
+
+    def sendto(self, packet: bytes, target: tuple) -> int:
+        self.node.world.sent.append((self.node.name, target[0], packet))
+        rtt_ms = self.node.world.ping(self.node.name, target[0])
+        if rtt_ms is not None:
+            reply = bytes([0 if self.family == socket.AF_INET else 129]) + packet[1:]
+            header = bytes([0x45]) + bytes(19) if self.family == socket.AF_INET else b""
+            self._replies.append((target[0], time.time() + rtt_ms / 1000))
+            self._theirs.send(header + reply)
+        return len(packet)
+
+    def recvmsg(self, size: int, ancillary_size: int = 0) -> tuple[bytes, list, int, tuple]:
+        """The reply, stamped as the kernel would (SO_TIMESTAMPNS), `rtt_ms` after its request."""
+        data = self._ours.recv(size)
+        source, at = self._replies.pop(0)
+        stamp = struct.pack("@qq", int(at), int((at % 1) * 1e9))
+        return data, [(socket.SOL_SOCKET, SO_TIMESTAMPNS, stamp)], 0, (source,)
+
+    def close(self) -> None:
+        self._ours.close()
+        self._theirs.close()
+
+
 class _FakeRoute(dict):
     def get_attr(self, name: str) -> Any:
         return self.get(name)
@@ -111,7 +155,9 @@ class FakeNode:
     def popen(self, argv: Sequence[str], **kwargs: Any) -> subprocess.Popen:
         raise NotImplementedError("the fake engine starts no processes")
 
-    def socket(self, family: int, kind: int, proto: int = 0) -> _FakeSocket:
+    def socket(self, family: int, kind: int, proto: int = 0) -> _FakeSocket | _FakeIcmpSocket:
+        if kind == socket.SOCK_RAW:
+            return _FakeIcmpSocket(self, family)
         return _FakeSocket(self)
 
     def call(self, function: Callable[..., Any], *args: Any) -> Any:

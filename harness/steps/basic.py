@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import subprocess
 import time
 
 from harness.diagnosis import mtu
@@ -10,7 +9,7 @@ from harness.diagnosis.cryptokey import watch_delivery
 from harness.diagnosis.path import diagnose_path
 from harness.diagnosis.tunnel import diagnose_tunnel, diagnose_underlay
 from harness.engine.base import send_datagram
-from harness.net.ping import parse_ping, ping_argv
+from harness.net import echo
 from harness.scenario.steps.basic import HandshakeArgs, PingArgs
 from harness.steps.registry import runs
 from harness.steps.result import Measurement, StepResult
@@ -68,25 +67,21 @@ def handshake(network, index: int, args: HandshakeArgs) -> StepResult:
 
 @runs("ping")
 def ping(network, index: int, args: PingArgs, diagnose: bool = True) -> StepResult:
-    """iputils ping from inside a node; `diagnose=False` for callers that retry (wait_until)."""
+    """ICMP echo from inside a node (harness/net/echo.py); `diagnose=False` for callers that retry (wait_until)."""
     plan = network.plan
     address = plan.target_address(args.from_, args.to, args.via, args.family)
     family = address.version
     title = f"ping {args.from_} → {args.to} ({address}, {args.via}, IPv{family}, {args.count}×)"
-    argv = ping_argv(str(address), family=family, count=args.count, interval=args.interval, timeout=args.timeout, size=args.size)
     watch = None
     if args.source:  # send from this address: the receiver's counters tell what became of it
         title = title.replace(f", {args.via},", f" from {args.source}, {args.via},")
-        argv = argv[:-1] + ["-I", args.source] + argv[-1:]
         watch = watch_delivery(network, args.from_, address, args.source) if args.via == "tunnel" else None
-    try:
-        completed = network.run(args.from_, argv, timeout=args.count * args.interval + args.timeout + 10)
-        output = completed.stdout + completed.stderr
-    except subprocess.TimeoutExpired as exc:  # a starved machine (emulated VM): a failed attempt, not an error
-        output = f"ping did not finish within {exc.timeout:g}s"
+    outcome = echo.ping(
+        network.node(args.from_), str(address), count=args.count, interval=args.interval, timeout=args.timeout,
+        size=args.size, source=args.source,
+    )
     if watch is not None:
         watch.finish()
-    outcome = parse_ping(output)
     passed = outcome.sent > 0 and outcome.received > 0 and outcome.loss_percent <= args.max_loss + 1e-9
     result = StepResult(index, "ping", title, passed, args.expect)
     prefix = f"{args.record}." if args.record else ""

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from harness.diagnosis.path import diagnose_path
 from harness.engine.base import Node
 from harness.scenario.steps.mesh import ReachArgs, reach_nodes, reach_pairs
-from harness.steps.probe import echo_request, parse_reply
+from harness.net.echo import echo_request, parse_reply
 from harness.steps.registry import runs
 from harness.steps.result import Measurement, StepResult
 

@@ -11,45 +11,12 @@ import os
 import select
 import socket
 import statistics
-import struct
 import threading
 import time
 from dataclasses import dataclass, field
 
 from harness.engine.base import Node
-
-ICMP_ECHO, ICMP_REPLY = 8, 0
-ICMP6_ECHO, ICMP6_REPLY = 128, 129
-
-
-def _checksum(data: bytes) -> int:
-    if len(data) % 2:
-        data += b"\0"
-    total = sum(struct.unpack(f"!{len(data) // 2}H", data))
-    total = (total >> 16) + (total & 0xFFFF)
-    total += total >> 16
-    return ~total & 0xFFFF
-
-
-def echo_request(ident: int, seq: int, family: int, payload: bytes = b"wgharness-probe") -> bytes:
-    kind = ICMP6_ECHO if family == 6 else ICMP_ECHO
-    header = struct.pack("!BBHHH", kind, 0, 0, ident, seq)
-    if family == 6:
-        return header + payload  # the kernel fills in the ICMPv6 checksum
-    return struct.pack("!BBHHH", kind, 0, _checksum(header + payload), ident, seq) + payload
-
-
-def parse_reply(packet: bytes, family: int) -> tuple[int, int] | None:
-    """(ident, seq) of an echo reply; raw IPv4 sockets include the IP header."""
-    if family == 4:
-        packet = packet[(packet[0] & 0x0F) * 4 :]
-    if len(packet) < 8:
-        return None
-    kind, _, _, ident, seq = struct.unpack("!BBHHH", packet[:8])
-    if kind != (ICMP6_REPLY if family == 6 else ICMP_REPLY):
-        return None
-    return ident, seq
-
+from harness.net.echo import echo_request, parse_reply
 
 @dataclass
 class ProbeReport:
