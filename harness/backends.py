@@ -18,6 +18,8 @@ import shlex
 import string
 from dataclasses import dataclass
 
+from harness.errors import HarnessError
+
 AUTO = "auto"
 USERSPACE = "userspace"
 MAX_TEMPLATE = 500
@@ -41,7 +43,7 @@ BACKENDS: dict[str, BackendKind] = {
 CHOICES: tuple[str, ...] = (AUTO, *BACKENDS)
 
 
-class TemplateError(ValueError):
+class TemplateError(HarnessError, ValueError):
     """A userspace command template that cannot be used; the message says why."""
 
 

@@ -12,6 +12,8 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
+from harness.errors import HarnessError
+
 DEFAULT = "netns"
 ENV_VAR = "WGH_ENGINE"
 
@@ -32,7 +34,7 @@ ENGINES: dict[str, EngineKind] = {
 CHOICES: tuple[str, ...] = tuple(ENGINES)
 
 
-class EngineChoiceError(ValueError):
+class EngineChoiceError(HarnessError, ValueError):
     """An engine name nobody registered; the message lists the known ones."""
 
 

@@ -75,7 +75,7 @@ class DeliveryWatch:
     def _read(self) -> _Counters | None:
         network = self.network
         try:
-            peer = network.wireguard.devices[self.receiver].status().peer(network.wireguard.public_key(self.sender))
+            peer = network.wireguard.peer_status(self.receiver, self.sender)
             return _Counters(
                 peer.rx_bytes if peer else 0,
                 _interface_rx_errors(network, self.receiver),
@@ -115,7 +115,7 @@ class DeliveryWatch:
 
 def _receiver_allows(network, receiver: str, sender: str, source: str) -> bool:
     try:
-        peer = network.wireguard.devices[receiver].status().peer(network.wireguard.public_key(sender))
+        peer = network.wireguard.peer_status(receiver, sender)
     except DeviceUnavailable:
         return False
     address = ipaddress.ip_address(source)

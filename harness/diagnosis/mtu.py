@@ -299,7 +299,7 @@ def refine(network, src: str, address, size: int | None, received: int, diagnosi
     outer_family = 4
     for sender, receiver in ((src, hop.node), (hop.node, src)):
         try:
-            peer = network.wireguard.devices[sender].status().peer(network.wireguard.public_key(receiver))
+            peer = network.wireguard.peer_status(sender, receiver)
         except DeviceUnavailable:
             continue
         if peer is None or not peer.endpoint:

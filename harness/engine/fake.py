@@ -248,6 +248,9 @@ class FakeFleet:
         self.endpoints: dict[tuple[str, str], object] = {}
         self.listen_ports: dict[str, int] = {}
 
+    def peer_status(self, node: str, peer: str) -> PeerStatus | None:
+        return self.devices[node].status().peer(self.public_key(peer))
+
     def public_key(self, node: str) -> bytes:
         return self.keys[node]
 

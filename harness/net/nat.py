@@ -52,6 +52,7 @@ from harness.errors import BuildError, MissingCapability
 from harness.net import nsexec
 from harness.nattypes import ADDRESS_DEPENDENT, ENDPOINT_INDEPENDENT, NAT_TYPES, NatType
 from harness.plan.network import NatPlan
+from harness.plan.types import PlanError
 
 TABLE = "wgh_nat"
 GUARD_TABLE = "wgh_nat_guard"
@@ -73,7 +74,7 @@ def nat_type(nat: NatPlan) -> NatType:
     try:
         return NAT_TYPES[nat.type]
     except KeyError:
-        raise ValueError(f"unknown NAT type {nat.type!r} (known: {', '.join(NAT_TYPES)})") from None
+        raise PlanError(("nat", "type"), f"unknown NAT type {nat.type!r} (known: {', '.join(NAT_TYPES)})") from None
 
 
 def nft_ruleset(nat: NatPlan) -> str:

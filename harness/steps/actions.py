@@ -259,8 +259,7 @@ def wait_until(network, index: int, args: WaitUntilArgs) -> StepResult:
         attempts += 1
         if args.handshake is not None:
             a, b = args.handshake
-            pa = network.wireguard.devices[a].status().peer(network.wireguard.public_key(b))
-            pb = network.wireguard.devices[b].status().peer(network.wireguard.public_key(a))
+            pa, pb = network.wireguard.peer_status(a, b), network.wireguard.peer_status(b, a)
             ok = bool(pa and pb and pa.latest_handshake >= since_wall and pb.latest_handshake >= since_wall)
             if ok:
                 handshake_after = max(pa.latest_handshake, pb.latest_handshake) - since_wall

@@ -30,11 +30,8 @@ def handshake(network, index: int, args: HandshakeArgs) -> StepResult:
     title = f"handshake {a} ↔ {b} within {args.within:g}s"
     # the side that knows an endpoint initiates; data towards the peer triggers it
     initiator, responder = (a, b) if plan.wireguard[a].peer(b) and plan.wireguard[a].peer(b).endpoint else (b, a)
-    key_a, key_b = network.wireguard.public_key(a), network.wireguard.public_key(b)
-
     def done() -> bool:
-        peer_ab = network.wireguard.devices[a].status().peer(key_b)
-        peer_ba = network.wireguard.devices[b].status().peer(key_a)
+        peer_ab, peer_ba = network.wireguard.peer_status(a, b), network.wireguard.peer_status(b, a)
         return bool(peer_ab and peer_ab.latest_handshake and peer_ba and peer_ba.latest_handshake)
 
     started = time.monotonic()

@@ -24,7 +24,6 @@ from harness.scenario.steps.background import StopArgs
 from harness.scenario.steps.dns import ReresolveArgs
 from harness.steps.registry import runs
 from harness.steps.result import Measurement, StepResult
-from harness.wg.backends import KernelDevice, WgDevice
 
 SERVICE_PREFIX = "reresolve:"
 
@@ -38,22 +37,13 @@ class EndpointChange:
     handshake_age: float | None  # how old the latest handshake was when it was re-resolved
 
 
-def _own_handle(device: WgDevice) -> WgDevice:
-    """A handle on the device that this thread can use while the steps use theirs: a
-    kernel device gets its own netlink socket (one socket must not serve two threads);
-    wireguard-go's UAPI opens a connection per call already."""
-    if isinstance(device, KernelDevice):
-        return KernelDevice(device.namespace, device.ifname)
-    return device
-
-
 class Reresolver:
     def __init__(self, network, args: ReresolveArgs):
         self.network = network
         self.args = args
         self.node = args.node
         self.peers = [(p.node, p.endpoint) for p in network.plan.wireguard[args.node].peers if p.endpoint is not None and p.endpoint.name]
-        self.device = _own_handle(network.wireguard.devices[args.node])
+        self.device = network.wireguard.devices[args.node].for_another_thread()
         self.rounds = 0
         self.lookups = 0
         self.changes: list[EndpointChange] = []
@@ -104,7 +94,7 @@ class Reresolver:
         self._stop.set()
         if self._thread.is_alive():
             self._thread.join(timeout=15)  # at most one round: a few DNS queries with timeouts
-        if isinstance(self.device, KernelDevice):
+        if self.device is not self.network.wireguard.devices[self.node]:  # a handle of its own: only that goes
             self.device.close()
 
 

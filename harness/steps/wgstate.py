@@ -36,16 +36,12 @@ def describe(expected) -> str:
     return str(expected)
 
 
-def _peer_status(network, node: str, peer: str):
-    return network.wireguard.devices[node].status().peer(network.wireguard.public_key(peer))
-
-
 @runs("transfer")
 def transfer(network, index: int, args: TransferArgs) -> StepResult:
     wanted = ", ".join(f"{name} {describe(getattr(args, name))}" for name in ("rx", "tx") if getattr(args, name) is not None)
     title = f"transfer {args.node} ↔ {args.peer}: {wanted} bytes"
     result = StepResult(index, "transfer", title, False, args.expect)
-    status = _peer_status(network, args.node, args.peer)
+    status = network.wireguard.peer_status(args.node, args.peer)
     if status is None:
         result.message = f"{args.node} has no peer with {args.peer}'s public key"
         return result
@@ -69,7 +65,7 @@ def learned_endpoint(network, index: int, args: LearnedEndpointArgs) -> StepResu
     expected = Endpoint.parse(args.is_)
     title = f"{args.node}'s endpoint for {args.peer} is {args.is_}"
     result = StepResult(index, "learned_endpoint", title, False, args.expect)
-    status = _peer_status(network, args.node, args.peer)
+    status = network.wireguard.peer_status(args.node, args.peer)
     if status is None:
         result.message = f"{args.node} has no peer with {args.peer}'s public key"
         return result

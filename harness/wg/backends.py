@@ -42,6 +42,11 @@ class WgDevice(ABC):
         self.namespace = namespace
         self.ifname = ifname
 
+    def for_another_thread(self) -> "WgDevice":
+        """A handle on this device that another thread may use while this one is in use
+        (a background step's): the same object where each call opens its own connection."""
+        return self
+
     @abstractmethod
     def configure(self, private_key: bytes, listen_port: int, peers: list[PeerConfig]) -> None:
         """Set the key, port and the complete peer list (replacing any peers)."""
@@ -104,6 +109,10 @@ class KernelDevice(WgDevice):
     def __init__(self, namespace: str, ifname: str):
         super().__init__(namespace, ifname)
         self._netlink: WireGuardNetlink | None = None
+
+    def for_another_thread(self) -> "KernelDevice":
+        """Its own netlink socket: one socket must not serve two threads."""
+        return KernelDevice(self.namespace, self.ifname)
 
     @property
     def netlink(self) -> WireGuardNetlink:

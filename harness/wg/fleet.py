@@ -28,6 +28,7 @@ from harness.wg import uapi
 from harness.wg.backends import KernelDevice, UserspaceDevice, WgDevice, userspace_argv, wireguard_go_argv
 from harness.wg.config import PeerChange, PeerConfig
 from harness.wg.keys import KeyPair
+from harness.wg.status import PeerStatus
 
 if TYPE_CHECKING:
     from harness.engine.base import Node
@@ -227,6 +228,11 @@ class WireGuardFleet:
 
     def public_key(self, node: str) -> bytes:
         return self.keys[node].public
+
+    def peer_status(self, node: str, peer: str) -> PeerStatus | None:
+        """What `node`'s device says of its peer `peer` now (None: not its peer);
+        DeviceUnavailable if the device cannot be read."""
+        return self.devices[node].status().peer(self.public_key(peer))
 
     # --- teardown ---------------------------------------------------------------------
 

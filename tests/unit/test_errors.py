@@ -6,6 +6,8 @@ from __future__ import annotations
 import pytest
 from pyroute2.netlink.exceptions import NetlinkError
 
+from harness.backends import TemplateError
+from harness.engines import EngineChoiceError
 from harness.errors import BuildError, HarnessError, MissingCapability, ScenarioError, StepTimeout
 from harness.net.dnswire import DnsError
 from harness.net.nlbatch import BatchError
@@ -21,7 +23,7 @@ from harness.wg.uapi import UapiError
 @pytest.mark.parametrize(
     "error",
     [BuildError, MissingCapability, ScenarioError, StepTimeout, DnsError, BatchError, PingUsageError, PlanError, PlanErrors,
-     ReportInputError, ResultsError, KernelSpecError, DeviceUnavailable, UapiError],
+     ReportInputError, ResultsError, KernelSpecError, DeviceUnavailable, UapiError, EngineChoiceError, TemplateError],
 )
 def test_every_harness_error_derives_from_the_root(error):
     assert issubclass(error, HarnessError)
