@@ -23,6 +23,7 @@ class EngineKind:
     name: str
     description: str
     implementation: str  # "module:Class", a class satisfying harness.engine.base.Engine
+    needs: frozenset[str] = frozenset({"root"})  # capability names (harness/caps.py) any build of it needs
 
 
 ENGINES: dict[str, EngineKind] = {

@@ -12,7 +12,7 @@ from harness import caps
 from harness.backends import AUTO, USERSPACE, UserspaceCommand
 from harness.engine import make_engine
 from harness.engine.base import Engine
-from harness.engines import choose_engine
+from harness.engines import ENGINES, choose_engine
 from harness.errors import BuildError, MissingCapability, StepTimeout
 from harness.interrupts import Interrupted, checkpoint, shielded
 from harness.network import Network
@@ -130,9 +130,13 @@ def requirements(case: ScenarioCase) -> set[str]:
     return needs
 
 
-def missing_for(case: ScenarioCase, backend: str, userspace: UserspaceCommand | None) -> list[str]:
-    """What this host lacks for the case with this backend, each with how to get it."""
-    return caps.missing_for(requirements(case), backend, userspace)
+def missing_for(
+    case: ScenarioCase, backend: str, userspace: UserspaceCommand | None, engine: str | None = None
+) -> list[str]:
+    """What this host lacks for the case with this backend on its engine (the file's,
+    else `engine`, else the default), each with how to get it."""
+    needs = requirements(case) | ENGINES[choose_engine(engine, case.spec.engine)].needs
+    return caps.missing_for(needs, backend, userspace)
 
 
 def prepare_network(
@@ -166,7 +170,7 @@ def run_case(
     repeats: int = 1,
 ) -> ScenarioResult:
     result = ScenarioResult(case, repeat=repeat, repeats=repeats)
-    missing = missing_for(case, backend, userspace)
+    missing = missing_for(case, backend, userspace, engine)
     if missing:
         result.status, result.error = "skipped", "; ".join(missing)
         return result

@@ -46,7 +46,7 @@ def wgh_network(request: pytest.FixtureRequest, wgh_backend: str, wgh_engine: st
         if chosen is None:
             raise LookupError(f"no matrix case {case!r}; cases: {[c.case_id for c in cases]}")
         userspace = userspace_command(request.config)
-        missing = missing_for(chosen, wgh_backend, userspace)
+        missing = missing_for(chosen, wgh_backend, userspace, wgh_engine)
         if missing:
             pytest.skip("; ".join(missing))
         _, network = prepare_network(

@@ -83,3 +83,18 @@ def test_wgh_run_help_describes_every_backend_and_engine(capsys):
     shown = capsys.readouterr().out
     for kind in list(BACKENDS.values()) + list(ENGINES.values()):
         assert kind.description in shown
+
+
+def test_an_engines_own_needs_are_asked_of_the_host(monkeypatch):
+    # an engine that needs what this host lacks makes its cases skip, saying what is missing
+    from dataclasses import replace
+
+    from harness import caps, run
+
+    case = load_text("name: x\nnodes: {a: {}, b: {}}\nlinks: [{ends: [a, b]}]\nsteps: [{sleep: 0s}]\n", "x.yaml")[0]
+    monkeypatch.setattr(caps, "is_root", lambda: True)
+    monkeypatch.setattr(caps, "netem", lambda: False)
+    assert run.missing_for(case, "wireguard-go", None, "netns") == []
+    monkeypatch.setitem(ENGINES, "netns", replace(ENGINES["netns"], needs=frozenset({"root", "netem"})))
+    missing = run.missing_for(case, "wireguard-go", None, "netns")
+    assert len(missing) == 1 and "sch_netem" in missing[0]
