@@ -31,8 +31,8 @@ class Node(Protocol):
     def netns_path(self) -> str:
         """Its network namespace as a path another process can enter."""
 
-    def run(self, argv: Sequence[str], *, timeout: float = 30.0) -> subprocess.CompletedProcess:
-        """Run a command inside it to completion, output captured as text."""
+    def run(self, argv: Sequence[str], *, timeout: float = 30.0, input: str | None = None) -> subprocess.CompletedProcess:
+        """Run a command inside it to completion (`input` on its stdin), output captured as text."""
 
     def popen(self, argv: Sequence[str], **kwargs: Any) -> subprocess.Popen:
         """Start a command inside it (it dies with the harness)."""

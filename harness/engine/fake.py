@@ -143,7 +143,7 @@ class FakeNode:
     def netns_path(self) -> str:
         return f"fake:{self.name}"
 
-    def run(self, argv: Sequence[str], *, timeout: float = 30.0) -> subprocess.CompletedProcess:
+    def run(self, argv: Sequence[str], *, timeout: float = 30.0, input: str | None = None) -> subprocess.CompletedProcess:
         argv = list(argv)
         self.world.commands.append((self.name, argv))
         if "ping" not in argv[0]:

@@ -40,8 +40,8 @@ class NetnsNode:
     def netns_path(self) -> str:
         return str(nsexec.netns_path(self.namespace))
 
-    def run(self, argv: Sequence[str], *, timeout: float = 30.0) -> subprocess.CompletedProcess:
-        return nsexec.run(self.namespace, argv, timeout=timeout)
+    def run(self, argv: Sequence[str], *, timeout: float = 30.0, input: str | None = None) -> subprocess.CompletedProcess:
+        return nsexec.run(self.namespace, argv, timeout=timeout, input=input)
 
     def popen(self, argv: Sequence[str], **kwargs: Any) -> subprocess.Popen:
         return nsexec.popen(self.namespace, argv, **kwargs)
@@ -100,17 +100,17 @@ class NetnsEngine:
                 address_and_up(self._ipr(port.node), port.ifname, port.addresses, veth.mtu)
                 conditions = veth.egress(port.node)
                 if conditions is not None:
-                    impair.apply(self._namespace(port.node), port.ifname, conditions, veth.mtu or 1500)
+                    impair.apply(self._nodes[port.node], port.ifname, conditions, veth.mtu or 1500)
         if any(a.version == 6 for v in plan.veths for p in (v.a, v.b) for a in p.addresses):
             self._wait_operstate_up()
         for node in plan.nodes.values():
             # one batch per node: a mesh behind one router has hundreds (see nlbatch)
-            namespace = names[node.name]
-            nlbatch.install_routes(namespace, route_requests(self._ipr(node.name), node.routes))
+            built = self._nodes[node.name]
+            nlbatch.install_routes(built, route_requests(built.netlink, node.routes))
             if node.nat is not None:
-                nat.apply(namespace, node.nat)
+                nat.apply(built, node.nat)
             if node.firewall:
-                firewall.apply(namespace, node.firewall)
+                firewall.apply(built, node.firewall)
 
     def _wait_operstate_up(self, timeout: float = 3.0) -> None:
         """IPv6 only uses a link once the kernel's link watcher has marked it up
@@ -136,9 +136,6 @@ class NetnsEngine:
     def _ipr(self, node: str) -> Any:
         return self._nodes[node].netlink
 
-    def _namespace(self, node: str) -> str:
-        return self._nodes[node].namespace
-
     def port_addresses(self, port: Port) -> tuple:
         return self._addresses.get((port.node, port.ifname), port.addresses)
 
@@ -159,7 +156,7 @@ class NetnsEngine:
             if up is not None:
                 ipr.link("set", index=ipr.link_lookup(ifname=port.ifname)[0], state="up" if up else "down")
             if conditions is not None and port.node in conditions:
-                impair.apply(self._namespace(port.node), port.ifname, conditions[port.node], veth.mtu or 1500)
+                impair.apply(self._nodes[port.node], port.ifname, conditions[port.node], veth.mtu or 1500)
         if conditions is not None:
             self._conditions.update({(index, node): c for node, c in conditions.items()})
         if up is False:
@@ -237,7 +234,7 @@ class NetnsEngine:
         return str(new.ip)
 
     def flush_nat(self, node: str) -> int:
-        return conntrack.flush(self._namespace(node))
+        return conntrack.flush(self._nodes[node])
 
     def nat_mappings(self, node: str) -> list[conntrack.UdpMapping]:
-        return conntrack.udp_mappings(self._namespace(node))
+        return conntrack.udp_mappings(self._nodes[node])

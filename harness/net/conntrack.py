@@ -18,10 +18,10 @@ class UdpMapping:
     seconds_left: int
 
 
-def udp_mappings(namespace: str) -> list[UdpMapping]:
+def udp_mappings(node: nsexec.InNamespace) -> list[UdpMapping]:
     from pyroute2 import Conntrack
 
-    ct = Conntrack(fileno=nsexec.netlink_fd(namespace, NETLINK_NETFILTER))
+    ct = Conntrack(fileno=nsexec.netlink_fd(node.netns_path, NETLINK_NETFILTER))
     try:
         found = []
         for entry in ct.dump_entries():
@@ -41,11 +41,11 @@ def udp_mappings(namespace: str) -> list[UdpMapping]:
         ct.close()
 
 
-def flush(namespace: str) -> int:
-    """Delete every conntrack entry in the namespace (NAT mappings included)."""
+def flush(node: nsexec.InNamespace) -> int:
+    """Delete every conntrack entry in `node` (NAT mappings included)."""
     from pyroute2 import Conntrack
 
-    ct = Conntrack(fileno=nsexec.netlink_fd(namespace, NETLINK_NETFILTER))
+    ct = Conntrack(fileno=nsexec.netlink_fd(node.netns_path, NETLINK_NETFILTER))
     try:
         count = sum(1 for _ in ct.dump_entries())
         ct.flush()

@@ -138,13 +138,14 @@ def nft_ruleset(rules: Sequence[FirewallPlan]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def apply(namespace: str, rules: Sequence[FirewallPlan]) -> None:
+def apply(node: nsexec.InNamespace, rules: Sequence[FirewallPlan]) -> None:
+    """The node's firewall table, inside `node`."""
     if not rules:
         return
     nft = shutil.which("nft")
     if nft is None:
         raise MissingCapability("firewall rules need nftables: apt-get install nftables")
     # generous timeout: the first nft in a fresh VM loads its modules, slowly under TCG
-    result = nsexec.run(namespace, [nft, "-f", "-"], input=nft_ruleset(rules), timeout=180.0)
+    result = node.run([nft, "-f", "-"], input=nft_ruleset(rules), timeout=180.0)
     if result.returncode != 0:
-        raise BuildError(f"nft refused the firewall rules in {namespace}: {result.stderr.strip()}")
+        raise BuildError(f"nft refused the firewall rules in {node.netns_path}: {result.stderr.strip()}")

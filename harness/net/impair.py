@@ -29,10 +29,13 @@ import math
 import re
 import subprocess
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from harness.errors import BuildError, MissingCapability
 from harness.plan.types import Conditions
+
+if TYPE_CHECKING:
+    from harness.net.nsexec import InNamespace
 
 # A token bucket must hold at least a timer tick's worth of bytes (HZ=250 on Debian:
 # 4 ms), or it cannot reach its rate; it also loses whatever tokens arrive while its
@@ -192,27 +195,27 @@ def _percent(value: float) -> str:
 # --- applying ---------------------------------------------------------------------
 
 
-def apply(namespace: str, ifname: str, conditions: Conditions | None, mtu: int = 1500) -> None:
-    """Replace the egress conditions of `ifname` inside `namespace` (None: clear them),
+def apply(node: "InNamespace | None", ifname: str, conditions: Conditions | None, mtu: int = 1500) -> None:
+    """Replace the egress conditions of `ifname` inside `node` (None: clear them),
     then read them back: raises MissingCapability when the kernel lacks a qdisc,
     BuildError when tc refuses or the qdiscs read back are not the planned ones."""
-    if not namespace:
+    if node is None or not node.netns_path:
         raise ValueError("impairments are applied inside a harness namespace, never the host's own")
     commands = tc_commands(ifname, conditions, mtu)
-    result = _tc(namespace, ["-batch", "-"], input="".join(" ".join(c) + "\n" for c in commands))
+    result = _tc(node, ["-batch", "-"], input="".join(" ".join(c) + "\n" for c in commands))
     if result.returncode != 0:
         raise classify_failure(result.stderr, commands, ifname)
-    qdiscs = read_back(namespace, ifname)
+    qdiscs = read_back(node, ifname)
     problem = check_read_back(qdiscs, conditions, mtu)
     if problem:
         raise BuildError(f"tc accepted the conditions for {ifname} but {problem}; tc -j qdisc show: {json.dumps(qdiscs)}")
 
 
-def read_back(namespace: str, ifname: str) -> list[dict[str, Any]]:
-    """The qdiscs of `ifname` as `tc -j qdisc show` reports them (for checks and diagnostics)."""
-    if not namespace:
+def read_back(node: "InNamespace | None", ifname: str) -> list[dict[str, Any]]:
+    """The qdiscs of `ifname` in `node` as `tc -j qdisc show` reports them (for checks and diagnostics)."""
+    if node is None or not node.netns_path:
         raise ValueError("impairments are read inside a harness namespace, never the host's own")
-    result = _tc(namespace, ["-j", "qdisc", "show", "dev", ifname])
+    result = _tc(node, ["-j", "qdisc", "show", "dev", ifname])
     if result.returncode != 0:
         raise BuildError(f"tc qdisc show dev {ifname} failed: {result.stderr.strip()}")
     try:
@@ -221,11 +224,9 @@ def read_back(namespace: str, ifname: str) -> list[dict[str, Any]]:
         raise BuildError(f"tc -j qdisc show dev {ifname} printed no JSON ({exc}): {result.stdout[:200]!r}") from None
 
 
-def _tc(namespace: str, args: list[str], input: str | None = None) -> subprocess.CompletedProcess:
-    from harness.net import nsexec
-
+def _tc(node: "InNamespace", args: list[str], input: str | None = None) -> subprocess.CompletedProcess:
     try:
-        return nsexec.run(namespace, ["tc", *args], input=input)
+        return node.run(["tc", *args], input=input)
     except FileNotFoundError:
         raise MissingCapability("tc is not installed: apt-get install iproute2") from None
 

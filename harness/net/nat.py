@@ -225,22 +225,23 @@ def conntrack_sysctls(nat: NatPlan) -> dict[str, str]:
     }
 
 
-def apply(namespace: str, nat: NatPlan) -> None:
+def apply(node: nsexec.InNamespace, nat: NatPlan) -> None:
+    """The NAT's rules and conntrack timeouts, inside `node`."""
     nft = shutil.which("nft")
     if nft is not None:
         rules = nft_ruleset(nat) + guard_ruleset(nat)  # one transaction: all or nothing
         # generous timeout: the first nft in a fresh VM loads its modules, slowly under TCG
-        result = nsexec.run(namespace, [nft, "-f", "-"], input=rules, timeout=NFT_TIMEOUT)
+        result = node.run([nft, "-f", "-"], input=rules, timeout=NFT_TIMEOUT)
         if result.returncode != 0:
-            raise BuildError(f"nft refused the NAT rules in {namespace}: {result.stderr.strip()}")
+            raise BuildError(f"nft refused the NAT rules in {node.netns_path}: {result.stderr.strip()}")
     else:
         iptables = shutil.which("iptables")
         if iptables is None:
             raise MissingCapability("NAT needs nftables or iptables: apt-get install nftables")
         for command in iptables_commands(nat):
-            result = nsexec.run(namespace, [iptables, *command])
+            result = node.run([iptables, *command])
             if result.returncode != 0:
-                raise BuildError(f"iptables refused the NAT rule {' '.join(command)} in {namespace}: {result.stderr.strip()}")
+                raise BuildError(f"iptables refused the NAT rule {' '.join(command)} in {node.netns_path}: {result.stderr.strip()}")
     sysctls = conntrack_sysctls(nat)
     if sysctls:
-        nsexec.write_sysctls(namespace, sysctls)
+        nsexec.write_sysctls(node.netns_path, sysctls)

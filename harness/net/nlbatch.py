@@ -113,10 +113,10 @@ def _collect(sock: socket.socket, pending: set[int], messages: Sequence[bytes], 
             offset += (length + 3) & ~3
 
 
-def install_routes(namespace: str, requests: Sequence[dict[str, Any]], *, replace: bool = False) -> None:
-    """`ip route add` (or `replace`) for every request, in one batch."""
+def install_routes(node: nsexec.InNamespace, requests: Sequence[dict[str, Any]], *, replace: bool = False) -> None:
+    """`ip route add` (or `replace`) for every request inside `node`, in one batch."""
     try:
-        send(namespace, [route_message(replace=replace, **request) for request in requests])
+        send(node.netns_path, [route_message(replace=replace, **request) for request in requests])
     except BatchError as exc:
         request = requests[exc.index]
-        raise BatchError(exc.errno, f"route {request.get('dst')} in {namespace}: {exc.strerror}") from None
+        raise BatchError(exc.errno, f"route {request.get('dst')} in {node.netns_path}: {exc.strerror}") from None

@@ -16,7 +16,7 @@ import socket
 import subprocess
 import threading
 from pathlib import Path
-from typing import Any, Callable, Sequence, TypeVar
+from typing import Any, Callable, Protocol, Sequence, TypeVar
 
 NETNS_RUN_DIR = Path("/run/netns")
 CLONE_NEWNET = 0x40000000
@@ -29,6 +29,21 @@ T = TypeVar("T")
 MS_BIND, MS_REC, MS_SHARED, MNT_DETACH = 0x1000, 0x4000, 0x100000, 0x2
 NETLINK_ROUTE, NETLINK_GENERIC = 0, 16
 _run_dir_ready = False
+
+
+class InNamespace(Protocol):
+    """What the net layer needs of a built node (harness.engine.base.Node is one): its
+    network namespace as a path, and commands run inside it. Whatever the engine, a
+    rule, a qdisc or a route goes in through the node, never by a namespace's name."""
+
+    @property
+    def netns_path(self) -> str: ...
+
+    def run(self, argv: Sequence[str], *, timeout: float = 30.0, input: str | None = None) -> subprocess.CompletedProcess: ...
+
+    @property
+    def netlink(self) -> Any:
+        """A cached rtnetlink handle (pyroute2 IPRoute) opened inside it."""
 
 
 def netns_path(namespace: str | Path) -> Path:

@@ -47,21 +47,21 @@ def policy_rules(wg: WgPlan) -> list[dict[str, Any]]:
     return rules
 
 
-def install(ipr: Any, namespace: str, wg: WgPlan, index: int) -> None:
+def install(node: nsexec.InNamespace, wg: WgPlan, index: int) -> None:
     """The interface's routes (into their tables) and, for a full tunnel, the rules.
     Idempotent: a restarted interface gets its routes again, the rules are kept."""
     # one batch: a mesh node has hundreds of these, one request each is slow (see nlbatch)
     nlbatch.install_routes(
-        namespace, [{"dst": str(d), "oif": index, "table": table} for d, table in wg.routes_by_table()], replace=True
+        node, [{"dst": str(d), "oif": index, "table": table} for d, table in wg.routes_by_table()], replace=True
     )
     if wg.fwmark is None:
         return
     if 4 in wg.policy_families():
         # without it, replies to marked packets fail the reverse-path check (as wg-quick sets)
-        nsexec.write_sysctls(namespace, {"net.ipv4.conf.all.src_valid_mark": "1"})
+        nsexec.write_sysctls(node.netns_path, {"net.ipv4.conf.all.src_valid_mark": "1"})
     for rule in policy_rules(wg):
         try:
-            ipr.rule("add", **rule)
+            node.netlink.rule("add", **rule)
         except NetlinkError as exc:  # EEXIST: already there from before a restart
             if exc.code != errno.EEXIST:
                 raise
@@ -83,7 +83,7 @@ def installed_rules(ipr: Any, version: int) -> list[dict[str, Any]]:
     return found
 
 
-def prepare(ipr: Any, namespace: str, wg: WgPlan) -> None:
+def prepare(node: nsexec.InNamespace, wg: WgPlan) -> None:
     """Before the interface comes up: keep the kernel from sending its own IPv6
     packets (MLD reports, router solicitations) into a full tunnel. With ::/0 in the
     AllowedIPs they go to the peer the moment the interface is up, before the harness
@@ -91,6 +91,6 @@ def prepare(ipr: Any, namespace: str, wg: WgPlan) -> None:
     REKEY_TIMEOUT (5 s) before trying again (kernel WireGuard just drops them)."""
     if not any(net.version == 6 and net.overlaps(_MULTICAST6) for p in wg.peers for net in p.allowed_ips):
         return
-    index = ipr.link_lookup(ifname=wg.ifname)[0]
-    ipr.link("set", index=index, flags=0, change=IFF_MULTICAST)
-    nsexec.write_sysctls(namespace, {f"net.ipv6.conf.{wg.ifname}.router_solicitations": "0"})
+    index = node.netlink.link_lookup(ifname=wg.ifname)[0]
+    node.netlink.link("set", index=index, flags=0, change=IFF_MULTICAST)
+    nsexec.write_sysctls(node.netns_path, {f"net.ipv6.conf.{wg.ifname}.router_solicitations": "0"})

@@ -127,10 +127,10 @@ class WireGuardFleet:
         self.devices[name].configure(self.keys[name].private, self.listen_port(name), self._peer_configs(name))
         if wg.fwmark is not None:  # before any endpoint is set: no packet leaves unmarked
             self.devices[name].set_fwmark(wg.fwmark)
-        policy.prepare(node.netlink, node.netns_path, wg)
+        policy.prepare(node, wg)
         index = address_and_up(node.netlink, wg.ifname, wg.addresses, wg.mtu)
         # the routes for AllowedIPs; a full tunnel gets wg-quick's fwmark policy routing
-        policy.install(node.netlink, node.netns_path, wg, index)
+        policy.install(node, wg, index)
 
     def _set_endpoints(self, name: str) -> None:
         changes = []

@@ -42,8 +42,8 @@ def shaping(qdiscs: list[dict]) -> list[dict]:
 
 def test_rate_only_link_is_a_token_bucket_on_each_sending_end(wgh_network):
     net = wgh_network(RATED)
-    towards_b = impair.read_back(net.node("a").netns_path, "eth0")
-    towards_a = impair.read_back(net.node("b").netns_path, "eth0")
+    towards_b = impair.read_back(net.node("a"), "eth0")
+    towards_a = impair.read_back(net.node("b"), "eth0")
     assert [(q["kind"], q["handle"], q.get("root")) for q in shaping(towards_b)] == [("tbf", "1:", True)]
     assert shaping(towards_b)[0]["options"]["rate"] == 8_000_000 / 8  # tc reports bytes/s
     assert shaping(towards_a)[0]["options"]["rate"] == 4_000_000 / 8
@@ -98,17 +98,17 @@ def test_rate_is_felt_on_the_underlay(wgh_network):
 
 def test_conditions_are_replaced_and_cleared(wgh_network):
     net = wgh_network(RATED)
-    namespace = net.node("a").netns_path
-    impair.apply(namespace, "eth0", Conditions(rate=2e6, queue=10), 1500)
-    (tbf,) = shaping(impair.read_back(namespace, "eth0"))
+    node = net.node("a")
+    impair.apply(node, "eth0", Conditions(rate=2e6, queue=10), 1500)
+    (tbf,) = shaping(impair.read_back(node, "eth0"))
     assert tbf["options"]["rate"] == 2e6 / 8
-    impair.apply(namespace, "eth0", Conditions(rate=2e6, queue=10), 1500)  # again: same result
-    assert [q["kind"] for q in shaping(impair.read_back(namespace, "eth0"))] == ["tbf"]
-    impair.apply(namespace, "eth0", None, 1500)
-    assert [q["kind"] for q in impair.read_back(namespace, "eth0")] == ["noqueue"]
-    impair.apply(namespace, "eth0", None, 1500)  # nothing to clear: fine too
+    impair.apply(node, "eth0", Conditions(rate=2e6, queue=10), 1500)  # again: same result
+    assert [q["kind"] for q in shaping(impair.read_back(node, "eth0"))] == ["tbf"]
+    impair.apply(node, "eth0", None, 1500)
+    assert [q["kind"] for q in impair.read_back(node, "eth0")] == ["noqueue"]
+    impair.apply(node, "eth0", None, 1500)  # nothing to clear: fine too
     # the other direction was not touched
-    assert shaping(impair.read_back(net.node("b").netns_path, "eth0"))[0]["options"]["rate"] == 4e6 / 8
+    assert shaping(impair.read_back(net.node("b"), "eth0"))[0]["options"]["rate"] == 4e6 / 8
 
 
 @needs_no_netem
@@ -116,15 +116,15 @@ def test_netem_here_is_a_missing_capability_naming_wgh_vm(wgh_network):
     # a scenario with netem is skipped by the fixture on this host: build one without
     # impairments and apply netem by hand
     net = wgh_network(PLAIN)
-    namespace = net.node("a").netns_path
-    impair.apply(namespace, "eth0", Conditions(rate=1e7), 1500)
+    node = net.node("a")
+    impair.apply(node, "eth0", Conditions(rate=1e7), 1500)
     with pytest.raises(MissingCapability, match=r"wgh vm --kernel 6\.1") as error:
-        impair.apply(namespace, "eth0", Conditions(delay=0.01), 1500)
+        impair.apply(node, "eth0", Conditions(delay=0.01), 1500)
     assert "sch_netem" in str(error.value)
     with pytest.raises(MissingCapability, match="wgh vm"):
-        impair.apply(namespace, "eth0", Conditions(loss=1, rate=1e7), 1500)
+        impair.apply(node, "eth0", Conditions(loss=1, rate=1e7), 1500)
     # the failed apply left the device at its default, not half-configured
-    assert shaping(impair.read_back(namespace, "eth0")) == []
+    assert shaping(impair.read_back(node, "eth0")) == []
 
 
 @needs_no_netem

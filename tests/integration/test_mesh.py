@@ -58,5 +58,5 @@ def test_batched_routes_report_the_route_the_kernel_refused(wgh_network):
     index = net.node("m1").netlink.link_lookup(ifname="eth0")[0]
     with pytest.raises(nlbatch.BatchError) as exc:
         # the second one exists already: plain `add` refuses it, and says which
-        nlbatch.install_routes(net.node("m1").netns_path, [{"dst": "198.18.200.0/24", "oif": index}, {"dst": "198.18.2.0/24", "gateway": "198.18.1.2", "oif": index}])
+        nlbatch.install_routes(net.node("m1"), [{"dst": "198.18.200.0/24", "oif": index}, {"dst": "198.18.2.0/24", "gateway": "198.18.1.2", "oif": index}])
     assert "198.18.2.0/24" in str(exc.value) and "File exists" in str(exc.value)

@@ -117,4 +117,4 @@ def test_nat_rebind_flushes_the_mapping(wgh_network):
     assert result.ok and "forgot its" in result.title and " 0 " not in result.title
     from harness.net.conntrack import udp_mappings
 
-    assert udp_mappings(net.node("nat").netns_path) == []
+    assert udp_mappings(net.node("nat")) == []

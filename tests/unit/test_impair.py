@@ -147,11 +147,20 @@ def test_every_command_is_plain_words_for_tc_batch():
         assert all(word and " " not in word and "\n" not in word for word in command)
 
 
+class _NoNamespace:
+    netns_path = ""  # a node without a namespace of its own would be the host
+
+    def run(self, argv, *, timeout=30.0, input=None):
+        raise AssertionError("tc must not run on the host")
+
+
 def test_apply_refuses_the_hosts_own_namespace():
     with pytest.raises(ValueError, match="never the host"):
-        impair.apply("", "eth0", Conditions(delay=0.01), 1500)
+        impair.apply(_NoNamespace(), "eth0", Conditions(delay=0.01), 1500)
     with pytest.raises(ValueError):
         impair.read_back(None, "eth0")
+    with pytest.raises(ValueError):
+        impair.read_back(_NoNamespace(), "eth0")
 
 
 # --- tc's errors ----------------------------------------------------------------------

@@ -77,7 +77,7 @@ def test_every_option_is_taken_by_the_kernel_and_read_back(wgh_network):
     """Each shape of tc_commands against the real netem and tbf: `apply` raises if tc
     refuses or the read-back differs from the plan."""
     net = wgh_network({"name": "options", "nodes": {"a": {}, "b": {}}, "links": [{"ends": ["a", "b"]}]})
-    namespace = net.node("a").netns_path
+    node = net.node("a")
     everything = Conditions(
         delay=0.02, jitter=0.005, distribution="normal", delay_correlation=25, loss=1, loss_correlation=25,
         reorder=5, duplicate=1, corrupt=0.1, queue=50,
@@ -93,19 +93,19 @@ def test_every_option_is_taken_by_the_kernel_and_read_back(wgh_network):
         (None, ["noqueue"]),
     ]
     for conditions, kinds in cases:
-        impair.apply(namespace, "eth0", conditions, 1500)  # replaces whatever the case before left
-        qdiscs = impair.read_back(namespace, "eth0")
+        impair.apply(node, "eth0", conditions, 1500)  # replaces whatever the case before left
+        qdiscs = impair.read_back(node, "eth0")
         assert [q["kind"] for q in qdiscs] == kinds, qdiscs
-    impair.apply(namespace, "eth0", everything, 1500)
-    (netem,) = impair.read_back(namespace, "eth0")
+    impair.apply(node, "eth0", everything, 1500)
+    (netem,) = impair.read_back(node, "eth0")
     options = netem["options"]
     assert options["limit"] == 50
     assert options["delay"] == {"delay": 0.02, "jitter": 0.005, "correlation": 0.25}
     assert options["loss-random"] == {"loss": 0.01, "correlation": 0.25}
     assert options["reorder"]["reorder"] == 0.05 and options["duplicate"]["duplicate"] == 0.01
     assert options["corrupt"]["corrupt"] == pytest.approx(0.001)
-    impair.apply(namespace, "eth0", Conditions(gilbert_elliott=GilbertElliottLoss(p=1, r=10, bad_loss=80, good_loss=0.5)), 1500)
-    (netem,) = impair.read_back(namespace, "eth0")
+    impair.apply(node, "eth0", Conditions(gilbert_elliott=GilbertElliottLoss(p=1, r=10, bad_loss=80, good_loss=0.5)), 1500)
+    (netem,) = impair.read_back(node, "eth0")
     assert netem["options"]["loss-gemodel"] == pytest.approx({"p": 0.01, "r": 0.1, "1-h": 0.8, "1-k": 0.005})
 
 
