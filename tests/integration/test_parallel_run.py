@@ -63,6 +63,16 @@ def test_side_by_side_gives_the_verdicts_and_causes_of_one_by_one(wgh_cli):
     assert any(cause for _, steps in one.values() for _, cause in steps), "some case failed for a named cause"
 
 
+@host_only  # each shard runs its cases one by one: no kernel changes how they are dealt
+def test_two_shards_merged_give_the_verdicts_and_causes_of_one_run(wgh_cli):
+    one = _verdicts(json.loads(wgh_cli("run", "--no-results", "--json", *FILES, timeout=300).stdout))
+    shards = [wgh_cli("run", "--no-results", "--json", "--shard", f"{i}/2", *FILES, timeout=300) for i in (1, 2)]
+    halves = [_verdicts(json.loads(shard.stdout)) for shard in shards]
+    assert all(halves), "both shards ran something"
+    assert not set(halves[0]) & set(halves[1])
+    assert {**halves[0], **halves[1]} == one
+
+
 def _start_slow(wgh_cli, tmp_path: Path, count: int) -> tuple[subprocess.Popen, set[str]]:
     files = []
     for n in range(count):
