@@ -197,6 +197,7 @@ def _run_side_by_side(args, runs, userspace, results, progress, finished) -> int
         print(f"wgh run: -j auto → {workers} workers (limited by {capacity.limited_by})", file=sys.stderr)
     else:
         workers = args.jobs
+    results.set_workers(min(workers, len(entries)))
     alone = sum(1 for e in entries if e.alone)
     if alone and not args.quiet:
         print(f"wgh run: {alone} of {len(entries)} cases measure throughput or timing: they run alone, after the others", file=sys.stderr)

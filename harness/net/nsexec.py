@@ -16,7 +16,7 @@ import socket
 import subprocess
 import threading
 from pathlib import Path
-from typing import Any, Callable, Protocol, Sequence, TypeVar
+from typing import Any, Callable, Protocol, Sequence, TypeVar, Union
 
 NETNS_RUN_DIR = Path("/run/netns")
 CLONE_NEWNET = 0x40000000
@@ -46,9 +46,16 @@ class InNamespace(Protocol):
         """A cached rtnetlink handle (pyroute2 IPRoute) opened inside it."""
 
 
-def netns_path(namespace: str | Path) -> Path:
-    """A named namespace (`ip netns` style, under /run/netns) or a path to one, such as
-    /proc/<pid>/ns/net of a process that holds an unnamed namespace (Mininet's hosts)."""
+# A network namespace as the callers have it: its name (`ip netns` style, under
+# /run/netns), a path to it (/proc/<pid>/ns/net of a process that holds an unnamed one,
+# as Mininet's hosts do), or an open file descriptor of it (the caller keeps it open).
+Namespace = Union[str, Path, int]
+
+
+def netns_path(namespace: Namespace) -> Path:
+    """The namespace as a path another process can open."""
+    if isinstance(namespace, int):
+        return Path(f"/proc/{os.getpid()}/fd/{namespace}")
     text = str(namespace)
     return Path(text) if text.startswith("/") else NETNS_RUN_DIR / text
 
@@ -100,22 +107,23 @@ def remove_namespace(namespace: str) -> None:
     path.unlink(missing_ok=True)
 
 
-def netlink_fd(namespace: str, protocol: int = NETLINK_ROUTE) -> int:
+def netlink_fd(namespace: Namespace, protocol: int = NETLINK_ROUTE) -> int:
     """A netlink socket fd opened inside `namespace` (it stays bound to it)."""
     return call_in(namespace, lambda: socket.socket(socket.AF_NETLINK, socket.SOCK_DGRAM, protocol).detach())
 
 
-def _enter(namespace: str) -> None:
-    fd = os.open(netns_path(namespace), os.O_RDONLY | os.O_CLOEXEC)
+def _enter(namespace: Namespace) -> None:
+    fd = namespace if isinstance(namespace, int) else os.open(netns_path(namespace), os.O_RDONLY | os.O_CLOEXEC)
     try:
         if _libc.setns(fd, CLONE_NEWNET) != 0:
             err = ctypes.get_errno()
             raise OSError(err, f"setns into {namespace}: {os.strerror(err)}")
     finally:
-        os.close(fd)
+        if fd is not namespace:  # ours to close; a caller's fd stays open
+            os.close(fd)
 
 
-def call_in(namespace: str, function: Callable[..., T], *args: Any) -> T:
+def call_in(namespace: Namespace, function: Callable[..., T], *args: Any) -> T:
     """Run ``function(*args)`` in a thread inside ``namespace`` and return its result."""
 
     def inside() -> T:
@@ -154,7 +162,7 @@ def _sysctl_path(name: str) -> Path:
     return Path("/proc/sys") / name.replace(".", "/")
 
 
-def write_sysctls(namespace: str, values: dict[str, str]) -> None:
+def write_sysctls(namespace: Namespace, values: dict[str, str]) -> None:
     """Set sysctls (dotted net.* names) in a namespace: /proc/sys/net follows the
     thread's netns. A key that is not per network namespace does not exist there."""
     paths = {name: _sysctl_path(name) for name in values}
@@ -176,7 +184,7 @@ def write_sysctls(namespace: str, values: dict[str, str]) -> None:
     call_in(namespace, write)
 
 
-def read_sysctl(namespace: str, name: str) -> str:
+def read_sysctl(namespace: Namespace, name: str) -> str:
     path = _sysctl_path(name)
     return call_in(namespace, lambda: path.read_text().strip())
 
@@ -186,7 +194,7 @@ def die_with_parent() -> None:
     _libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
-def _child_setup(namespace: str | None, die_with_parent: bool) -> Callable[[], None]:
+def _child_setup(namespace: Namespace | None, die_with_parent: bool) -> Callable[[], None]:
     def setup() -> None:
         if die_with_parent:
             # children the harness starts do not outlive it, even after SIGKILL
@@ -197,12 +205,12 @@ def _child_setup(namespace: str | None, die_with_parent: bool) -> Callable[[], N
     return setup
 
 
-def popen(namespace: str | None, argv: Sequence[str], *, die_with_parent: bool = True, **kwargs: Any) -> subprocess.Popen:
+def popen(namespace: Namespace | None, argv: Sequence[str], *, die_with_parent: bool = True, **kwargs: Any) -> subprocess.Popen:
     """Start a process inside ``namespace`` (None: the harness's own namespace)."""
     return subprocess.Popen(list(argv), preexec_fn=_child_setup(namespace, die_with_parent), **kwargs)
 
 
-def run(namespace: str | None, argv: Sequence[str], *, timeout: float = 30.0, input: str | None = None, check: bool = False) -> subprocess.CompletedProcess:
+def run(namespace: Namespace | None, argv: Sequence[str], *, timeout: float = 30.0, input: str | None = None, check: bool = False) -> subprocess.CompletedProcess:
     """Run a command inside ``namespace`` to completion, capturing its output as text."""
     return subprocess.run(
         list(argv),

@@ -49,6 +49,7 @@ def results_file(config: pytest.Config) -> Any:
 
 _RUN_ID = "wgh_results_run_id"
 _run_id_key = pytest.StashKey[str]()
+_workers_key = pytest.StashKey[int]()  # the controller's count of xdist workers
 
 
 def _xdist_run_id(config: pytest.Config) -> str | None:
@@ -65,6 +66,7 @@ def pytest_configure_node(node: Any) -> None:
     if _run_id_key not in config.stash:
         config.stash[_run_id_key] = new_results_id()
     node.workerinput[_RUN_ID] = config.stash[_run_id_key]
+    config.stash[_workers_key] = config.stash.get(_workers_key, 0) + 1
 
 
 @pytest.hookimpl(optionalhook=True)
@@ -73,6 +75,8 @@ def pytest_testnodedown(node: Any, error: Any) -> None:
     output = getattr(node, "workeroutput", None) or {}
     records = output.get("wgh_records", [])
     results = results_file(node.config) if records else None
+    if results is not None:
+        results.set_workers(node.config.stash.get(_workers_key, 1))
     for record in records:
         results.add(record)
     node.config.stash.setdefault(_expected_failures_key, []).extend(output.get("wgh_expected", []))

@@ -37,7 +37,8 @@ def _harness_commit() -> str | None:
 
 def environment(requested_backend: str, userspace: UserspaceCommand | None = None, shard: dict[str, int] | None = None) -> dict[str, Any]:
     """The environment section of results.json; `shard` ({"index": I, "count": N},
-    from --shard I/N) only in a sharded run's."""
+    from --shard I/N) only in a sharded run's. `workers` is 1 here: a run that puts
+    cases side by side (wgh run -j, pytest -n) says how many with `set_workers`."""
     uname = os.uname()
     versions = caps.tool_versions()
     found = {
@@ -57,6 +58,7 @@ def environment(requested_backend: str, userspace: UserspaceCommand | None = Non
         "wireguard_go_version": versions.get("wireguard-go"),
         "kernel_wireguard": caps.kernel_wireguard(),
         "netem": caps.netem(),
+        "workers": 1,
     }
     if shard is not None:
         found["shard"] = dict(shard)

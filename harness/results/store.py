@@ -53,6 +53,12 @@ class ResultsFile:
         self._started = time.monotonic()
         self.write()
 
+    def set_workers(self, workers: int) -> None:
+        """How many cases ran side by side at most (wgh run -j, pytest -n): their
+        measurements shared the machine, except those of cases that ran alone."""
+        self.data["environment"]["workers"] = workers
+        self.write()
+
     @property
     def artifacts_dir(self) -> Path | None:
         return self.directory / "artifacts" if self.directory is not None else None

@@ -199,7 +199,8 @@ class ScenarioSpec(Strict):
     exclusive: bool = Field(
         False,
         description="Run this case alone when cases run side by side (`wgh run -j`): it measures what other cases would distort. "
-        "Cases with iperf3 steps, or captures checked for the keepalive interval, are exclusive anyway.",
+        "Cases with an iperf3 step that checks or records the rate (min_rate, max_loss, ratio_to, min_ratio, record), "
+        "or a capture checked for the keepalive interval, are exclusive anyway.",
     )
     engine: Literal[ENGINE_CHOICES] | None = Field(  # type: ignore[valid-type]
         None, description="The engine that builds this scenario's network, whatever the run's `--engine` says (default: the run's)."

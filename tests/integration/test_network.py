@@ -4,6 +4,7 @@ lacks the module). Needs root."""
 from __future__ import annotations
 
 import json
+import os
 
 import pytest
 
@@ -108,3 +109,25 @@ def test_hub_forwards_between_spokes(wgh_network):
     assert [p.node for p in net.plan.wireguard["spoke1"].peers] == ["hub"]
     result = check(net, {"ping": {"from": "spoke1", "to": "spoke2", "count": 2, "interval": "50ms"}})
     assert result.ok, result.message
+
+
+def test_a_namespace_is_entered_by_name_path_or_open_fd_alike(wgh_network):
+    # an engine whose hosts have no /run/netns name (Mininet's, held by a process) hands
+    # over a path or an fd: commands, sockets and sysctls must land in the same place
+    net = wgh_network(TWO_PEERS)
+    path = net.node("a").netns_path
+    name = path.rsplit("/", 1)[1]
+    fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        links = {
+            way: sorted(link["ifname"] for link in json.loads(nsexec.run(ns, ["ip", "-j", "link"], check=True).stdout))
+            for way, ns in (("name", name), ("path", path), ("fd", fd))
+        }
+        assert links["name"] == links["path"] == links["fd"] and "eth0" in links["fd"]
+        inode = {way: nsexec.call_in(ns, lambda: os.stat("/proc/thread-self/ns/net").st_ino) for way, ns in (("path", path), ("fd", fd))}
+        assert inode["path"] == inode["fd"] == os.stat(path).st_ino
+        assert inode["fd"] != os.stat("/proc/self/ns/net").st_ino  # not the host's
+        assert nsexec.read_sysctl(fd, "net.ipv4.conf.all.forwarding") == nsexec.read_sysctl(name, "net.ipv4.conf.all.forwarding")
+        os.fstat(fd)  # the caller's fd is still open after every use
+    finally:
+        os.close(fd)

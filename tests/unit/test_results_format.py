@@ -121,6 +121,19 @@ V1 = {
 }
 
 
+def test_a_run_says_how_many_cases_ran_side_by_side(tmp_path):
+    results = ResultsFile(tmp_path / "results", "auto", run_id="j4")
+    assert results.data["environment"]["workers"] == 1  # one by one, unless told
+    results.set_workers(4)
+    results.add(scenario_result(tmp_path).to_json())
+    document = json.loads(results.path.read_text())
+    validate(document)
+    assert document["environment"]["workers"] == 4
+    document["environment"]["workers"] = 0
+    with pytest.raises(jsonschema.ValidationError):
+        validate(document)
+
+
 def test_schema_1_files_are_upgraded_to_2(tmp_path):
     path = tmp_path / "results.json"
     path.write_text(json.dumps(V1))

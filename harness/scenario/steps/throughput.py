@@ -61,4 +61,12 @@ def _check_iperf3(args: Iperf3Args, c: StepCheck) -> None:
         records.add(args.record)
 
 
-step("iperf3", Iperf3Args, check=_check_iperf3, exclusive=True)  # throughput
+def measures_rate(args: Iperf3Args) -> bool:
+    """Whether the step's verdict or a named measurement depends on the rate, which a
+    shared CPU would distort: a floor, a UDP loss bound, a ratio, or a `record:` that a
+    report or `wgh compare` will read. An iperf3 that only shows TCP gets through (or
+    stalls, as in an MTU black hole) is a function check and shares the machine."""
+    return any(value is not None for value in (args.min_rate, args.max_loss, args.ratio_to, args.min_ratio, args.record))
+
+
+step("iperf3", Iperf3Args, check=_check_iperf3, exclusive=measures_rate)
