@@ -12,6 +12,12 @@ cut. pydantic builds its validators in Rust and turns a KeyboardInterrupt raised
 that into a SchemaError, so an interrupted import would end as a crash (exit 1, a
 traceback) instead of exit 130. A signal during startup takes effect when it is over.
 
+A KeyboardInterrupt raised where Python cannot propagate it (a weakref callback such as
+importlib's module-lock cleanup, a `__del__`, a finalizer) is only printed as "Exception
+ignored" and the signal is lost: the run would go on and exit 0. The unraisable hook
+recognises our own interrupt there and delivers the signal again, so it takes effect
+at the next bytecode that can raise.
+
 `checkpoint(phase)` is a test hook for fault injection: with WGH_TEST_PAUSE_AT=<phase>
 set, the run announces the phase on stderr and waits there for a signal, so a test can
 interrupt it at an exact point instead of guessing with timers.
@@ -22,6 +28,7 @@ from __future__ import annotations
 import os
 import signal
 import sys
+import _thread
 import threading
 import time
 from contextlib import contextmanager
@@ -75,7 +82,12 @@ def _handler(signum: int, frame: Any) -> None:
         os._exit(128 + signum)
     shield = _shield
     if shield is None:
-        raise KeyboardInterrupt(_name(signum))
+        if _in_unraisable_hook:  # raised here it would be lost: delivered again after the hook
+            threading.Thread(target=_deliver_after_the_hook, args=(signum,), daemon=True).start()
+            return
+        interrupt = KeyboardInterrupt(_name(signum))
+        interrupt.wgh_signum = signum  # type: ignore[attr-defined]  # known again if swallowed
+        raise interrupt
     shield.received.append(signum)
     count = len(shield.received)
     if count < ABORT_AFTER:
@@ -99,15 +111,45 @@ def _say(text: str) -> None:
         pass
 
 
+def _redeliver_swallowed(unraisable: Any) -> None:
+    """sys.unraisablehook: our interrupt raised inside a callback that cannot
+    propagate it is delivered again; anything else goes to the previous hook."""
+    global _in_unraisable_hook
+    signum = getattr(unraisable.exc_value, "wgh_signum", None)
+    if signum is None or os.getpid() != _owner:
+        _previous_unraisablehook(unraisable)
+        return
+    _in_unraisable_hook = True
+    try:
+        threading.Thread(target=_deliver_after_the_hook, args=(signum,), name="wgh-redeliver", daemon=True).start()
+    finally:
+        _in_unraisable_hook = False
+
+
+def _deliver_after_the_hook(signum: int) -> None:
+    # tripped from inside the hook, the handler would run (and raise) in the hook
+    # itself, where the exception is lost for good; so wait until it has returned
+    while _in_unraisable_hook:
+        time.sleep(0.001)
+    _thread.interrupt_main(signum)
+
+
+_in_unraisable_hook = False
+_previous_unraisablehook: Callable[[Any], None] = sys.unraisablehook
+
+
 def install(signums: tuple[int, ...] = SIGNALS) -> None:
     """Route these signals through the handler: from the main thread only; a process
     that is not the one that installed it (a fork) just exits."""
-    global _owner
+    global _owner, _previous_unraisablehook
     if threading.current_thread() is not threading.main_thread():
         return
     _owner = os.getpid()
     for signum in signums:
         signal.signal(signum, _handler)
+    if sys.unraisablehook is not _redeliver_swallowed:
+        _previous_unraisablehook = sys.unraisablehook
+        sys.unraisablehook = _redeliver_swallowed
 
 
 @contextmanager

@@ -118,3 +118,61 @@ def test_every_command_declares_what_it_imports():
                 imported |= {f"harness.{a.name}" for a in node.names} if node.module == "harness" else {node.module}
         missing = imported - set(getattr(func, "loads", ())) - preloaded
         assert not missing, f"`wgh {name}` imports {sorted(missing)} without declaring them in @loads"
+
+
+SWALLOWED = textwrap.dedent(
+    """
+    import os, signal, sys, time, weakref
+    from harness import interrupts
+    interrupts.install()
+
+    class Held:
+        pass
+
+    held = Held()
+    # the signal arrives while a weakref callback runs (as importlib's module-lock
+    # cleanup does): Python prints "Exception ignored" there and drops the exception
+    ref = weakref.ref(held, lambda _: os.kill(os.getpid(), signal.SIG{name}))
+    try:
+        del held
+        deadline = time.monotonic() + 5  # it takes effect within milliseconds, not at once
+        while time.monotonic() < deadline:
+            pass
+        print("signal lost", flush=True)
+    except KeyboardInterrupt as exc:
+        print("interrupted", exc, flush=True)
+        sys.exit(130)
+    """
+)
+
+
+@pytest.mark.parametrize("name", ["INT", "TERM"])
+def test_a_signal_swallowed_by_a_callback_is_delivered_again(name):
+    proc = subprocess.run([sys.executable, "-c", SWALLOWED.format(name=name)], capture_output=True, text=True, timeout=60)
+    assert proc.stdout.strip() == f"interrupted SIG{name}", proc.stdout + proc.stderr
+    assert proc.returncode == 130
+    assert "Exception ignored" not in proc.stderr and "Traceback" not in proc.stderr, proc.stderr
+
+
+def test_other_unraisable_exceptions_still_reach_the_previous_hook():
+    code = textwrap.dedent(
+        """
+        import weakref
+        from harness import interrupts
+        interrupts.install()
+
+        class Held:
+            pass
+
+        def broken(_):
+            raise ValueError("a callback's own bug")
+
+        held = Held()
+        ref = weakref.ref(held, broken)
+        del held
+        print("went on", flush=True)
+        """
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0 and proc.stdout.strip() == "went on"
+    assert "ValueError: a callback's own bug" in proc.stderr
