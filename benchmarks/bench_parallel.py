@@ -29,22 +29,10 @@ import tempfile
 import time
 from pathlib import Path
 
+from harness.results.verdicts import verdicts
+
 REPO = Path(__file__).resolve().parent.parent
 WGH = Path(sys.executable).parent / "wgh"
-CAUSE = re.compile(r"\[([a-z0-9]+(?:-[a-z0-9]+)+)\]")
-
-
-def verdicts_of(document: dict) -> dict[str, tuple]:
-    """Per case that ran: status, and per step its outcome and the cause codes its
-    diagnosis named. Skips are left out: the host's capabilities decide them, alike for
-    every way of running (and pytest's results.json does not list them)."""
-    return {
-        s["id"]: (s["status"], tuple((st["outcome"], tuple(CAUSE.findall(st["message"]))) for st in s["steps"]))
-        for s in document["scenarios"]
-        if s["status"] != "skipped"
-    }
-
-
 def run(files: list[str], jobs: str, backend: str, extra: tuple[str, ...] = ()) -> tuple[float, dict]:
     started = time.monotonic()
     done = subprocess.run(
@@ -57,7 +45,7 @@ def run(files: list[str], jobs: str, backend: str, extra: tuple[str, ...] = ()) 
     except ValueError:
         sys.exit(f"-j {jobs} {' '.join(extra)}: no results (exit {done.returncode}): {done.stderr[-2000:]}")
     workers = re.search(r"-j auto → (\d+) workers", done.stderr)
-    return seconds, {"verdicts": verdicts_of(document), "workers": workers.group(1) if workers else jobs}
+    return seconds, {"verdicts": verdicts(document, with_skips=False), "workers": workers.group(1) if workers else jobs}
 
 
 def run_shards(files: list[str], count: int, backend: str) -> tuple[float, dict]:
@@ -86,7 +74,7 @@ def run_xdist(files: list[str], backend: str) -> tuple[float, dict]:
         if len(found) != 1:
             sys.exit(f"pytest -n auto: {len(found)} results.json (exit {done.returncode}): {done.stdout[-2000:]}")
         document = json.loads(found[0].read_text())
-    return seconds, {"verdicts": verdicts_of(document), "workers": "n auto"}
+    return seconds, {"verdicts": verdicts(document, with_skips=False), "workers": "n auto"}
 
 
 def main() -> int:

@@ -50,6 +50,20 @@ def wireguard_go() -> bool:
     return shutil.which("wireguard-go") is not None
 
 
+@functools.cache
+def mininet_missing() -> str:
+    """Why the Mininet engine cannot build here ('' if it can): its Python module
+    (PyPI's `mininet`, or Debian's for the system Python) and Debian's `mnexec`."""
+    import importlib.util
+
+    parts = []
+    if importlib.util.find_spec("mininet") is None:
+        parts.append("the Python module mininet (pip install 'mininet==2.3.0.dev6', or scripts/install.sh)")
+    if shutil.which("mnexec") is None:
+        parts.append("mnexec (apt-get install mininet)")
+    return f"the mininet engine needs {' and '.join(parts)}" if parts else ""
+
+
 def vm_tools() -> list[str]:
     """What `wgh vm` lacks on this host (empty: it can boot guests)."""
     from harness.errors import MissingCapability
@@ -124,6 +138,8 @@ def missing_for(requirements: set[str], backend: str, userspace: UserspaceComman
         reasons.append("needs wireguard-go: apt-get install wireguard-go")
     if "vm" in requirements:
         reasons += vm_tools()
+    if "mininet" in requirements and mininet_missing():
+        reasons.append(mininet_missing())
     if "netem" in requirements and not netem():
         reasons.append("needs sch_netem, which this kernel lacks: run it in a VM, e.g. `wgh vm --kernel 6.1 -- pytest ...` or pytest --vm-kernel 6.1")
     return reasons

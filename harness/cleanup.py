@@ -220,6 +220,16 @@ def reap(directory: Path = REGISTRY_DIR) -> ReapReport:
             report.processes.append(pid)
         else:
             report.failures.append(f"process {pid} in {ns}")
+    # unnamed namespaces (the Mininet engine's hosts) are held by shells named after the
+    # run: the shell and everything inside its namespace go, and the namespace with them
+    shells = [(pid, name) for pid, name in _mininet_shells() if orphaned(naming.run_of(name))]
+    held = dict(shells)
+    inside = [(pid, name) for pid, name in _processes_in({Path(f"/proc/{pid}/ns/net"): name for pid, name in shells}) if pid not in held]
+    for pid, name in inside + shells:  # what runs inside first, then the shell
+        if stop_process(pid, process_start_time(pid)):
+            report.processes.append(pid)
+        else:
+            report.failures.append(f"process {pid} in {name}")
     for ns in orphans:
         if ns not in report.namespaces:
             if remove_namespace(ns):
@@ -232,6 +242,22 @@ def reap(directory: Path = REGISTRY_DIR) -> ReapReport:
             sock.unlink(missing_ok=True)
             report.sockets.append(str(sock))
     return report
+
+
+def _mininet_shells() -> list[tuple[int, str]]:
+    """(pid, host name) of every Mininet host shell on the host (`bash … mininet:<name>`)."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            argv = Path(f"/proc/{entry}/cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        name = next((a[len(b"mininet:"):].decode(errors="replace") for a in argv[1:] if a.startswith(b"mininet:")), None)
+        if name is not None:
+            found.append((int(entry), name))
+    return found
 
 
 def _processes_in(namespaces: dict[Path, str]) -> list[tuple[int, str]]:

@@ -518,10 +518,13 @@ def build_parser() -> argparse.ArgumentParser:
     vm.add_argument("command", nargs=argparse.REMAINDER, help="the command, after --")
     vm.set_defaults(func=cmd_vm)
 
-    matrix = sub.add_parser("matrix", help="run scenarios across kernels x backends, each combination in its own VM")
+    matrix = sub.add_parser("matrix", help="run scenarios across kernels x backends x engines, each combination in its own VM")
     matrix.add_argument("files", nargs="*", default=["scenarios"], help="scenario files or directories (default: scenarios)")
     matrix.add_argument("--kernels", required=True, help="comma-separated kernel specs; 'host' runs without a VM")
     matrix.add_argument("--backends", default="kernel,wireguard-go", help=f"comma-separated, of {', '.join(CHOICES)} (default: kernel,wireguard-go)")
+    matrix.add_argument(
+        "--engines", default=ENGINE_DEFAULT, help=f"comma-separated, of {', '.join(ENGINE_CHOICES)} (default: {ENGINE_DEFAULT}): each is a column of its own"
+    )
     matrix.add_argument("--userspace", default=os.environ.get("WGH_USERSPACE") or None, metavar="TEMPLATE", help="the userspace backend's command, as for wgh run")
     matrix.add_argument("--results-dir", default="results")
     matrix.add_argument("-j", "--jobs", type=_jobs, default=1, metavar="N", help="each combination's wgh run runs N cases side by side (or auto), as wgh run -j")

@@ -74,7 +74,12 @@ def checks() -> list[Capability]:
         _tool("nftables", "nft", "apt-get install nftables"),
         _tool("iptables", "iptables", "apt-get install iptables"),
         _tool("tc", "tc", "apt-get install iproute2"),
-        _tool("mininet", "mnexec", "apt-get install mininet bridge-utils"),
+        Capability(
+            "mininet engine",
+            not caps.mininet_missing(),
+            caps.mininet_missing() or "the mininet module and mnexec are here",
+            "scripts/install.sh (Debian's mininet for mnexec, PyPI's mininet for the module)",
+        ),
         _vng(),
         _tool("qemu", "qemu-system-x86_64", "apt-get install --no-install-recommends qemu-system-x86"),
         _tool("busybox (VM initramfs)", "busybox", "apt-get install busybox-static"),

@@ -30,6 +30,12 @@ ENGINES: dict[str, EngineKind] = {
     kind.name: kind
     for kind in (
         EngineKind("netns", "one named network namespace per node (/run/netns), veth pairs for links", "harness.engine.netns:NetnsEngine"),
+        EngineKind(
+            "mininet",
+            "a Mininet network built from the plan as a Topo: hosts in unnamed namespaces held by a shell, veth links",
+            "harness.engine.mininet:MininetEngine",
+            frozenset({"root", "mininet"}),
+        ),
     )
 }
 CHOICES: tuple[str, ...] = tuple(ENGINES)

@@ -1,6 +1,7 @@
-"""`wgh matrix`: the same scenarios across kernels × backends, each combination in
-its own VM, and one table of all results. Every combination writes an ordinary
-results.json that records its kernel release and backend, so they stay comparable."""
+"""`wgh matrix`: the same scenarios across kernels × backends × engines, each
+combination in its own VM, and one table of all results. Every combination writes an
+ordinary results.json that records its kernel release, backend and engine, so they
+stay comparable."""
 
 from __future__ import annotations
 
@@ -16,6 +17,8 @@ from pathlib import Path
 from typing import Any, Callable
 
 from harness.backends import CHOICES, USERSPACE, TemplateError, UserspaceCommand
+from harness.engines import CHOICES as ENGINE_CHOICES
+from harness.engines import DEFAULT as DEFAULT_ENGINE
 from harness.errors import MissingCapability
 
 
@@ -24,6 +27,7 @@ class Combination:
     kernel_spec: str
     backend: str
     run_id: str
+    engine: str = DEFAULT_ENGINE
     exit_code: int | None = None
     results: dict[str, Any] | None = None
     error: str | None = None
@@ -32,17 +36,24 @@ class Combination:
     @property
     def label(self) -> str:
         release = (self.results or {}).get("environment", {}).get("kernel_release") or self.kernel_spec
-        return f"{release}/{self.backend}"
+        return f"{release}/{self.backend}" + ("" if self.engine == DEFAULT_ENGINE else f"/{self.engine}")
 
 
 def _wgh_run_argv(
-    backend: str, results_dir: Path, run_id: str, files: list[str], quiet: bool = False, userspace: str | None = None, jobs: int | str = 1
+    backend: str,
+    results_dir: Path,
+    run_id: str,
+    files: list[str],
+    quiet: bool = False,
+    userspace: str | None = None,
+    jobs: int | str = 1,
+    engine: str = DEFAULT_ENGINE,
 ) -> list[str]:
     quiet_flag = ["--quiet"] if quiet else []
     userspace_flag = ["--userspace", userspace] if userspace else []
     jobs_flag = ["-j", str(jobs)] if jobs != 1 else []
     return [
-        sys.executable, "-m", "harness.cli", "run", "--backend", backend, *userspace_flag, *jobs_flag,
+        sys.executable, "-m", "harness.cli", "run", "--backend", backend, "--engine", engine, *userspace_flag, *jobs_flag,
         "--results-dir", str(results_dir), "--run-id", run_id, *quiet_flag, *files,
     ]
 
@@ -64,6 +75,11 @@ def run_matrix(args, options, log: Callable[[str], None]) -> int:
     if unknown:
         log(f"wgh matrix: unknown backend(s) {unknown}; use {', '.join(CHOICES)}")
         return 2
+    engines = [e.strip() for e in (getattr(args, "engines", None) or DEFAULT_ENGINE).split(",") if e.strip()]
+    unknown = [e for e in engines if e not in ENGINE_CHOICES]
+    if unknown:
+        log(f"wgh matrix: unknown engine(s) {unknown}; use {', '.join(ENGINE_CHOICES)}")
+        return 2
     userspace = getattr(args, "userspace", None)
     if USERSPACE in backends:
         try:
@@ -71,7 +87,7 @@ def run_matrix(args, options, log: Callable[[str], None]) -> int:
         except TemplateError as exc:
             log(f"wgh matrix: the userspace backend needs --userspace TEMPLATE: {exc}")
             return 2
-    all_combos = [(k, b) for k in kernels for b in backends]
+    all_combos = [(k, b, e) for k in kernels for b in backends for e in engines]
     shard_text = getattr(args, "shard", None)
     if shard_text:
         from harness.schedule import ShardError, parse_shard
@@ -85,8 +101,8 @@ def run_matrix(args, options, log: Callable[[str], None]) -> int:
             log(f"wgh matrix: --shard {shard}: only {len(all_combos)} combinations to share; use at most {len(all_combos)} shards")
             return 2
         all_combos = shard_of(all_combos, shard.index, shard.count)
-        kernels = list(dict.fromkeys(k for k, _ in all_combos))
-        log(f"wgh matrix: shard {shard}: " + ", ".join(f"{k}/{b}" for k, b in all_combos))
+        kernels = list(dict.fromkeys(k for k, _, _ in all_combos))
+        log(f"wgh matrix: shard {shard}: " + ", ".join(f"{k}/{b}" + ("" if e == DEFAULT_ENGINE else f"/{e}") for k, b, e in all_combos))
     results_dir = Path(args.results_dir).resolve()
     stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
     resolved = {}
@@ -98,7 +114,7 @@ def run_matrix(args, options, log: Callable[[str], None]) -> int:
         except (KernelSpecError, MissingCapability) as exc:
             log(f"wgh matrix: {exc}")
             return 2
-    combos = [Combination(k, b, f"{stamp}-{_slug(k)}-{b}") for k, b in all_combos]
+    combos = [Combination(k, b, f"{stamp}-{_slug(k)}-{b}" + ("" if e == DEFAULT_ENGINE else f"-{e}"), e) for k, b, e in all_combos]
     from harness.progress import RunProgress
 
     mode = "jsonl" if getattr(args, "jsonl", False) else "quiet" if getattr(args, "quiet", False) else "normal"
@@ -108,9 +124,10 @@ def run_matrix(args, options, log: Callable[[str], None]) -> int:
     guest_stdout = sys.stderr if mode == "jsonl" else sys.stdout
     for combo in combos:
         if mode == "normal":
-            log("wgh matrix: " + progress.status_line(f"kernel {combo.kernel_spec}, backend {combo.backend}"))
+            log("wgh matrix: " + progress.status_line(f"kernel {combo.kernel_spec}, backend {combo.backend}, engine {combo.engine}"))
         argv = _wgh_run_argv(
-            combo.backend, results_dir, combo.run_id, args.files, quiet=mode != "normal", userspace=userspace, jobs=getattr(args, "jobs", 1)
+            combo.backend, results_dir, combo.run_id, args.files, quiet=mode != "normal", userspace=userspace,
+            jobs=getattr(args, "jobs", 1), engine=combo.engine,
         )
         t0 = time.monotonic()
         if combo.kernel_spec == "host":
@@ -135,11 +152,13 @@ def run_matrix(args, options, log: Callable[[str], None]) -> int:
             {
                 "kernels": kernels,
                 "backends": backends,
+                "engines": engines,
                 "combinations": [
                     {
                         "kernel_spec": c.kernel_spec,
                         "kernel_release": (c.results or {}).get("environment", {}).get("kernel_release"),
                         "backend": c.backend,
+                        "engine": c.engine,
                         "results": str(results_dir / c.run_id / "results.json"),
                         "exit_code": c.exit_code,
                         "error": c.error,
@@ -168,7 +187,7 @@ def _report_combination(progress, combo: Combination, path: Path) -> None:
     """One finished combination: in JSON Lines one object per scenario (tagged with
     the kernel and backend), then one for the combination; otherwise a line."""
     scenarios = (combo.results or {}).get("scenarios", [])
-    tags = {"kernel_spec": combo.kernel_spec, "kernel_release": (combo.results or {}).get("environment", {}).get("kernel_release"), "backend": combo.backend}
+    tags = {"kernel_spec": combo.kernel_spec, "kernel_release": (combo.results or {}).get("environment", {}).get("kernel_release"), "backend": combo.backend, "engine": combo.engine}
     for scenario in scenarios:
         progress.emit({"event": "scenario", **tags, **scenario})
     counts: dict[str, int] = {}

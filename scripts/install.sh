@@ -18,6 +18,7 @@ APT_PACKAGES=(
   iproute2 nftables iptables conntrack kmod
   iputils-ping iperf3
   dnsmasq-base                   # DNS servers inside topologies (endpoint-by-name scenarios)
+  mininet                        # mnexec, for the mininet engine (the Python module comes from PyPI)
   chromium                       # renders `wgh report` pages once in tests (headless screenshot)
   python3 python3-venv python3-pip
 )

@@ -4,7 +4,11 @@ the WireGuard fleet and the diagnosis use to act inside one of them.
 - `base`: the `Engine` protocol (build, the timeline's operations, close) and the
   `Node` protocol (a built host: its network namespace by path, commands, sockets and
   netlink opened inside it).
+- `underlay`: what every engine whose nodes are network namespaces shares (the node
+  handle, node preparation, veths, and everything configured once they exist).
 - `netns`: the netns engine (named namespaces under /run/netns, veth pairs).
+- `mininet`: the Mininet engine (the plan as a Topo; Mininet's hosts, unnamed
+  namespaces held by shells, and links).
 - `fake`: an engine whose nodes do nothing on the host, for unit tests of steps and
   diagnosis.
 

@@ -189,9 +189,10 @@ def read_sysctl(namespace: Namespace, name: str) -> str:
     return call_in(namespace, lambda: path.read_text().strip())
 
 
-def die_with_parent() -> None:
-    """In a child between fork and exec: SIGTERM when the harness dies, even by SIGKILL."""
-    _libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+def die_with_parent(signum: int = signal.SIGTERM) -> None:
+    """In a child between fork and exec: `signum` when the harness dies, even by SIGKILL
+    (SIGHUP for an interactive shell, which ignores SIGTERM)."""
+    _libc.prctl(PR_SET_PDEATHSIG, signum)
 
 
 def _child_setup(namespace: Namespace | None, die_with_parent: bool) -> Callable[[], None]:

@@ -24,7 +24,15 @@ def harness_objects(run_ids: set[str] | None = None) -> dict[str, list[str]]:
         "processes": sorted(f"{pid} {ifname}" for pid, ifname in wireguard_processes() if ours(ifname)),
         "sockets": sorted(s.name for s in (sockets_dir.glob("*.sock") if sockets_dir.is_dir() else []) if ours(s.stem)),
         "dnsmasq": sorted(f"{pid} run {run}" for pid, run in dnsmasq_processes() if run_ids is None or run in run_ids),
+        "mininet hosts": sorted(f"{pid} {name}" for pid, name in mininet_shells() if ours(name)),
     }
+
+
+def built_nodes(run_id: str) -> list[str]:
+    """The nodes a live run has on the host, whatever the engine: named namespaces, or
+    Mininet host shells holding unnamed ones (both named wgh-<run>-<node>)."""
+    objects = harness_objects({run_id})
+    return sorted(objects["namespaces"] + [entry.split()[1] for entry in objects["mininet hosts"]])
 
 
 def _command_lines() -> list[tuple[int, list[str]]]:
@@ -48,6 +56,12 @@ def wireguard_processes() -> list[tuple[int, str]]:
     return [
         (pid, word) for pid, argv in _command_lines() for word in argv[1:] if naming.WG_IFNAME_RE.match(word)
     ]
+
+
+def mininet_shells() -> list[tuple[int, str]]:
+    """(pid, host name) of every Mininet host shell (`bash … mininet:<name>`): the
+    Mininet engine names its hosts like namespaces, wgh-<run>-<node>."""
+    return [(pid, word[len("mininet:"):]) for pid, argv in _command_lines() for word in argv[1:] if word.startswith("mininet:")]
 
 
 _DNS_DIR = re.compile(r"/wgh-(?P<run>[a-z0-9]{6})-dns-")

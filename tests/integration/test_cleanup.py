@@ -13,7 +13,7 @@ import pytest
 
 from harness.cleanup import REGISTRY_DIR
 
-from .leftovers import harness_objects, left_by_finished_runs, nothing_left
+from .leftovers import built_nodes, harness_objects, left_by_finished_runs, nothing_left
 from .placement import host_only
 
 pytestmark = pytest.mark.requires("root", "wireguard")
@@ -33,11 +33,11 @@ SLOW = textwrap.dedent(
 )
 
 
-def _start(wgh_cli, tmp_path: Path, text: str = SLOW) -> tuple[subprocess.Popen, str]:
+def _start(wgh_cli, tmp_path: Path, text: str = SLOW, engine: str = "netns") -> tuple[subprocess.Popen, str]:
     scenario = tmp_path / "slow.yaml"
     scenario.write_text(text)
     proc = subprocess.Popen(
-        [wgh_cli.path, "run", "--no-results", str(scenario)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        [wgh_cli.path, "run", "--no-results", "--engine", engine, str(scenario)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
     )
     deadline = time.monotonic() + 120  # generous: a cold start under VM emulation takes seconds
     while time.monotonic() < deadline:
@@ -48,7 +48,7 @@ def _start(wgh_cli, tmp_path: Path, text: str = SLOW) -> tuple[subprocess.Popen,
                 continue
             if data["pid"] == proc.pid:
                 run = data["run_id"]
-                if len(harness_objects({run})["namespaces"]) == 3:
+                if len(built_nodes(run)) == 3:
                     time.sleep(0.5)  # well into the scenario: handshake done, sleeping
                     return proc, run
         time.sleep(0.05)
@@ -145,3 +145,55 @@ def test_a_run_that_lost_its_record_is_reaped_with_every_process_inside_it(wgh_c
             sleeper.kill()
         if nsexec.netns_path(namespace).exists():
             nsexec.remove_namespace(namespace)
+
+
+@host_only
+def test_a_sigkilled_mininet_run_takes_its_hosts_with_it(wgh_cli, tmp_path):
+    """A Mininet host is a shell holding an unnamed namespace: it dies with the harness
+    (SIGHUP), and its namespace, veths and wireguard-go go with it; `wgh clean` only
+    removes the record."""
+    proc, run = _start(wgh_cli, tmp_path, engine="mininet")
+    assert len(harness_objects({run})["mininet hosts"]) == 3 and not harness_objects({run})["namespaces"]
+    proc.kill()
+    proc.wait()
+    deadline = time.monotonic() + 10
+    while harness_objects({run})["mininet hosts"] and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not harness_objects({run})["mininet hosts"], "the host shells outlived the harness"
+    result = wgh_cli("clean")
+    assert result.returncode == 0, result.stderr
+    assert nothing_left({run}), harness_objects({run})
+    assert not (REGISTRY_DIR / f"{run}.json").exists()
+
+
+@host_only
+def test_a_mininet_host_whose_run_lost_its_record_is_reaped_with_what_runs_inside(wgh_cli):
+    """Unnamed namespaces have no name to sweep: an orphaned run's Mininet host is found
+    by its shell's name (mininet:wgh-<run>-<node>), and every process in the shell's
+    namespace goes too."""
+    from harness.plan.naming import namespace_name, new_run_id
+
+    name = namespace_name(new_run_id(), "h1")
+    # a stand-in for a host shell that lost its harness: bash in a new namespace, named
+    # as Mininet names its shells, with a child inside that namespace
+    shell = subprocess.Popen(["unshare", "--net", "--", "bash", "-c", "sleep 300 & wait", f"mininet:{name}"])
+    try:
+        deadline = time.monotonic() + 10
+        while not any(n == name for _, n in _shells()) and time.monotonic() < deadline:
+            time.sleep(0.02)
+        inside = [pid for pid, n in _shells() if n == name]
+        assert inside, "the stand-in shell did not start"
+        cleaned = wgh_cli("clean")
+        assert cleaned.returncode == 0, cleaned.stderr
+        shell.wait(timeout=10)
+        assert not any(n == name for _, n in _shells())
+        assert str(shell.pid) in cleaned.stdout, cleaned.stdout
+    finally:
+        if shell.poll() is None:
+            shell.kill()
+
+
+def _shells() -> list[tuple[int, str]]:
+    from .leftovers import mininet_shells
+
+    return mininet_shells()

@@ -5,7 +5,6 @@ by themselves."""
 from __future__ import annotations
 
 import json
-import re
 import signal
 import subprocess
 import textwrap
@@ -15,13 +14,12 @@ from pathlib import Path
 import pytest
 
 from harness.cleanup import REGISTRY_DIR
+from harness.results.verdicts import verdicts
 
 from .leftovers import harness_objects, run_records
 from .placement import host_only
 
 pytestmark = pytest.mark.requires("root", "wireguard")
-
-CAUSE = re.compile(r"\[([a-z0-9]+(?:-[a-z0-9]+)+)\]")
 
 # negative cases (diagnosed failures) among them: the causes must match too
 FILES = [
@@ -45,19 +43,11 @@ SLOW = textwrap.dedent(
 )
 
 
-def _verdicts(document: dict) -> dict[str, tuple]:
-    """Per case: its status, and per step the outcome and the cause codes the diagnosis named."""
-    return {
-        s["id"]: (s["status"], tuple((step["outcome"], tuple(CAUSE.findall(step["message"]))) for step in s["steps"]))
-        for s in document["scenarios"]
-    }
-
-
 def test_side_by_side_gives_the_verdicts_and_causes_of_one_by_one(wgh_cli):
     serial = wgh_cli("run", "--no-results", "--json", *FILES, timeout=300)
     parallel = wgh_cli("run", "--no-results", "--json", "-j", "4", *FILES, timeout=300)
     assert serial.returncode == parallel.returncode == 0, serial.stderr + parallel.stderr
-    one, many = _verdicts(json.loads(serial.stdout)), _verdicts(json.loads(parallel.stdout))
+    one, many = verdicts(json.loads(serial.stdout)), verdicts(json.loads(parallel.stdout))
     assert len(one) >= len(FILES)
     assert many == one
     assert any(cause for _, steps in one.values() for _, cause in steps), "some case failed for a named cause"
@@ -65,9 +55,9 @@ def test_side_by_side_gives_the_verdicts_and_causes_of_one_by_one(wgh_cli):
 
 @host_only  # each shard runs its cases one by one: no kernel changes how they are dealt
 def test_two_shards_merged_give_the_verdicts_and_causes_of_one_run(wgh_cli):
-    one = _verdicts(json.loads(wgh_cli("run", "--no-results", "--json", *FILES, timeout=300).stdout))
+    one = verdicts(json.loads(wgh_cli("run", "--no-results", "--json", *FILES, timeout=300).stdout))
     shards = [wgh_cli("run", "--no-results", "--json", "--shard", f"{i}/2", *FILES, timeout=300) for i in (1, 2)]
-    halves = [_verdicts(json.loads(shard.stdout)) for shard in shards]
+    halves = [verdicts(json.loads(shard.stdout)) for shard in shards]
     assert all(halves), "both shards ran something"
     assert not set(halves[0]) & set(halves[1])
     assert {**halves[0], **halves[1]} == one

@@ -30,3 +30,22 @@ def test_a_shard_that_cannot_be_is_refused_before_any_vm_boots(tmp_path, shard, 
     args = argparse.Namespace(kernels="host", backends="kernel,wireguard-go", userspace=None, results_dir=str(tmp_path), files=["scenarios"], shard=shard, jobs=1)
     assert run_matrix(args, None, said.append) == 2
     assert any(message in line for line in said), said
+
+
+def test_each_combination_run_names_its_engine(tmp_path):
+    argv = _wgh_run_argv("kernel", tmp_path, "r1", ["scenarios"], engine="mininet")
+    assert argv[argv.index("--engine") + 1] == "mininet"
+    assert _wgh_run_argv("kernel", tmp_path, "r1", ["scenarios"])[argv.index("--engine") + 1] == "netns"
+
+
+def test_engines_are_a_third_axis_and_an_unknown_one_is_refused_before_any_vm_boots(tmp_path):
+    said = []
+    args = argparse.Namespace(
+        kernels="host", backends="kernel", engines="netns,mininet", userspace=None, results_dir=str(tmp_path), files=["scenarios"], shard="3/2", jobs=1
+    )
+    assert run_matrix(args, None, said.append) == 2
+    assert any("between 1 and 2" in line for line in said), "two engines make two combinations to share"
+    said.clear()
+    args.engines, args.shard = "netns,lxc", None
+    assert run_matrix(args, None, said.append) == 2
+    assert any("unknown engine(s) ['lxc']" in line and "mininet" in line for line in said), said

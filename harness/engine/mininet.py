@@ -1,0 +1,179 @@
+"""The Mininet engine: the plan becomes a Mininet `Topo` (one host per node, one link
+per veth pair) built by `Mininet(topo, host=…, link=…, controller=None)`. Its hosts
+are unnamed network namespaces held by a shell (/proc/<pid>/ns/net); everything after
+that (addresses, conditions through the harness's own tc rendering, read back;
+routes, NAT and firewalls through nftables; the timeline) is shared with the netns
+engine (harness.engine.underlay), so both engines mean exactly the same by every
+setting.
+
+Mininet habits this engine does not inherit, on purpose:
+- `Mininet.init()` raises host limits and writes host sysctls (fs.file-max,
+  kernel.pty.max, net.core.*mem_max, …): the harness never changes the host, so it
+  is marked done before a network is made.
+- Hosts get no address from Mininet's 10.0.0.0/8 pool and no `ifconfig` calls: the
+  plan's addresses go in through netlink, and a rejected setting fails the build
+  (Mininet only logs tc errors).
+- No `addNAT()` (it edits the host's files), no `mn -c` (it kills and deletes by name
+  host-wide): the run's record says what to remove, also after a SIGKILL.
+
+Host names carry the run prefix (wgh-<run>-<node>), so a shell is recognisable in
+`ps` (`bash … mininet:wgh-<run>-<node>`) and two runs never collide. Each shell dies
+with the harness (SIGHUP, as Mininet itself stops hosts) and is in the run's record.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import time
+from typing import Any
+
+from mininet.link import Link
+from mininet.net import Mininet
+from mininet.node import Host
+from mininet.topo import Topo
+
+from harness.cleanup import RunRegistry
+from harness.engine.underlay import NamespaceNode, UnderlayEngine, add_veth, prepare_node
+from harness.errors import BuildError
+from harness.net import nsexec
+from harness.plan.naming import namespace_name
+from harness.plan.network import NetworkPlan
+from harness.plan.types import NodePlan, VethPlan
+
+SHELL_EXIT_TIMEOUT = 5.0
+
+
+class MininetNode(NamespaceNode):
+    """A Mininet host as the harness acts on it: by its shell's network namespace."""
+
+    def __init__(self, name: str, host: "HarnessHost", netlink: Any):
+        super().__init__(name, f"/proc/{host.pid}/ns/net", netlink)
+        self.host = host
+
+
+class HarnessHost(Host):
+    """A Mininet host whose shell dies with the harness and is in the run's record, and
+    which prepares itself (loopback, sysctls) as soon as it exists: before any link,
+    since links copy conf/default when they are created."""
+
+    def __init__(self, name: str, plan_node: NodePlan | None = None, registry: RunRegistry | None = None, **params: Any):
+        self.plan_node = plan_node
+        self.registry = registry
+        self.handle: MininetNode | None = None
+        super().__init__(name, **params)
+
+    def _popen(self, cmd: Any, **params: Any) -> Any:
+        # an interactive bash ignores SIGTERM; SIGHUP is how Mininet stops its hosts
+        params.setdefault("preexec_fn", lambda: nsexec.die_with_parent(signal.SIGHUP))
+        return super()._popen(cmd, **params)
+
+    def startShell(self, mnopts: Any = None) -> None:  # noqa: N802 (Mininet's name)
+        super().startShell(mnopts)
+        if self.registry is not None:
+            self.registry.add_process(self.shell.pid, f"mininet host {self.name}")
+        if self.plan_node is not None:
+            from pyroute2 import IPRoute
+
+            path = f"/proc/{self.pid}/ns/net"
+            self.handle = MininetNode(self.plan_node.name, self, IPRoute(fileno=nsexec.netlink_fd(path)))
+            prepare_node(self.handle, self.plan_node)
+
+    def defaultIntf(self) -> Any:  # noqa: N802 (Mininet's name)
+        """Mininet warns about a host without links; a plan may have such a node (netns.sh's ns0)."""
+        return super().defaultIntf() if self.intfs else None
+
+    def configDefault(self, **moreParams: Any) -> None:  # noqa: N802 (Mininet's name)
+        """Nothing: the plan configures the host (no 10.0.0.0/8 address, no ifconfig)."""
+
+
+class VethLink(Link):
+    """A Mininet link made as the netns engine makes one: a veth pair through netlink,
+    each end created directly in its host; Mininet keeps its usual bookkeeping (intfs,
+    ports), so its CLI and `net.get(...)` see the link."""
+
+    def __init__(self, node1: HarnessHost, node2: HarnessHost, veth: VethPlan | None = None, **params: Any):
+        self.veth = veth
+        params1 = dict(params.pop("params1", None) or {}, up=None)  # no `ifconfig up`: the plan brings it up
+        params2 = dict(params.pop("params2", None) or {}, up=None)
+        super().__init__(node1, node2, params1=params1, params2=params2, **params)
+
+    def makeIntfPair(self, intfname1: str, intfname2: str, addr1: Any = None, addr2: Any = None, node1: Any = None, node2: Any = None, deleteIntfs: bool = True) -> None:  # noqa: N802
+        if self.veth is None or node1 is None or node2 is None:
+            raise BuildError("a harness link needs its planned veth and both hosts")
+        add_veth(node1.handle, node2.handle, self.veth)
+
+    def delete(self) -> None:
+        """Nothing: a veth goes with the namespace of its host when the shell exits."""
+
+
+class PlanTopo(Topo):
+    """A plan as Mininet's declaration: a host per node, a link per veth pair."""
+
+    def build(self, plan: NetworkPlan, names: dict[str, str], registry: RunRegistry | None = None) -> None:  # type: ignore[override]
+        for node in plan.nodes.values():
+            self.addHost(names[node.name], cls=HarnessHost, ip=None, plan_node=node, registry=registry)
+        for veth in plan.veths:
+            self.addLink(
+                names[veth.a.node], names[veth.b.node], cls=VethLink, veth=veth, intfName1=veth.a.ifname, intfName2=veth.b.ifname
+            )
+
+
+class MininetEngine(UnderlayEngine):
+    name = "mininet"
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.net: Mininet | None = None
+
+    def _create(self, plan: NetworkPlan, registry: RunRegistry) -> None:
+        Mininet.inited = True  # skip Mininet.init(): its fixLimits() writes host sysctls (see the module doc)
+        names = {node: namespace_name(plan.run_id, node) for node in plan.nodes}
+        topo = PlanTopo(plan, names, registry)
+        # built in two steps so that a failing build still leaves the hosts it started in our hands
+        self.net = Mininet(topo=topo, host=HarnessHost, link=VethLink, controller=None, build=False, waitConnected=False)
+        try:
+            self.net.build()
+        finally:
+            for node, name in names.items():
+                host = self.net.nameToNode.get(name)
+                if host is not None and host.handle is not None:
+                    self._nodes[node] = host.handle
+        missing = sorted(set(names) - set(self._nodes))
+        if missing:
+            raise BuildError(f"Mininet did not start hosts for {', '.join(missing)}")
+
+    def _configure(self, plan: NetworkPlan) -> None:
+        super()._configure(plan)
+        # Mininet's own view (its CLI, `h.IP()`) learns the addresses the plan gave
+        for veth in plan.veths:
+            for port in (veth.a, veth.b):
+                intf = self._nodes[port.node].host.nameToIntf.get(port.ifname)
+                first = next((a for a in port.addresses if a.version == 4), None)
+                if intf is not None and first is not None:
+                    intf.ip, intf.prefixLen = str(first.ip), first.network.prefixlen
+
+    def close(self) -> None:
+        """Netlink handles closed, then every host's shell stopped (SIGHUP to its process
+        group, as Mininet's own `Host.terminate`) and waited for: when the last holder of
+        a namespace is gone, the namespace and its veth ends go with it."""
+        super().close()
+        if self.net is None:
+            return
+        for host in self.net.hosts:  # all at once, then wait: the shells exit side by side
+            if host.shell is not None and host.shell.poll() is None:
+                try:
+                    os.killpg(host.shell.pid, signal.SIGHUP)
+                except ProcessLookupError:
+                    pass
+        deadline = time.monotonic() + SHELL_EXIT_TIMEOUT
+        for host in self.net.hosts:
+            if host.shell is None:
+                continue
+            try:
+                host.shell.wait(timeout=max(0.0, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:  # stuck: the run's record stops it (SIGTERM, then SIGKILL)
+                continue
+            host.cleanup()  # its pty, as Mininet closes it
+        self.net = None

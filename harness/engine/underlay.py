@@ -1,0 +1,262 @@
+"""What every engine whose nodes are Linux network namespaces shares: the node handle
+(a namespace reached by its path), how a node is prepared (loopback up, its sysctls,
+before any link exists), how a link is made (a veth pair through netlink), and
+everything done to the underlay once nodes and links exist: addresses, conditions,
+routes, NAT, firewalls, and the timeline's changes.
+
+An engine only says how its nodes come to be (`_create`): the netns engine makes named
+namespaces under /run/netns, the Mininet engine lets Mininet start its hosts' shells
+(unnamed namespaces, /proc/<pid>/ns/net) and links. Whatever made them, a node is acted
+on through its namespace's path, so both mean exactly the same by every setting.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import socket
+import subprocess
+import time
+from typing import Any, Callable, Sequence, TypeVar
+
+from pyroute2.netlink.exceptions import NetlinkError
+
+from harness.cleanup import RunRegistry
+from harness.errors import BuildError
+from harness.net import conntrack, firewall, impair, nat, nlbatch, nsexec
+from harness.net.iface import address_and_up, install_route, route_requests
+from harness.net.nodesettings import node_sysctls
+from harness.plan.network import NetworkPlan, Port
+from harness.plan.types import Conditions, NodePlan, VethPlan
+
+T = TypeVar("T")
+
+# the kernel's link watcher handles a veth's carrier change at once only when its
+# ifindex differs from its peer's; in fresh namespaces both would be 2, and the 1/s
+# rate limit would delay IPv6 by up to 1 s
+VETH_INDEX_BASE = 1000
+
+
+class NamespaceNode:
+    """A node that is a network namespace, named (`ip netns` style) or given by path
+    (/proc/<pid>/ns/net of the process that holds it); `netlink` is the engine's own
+    rtnetlink handle opened inside it."""
+
+    def __init__(self, name: str, namespace: nsexec.Namespace, netlink: Any):
+        self.name = name
+        self.namespace = namespace
+        self._netlink = netlink
+
+    @property
+    def netns_path(self) -> str:
+        return str(nsexec.netns_path(self.namespace))
+
+    def run(self, argv: Sequence[str], *, timeout: float = 30.0, input: str | None = None) -> subprocess.CompletedProcess:
+        return nsexec.run(self.namespace, argv, timeout=timeout, input=input)
+
+    def popen(self, argv: Sequence[str], **kwargs: Any) -> subprocess.Popen:
+        return nsexec.popen(self.namespace, argv, **kwargs)
+
+    def socket(self, family: int, kind: int, proto: int = 0) -> socket.socket:
+        return nsexec.call_in(self.namespace, lambda: socket.socket(family, kind, proto))
+
+    def call(self, function: Callable[..., T], *args: Any) -> T:
+        return nsexec.call_in(self.namespace, function, *args)
+
+    @property
+    def netlink(self) -> Any:
+        return self._netlink
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.name!r}, {self.netns_path!r})"
+
+
+def prepare_node(node: NamespaceNode, plan: NodePlan) -> None:
+    """Loopback up and the node's sysctls: before any link exists, since a link copies
+    conf/default when it is created (see harness.net.nodesettings)."""
+    ipr = node.netlink
+    ipr.link("set", index=ipr.link_lookup(ifname="lo")[0], state="up")
+    nsexec.write_sysctls(node.namespace, node_sysctls(plan.forwards, plan.sysctls))
+
+
+def add_veth(a: NamespaceNode, b: NamespaceNode, veth: VethPlan) -> None:
+    """The veth pair of one planned link, each end created directly in its node."""
+    a.netlink.link(
+        "add",
+        ifname=veth.a.ifname,
+        kind="veth",
+        index=VETH_INDEX_BASE + veth.index,
+        peer={"ifname": veth.b.ifname, "net_ns_fd": b.netns_path},
+    )
+
+
+class UnderlayEngine:
+    """An engine's shared part: subclasses create the nodes and links (`_create`), and
+    this configures and changes them. See harness.engine.base.Engine."""
+
+    name = ""
+
+    def __init__(self) -> None:
+        self.plan: NetworkPlan | None = None
+        self.down_links: set[int] = set()
+        self._nodes: dict[str, NamespaceNode] = {}
+        self._conditions: dict[tuple[int, str], Conditions | None] = {}
+        # what the timeline changed: routes and addresses now, where they differ from the plan
+        self._routes: dict[str, tuple] = {}
+        self._addresses: dict[tuple[str, str], tuple] = {}
+
+    # --- build ----------------------------------------------------------------------
+
+    def build(self, plan: NetworkPlan, registry: RunRegistry) -> None:
+        self.plan = plan
+        self._create(plan, registry)
+        self._configure(plan)
+
+    def _create(self, plan: NetworkPlan, registry: RunRegistry) -> None:
+        """Every node (prepared: see `prepare_node`) in self._nodes, and every veth
+        pair; each recorded in `registry` before it exists."""
+        raise NotImplementedError
+
+    def _configure(self, plan: NetworkPlan) -> None:
+        for veth in plan.veths:
+            for port in (veth.a, veth.b):
+                address_and_up(self._ipr(port.node), port.ifname, port.addresses, veth.mtu)
+                conditions = veth.egress(port.node)
+                if conditions is not None:
+                    impair.apply(self._nodes[port.node], port.ifname, conditions, veth.mtu or 1500)
+        if any(a.version == 6 for v in plan.veths for p in (v.a, v.b) for a in p.addresses):
+            self._wait_operstate_up()
+        for node in plan.nodes.values():
+            # one batch per node: a mesh behind one router has hundreds (see nlbatch)
+            built = self._nodes[node.name]
+            nlbatch.install_routes(built, route_requests(built.netlink, node.routes))
+            if node.nat is not None:
+                nat.apply(built, node.nat)
+            if node.firewall:
+                firewall.apply(built, node.firewall)
+
+    def _wait_operstate_up(self, timeout: float = 3.0) -> None:
+        """IPv6 only uses a link once the kernel's link watcher has marked it up
+        (it batches carrier events, ~0.1-0.3 s); until then the first neighbour
+        solicitation is lost and the first packet waits a 1 s retransmission."""
+        deadline = time.monotonic() + timeout
+        pending = {(p.node, p.ifname) for v in self.plan.veths for p in (v.a, v.b)}
+        while pending and time.monotonic() < deadline:
+            for node in {n for n, _ in pending}:
+                for link in self._ipr(node).get_links():
+                    if link.get("state") == "up" and link.get_attr("IFLA_OPERSTATE") == "UP":
+                        pending.discard((node, link.get_attr("IFLA_IFNAME")))
+            if pending:
+                time.sleep(0.005)
+        if pending:
+            raise BuildError(f"links did not come up within {timeout:g}s: {sorted(pending)}")
+
+    # --- use ------------------------------------------------------------------------
+
+    def node(self, name: str) -> NamespaceNode:
+        return self._nodes[name]
+
+    def _ipr(self, node: str) -> Any:
+        return self._nodes[node].netlink
+
+    def port_addresses(self, port: Port) -> tuple:
+        return self._addresses.get((port.node, port.ifname), port.addresses)
+
+    def _routes_of(self, node: str) -> tuple:
+        return self._routes.get(node, self.plan.nodes[node].routes)
+
+    def close(self) -> None:
+        for node in self._nodes.values():
+            node.netlink.close()
+        self._nodes.clear()
+
+    # --- the timeline ----------------------------------------------------------------
+
+    def set_link(self, index: int, *, up: bool | None = None, conditions: dict[str, Conditions | None] | None = None) -> None:
+        veth = self.plan.veths[index]
+        for port in (veth.a, veth.b):
+            ipr = self._ipr(port.node)
+            if up is not None:
+                ipr.link("set", index=ipr.link_lookup(ifname=port.ifname)[0], state="up" if up else "down")
+            if conditions is not None and port.node in conditions:
+                impair.apply(self._nodes[port.node], port.ifname, conditions[port.node], veth.mtu or 1500)
+        if conditions is not None:
+            self._conditions.update({(index, node): c for node, c in conditions.items()})
+        if up is False:
+            self.down_links.add(index)
+        elif up is True:
+            self.down_links.discard(index)
+            # the kernel deleted the static routes through the ends when they went down
+            for port in (veth.a, veth.b):
+                for route in self._routes_of(port.node):
+                    if route.dev == port.ifname:
+                        install_route(self._ipr(port.node), route, replace=True)
+
+    def conditions(self, index: int, sender: str) -> Conditions | None:
+        return self._conditions.get((index, sender), self.plan.veths[index].egress(sender))
+
+    def detach(self, node: str, link_index: int) -> None:
+        """As when Wi-Fi disconnects: a stale source address would otherwise keep being used."""
+        port = self._port(node, link_index)
+        ipr = self._ipr(node)
+        index = ipr.link_lookup(ifname=port.ifname)[0]
+        for address in self.port_addresses(port):
+            ipr.addr("del", index=index, address=str(address.ip), prefixlen=address.network.prefixlen)
+        self._addresses[(node, port.ifname)] = ()
+        self.set_link(link_index, up=False)
+
+    def attach(self, node: str, link_index: int) -> None:
+        port = self._port(node, link_index)
+        ipr = self._ipr(node)
+        if self._addresses.get((node, port.ifname)) == ():  # addresses first: routes need them
+            index = ipr.link_lookup(ifname=port.ifname)[0]
+            for address in port.addresses:
+                ipr.addr("add", index=index, address=str(address.ip), prefixlen=address.network.prefixlen)
+            del self._addresses[(node, port.ifname)]
+        self.set_link(link_index, up=True)
+
+    def _port(self, node: str, link_index: int) -> Port:
+        return next(p for p in self.plan.ports[node] if p.link_index == link_index)
+
+    def reroute(self) -> None:
+        wanted = self.plan.routes_avoiding(self.down_links)
+        for name, routes in wanted.items():
+            ipr = self._ipr(name)
+            for route in self._routes_of(name):
+                if route not in routes:
+                    try:
+                        ipr.route("del", dst=str(route.destination), oif=ipr.link_lookup(ifname=route.dev)[0])
+                    except (NetlinkError, IndexError):  # already gone with its link
+                        pass
+            for route in routes:
+                install_route(ipr, route, replace=True)
+            self._routes[name] = routes
+
+    def renumber(self, node: str, to: Any = None) -> str:
+        """A node without links renumbers its loopback, as netns.sh does with the
+        namespace that holds the WireGuard sockets."""
+        ipr = self._ipr(node)
+        port = next((p for p in self.plan.ports[node] if p.link_index not in self.down_links), None)
+        if port is None:
+            port = Port(node, "lo", (ipaddress.ip_interface("127.0.0.1/8"),), -1)
+        now = self.port_addresses(port)
+        old = next(a for a in now if a.version == 4)
+        used = {a.ip for p in self.plan.ports.values() for q in p for a in q.addresses}
+        used |= {a.ip for addresses in self._addresses.values() for a in addresses}
+        new = to or next(
+            ipaddress.ip_interface(f"{host}/{old.network.prefixlen}") for host in old.network.hosts() if host not in used and int(host) % 256 >= 100
+        )
+        index = ipr.link_lookup(ifname=port.ifname)[0]
+        scope = {"scope": 254} if new.ip.is_loopback else {}  # the kernel wants 127/8 in host scope (as `ip` sets it)
+        ipr.addr("add", index=index, address=str(new.ip), prefixlen=new.network.prefixlen, **scope)
+        ipr.addr("del", index=index, address=str(old.ip), prefixlen=old.network.prefixlen)
+        self._addresses[(node, port.ifname)] = tuple(a for a in now if a != old) + (new,)
+        # the old address took the node's routes with it: put them back
+        for route in self._routes_of(node):
+            install_route(ipr, route, replace=True)
+        return str(new.ip)
+
+    def flush_nat(self, node: str) -> int:
+        return conntrack.flush(self._nodes[node])
+
+    def nat_mappings(self, node: str) -> list[conntrack.UdpMapping]:
+        return conntrack.udp_mappings(self._nodes[node])
