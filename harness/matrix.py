@@ -27,11 +27,11 @@ class Combination:
     kernel_spec: str
     backend: str
     run_id: str
-    engine: str = DEFAULT_ENGINE
     exit_code: int | None = None
     results: dict[str, Any] | None = None
     error: str | None = None
     seconds: float = 0.0
+    engine: str = DEFAULT_ENGINE
 
     @property
     def label(self) -> str:
@@ -114,7 +114,7 @@ def run_matrix(args, options, log: Callable[[str], None]) -> int:
         except (KernelSpecError, MissingCapability) as exc:
             log(f"wgh matrix: {exc}")
             return 2
-    combos = [Combination(k, b, f"{stamp}-{_slug(k)}-{b}" + ("" if e == DEFAULT_ENGINE else f"-{e}"), e) for k, b, e in all_combos]
+    combos = [Combination(k, b, f"{stamp}-{_slug(k)}-{b}" + ("" if e == DEFAULT_ENGINE else f"-{e}"), engine=e) for k, b, e in all_combos]
     from harness.progress import RunProgress
 
     mode = "jsonl" if getattr(args, "jsonl", False) else "quiet" if getattr(args, "quiet", False) else "normal"

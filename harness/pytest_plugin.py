@@ -15,6 +15,7 @@ pytest_plugins = (
     "harness.plugin.session",
     "harness.plugin.collect",
     "harness.plugin.fixtures",
+    "harness.plugin.alone",
 )
 
 

@@ -69,6 +69,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="run this whole pytest session inside a VM booted from that kernel (path, release, or 6.1 / 6.12); see `wgh vm`",
     )
     group.addoption("--vm-timeout", type=float, default=3600.0, help="kill the VM after this many seconds (default 3600)")
+    group.addoption("--vm-cpus", type=int, default=2, help="the VM's CPUs (default 2)")
+    group.addoption("--vm-memory", default="2G", help="the VM's memory (default 2G; more for -n with many workers)")
     parser.addini(
         COLLECT_INI,
         type="bool",

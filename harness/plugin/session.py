@@ -183,7 +183,10 @@ def pytest_cmdline_main(config: pytest.Config) -> int | None:
         outcome = run_in_vm(
             kernel,
             [sys.executable, "-m", "pytest", *args],
-            VmOptions(cwd=here, writable=[results], timeout=config.getoption("vm_timeout")),
+            VmOptions(
+                cwd=here, writable=[results], timeout=config.getoption("vm_timeout"),
+                cpus=config.getoption("vm_cpus"), memory=config.getoption("vm_memory"),
+            ),
             log=lambda text: print(text, file=sys.stderr, flush=True),
         )
     except (KernelSpecError, MissingCapability) as exc:
@@ -191,18 +194,21 @@ def pytest_cmdline_main(config: pytest.Config) -> int | None:
     return outcome.returncode
 
 
+VM_OPTIONS = ("--vm-kernel", "--vm-timeout", "--vm-cpus", "--vm-memory")
+
+
 def without_vm_options(args: list[str]) -> list[str]:
-    """The pytest arguments for the guest: the same, less --vm-kernel and --vm-timeout."""
+    """The pytest arguments for the guest: the same, less the options of the VM itself."""
     out: list[str] = []
     skip = False
     for arg in args:
         if skip:
             skip = False
             continue
-        if arg in ("--vm-kernel", "--vm-timeout"):
+        if arg in VM_OPTIONS:
             skip = True
             continue
-        if arg.startswith(("--vm-kernel=", "--vm-timeout=")):
+        if arg.startswith(tuple(f"{option}=" for option in VM_OPTIONS)):
             continue
         out.append(arg)
     return out

@@ -253,14 +253,14 @@ class UserspaceDevice(WgDevice):
     def wait_ready(self, timeout: float = 10.0) -> None:
         path = uapi.socket_path(self.ifname)
         deadline = time.monotonic() + timeout
-        while not os.path.exists(path):
+        while not uapi.accepting(self.ifname):
             if self.process.poll() is not None:
                 log = self.log_path.read_text(errors="replace").strip()[-2000:] or "(no output)"
                 # exit 0 before the socket: a daemon that forked into the background
                 hint = "; it must stay in the foreground (wireguard-go -f, boringtun-cli --foreground)" if self.process.returncode == 0 else ""
                 raise BuildError(f"{self.backend} for {self.ifname} exited with {self.process.returncode}{hint}: {log}")
             if time.monotonic() > deadline:
-                raise BuildError(f"{self.backend} for {self.ifname} did not open its UAPI socket {path} within {timeout:.0f}s")
+                raise BuildError(f"{self.backend} for {self.ifname} did not listen on its UAPI socket {path} within {timeout:.0f}s")
             time.sleep(0.002)
         if self.socket_namespace is not None and not self._moved:
             from harness.net.linkmove import move_link_from

@@ -22,6 +22,17 @@ def socket_path(ifname: str) -> str:
     return f"{SOCKET_DIR}/{ifname}.sock"
 
 
+def accepting(ifname: str) -> bool:
+    """The daemon listens on its UAPI socket. The file appears at bind(), a moment
+    before listen(): a connect in between is refused (seen under load, with -j)."""
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+        try:
+            sock.connect(socket_path(ifname))
+        except (FileNotFoundError, ConnectionRefusedError):
+            return False
+    return True
+
+
 def _exchange(ifname: str, request: str, timeout: float = 5.0) -> list[str]:
     with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
         sock.settimeout(timeout)

@@ -5,6 +5,7 @@ pytest-benchmark stores and compares scenario timings."""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from importlib import resources
@@ -102,7 +103,9 @@ steps:
 def pytest_run(cwd: Path, *args: str) -> subprocess.CompletedProcess:
     argv = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "--wg-backend", "wireguard-go", "--no-results",
             f"--benchmark-storage=file://{cwd / 'bench'}", "scenarios/tiny.yaml", *args]
-    return subprocess.run(argv, cwd=cwd, capture_output=True, text=True, timeout=300)
+    # not a worker of the xdist session this test may run in: pytest-benchmark turns itself off in those
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTEST_XDIST", "PYTEST_CURRENT_TEST"))}
+    return subprocess.run(argv, cwd=cwd, capture_output=True, text=True, timeout=300, env=env)
 
 
 def test_pytest_benchmark_autosave_compare_and_compare_fail(tmp_path):

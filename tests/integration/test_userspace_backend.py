@@ -73,7 +73,7 @@ def test_a_daemon_that_exits_at_once_is_a_build_error_that_names_it():
 def test_a_daemon_that_never_serves_its_socket_is_stopped_at_teardown():
     # sh runs `sleep` with the interface name as $0: alive, but no UAPI socket ever
     result = _run(_pair(), userspace=UserspaceCommand.parse("sh -c 'exec sleep 60' {ifname}"))
-    assert result.status == "error" and "did not open its UAPI socket" in result.error
+    assert result.status == "error" and "did not listen on its UAPI socket" in result.error
     assert result.leftovers == []
 
 

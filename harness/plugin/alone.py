@@ -1,0 +1,124 @@
+"""pytest-xdist: scenario cases that must have the machine to itself run alone, as
+under `wgh run -j`. A case runs alone when its file says `exclusive: true` or one of
+its steps measures what sharing the CPU would distort (rate-checking iperf3, a
+keepalive-interval capture: harness.scenario.steps.registry.runs_alone).
+
+xdist's own load scheduling deals every item to whichever worker is free. This
+replaces it (for `--dist load`, xdist's default with `-n`) with the same dealing for
+every other item, and holds the alone cases back: each is sent only when every worker
+is idle, one at a time, after the rest. The controller does not collect, so it reads
+which cases run alone from their scenario files (nodeid `<file>::<case id>`)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Callable
+
+import pytest
+
+
+@pytest.hookimpl(tryfirst=True, optionalhook=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    if config.getvalue("dist") != "load":
+        return None  # a distribution mode the user chose keeps its own rules
+    return alone_last_scheduling(config, log, ScenarioCasesAlone(Path(config.rootpath)))
+
+
+class ScenarioCasesAlone:
+    """Whether a nodeid is a scenario case that runs alone (files read once each)."""
+
+    def __init__(self, root: Path):
+        self.root = root
+        self._files: dict[str, dict[str, bool]] = {}
+
+    def __call__(self, nodeid: str) -> bool:
+        path, _, name = nodeid.partition("::")
+        if not name or not path.endswith((".yaml", ".yml")):
+            return False
+        if path not in self._files:
+            self._files[path] = self._read(self.root / path)
+        return self._files[path].get(name, False)
+
+    @staticmethod
+    def _read(path: Path) -> dict[str, bool]:
+        from harness.errors import HarnessError
+        from harness.scenario.load import load_file
+        from harness.scenario.steps.registry import runs_alone
+
+        try:
+            return {case.id: runs_alone(case.spec) for case in load_file(path)}
+        except (HarnessError, OSError):
+            return {}  # the workers report the file's error; nothing of it runs alone
+
+
+def alone_last_scheduling(config: pytest.Config, log: Any, alone: Callable[[str], bool]) -> Any:
+    from xdist.scheduler import LoadScheduling
+
+    class AloneLastScheduling(LoadScheduling):
+        """LoadScheduling for shared items; items `alone` names go last, all to one
+        worker (the keeper) once every other worker has finished.
+
+        An xdist worker runs an item only when it knows the next one (or is told to
+        stop): a worker's last item waits in its queue. So when nothing shared is left
+        to deal, every worker but the keeper is told to stop (each runs what it holds
+        and exits); when they are all done, the keeper gets the alone items in order
+        and is told to stop too: it runs its own last item, then each alone item,
+        with the machine to itself."""
+
+        held: set[int] = set()
+        keeper: Any = None
+
+        def schedule(self) -> None:
+            if self.collection is None and self.collection_is_completed and self.node2collection:
+                collection = next(iter(self.node2collection.values()))
+                self.held = {index for index, nodeid in enumerate(collection) if alone(nodeid)}
+            super().schedule()
+            if self.collection is not None:
+                self._deal_held()
+
+        def _send_tests(self, node: Any, num: int) -> None:
+            shared = [index for index in self.pending if index not in self.held][:num]
+            if shared:
+                taken = set(shared)
+                self.pending[:] = [index for index in self.pending if index not in taken]
+                self.node2pending[node].extend(shared)
+                node.send_runtest_some(shared)
+
+        def check_schedule(self, node: Any, duration: float = 0) -> None:
+            if self.collection is None:
+                return
+            if any(index not in self.held for index in self.pending):
+                super().check_schedule(node, duration)
+            else:  # whichever worker reported: the keeper may be ready now
+                self._deal_held()
+
+        def remove_node(self, node: Any) -> Any:
+            if node is self.keeper:
+                self.keeper = None  # it died with items: they are pending again, and another keeps them
+            return super().remove_node(node)
+
+        def _deal_held(self) -> None:
+            if any(index not in self.held for index in self.pending):
+                return
+            if not self.pending:  # no alone items (left): every worker stops after its queue, as xdist's own
+                for node in self.nodes:
+                    if not node.shutting_down:
+                        node.shutdown()
+                return
+            if self.keeper is None:
+                candidates = [node for node in self.nodes if not node.shutting_down]
+                if not candidates:
+                    return
+                self.keeper = min(candidates, key=lambda node: len(self.node2pending[node]))
+                for node in candidates:
+                    if node is not self.keeper:
+                        node.shutdown()
+            others_busy = any(self.node2pending[node] for node in self.nodes if node is not self.keeper)
+            if others_busy or len(self.node2pending.get(self.keeper, [])) > 1:
+                return
+            items, self.pending[:] = list(self.pending), []
+            self.node2pending[self.keeper].extend(items)
+            self.keeper.send_runtest_some(items)
+            self.keeper.shutdown()
+
+    return AloneLastScheduling(config, log)
