@@ -349,6 +349,36 @@ def cmd_validate(args: argparse.Namespace) -> int:
     return EXIT_INVALID if bad else EXIT_OK
 
 
+@loads("harness.shell", "harness.run", "harness.scenario.load", "harness.caps")
+def cmd_shell(args: argparse.Namespace) -> int:
+    from harness.scenario.load import load_file
+    from harness.shell import open_shell
+
+    try:
+        cases = load_file(args.file)
+    except ScenarioError as exc:
+        for problem in exc.problems:
+            print(problem, file=sys.stderr)
+        return EXIT_INVALID
+    if args.case is not None:
+        cases = [c for c in cases if args.case in (c.id, c.case_id)]
+    if len(cases) != 1:
+        names = ", ".join(c.id for c in load_file(args.file))
+        print(f"wgh shell: {args.file} has {'these' if len(cases) else 'no such'} cases: {names}; choose one with --case", file=sys.stderr)
+        return EXIT_INVALID
+    try:
+        userspace = UserspaceCommand.parse(args.userspace) if args.userspace else None
+    except TemplateError as exc:
+        print(f"wgh shell: --userspace: {exc}", file=sys.stderr)
+        return EXIT_INVALID
+    try:
+        engine = choose_engine(args.engine, cases[0].spec.engine)
+    except EngineChoiceError as exc:
+        print(f"wgh shell: {exc}", file=sys.stderr)
+        return EXIT_INVALID
+    return open_shell(cases[0], until=args.until, backend=args.backend, userspace=userspace, engine=engine)
+
+
 @loads("harness.doctor")
 def cmd_doctor(args: argparse.Namespace) -> int:
     from harness.doctor import checks
@@ -538,6 +568,20 @@ def build_parser() -> argparse.ArgumentParser:
     matrix_output.add_argument("--jsonl", action="store_true", help="JSON Lines on stdout: one object per scenario and per combination, then a summary")
     _vm_options(matrix)
     matrix.set_defaults(func=cmd_matrix)
+
+    shell = sub.add_parser(
+        "shell",
+        help="build a scenario's network, run its steps up to --until, then a prompt inside it (debug by hand)",
+        description="Build the network, run steps 1..N, then a prompt: '<node> <command>' runs in a node; nodes, "
+        "diagnose A B, steps (the rest), mininet (Mininet's CLI, on that engine); exit, Ctrl-D or Ctrl-C tear it down.",
+    )
+    shell.add_argument("file", help="a scenario file")
+    shell.add_argument("--case", default=None, help="which matrix case (its name or id), if the file has several")
+    shell.add_argument("--until", type=int, default=0, metavar="N", help="run steps 1..N before the prompt (default 0: none)")
+    shell.add_argument("--backend", default=os.environ.get("WGH_BACKEND", AUTO), choices=CHOICES)
+    shell.add_argument("--engine", choices=ENGINE_CHOICES, default=None)
+    shell.add_argument("--userspace", default=os.environ.get("WGH_USERSPACE") or None, metavar="TEMPLATE")
+    shell.set_defaults(func=cmd_shell)
 
     validate = sub.add_parser("validate", help="check scenario files without building anything")
     validate.add_argument("files", nargs="+")

@@ -49,4 +49,7 @@ fi
 extras=test
 [ "$WITH_VM" = 1 ] && extras=test,vm
 .venv/bin/python -m pip install -q -e ".[$extras]"
+# the harness is installed editable, so pip compiled none of it: compile it now, or every
+# `wgh` start recompiles ~100 modules (~0.15 s) where PYTHONDONTWRITEBYTECODE is set
+.venv/bin/python -m compileall -q harness >/dev/null
 echo "wgharness installed: $(.venv/bin/wgh --version 2>/dev/null || true) — try: .venv/bin/wgh doctor"
