@@ -18,12 +18,11 @@ from harness.results.verdicts import differences, verdicts
 pytestmark = pytest.mark.requires("root", "wireguard")
 
 REPO = Path(__file__).resolve().parents[2]
-# in the emulated VM (10-50x slower) the cases the host cannot run (netem, kernel
-# WireGuard), plus two that build the most kinds of objects; the host runs them all
-VM_FILES = [
-    "scenarios/nat.yaml", "scenarios/dns-endpoint.yaml", "scenarios/lossy-link.yaml", "scenarios/roaming.yaml",
-    "scenarios/mtu-blackhole.yaml", "scenarios/interop.yaml", "scenarios/nat-keepalive.yaml",
-]
+# in the emulated VM (10-50x slower, the test sharing two CPUs with the other
+# workers) what the host cannot show: netem (lossy-link), kernel WireGuard with
+# wireguard-go in one network (interop), and NAT with DNS (dns-endpoint); the host
+# runs the whole library
+VM_FILES = ["scenarios/lossy-link.yaml", "scenarios/interop.yaml", "scenarios/dns-endpoint.yaml"]
 
 
 def _library(wgh_cli, engine: str, backend: str, files: list[str]) -> dict:
@@ -41,6 +40,6 @@ def test_the_library_gives_the_same_verdicts_on_every_engine(wgh_cli, wgh_backen
     assert not missing, f"parity files renamed or gone: {missing}"
     reference = _library(wgh_cli, DEFAULT, wgh_backend, files)
     ran = [case for case, (status, _) in reference.items() if status != "skipped"]
-    assert len(ran) >= (8 if os.environ.get("WGH_IN_VM") else 30), f"too few cases ran to compare: {ran}"
+    assert len(ran) >= (4 if os.environ.get("WGH_IN_VM") else 30), f"too few cases ran to compare: {ran}"
     assert any(cause for status, steps in reference.values() for _, cause in steps), "some case failed for a named cause"
     assert differences(reference, _library(wgh_cli, engine, wgh_backend, files)) == {}

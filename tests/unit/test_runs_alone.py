@@ -41,6 +41,9 @@ def test_keepalive_timing_and_the_file_key_make_a_case_exclusive():
     capture = "  - capture: {link: ab, name: c}\n  - sleep: 1s\n"
     assert _alone(capture + "  - stop: {capture: c, keepalive: 1s}\n")
     assert not _alone(capture + "  - stop: {capture: c}\n")
+    probe = "  - probe: {name: p, from: a, to: b}\n"
+    assert _alone(probe + "  - stop: {probe: p, max_outage: 1s}\n")
+    assert not _alone(probe + "  - stop: {probe: p, max_loss: 5%}\n")
     assert _alone("  - sleep: 1s\n", "exclusive: true\n")
     assert not _alone("  - ping: {from: a, to: b}\n")
 
@@ -52,5 +55,7 @@ def test_the_librarys_exclusive_cases_are_the_ones_that_measure_rate_or_timing()
             if runs_alone(case.spec):
                 alone.add(path.stem)
     assert {"throughput", "throughput-mtu", "loss-delay-grid", "wire-check", "nat-keepalive"} <= alone
+    # probe streams held to an outage bound: recovery after roaming, restarts, re-resolution
+    assert {"roaming", "roaming-networks", "interop", "peer-restart", "key-rotation", "dns-endpoint", "dns-reresolve"} <= alone
     # their iperf3 only shows that TCP passes (netns-parity) or stalls (mtu-blackhole)
-    assert not alone & {"mtu-blackhole", "netns-parity", "direct", "peer-restart"}
+    assert not alone & {"mtu-blackhole", "netns-parity", "direct", "nat", "mesh"}
