@@ -86,16 +86,10 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     from harness.results.store import ResultsFile
 
-    try:
-        userspace = UserspaceCommand.parse(args.userspace) if args.userspace else None
-    except TemplateError as exc:
-        print(f"wgh run: --userspace: {exc}", file=sys.stderr)
+    choices = _userspace_and_engine(args, "run")  # WGH_ENGINE is checked here, before anything is built
+    if choices is None:
         return EXIT_INVALID
-    try:
-        choose_engine(args.engine)  # WGH_ENGINE is checked here, before anything is built
-    except EngineChoiceError as exc:
-        print(f"wgh run: {exc}", file=sys.stderr)
-        return EXIT_INVALID
+    userspace = choices[0]
     results = ResultsFile(
         None if args.no_results else args.results_dir, args.backend, run_id=args.run_id, userspace=userspace,
         shard=shard.to_json() if shard is not None else None,
@@ -366,17 +360,26 @@ def cmd_shell(args: argparse.Namespace) -> int:
         names = ", ".join(c.id for c in load_file(args.file))
         print(f"wgh shell: {args.file} has {'these' if len(cases) else 'no such'} cases: {names}; choose one with --case", file=sys.stderr)
         return EXIT_INVALID
+    choices = _userspace_and_engine(args, "shell", cases[0].spec.engine)
+    if choices is None:
+        return EXIT_INVALID
+    userspace, engine = choices
+    return open_shell(cases[0], until=args.until, backend=args.backend, userspace=userspace, engine=engine)
+
+
+def _userspace_and_engine(args: argparse.Namespace, command: str, file_engine: str | None = None) -> tuple[UserspaceCommand | None, str] | None:
+    """--userspace and the engine (--engine, else WGH_ENGINE, else the default; a file's
+    own wins), checked before anything is built: None, after saying why, if either is wrong."""
     try:
         userspace = UserspaceCommand.parse(args.userspace) if args.userspace else None
     except TemplateError as exc:
-        print(f"wgh shell: --userspace: {exc}", file=sys.stderr)
-        return EXIT_INVALID
+        print(f"wgh {command}: --userspace: {exc}", file=sys.stderr)
+        return None
     try:
-        engine = choose_engine(args.engine, cases[0].spec.engine)
+        return userspace, choose_engine(args.engine, file_engine)
     except EngineChoiceError as exc:
-        print(f"wgh shell: {exc}", file=sys.stderr)
-        return EXIT_INVALID
-    return open_shell(cases[0], until=args.until, backend=args.backend, userspace=userspace, engine=engine)
+        print(f"wgh {command}: {exc}", file=sys.stderr)
+        return None
 
 
 @loads("harness.doctor")
