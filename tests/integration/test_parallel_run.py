@@ -43,6 +43,7 @@ SLOW = textwrap.dedent(
 )
 
 
+@host_only  # in the VM, CI's library runs side by side (pytest -n) and gets every declared verdict
 def test_side_by_side_gives_the_verdicts_and_causes_of_one_by_one(wgh_cli):
     serial = wgh_cli("run", "--no-results", "--json", *FILES, timeout=300)
     parallel = wgh_cli("run", "--no-results", "--json", "-j", "4", *FILES, timeout=300)
