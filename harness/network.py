@@ -24,7 +24,7 @@ from harness.engine.base import Engine, Node
 from harness.errors import BuildError, MissingCapability, StepTimeout
 from harness.interrupts import Interrupted, checkpoint, shielded
 from harness.net import dns
-from harness.plan.network import NetworkPlan
+from harness.plan.network import NetworkPlan, PlanErrors
 from harness.wg.fleet import WireGuardFleet
 
 log = logging.getLogger(__name__)
@@ -76,9 +76,11 @@ class Network(ContextAccess):
         self.registry = RunRegistry(self.plan.run_id)
         self.work_dir = Path(tempfile.mkdtemp(prefix=f"wgh-{self.plan.run_id}-"))
         self.registry.add_dir(str(self.work_dir))
-        self.wireguard = WireGuardFleet(self.plan, self.node, self.registry, self.work_dir)
         try:
-            self.engine.build(self.plan, self.registry)
+            found = self.engine.build(self.plan, self.registry)
+            if found is not None:  # an engine over a network it found (a user's Mininet) plans WireGuard on it
+                self.plan = found
+            self.wireguard = WireGuardFleet(self.plan, self.node, self.registry, self.work_dir)
             checkpoint("build", self.plan.run_id)
             dns.start_servers(self)  # before WireGuard: endpoints given by name are resolved through them
             if self.plan.wireguard:
@@ -87,6 +89,8 @@ class Network(ContextAccess):
                 self.wireguard.connect(resolved)
         except (MissingCapability, BuildError, StepTimeout):  # the time budget is not a build failure
             raise
+        except PlanErrors as exc:  # WireGuard planned on a network found at build time (a user's Mininet)
+            raise BuildError("; ".join(f"{'.'.join(map(str, e.path))}: {e}" for e in exc.errors)) from exc
         except Exception as exc:
             raise BuildError(f"building the network failed: {type(exc).__name__}: {exc}") from exc
 

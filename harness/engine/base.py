@@ -56,8 +56,10 @@ class Engine(Protocol):
     name: str
     down_links: set[int]  # links the timeline took down
 
-    def build(self, plan: "NetworkPlan", registry: "RunRegistry") -> None:
-        """Nodes, links with their addresses and conditions, routes, NAT and firewall."""
+    def build(self, plan: "NetworkPlan", registry: "RunRegistry") -> "NetworkPlan | None":
+        """Nodes, links with their addresses and conditions, routes, NAT and firewall.
+        An engine over a network it did not plan (a user's own Mininet) returns the
+        plan of what it found, with WireGuard planned on it; the others return None."""
 
     def node(self, name: str) -> Node:
         """The built node `name`."""

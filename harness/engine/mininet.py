@@ -8,8 +8,8 @@ setting.
 
 Mininet habits this engine does not inherit, on purpose:
 - `Mininet.init()` raises host limits and writes host sysctls (fs.file-max,
-  kernel.pty.max, net.core.*mem_max, …): the harness never changes the host, so it
-  is marked done before a network is made.
+  kernel.pty.max, net.core.*mem_max, …): the harness never changes the host, so its
+  networks are `SafeMininet`s, on which it counts as done.
 - Hosts get no address from Mininet's 10.0.0.0/8 pool and no `ifconfig` calls: the
   plan's addresses go in through netlink, and a rejected setting fails the build
   (Mininet only logs tc errors).
@@ -53,7 +53,57 @@ class MininetNode(NamespaceNode):
         self.host = host
 
 
-class HarnessHost(Host):
+class SafeMininet(Mininet):
+    """Mininet without `Mininet.init()`'s host tuning: fixLimits() raises host limits and
+    writes host sysctls (fs.file-max, kernel.pty.max, net.core.*mem_max, …), and the
+    harness never changes the host. `Mininet.__init__` calls `Mininet.init()`, which
+    returns at once when `Mininet.inited` is set: set for that call only, so a plain
+    `Mininet(...)` elsewhere in the process still does what Mininet always does."""
+
+    def __init__(self, *args: Any, **kwargs: Any):
+        before = Mininet.inited
+        Mininet.inited = True
+        try:
+            super().__init__(*args, **kwargs)
+        finally:
+            Mininet.inited = before
+
+
+class DiesWithHarness:
+    """A Mininet node (mixed in before its class) whose shell gets SIGHUP when the
+    harness's process dies, even by SIGKILL: an interactive bash ignores SIGTERM, and
+    SIGHUP is how Mininet itself stops its nodes. So its namespace cannot outlive us."""
+
+    def _popen(self, cmd: Any, **params: Any) -> Any:
+        params.setdefault("preexec_fn", lambda: nsexec.die_with_parent(signal.SIGHUP))
+        return super()._popen(cmd, **params)  # type: ignore[misc]
+
+
+def stop_shells(nodes: list[Any], timeout: float = 5.0) -> list[Any]:
+    """SIGHUP to every node's shell (its process group, as Mininet's `terminate`), all at
+    once, then wait for them; returns the nodes whose shell would not exit in time.
+    When the last holder of a namespace is gone, the namespace and its links go too."""
+    for node in nodes:
+        if node.shell is not None and node.shell.poll() is None:
+            try:
+                os.killpg(node.shell.pid, signal.SIGHUP)
+            except ProcessLookupError:
+                pass
+    deadline = time.monotonic() + timeout
+    stuck = []
+    for node in nodes:
+        if node.shell is None:
+            continue
+        try:
+            node.shell.wait(timeout=max(0.0, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            stuck.append(node)
+            continue
+        node.cleanup()  # its pty, as Mininet closes it
+    return stuck
+
+
+class HarnessHost(DiesWithHarness, Host):
     """A Mininet host whose shell dies with the harness and is in the run's record, and
     which prepares itself (loopback, sysctls) as soon as it exists: before any link,
     since links copy conf/default when they are created."""
@@ -63,11 +113,6 @@ class HarnessHost(Host):
         self.registry = registry
         self.handle: MininetNode | None = None
         super().__init__(name, **params)
-
-    def _popen(self, cmd: Any, **params: Any) -> Any:
-        # an interactive bash ignores SIGTERM; SIGHUP is how Mininet stops its hosts
-        params.setdefault("preexec_fn", lambda: nsexec.die_with_parent(signal.SIGHUP))
-        return super()._popen(cmd, **params)
 
     def startShell(self, mnopts: Any = None) -> None:  # noqa: N802 (Mininet's name)
         super().startShell(mnopts)
@@ -128,11 +173,10 @@ class MininetEngine(UnderlayEngine):
         self.net: Mininet | None = None
 
     def _create(self, plan: NetworkPlan, registry: RunRegistry) -> None:
-        Mininet.inited = True  # skip Mininet.init(): its fixLimits() writes host sysctls (see the module doc)
         names = {node: namespace_name(plan.run_id, node) for node in plan.nodes}
         topo = PlanTopo(plan, names, registry)
         # built in two steps so that a failing build still leaves the hosts it started in our hands
-        self.net = Mininet(topo=topo, host=HarnessHost, link=VethLink, controller=None, build=False, waitConnected=False)
+        self.net = SafeMininet(topo=topo, host=HarnessHost, link=VethLink, controller=None, build=False, waitConnected=False)
         try:
             self.net.build()
         finally:
@@ -155,25 +199,10 @@ class MininetEngine(UnderlayEngine):
                     intf.ip, intf.prefixLen = str(first.ip), first.network.prefixlen
 
     def close(self) -> None:
-        """Netlink handles closed, then every host's shell stopped (SIGHUP to its process
-        group, as Mininet's own `Host.terminate`) and waited for: when the last holder of
-        a namespace is gone, the namespace and its veth ends go with it."""
+        """Netlink handles closed, then every host's shell stopped and waited for (a
+        stuck one is stopped by the run's record: SIGTERM, then SIGKILL)."""
         super().close()
         if self.net is None:
             return
-        for host in self.net.hosts:  # all at once, then wait: the shells exit side by side
-            if host.shell is not None and host.shell.poll() is None:
-                try:
-                    os.killpg(host.shell.pid, signal.SIGHUP)
-                except ProcessLookupError:
-                    pass
-        deadline = time.monotonic() + SHELL_EXIT_TIMEOUT
-        for host in self.net.hosts:
-            if host.shell is None:
-                continue
-            try:
-                host.shell.wait(timeout=max(0.0, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:  # stuck: the run's record stops it (SIGTERM, then SIGKILL)
-                continue
-            host.cleanup()  # its pty, as Mininet closes it
+        stop_shells(self.net.hosts, SHELL_EXIT_TIMEOUT)
         self.net = None

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 from ipaddress import ip_address, ip_network
+from typing import Mapping
 
 from harness.backends import AUTO, USERSPACE, UserspaceCommand
 from harness.dnsnames import is_dns_name
@@ -30,12 +31,12 @@ from harness.plan.types import (
     VethPlan,
     WgPlan,
 )
-from harness.scenario.model import LinkSpec, ScenarioSpec
+from harness.scenario.model import LinkSpec, ScenarioSpec, WireGuardSpec
 
 # the plan's types, importable from here as before
 __all__ = [
     "EndpointPlan", "FirewallPlan", "FULL_TUNNEL_TABLE", "MAIN_TABLE", "NatPlan", "NetworkPlan", "NodePlan", "PeerPlan",
-    "PlanError", "PlanErrors", "Port", "VethPlan", "WgPlan", "build_plan", "link_name", "resolve_endpoint",
+    "PlanError", "PlanErrors", "Port", "VethPlan", "WgPlan", "build_plan", "link_name", "plan_wireguard", "resolve_endpoint",
 ]
 
 
@@ -93,7 +94,7 @@ def build_plan(spec: ScenarioSpec, run_id: str, default_backend: str = AUTO, use
         )
     problems = _overlapping_subnets(spec, ports)
     plan = NetworkPlan(run_id, nodes, veths, {}, ports)
-    _wireguard(spec, plan, run_id, default_backend, userspace, problems)
+    _wireguard(spec.wireguard, plan, run_id, default_backend, userspace, problems)
     if problems:
         raise PlanErrors(problems)
     return plan
@@ -160,21 +161,34 @@ def _other_end(spec: ScenarioSpec, link_index: int, node: str) -> str:
 # --- WireGuard ---------------------------------------------------------------------
 
 
+def plan_wireguard(
+    wireguard: Mapping[str, WireGuardSpec], plan: NetworkPlan, run_id: str, default_backend: str = AUTO,
+    userspace: UserspaceCommand | None = None,
+) -> None:
+    """Fills in `plan.wireguard` from a `wireguard:` section over an underlay planned or
+    found (a Mininet network of a user's own); PlanErrors lists every problem."""
+    problems: list[PlanError] = []
+    _wireguard(wireguard, plan, run_id, default_backend, userspace, problems)
+    if problems:
+        raise PlanErrors(problems)
+
+
 def _wireguard(
-    spec: ScenarioSpec, plan: NetworkPlan, run_id: str, default_backend: str, userspace: UserspaceCommand | None, problems: list[PlanError]
+    wireguard: Mapping[str, WireGuardSpec], plan: NetworkPlan, run_id: str, default_backend: str,
+    userspace: UserspaceCommand | None, problems: list[PlanError],
 ) -> None:
     """Fills in `plan.wireguard`: every interface with its peers, then the peers'
     endpoints (one given by node name needs the other node's interface planned)."""
-    numbers = {name: i + 1 for i, name in enumerate(spec.wireguard)}
-    addresses = _tunnel_addresses(spec, numbers, problems)
+    numbers = {name: i + 1 for i, name in enumerate(wireguard)}
+    addresses = _tunnel_addresses(wireguard, numbers, problems)
     # peering is symmetric: a peer listed on one side only is added to the other
-    peer_specs: dict[str, dict[str, object]] = {name: dict(wg.peers) for name, wg in spec.wireguard.items()}
-    for name, wg in spec.wireguard.items():
+    peer_specs: dict[str, dict[str, object]] = {name: dict(wg.peers) for name, wg in wireguard.items()}
+    for name, wg in wireguard.items():
         for other in wg.peers:
             peer_specs[other].setdefault(name, None)
 
     peer_problems: dict[tuple[str, str], list[PlanError]] = {}  # each peer's, in file order
-    for name, wg in spec.wireguard.items():
+    for name, wg in wireguard.items():
         peers = []
         for other, peer in peer_specs[name].items():
             path = ("wireguard", name, "peers", other)
@@ -202,7 +216,7 @@ def _wireguard(
             table=wg.table,
             userspace=userspace if backend == USERSPACE else None,
         )
-    for name in spec.wireguard:
+    for name in wireguard:
         peers = []
         for peer in plan.wireguard[name].peers:
             path = ("wireguard", name, "peers", peer.node, "endpoint")
@@ -216,17 +230,17 @@ def _wireguard(
     problems += [problem for found in peer_problems.values() for problem in found]
 
 
-def _tunnel_addresses(spec: ScenarioSpec, numbers: dict[str, int], problems: list[PlanError]) -> dict[str, tuple[Interface, ...]]:
+def _tunnel_addresses(wireguard: Mapping[str, WireGuardSpec], numbers: dict[str, int], problems: list[PlanError]) -> dict[str, tuple[Interface, ...]]:
     """Given addresses as written; the others allocated, skipping any address in use."""
     taken: dict[str, str] = {}
-    for name, wg in spec.wireguard.items():
+    for name, wg in wireguard.items():
         for i, address in enumerate(wg.address or ()):
             owner = taken.setdefault(str(address.ip), name)
             if owner != name:
                 problems.append(PlanError(("wireguard", name, "address", i), f"{address.ip} is also the tunnel address of '{owner}'"))
     result: dict[str, tuple[Interface, ...]] = {}
     number = 0
-    for name, wg in spec.wireguard.items():
+    for name, wg in wireguard.items():
         if wg.address:
             result[name] = tuple(wg.address)
             continue
