@@ -2,9 +2,17 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 
 from harness.diagnosis.causes import CAUSES
+
+CAUSE_TAG = re.compile(r"\[([a-z0-9]+(?:-[a-z0-9]+)+)\]")  # how a cause code appears in a message: [nat-mapping-expired]
+
+
+def tagged_causes(text: str) -> tuple[str, ...]:
+    """The cause codes a message names, in order."""
+    return tuple(CAUSE_TAG.findall(text))
 
 
 @dataclass

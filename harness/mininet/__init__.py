@@ -153,11 +153,21 @@ def diagnose(network: Network, src: str, dst: str) -> Diagnosis:
     return diagnose_tunnel(network, src, dst)
 
 
+def _dying(cls: Any) -> Any:
+    """`cls` with its shell dying with the harness (a user's node classes too: a
+    LinuxRouter of theirs must not outlive a killed test)."""
+    if not isinstance(cls, type) or issubclass(cls, DiesWithHarness):
+        return cls  # a partial or factory: as given
+    return type(cls.__name__, (DiesWithHarness, cls), {"__doc__": cls.__doc__, "__module__": cls.__module__})
+
+
 class WgNet(SafeMininet):
     """A Mininet network that brings up WireGuard on its `WgHost`s when it starts and
     removes it when it stops. Defaults: hosts `WgHost`, switches `Bridge`, no
     controller; `backend` and `userspace` as for `add_wireguard`. After `start()`,
-    `net.wireguard` is the harness network the checks take."""
+    `net.wireguard` is the harness network the checks take (None when no host has
+    WireGuard settings). Every node's shell, of whatever class, dies with the Python
+    process, so a killed test leaves no namespace behind."""
 
     def __init__(self, *args: Any, backend: str = AUTO, userspace: str | None = None, **kwargs: Any):
         kwargs.setdefault("host", WgHost)
@@ -168,8 +178,16 @@ class WgNet(SafeMininet):
         self.wireguard: MininetWireGuard | None = None
         super().__init__(*args, **kwargs)
 
+    def addHost(self, name: str, cls: Any = None, **params: Any) -> Any:  # noqa: N802 (Mininet's name)
+        return super().addHost(name, cls=_dying(cls or self.host), **params)
+
+    def addSwitch(self, name: str, cls: Any = None, **params: Any) -> Any:  # noqa: N802 (Mininet's name)
+        return super().addSwitch(name, cls=_dying(cls or self.switch), **params)
+
     def start(self) -> None:
         super().start()
+        if not any(isinstance(h, WgHost) and h.wireguard is not None for h in self.hosts):
+            return  # the underlay alone: add WireGuard later with add_wireguard(net, {...})
         try:
             self.wireguard = add_wireguard(self, backend=self.backend, userspace=self.userspace)
         except BaseException:

@@ -7,7 +7,7 @@ import pytest
 
 from harness.plugin.options import userspace_command
 
-REQUIREMENTS = ("root", "wireguard", "kernel_wireguard", "wireguard_go", "userspace", "netem", "vm")
+REQUIREMENTS = ("root", "wireguard", "kernel_wireguard", "wireguard_go", "userspace", "netem", "vm", "mininet")
 
 
 def pytest_configure(config: pytest.Config) -> None:

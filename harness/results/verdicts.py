@@ -4,10 +4,9 @@ and the cause codes its diagnosis named ("[nat-mapping-expired]")."""
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
-CAUSE = re.compile(r"\[([a-z0-9]+(?:-[a-z0-9]+)+)\]")
+from harness.diagnosis.result import tagged_causes
 
 Verdict = tuple[str, tuple[tuple[str, tuple[str, ...]], ...]]
 
@@ -17,7 +16,7 @@ def verdicts(document: dict[str, Any], *, with_skips: bool = True) -> dict[str, 
     `with_skips=False` leaves skipped cases out: the host's capabilities decide them,
     and pytest's results.json does not list them."""
     return {
-        case["id"]: (case["status"], tuple((step["outcome"], tuple(CAUSE.findall(step["message"]))) for step in case["steps"]))
+        case["id"]: (case["status"], tuple((step["outcome"], tagged_causes(step["message"])) for step in case["steps"]))
         for case in document["scenarios"]
         if with_skips or case["status"] != "skipped"
     }

@@ -28,26 +28,37 @@ def _adapter() -> TypeAdapter:
 
 
 def validate_wireguard(data: Mapping[str, Any], hosts: Iterable[str]) -> dict[str, WireGuardSpec]:
-    """`data` as a `wireguard:` section whose nodes are `hosts`."""
+    """`data` as a `wireguard:` section whose nodes are `hosts`; every problem at once."""
+    names = list(hosts)
+    problems = _name_problems(data, names)
     try:
         section: dict[str, WireGuardSpec] = _adapter().validate_python(dict(data))
     except ValidationError as exc:
-        raise SectionError([f"{_where(error['loc'])}: {error['msg']}" for error in exc.errors()]) from None
-    names = list(hosts)
-    problems = []
-    if not section:
-        problems.append("wireguard: no host has WireGuard settings")
-    for name, wg in section.items():
-        if name not in names:
-            problems.append(f"wireguard.{name}: no host '{name}' in this network{known(names, name)}")
-        if wg.socket_in is not None and wg.socket_in not in names:
-            problems.append(f"wireguard.{name}.socket_in: no host '{wg.socket_in}'{known(names, wg.socket_in)}")
-        for peer in wg.peers:
-            if peer not in section:
-                problems.append(f"wireguard.{name}.peers.{peer}: '{peer}' has no WireGuard settings{known(list(section), peer)}")
+        raise SectionError([f"{_where(error['loc'])}: {error['msg']}" for error in exc.errors()] + problems) from None
     if problems:
         raise SectionError(problems)
     return section
+
+
+def _name_problems(data: Mapping[str, Any], names: list[str]) -> list[str]:
+    """Hosts and peers that do not exist (read from the raw settings, so they are
+    reported together with the fields' own problems)."""
+    if not data:
+        return ["wireguard: no host has WireGuard settings"]
+    problems = []
+    for name, settings in data.items():
+        if name not in names:
+            problems.append(f"wireguard.{name}: no host '{name}' in this network{known(names, name)}")
+        if not isinstance(settings, Mapping):
+            continue
+        socket_in = settings.get("socket_in")
+        if isinstance(socket_in, str) and socket_in not in names:
+            problems.append(f"wireguard.{name}.socket_in: no host '{socket_in}'{known(names, socket_in)}")
+        peers = settings.get("peers")
+        for peer in peers if isinstance(peers, Mapping) else ():
+            if peer not in data:
+                problems.append(f"wireguard.{name}.peers.{peer}: '{peer}' has no WireGuard settings{known(list(data), str(peer))}")
+    return problems
 
 
 def _where(loc: tuple[Any, ...]) -> str:

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from harness.diagnosis.result import tagged_causes
+
 
 @dataclass
 class Measurement:
@@ -48,6 +50,12 @@ class StepResult:
         """The step met its expectation (a failing check with `expect: fail` is ok,
         if it failed for the stated cause)."""
         return self.passed == (self.expect == "pass") and self.cause_matched
+
+    @property
+    def diagnosed(self) -> str | None:
+        """The cause code the diagnosis named ('nat-mapping-expired'), if any."""
+        found = tagged_causes(self.message)
+        return found[0] if found else None
 
     @property
     def outcome(self) -> str:
