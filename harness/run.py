@@ -17,7 +17,7 @@ from harness.errors import BuildError, MissingCapability, StepTimeout
 from harness.interrupts import Interrupted, checkpoint, shielded
 from harness.network import Network
 from harness.plan.naming import new_run_id
-from harness.plan.network import build_plan
+from harness.plan.network import NetworkPlan, build_plan
 from harness.scenario.conditions import uses_netem
 from harness.scenario.load import ScenarioCase
 from harness.scenario.steps.registry import step_needs
@@ -153,6 +153,13 @@ def prepare_network(
     and the wgh_network fixture alike: the engine chosen (the file's, else the caller's,
     else WGH_ENGINE, else netns) and the plan made. Returns the engine's name too."""
     chosen = choose_engine(engine, case.spec.engine)
+    if case.spec.topology is not None:  # a Topo of the user's: WireGuard is planned once Mininet has built it
+        from harness.engine.topology import TopologyEngine
+        from harness.scenario.topology import load_topology
+
+        topo = load_topology(case.spec.topology.mininet, case.spec.topology.args, case.file)
+        skeleton = NetworkPlan(run_id, {}, (), {}, {})
+        return chosen, Network(skeleton, engine=TopologyEngine(topo, case.spec.wireguard, backend, userspace), artifacts_dir=artifacts_dir)
     plan = build_plan(case.spec, run_id, backend, userspace)
     return chosen, Network(plan, engine=engine_factory(chosen), artifacts_dir=artifacts_dir)
 

@@ -79,6 +79,28 @@ class DiesWithHarness:
         return super()._popen(cmd, **params)  # type: ignore[misc]
 
 
+def dying(cls: Any, registry: RunRegistry | None = None) -> Any:
+    """`cls` (a user's node class too: their LinuxRouter must not outlive a killed run)
+    with its shell dying with the harness and, given a registry, in the run's record."""
+    if not isinstance(cls, type):
+        return cls  # a partial or factory: as given
+    attributes = {"__doc__": cls.__doc__, "__module__": cls.__module__, "registry": registry}
+    bases = (Recorded, cls) if not issubclass(cls, Recorded) else (cls,)
+    return type(cls.__name__, bases, attributes)
+
+
+class Recorded(DiesWithHarness):
+    """A node whose shell is in the run's record (`registry`, when the class has one), so
+    a run killed by SIGKILL is reaped by PID."""
+
+    registry: RunRegistry | None = None
+
+    def startShell(self, *args: Any, **kwargs: Any) -> None:  # noqa: N802 (Mininet's name)
+        super().startShell(*args, **kwargs)  # type: ignore[misc]
+        if self.registry is not None:
+            self.registry.add_process(self.shell.pid, f"mininet node {self.name}")  # type: ignore[attr-defined]
+
+
 def stop_shells(nodes: list[Any], timeout: float = 5.0) -> list[Any]:
     """SIGHUP to every node's shell (its process group, as Mininet's `terminate`), all at
     once, then wait for them; returns the nodes whose shell would not exit in time.

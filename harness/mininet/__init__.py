@@ -51,7 +51,7 @@ from mininet.node import Host, Switch
 from harness.backends import AUTO, UserspaceCommand
 from harness.diagnosis.result import Diagnosis
 from harness.engine.adopted import AdoptedMininet
-from harness.engine.mininet import DiesWithHarness, SafeMininet, stop_shells
+from harness.engine.mininet import DiesWithHarness, SafeMininet, dying, stop_shells
 from harness.errors import BuildError
 from harness.net import nsexec
 from harness.network import Network
@@ -153,14 +153,6 @@ def diagnose(network: Network, src: str, dst: str) -> Diagnosis:
     return diagnose_tunnel(network, src, dst)
 
 
-def _dying(cls: Any) -> Any:
-    """`cls` with its shell dying with the harness (a user's node classes too: a
-    LinuxRouter of theirs must not outlive a killed test)."""
-    if not isinstance(cls, type) or issubclass(cls, DiesWithHarness):
-        return cls  # a partial or factory: as given
-    return type(cls.__name__, (DiesWithHarness, cls), {"__doc__": cls.__doc__, "__module__": cls.__module__})
-
-
 class WgNet(SafeMininet):
     """A Mininet network that brings up WireGuard on its `WgHost`s when it starts and
     removes it when it stops. Defaults: hosts `WgHost`, switches `Bridge`, no
@@ -179,10 +171,10 @@ class WgNet(SafeMininet):
         super().__init__(*args, **kwargs)
 
     def addHost(self, name: str, cls: Any = None, **params: Any) -> Any:  # noqa: N802 (Mininet's name)
-        return super().addHost(name, cls=_dying(cls or self.host), **params)
+        return super().addHost(name, cls=dying(cls or self.host), **params)
 
     def addSwitch(self, name: str, cls: Any = None, **params: Any) -> Any:  # noqa: N802 (Mininet's name)
-        return super().addSwitch(name, cls=_dying(cls or self.switch), **params)
+        return super().addSwitch(name, cls=dying(cls or self.switch), **params)
 
     def start(self) -> None:
         super().start()

@@ -71,8 +71,15 @@ def load_doc(doc: SourceDoc, sha: str) -> list[ScenarioCase]:
         except ScenarioError as exc:
             problems += exc.problems
             continue
+        data = mcase.doc.data
+        if isinstance(data, dict) and "topology" in data:
+            found = _with_topology_nodes(mcase.doc, doc.file)
+            if isinstance(found, list):
+                problems += found
+                continue
+            data = found
         try:
-            spec = ScenarioSpec.model_validate(mcase.doc.data)
+            spec = ScenarioSpec.model_validate(data)
         except ValidationError as exc:
             problems += _pydantic_problems(exc, mcase.doc)
             continue
@@ -87,6 +94,39 @@ def load_doc(doc: SourceDoc, sha: str) -> list[ScenarioCase]:
     if problems:
         raise ScenarioError(_unique(problems))
     return cases
+
+
+def _with_topology_nodes(doc: SourceDoc, file: str) -> dict[str, Any] | list[Problem]:
+    """The file's data with the nodes of its `topology:` (the Topo's hosts) and the
+    Mininet engine filled in, or the problems."""
+    from harness.scenario.model import TopologySpec
+    from harness.scenario.topology import TopologyError, load_topology, topology_nodes
+
+    data = doc.data
+    clashing = [key for key in ("nodes", "links") if key in data]
+    if clashing:
+        return [doc.problem((clashing[0],), "a file with `topology:` takes its nodes and links from the Topo: remove this section")]
+    if data.get("engine", "mininet") != "mininet":
+        return [doc.problem(("engine",), "a Mininet topology is built by the mininet engine")]
+    try:
+        topology = TopologySpec.model_validate(data["topology"])
+    except ValidationError as exc:
+        found: dict[tuple, str] = {}
+        for e in exc.errors():
+            loc = ("topology",) + _clean_loc(e["loc"])[:2]  # an arg's value: one problem, not one per type it is not
+            if loc[:2] == ("topology", "args") and len(loc) == 3:
+                message = "expected a number, true/false or one line of text (a keyword argument of the Topo's build())"
+            elif loc == ("topology", "mininet") and e["type"] == "string_pattern_mismatch":
+                message = "expected 'file.py:ClassName', the file in this scenario's directory (no leading '/' or '.')"
+            else:
+                message = e["msg"]
+            found.setdefault(loc, message)
+        return [doc.problem(loc, message) for loc, message in found.items()]
+    try:
+        nodes = topology_nodes(load_topology(topology.mininet, topology.args, file))
+    except TopologyError as exc:
+        return [doc.problem(("topology", "mininet"), str(exc))]
+    return {**data, "nodes": {name: {} for name in nodes}, "engine": "mininet"}
 
 
 def load_cases(paths: list[str | Path]) -> list[ScenarioCase]:

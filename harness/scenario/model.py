@@ -169,6 +169,24 @@ class WireGuardSpec(Strict):
     )
 
 
+# --- a topology of the user's own -------------------------------------------------
+
+
+TopologyArg = Union[bool, int, float, Text]
+
+
+class TopologySpec(Strict):
+    """A Mininet `Topo` class from a Python file next to this scenario; its hosts are the
+    scenario's nodes (instead of `nodes:` and `links:`), and it is built by the Mininet
+    engine. Loading it runs that file's code as root."""
+
+    mininet: str = Field(
+        pattern=r"^[A-Za-z0-9_][A-Za-z0-9_./-]{0,200}\.py:[A-Za-z_][A-Za-z0-9_]{0,63}$",
+        description="'file.py:ClassName', the file relative to this scenario's directory (and inside it).",
+    )
+    args: dict[Label, TopologyArg] = Field(default_factory=dict, description="Keyword arguments of the Topo's build().")
+
+
 # --- steps ----------------------------------------------------------------------
 
 
@@ -201,6 +219,9 @@ class ScenarioSpec(Strict):
         description="Run this case alone when cases run side by side (`wgh run -j`): it measures what other cases would distort. "
         "Cases with an iperf3 step that checks or records the rate (min_rate, max_loss, ratio_to, min_ratio, record), "
         "or a capture checked for the keepalive interval, are exclusive anyway.",
+    )
+    topology: TopologySpec | None = Field(
+        None, description="Build a Mininet Topo of your own instead of `nodes:` and `links:` (its hosts are the nodes)."
     )
     engine: Literal[ENGINE_CHOICES] | None = Field(  # type: ignore[valid-type]
         None, description="The engine that builds this scenario's network, whatever the run's `--engine` says (default: the run's)."

@@ -24,6 +24,9 @@ def _close_pattern_maps(node: object) -> None:
 def schema() -> dict:
     data = ScenarioSpec.model_json_schema(by_alias=True)
     _close_pattern_maps(data)
+    # nodes and links come either from the file or from a Mininet Topo (`topology:`)
+    data["required"] = [name for name in data.get("required", []) if name != "nodes"]
+    data["oneOf"] = [{"required": ["nodes"], "not": {"required": ["topology"]}}, {"required": ["topology"], "not": {"anyOf": [{"required": ["nodes"]}, {"required": ["links"]}]}}]
     data["$schema"] = "https://json-schema.org/draft/2020-12/schema"
     data["title"] = "wgharness scenario (format v1)"
     return data

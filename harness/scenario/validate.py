@@ -99,7 +99,7 @@ def check_references(spec: ScenarioSpec, doc: SourceDoc) -> list[Problem]:
     for started in first.running.values():
         problem(started.path, started.never_stopped)
     dns_checks.check_spec(spec, problem)
-    if problems:
+    if problems or spec.topology is not None:  # a Topo's underlay is known once built: WireGuard is planned then
         return problems
     try:
         plan = build_plan(spec, "check0")

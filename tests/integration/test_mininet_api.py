@@ -6,6 +6,7 @@ nothing the harness added is left."""
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
@@ -20,8 +21,10 @@ from harness.mininet import Bridge, WgNet, add_wireguard, check, diagnose  # noq
 from harness.scenario.wireguard_section import SectionError  # noqa: E402
 
 from .leftovers import harness_objects  # noqa: E402
+from .placement import host_only  # noqa: E402
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "examples"))
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
+sys.path.insert(0, str(EXAMPLES))
 from topos import TwoSiteWAN  # noqa: E402
 
 pytestmark = pytest.mark.requires("root", "wireguard", "mininet")
@@ -102,6 +105,7 @@ def test_add_wireguard_on_mininets_own_topo(started, wgh_backend):
         assert not result.ok and result.diagnosed == "allowed-ips-receiver", result.diagnosis
 
 
+@host_only  # the harness's own checks: no kernel involved
 def test_bad_settings_name_the_host_and_field(started):
     net = started(SingleSwitchTopo(k=2), switch=Bridge)
     with pytest.raises(SectionError) as caught:
@@ -113,3 +117,34 @@ def test_bad_settings_name_the_host_and_field(started):
     with pytest.raises(BuildError, match=r"wireguard\.h1\.peers\.h2\.endpoint"):
         add_wireguard(net, {"h1": {"peers": {"h2": {"endpoint": "nowhere.example:51820"}}}, "h2": {}})
     assert "wgh" not in net.get("h1").cmd("ip -o link")
+
+
+def _our_mininet_shells() -> list[str]:
+    """Mininet shells this test process started that are still alive."""
+    found = []
+    for status in Path("/proc").glob("[0-9]*/status"):
+        try:
+            fields = dict(line.split(":\t", 1) for line in status.read_text().splitlines() if ":\t" in line)
+            cmdline = (status.parent / "cmdline").read_bytes().decode(errors="replace")
+        except OSError:
+            continue
+        if fields.get("PPid", "").strip() == str(os.getpid()) and "mininet:" in cmdline:
+            found.append(cmdline.replace("\0", " "))
+    return found
+
+
+def test_the_same_topology_from_a_scenario_file(wgh_backend):
+    """examples/two-site-wan.yaml: the Topo's hosts as nodes, the file's WireGuard and
+    steps; no keepalive is diagnosed as in nat-keepalive.yaml; nothing is left."""
+    from harness.results.verdicts import verdicts
+    from harness.run import run_case
+    from harness.scenario.load import load_file
+
+    cases = load_file(EXAMPLES / "two-site-wan.yaml")
+    results = [run_case(case, backend=wgh_backend) for case in cases]
+    assert [r.status for r in results] == ["passed", "passed"], [r.report() for r in results]
+    assert all(r.engine == "mininet" and not r.leftovers for r in results)
+    no_keepalive = results[1].steps[3]
+    assert no_keepalive.outcome == "expected-fail" and no_keepalive.diagnosed == "nat-mapping-expired"
+    assert not _our_mininet_shells()
+    assert verdicts({"scenarios": [r.to_json() for r in results]})["two-site-wan[no-keepalive]"][1][3] == ("expected-fail", ("nat-mapping-expired",))

@@ -94,6 +94,7 @@ PARSED_STRINGS = {
     "RoamArgs.renumber": "IP interface",
     "*.cause": "Text: printable, one line",
     "ScenarioSpec.description": "Text: printable, one line",
+    "TopologySpec.args": "Text: printable, one line; only ever a keyword value of the Topo's own build()",
 }
 
 

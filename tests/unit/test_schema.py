@@ -31,7 +31,14 @@ def test_schema_metadata():
     assert data["$schema"] == "https://json-schema.org/draft/2020-12/schema"
     assert data["title"] == "wgharness scenario (format v1)"
     assert data["additionalProperties"] is False
-    assert "nodes" in data["required"]
+    assert {"required": ["nodes"], "not": {"required": ["topology"]}} in data["oneOf"]  # nodes, or a Mininet topology
+
+
+def test_a_topology_replaces_nodes_and_links(validator):
+    topology = {"topology": {"mininet": "topos.py:TwoSiteWAN"}, "wireguard": {"hq": {}}}
+    assert not list(validator.iter_errors(topology))
+    assert list(validator.iter_errors({**topology, "nodes": {"a": {}}}))
+    assert list(validator.iter_errors({**topology, "topology": {"mininet": "/etc/x.py:T"}}))
 
 
 def test_schema_json_is_stable_text():
