@@ -2,7 +2,8 @@
 scenario library on the Mininet engine, and through the userspace backend's command
 template, gives the verdicts and diagnosis codes it gives on the netns engine with the
 built-in backend, case by case, skips included (an engine-specific limit must be
-declared as a skip with its reason, never be silently different). On the host with
+declared as a skip with its reason, never be silently different), and round-trip times
+that a configured delay sets agree within a stated tolerance. On the host with
 wireguard-go; in the VM (pytest --vm-kernel) with kernel WireGuard and netem, for the
 cases only a VM can run."""
 
@@ -29,11 +30,34 @@ FILES = ["scenarios/lossy-link.yaml", "scenarios/interop.yaml", "scenarios/dns-e
 USERSPACE_TEMPLATE = "wireguard-go -f {ifname}"
 
 
+# measurements that a configured delay dominates must agree between engines: RTTs of at
+# least this much (netem's delay, so in the VM) within the larger of these two bounds
+SHAPED_RTT_MS = 10.0
+RTT_TOLERANCE = (0.2, 5.0)  # relative to the reference, absolute in ms
+
+
 def _library(wgh_cli, *options: str) -> dict:
     # in the VM this test shares the guest's two CPUs with the other pytest workers
     done = wgh_cli("run", "--no-results", "--json", "-j", "2" if IN_VM else "auto", *options, *FILES, timeout=1800)
     assert done.returncode == 0, f"{' '.join(options)}: exit {done.returncode}\n{done.stderr[-4000:]}"
-    return verdicts(json.loads(done.stdout))
+    return json.loads(done.stdout)
+
+
+def _shaped_rtts(document: dict) -> dict[tuple[str, int, str], float]:
+    """(case, step, measurement) → average and minimum RTT in ms, where a configured delay shapes them."""
+    return {
+        (case["id"], step["index"], name): m["value"]
+        for case in document["scenarios"]
+        for step in case["steps"]
+        for name, m in step["measurements"].items()
+        if name.endswith(("rtt_avg", "rtt_min")) and m["value"] is not None and m["value"] >= SHAPED_RTT_MS  # max: one outlier
+    }
+
+
+def _rtt_disagreements(reference: dict, other: dict) -> dict[tuple[str, int, str], tuple[float, float]]:
+    one, two = _shaped_rtts(reference), _shaped_rtts(other)
+    relative, absolute = RTT_TOLERANCE
+    return {key: (one[key], two.get(key)) for key in one if key not in two or abs(one[key] - two[key]) > max(relative * one[key], absolute)}
 
 
 def test_the_library_gives_the_same_verdicts_on_every_engine_and_through_the_userspace_template(wgh_cli, wgh_backend):
@@ -41,7 +65,8 @@ def test_the_library_gives_the_same_verdicts_on_every_engine_and_through_the_use
     fixture would run once per worker)."""
     missing = [f for f in FILES if not (REPO / f).exists()]
     assert not missing, f"parity files renamed or gone: {missing}"
-    reference = _library(wgh_cli, "--engine", DEFAULT, "--backend", wgh_backend)
+    reference_document = _library(wgh_cli, "--engine", DEFAULT, "--backend", wgh_backend)
+    reference = verdicts(reference_document)
     ran = [case for case, (status, _) in reference.items() if status != "skipped"]
     assert len(ran) >= (4 if IN_VM else 30), f"too few cases ran to compare: {ran}"
     assert any(cause for status, steps in reference.values() for _, cause in steps), "some case failed for a named cause"
@@ -49,5 +74,11 @@ def test_the_library_gives_the_same_verdicts_on_every_engine_and_through_the_use
     if not IN_VM and wgh_backend in ("auto", "wireguard-go"):
         # wireguard-go started from a template like any UAPI implementation: the built-in backend's verdicts
         ways["userspace template"] = ("--engine", DEFAULT, "--backend", "userspace", "--userspace", USERSPACE_TEMPLATE)
-    differ = {way: differences(reference, _library(wgh_cli, *options)) for way, options in ways.items()}
+    documents = {way: _library(wgh_cli, *options) for way, options in ways.items()}
+    differ = {way: differences(reference, verdicts(document)) for way, document in documents.items()}
     assert differ == {way: {} for way in ways}
+    # and measured alike where a configured delay sets the RTT (netem: in the VM)
+    rtts = {way: _rtt_disagreements(reference_document, document) for way, document in documents.items()}
+    assert rtts == {way: {} for way in ways}, f"RTTs under a configured delay differ by more than {RTT_TOLERANCE}: {rtts}"
+    if IN_VM:
+        assert _shaped_rtts(reference_document), "lossy-link's shaped RTT was measured"
