@@ -38,6 +38,8 @@ import sys
 import time
 from pathlib import Path
 
+from harness.processes import command_lines, parent_of
+
 REPO = Path(__file__).resolve().parent.parent
 SCENARIO = REPO / "benchmarks" / "nat-first-ping.yaml"
 DEFAULT_BASELINE = (REPO / ".." / "shared" / "bench" / "shell_baseline.sh").resolve()
@@ -53,23 +55,17 @@ PR_SET_CHILD_SUBREAPER = 36
 
 
 def _wireguard_go_processes() -> list[tuple[int, int, str]]:
-    """(pid, ppid, interface) of every wireguard-go process on the host."""
+    """(pid, ppid, interface) of every wireguard-go process on the host (zombies, which
+    have exited and only wait for their parent, are not listed)."""
     found = []
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
+    for pid, argv in command_lines():
+        if not argv[0].endswith("wireguard-go"):
             continue
-        try:
-            argv = Path(f"/proc/{entry}/cmdline").read_bytes().split(b"\0")
-            stat = Path(f"/proc/{entry}/stat").read_text()
-        except OSError:
+        ppid = parent_of(pid)
+        if ppid is None:
             continue
-        if not argv or not argv[0].endswith(b"wireguard-go"):
-            continue
-        if stat.rpartition(")")[2].split()[0] == "Z":
-            continue  # a zombie has exited; its parent just has not reaped it yet
-        ppid = int(stat.rpartition(")")[2].split()[1])
-        names = [a.decode(errors="replace") for a in argv[1:] if a and not a.startswith(b"-")]
-        found.append((int(entry), ppid, names[-1] if names else ""))
+        names = [a for a in argv[1:] if a and not a.startswith("-")]
+        found.append((pid, ppid, names[-1] if names else ""))
     return found
 
 

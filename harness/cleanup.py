@@ -186,8 +186,11 @@ def live_runs(directory: Path = REGISTRY_DIR) -> dict[str, RunRecord]:
     return runs
 
 
-def reap(directory: Path = REGISTRY_DIR) -> ReapReport:
-    """Remove everything left by runs whose owner process is gone. Live runs are untouched."""
+def reap(directory: Path = REGISTRY_DIR, *, shells: bool = False) -> ReapReport:
+    """Remove everything left by runs whose owner process is gone. Live runs are untouched.
+    `shells`: also look for Mininet host shells of runs that lost their record, by name
+    in every process's command line (`wgh clean`; a build skips it: the engine's shells
+    die with the harness and are in its record, so only a wiped /run leaves one)."""
     report = ReapReport()
     records = live_runs(directory)
     alive = {run for run, rec in records.items() if rec.owner_alive()}
@@ -222,10 +225,10 @@ def reap(directory: Path = REGISTRY_DIR) -> ReapReport:
             report.failures.append(f"process {pid} in {ns}")
     # unnamed namespaces (the Mininet engine's hosts) are held by shells named after the
     # run: the shell and everything inside its namespace go, and the namespace with them
-    shells = [(pid, name) for pid, name in _mininet_shells() if orphaned(naming.run_of(name))]
-    held = dict(shells)
-    inside = [(pid, name) for pid, name in _processes_in({Path(f"/proc/{pid}/ns/net"): name for pid, name in shells}) if pid not in held]
-    for pid, name in inside + shells:  # what runs inside first, then the shell
+    lost = [(pid, name) for pid, name in (_mininet_shells() if shells else []) if orphaned(naming.run_of(name))]
+    held = dict(lost)
+    inside = [(pid, name) for pid, name in _processes_in({Path(f"/proc/{pid}/ns/net"): name for pid, name in lost}) if pid not in held]
+    for pid, name in inside + lost:  # what runs inside first, then the shell
         if stop_process(pid, process_start_time(pid)):
             report.processes.append(pid)
         else:
@@ -246,17 +249,13 @@ def reap(directory: Path = REGISTRY_DIR) -> ReapReport:
 
 def _mininet_shells() -> list[tuple[int, str]]:
     """(pid, host name) of every Mininet host shell on the host (`bash … mininet:<name>`)."""
+    from harness.processes import command_lines
+
     found = []
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            argv = Path(f"/proc/{entry}/cmdline").read_bytes().split(b"\0")
-        except OSError:
-            continue
-        name = next((a[len(b"mininet:"):].decode(errors="replace") for a in argv[1:] if a.startswith(b"mininet:")), None)
+    for pid, argv in command_lines():
+        name = next((a[len("mininet:"):] for a in argv[1:] if a.startswith("mininet:")), None)
         if name is not None:
-            found.append((int(entry), name))
+            found.append((pid, name))
     return found
 
 

@@ -397,7 +397,7 @@ def cmd_doctor(args: argparse.Namespace) -> int:
 def cmd_clean(args: argparse.Namespace) -> int:
     from harness.cleanup import reap
 
-    report = reap()
+    report = reap(shells=True)
     if report.empty and not report.failures:
         print("nothing to clean")
     else:

@@ -82,3 +82,29 @@ def stop_children(processes: Sequence[subprocess.Popen], grace: float = 1.0) -> 
             except subprocess.TimeoutExpired:
                 stuck.append(process.pid)
     return stuck
+
+
+def command_lines() -> list[tuple[int, list[str]]]:
+    """(pid, argv) of every process on the host that can be read now (one may exit
+    while the list is made: it is left out). Zombies, which have exited and only wait
+    for their parent, are left out too: their command line is empty."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            raw = Path(f"/proc/{entry}/cmdline").read_bytes()
+        except OSError:
+            continue
+        if raw:
+            found.append((int(entry), raw.rstrip(b"\0").decode(errors="replace").split("\0")))
+    return found
+
+
+def parent_of(pid: int) -> int | None:
+    """The parent's PID, or None if `pid` is gone."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    return int(stat.rpartition(")")[2].split()[1])

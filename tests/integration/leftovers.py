@@ -7,6 +7,7 @@ import re
 from pathlib import Path
 
 from harness.plan import naming
+from harness.processes import command_lines
 
 
 def harness_objects(run_ids: set[str] | None = None) -> dict[str, list[str]]:
@@ -35,33 +36,20 @@ def built_nodes(run_id: str) -> list[str]:
     return sorted(objects["namespaces"] + [entry.split()[1] for entry in objects["mininet hosts"]])
 
 
-def _command_lines() -> list[tuple[int, list[str]]]:
-    found = []
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            argv = Path(f"/proc/{entry}/cmdline").read_bytes().decode(errors="replace").split("\0")
-        except OSError:
-            continue
-        found.append((int(entry), argv))
-    return found
-
-
 def wireguard_processes() -> list[tuple[int, str]]:
     """(pid, interface) of every process whose command line names one of the harness's
     WireGuard interfaces: wireguard-go, or any userspace implementation from a template.
     Found by name, independently of the reaper (which finds them by namespace), so a
     process that outlived its namespace is seen too."""
     return [
-        (pid, word) for pid, argv in _command_lines() for word in argv[1:] if naming.WG_IFNAME_RE.match(word)
+        (pid, word) for pid, argv in command_lines() for word in argv[1:] if naming.WG_IFNAME_RE.match(word)
     ]
 
 
 def mininet_shells() -> list[tuple[int, str]]:
     """(pid, host name) of every Mininet host shell (`bash … mininet:<name>`): the
     Mininet engine names its hosts like namespaces, wgh-<run>-<node>."""
-    return [(pid, word[len("mininet:"):]) for pid, argv in _command_lines() for word in argv[1:] if word.startswith("mininet:")]
+    return [(pid, word[len("mininet:"):]) for pid, argv in command_lines() for word in argv[1:] if word.startswith("mininet:")]
 
 
 _DNS_DIR = re.compile(r"/wgh-(?P<run>[a-z0-9]{6})-dns-")
@@ -70,7 +58,7 @@ _DNS_DIR = re.compile(r"/wgh-(?P<run>[a-z0-9]{6})-dns-")
 def dnsmasq_processes() -> list[tuple[int, str]]:
     """(pid, run id) of every dnsmasq the harness started (its files are in /tmp/wgh-<run>-dns-*)."""
     found = []
-    for pid, argv in _command_lines():
+    for pid, argv in command_lines():
         if not argv[0].endswith("dnsmasq"):
             continue
         match = next((m for m in map(_DNS_DIR.search, argv) if m), None)
