@@ -354,17 +354,16 @@ def cmd_shell(args: argparse.Namespace) -> int:
         for problem in exc.problems:
             print(problem, file=sys.stderr)
         return EXIT_INVALID
-    if args.case is not None:
-        cases = [c for c in cases if args.case in (c.id, c.case_id)]
-    if len(cases) != 1:
-        names = ", ".join(c.id for c in load_file(args.file))
-        print(f"wgh shell: {args.file} has {'these' if len(cases) else 'no such'} cases: {names}; choose one with --case", file=sys.stderr)
+    chosen = [c for c in cases if args.case in (c.id, c.case_id)] if args.case is not None else cases
+    if len(chosen) != 1:
+        names = ", ".join(c.id for c in cases)
+        print(f"wgh shell: {args.file} has {'these' if len(chosen) else 'no such'} cases: {names}; choose one with --case", file=sys.stderr)
         return EXIT_INVALID
-    choices = _userspace_and_engine(args, "shell", cases[0].spec.engine)
+    choices = _userspace_and_engine(args, "shell", chosen[0].spec.engine)
     if choices is None:
         return EXIT_INVALID
     userspace, engine = choices
-    return open_shell(cases[0], until=args.until, backend=args.backend, userspace=userspace, engine=engine)
+    return open_shell(chosen[0], until=args.until, backend=args.backend, userspace=userspace, engine=engine)
 
 
 def _userspace_and_engine(args: argparse.Namespace, command: str, file_engine: str | None = None) -> tuple[UserspaceCommand | None, str] | None:

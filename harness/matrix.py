@@ -22,6 +22,12 @@ from harness.engines import DEFAULT as DEFAULT_ENGINE
 from harness.errors import MissingCapability
 
 
+def engine_suffix(engine: str, separator: str = "/") -> str:
+    """How a combination names its engine: not at all for the default one (labels and run
+    ids of single-engine matrices stay as they were), else `/mininet` or `-mininet`."""
+    return "" if engine == DEFAULT_ENGINE else f"{separator}{engine}"
+
+
 @dataclass
 class Combination:
     kernel_spec: str
@@ -36,7 +42,7 @@ class Combination:
     @property
     def label(self) -> str:
         release = (self.results or {}).get("environment", {}).get("kernel_release") or self.kernel_spec
-        return f"{release}/{self.backend}" + ("" if self.engine == DEFAULT_ENGINE else f"/{self.engine}")
+        return f"{release}/{self.backend}{engine_suffix(self.engine)}"
 
 
 def _wgh_run_argv(
@@ -102,7 +108,7 @@ def run_matrix(args, options, log: Callable[[str], None]) -> int:
             return 2
         all_combos = shard_of(all_combos, shard.index, shard.count)
         kernels = list(dict.fromkeys(k for k, _, _ in all_combos))
-        log(f"wgh matrix: shard {shard}: " + ", ".join(f"{k}/{b}" + ("" if e == DEFAULT_ENGINE else f"/{e}") for k, b, e in all_combos))
+        log(f"wgh matrix: shard {shard}: " + ", ".join(f"{k}/{b}{engine_suffix(e)}" for k, b, e in all_combos))
     results_dir = Path(args.results_dir).resolve()
     stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
     resolved = {}
@@ -114,7 +120,7 @@ def run_matrix(args, options, log: Callable[[str], None]) -> int:
         except (KernelSpecError, MissingCapability) as exc:
             log(f"wgh matrix: {exc}")
             return 2
-    combos = [Combination(k, b, f"{stamp}-{_slug(k)}-{b}" + ("" if e == DEFAULT_ENGINE else f"-{e}"), engine=e) for k, b, e in all_combos]
+    combos = [Combination(k, b, f"{stamp}-{_slug(k)}-{b}{engine_suffix(e, '-')}", engine=e) for k, b, e in all_combos]
     from harness.progress import RunProgress
 
     mode = "jsonl" if getattr(args, "jsonl", False) else "quiet" if getattr(args, "quiet", False) else "normal"

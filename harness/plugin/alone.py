@@ -65,8 +65,10 @@ def alone_last_scheduling(config: pytest.Config, log: Any, alone: Callable[[str]
         and is told to stop too: it runs its own last item, then each alone item,
         with the machine to itself."""
 
-        held: set[int] = set()
-        keeper: Any = None
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            super().__init__(*args, **kwargs)
+            self.held: set[int] = set()  # indexes of the items that run alone
+            self.keeper: Any = None  # the worker that runs them
 
         def schedule(self) -> None:
             if self.collection is None and self.collection_is_completed and self.node2collection:
