@@ -1,15 +1,23 @@
 #!/usr/bin/env bash
 # Install everything wgharness needs on a Debian/Ubuntu machine (as root), then the
 # harness itself into .venv/. Idempotent: a second run only checks.
-#   --vm   also what `wgh vm` needs: qemu, busybox (virtme-ng's initramfs), udev
-#          (the guest's console ports) and virtme-ng. Kernels are fetched on first use.
+#   --vm       also what `wgh vm` needs: qemu, busybox (virtme-ng's initramfs), udev
+#              (the guest's console ports) and virtme-ng. Kernels are fetched on first use.
+#   --runtime  only what running scenarios needs (no test tools, no chromium): for
+#              container images (Containerfile) and CI jobs that only run `wgh`
+# On Ubuntu, whose kernels keep sch_netem in linux-modules-extra-<release> (GitHub's
+# hosted runners may lack it), that package is installed when netem is missing.
+# Every CI template, the Containerfile and the Vagrantfile call this script: the
+# package list lives here only.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 WITH_VM=0
+RUNTIME_ONLY=0
 for arg in "$@"; do
   case "$arg" in
     --vm) WITH_VM=1 ;;
-    *) echo "install.sh: unknown option $arg (known: --vm)" >&2; exit 2 ;;
+    --runtime) RUNTIME_ONLY=1 ;;
+    *) echo "install.sh: unknown option $arg (known: --vm, --runtime)" >&2; exit 2 ;;
   esac
 done
 
@@ -19,9 +27,9 @@ APT_PACKAGES=(
   iputils-ping iperf3
   dnsmasq-base                   # DNS servers inside topologies (endpoint-by-name scenarios)
   mininet                        # mnexec, for the mininet engine (the Python module comes from PyPI)
-  chromium                       # renders `wgh report` pages once in tests (headless screenshot)
   python3 python3-venv python3-pip
 )
+TEST_PACKAGES=(chromium)         # renders `wgh report` pages once in tests (headless screenshot)
 VM_PACKAGES=(qemu-system-x86 busybox-static udev)
 
 if [ "$(id -u)" -ne 0 ]; then
@@ -30,15 +38,32 @@ if [ "$(id -u)" -ne 0 ]; then
 fi
 
 wanted=("${APT_PACKAGES[@]}")
+[ "$RUNTIME_ONLY" = 0 ] && wanted+=("${TEST_PACKAGES[@]}")
 [ "$WITH_VM" = 1 ] && wanted+=("${VM_PACKAGES[@]}")
 missing=()
 for pkg in "${wanted[@]}"; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "ok installed" || missing+=("$pkg")
 done
-if [ ${#missing[@]} -gt 0 ]; then
+updated=0
+apt_install() {
   export DEBIAN_FRONTEND=noninteractive
-  apt-get update -qq
-  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  [ "$updated" = 1 ] || { apt-get update -qq; updated=1; }
+  apt-get install -y -qq --no-install-recommends "$@" >/dev/null
+}
+if [ ${#missing[@]} -gt 0 ]; then
+  apt_install "${missing[@]}"
+fi
+
+# Ubuntu's kernels ship sch_netem in linux-modules-extra; a container sees the host's
+# kernel, whose modules it cannot install (wgh doctor says what is missing)
+in_container() { [ -e /.dockerenv ] || [ -e /run/.containerenv ]; }
+if grep -qs '^ID=ubuntu' /etc/os-release && ! in_container && ! modprobe -q sch_netem 2>/dev/null; then
+  extra="linux-modules-extra-$(uname -r)"
+  if apt_install "$extra" 2>/dev/null && modprobe -q sch_netem; then
+    echo "install.sh: installed $extra for netem"
+  else
+    echo "install.sh: netem is missing and $extra could not provide it: scenarios with delay or loss will be skipped (see wgh doctor)" >&2
+  fi
 fi
 
 PYTHON=${PYTHON:-python3}
@@ -47,8 +72,9 @@ if [ ! -x .venv/bin/python ]; then
 fi
 .venv/bin/python -m pip install -q --upgrade pip >/dev/null
 extras=test
-[ "$WITH_VM" = 1 ] && extras=test,vm
-.venv/bin/python -m pip install -q -e ".[$extras]"
+[ "$RUNTIME_ONLY" = 1 ] && extras=
+[ "$WITH_VM" = 1 ] && extras=${extras:+$extras,}vm
+.venv/bin/python -m pip install -q -e ".${extras:+[$extras]}"
 # the harness is installed editable, so pip compiled none of it: compile it now, or every
 # `wgh` start recompiles ~100 modules (~0.15 s) where PYTHONDONTWRITEBYTECODE is set
 .venv/bin/python -m compileall -q harness >/dev/null

