@@ -9,6 +9,14 @@ WGH=${WGH:-/opt/wgharness/.venv/bin/wgh}
 RESULTS=${WGH_RESULTS_DIR:-/results}
 
 missing=()
+effective=$((16#$(awk '/^CapEff:/ {print $2}' /proc/self/status)))
+has_cap() { (( (effective >> $1) & 1 )); }
+has_cap 12 || missing+=("CAP_NET_ADMIN (links, addresses, routes, nftables, WireGuard): --cap-add NET_ADMIN, or --privileged")
+has_cap 13 || missing+=("CAP_NET_RAW (ping's ICMP sockets, captures): --cap-add NET_RAW, or --privileged")
+has_cap 21 || missing+=("CAP_SYS_ADMIN (network namespaces and their /run/netns mounts): --cap-add SYS_ADMIN, or --privileged")
+if [ ! -w /proc/sys/net/ipv4/ip_forward ]; then
+  missing+=("a writable /proc/sys (each node's own net.* sysctls, inside its namespace): --security-opt systempaths=unconfined, or --privileged")
+fi
 if ! unshare --net true 2>/dev/null; then
   missing+=("network namespaces (unshare --net failed): --cap-add SYS_ADMIN, or --privileged")
 fi

@@ -3,6 +3,8 @@
 # harness itself into .venv/. Idempotent: a second run only checks.
 #   --vm       also what `wgh vm` needs: qemu, busybox (virtme-ng's initramfs), udev
 #              (the guest's console ports) and virtme-ng. Kernels are fetched on first use.
+#   --container  also podman, runc and debootstrap: the test that builds the container
+#              image (Containerfile) and runs scenarios in it
 #   --runtime  only what running scenarios needs (no test tools, no chromium): for
 #              container images (Containerfile) and CI jobs that only run `wgh`
 # On Ubuntu, whose kernels keep sch_netem in linux-modules-extra-<release> (GitHub's
@@ -12,12 +14,14 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 WITH_VM=0
+WITH_CONTAINER=0
 RUNTIME_ONLY=0
 for arg in "$@"; do
   case "$arg" in
     --vm) WITH_VM=1 ;;
+    --container) WITH_CONTAINER=1 ;;
     --runtime) RUNTIME_ONLY=1 ;;
-    *) echo "install.sh: unknown option $arg (known: --vm, --runtime)" >&2; exit 2 ;;
+    *) echo "install.sh: unknown option $arg (known: --vm, --container, --runtime)" >&2; exit 2 ;;
   esac
 done
 
@@ -31,6 +35,7 @@ APT_PACKAGES=(
 )
 TEST_PACKAGES=(chromium)         # renders `wgh report` pages once in tests (headless screenshot)
 VM_PACKAGES=(qemu-system-x86 busybox-static udev)
+CONTAINER_PACKAGES=(podman runc debootstrap)  # runc: Debian's default crun cannot run privileged containers on every host
 
 if [ "$(id -u)" -ne 0 ]; then
   echo "install.sh: run as root (network namespaces and WireGuard need it)" >&2
@@ -40,6 +45,7 @@ fi
 wanted=("${APT_PACKAGES[@]}")
 [ "$RUNTIME_ONLY" = 0 ] && wanted+=("${TEST_PACKAGES[@]}")
 [ "$WITH_VM" = 1 ] && wanted+=("${VM_PACKAGES[@]}")
+[ "$WITH_CONTAINER" = 1 ] && wanted+=("${CONTAINER_PACKAGES[@]}")
 missing=()
 for pkg in "${wanted[@]}"; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "ok installed" || missing+=("$pkg")

@@ -1,8 +1,8 @@
 """The container image's entry point (scripts/container-entrypoint.sh), run on the host
 as it runs in a container: with the privileges a privileged container has it picks the
 backend the kernel allows and runs the suite's command; without them it names each
-missing privilege and how to grant it. Building and running the image itself needs a
-container runtime (tests/integration/test_container_build.py)."""
+missing privilege and how to grant it. The image itself is built and run with podman in
+tests/integration/test_container_build.py."""
 
 from __future__ import annotations
 
@@ -46,6 +46,7 @@ def test_privileged_it_runs_the_scenarios_with_the_backend_the_kernel_allows(tmp
     [
         ("-sys_admin", ["--cap-add SYS_ADMIN"]),
         ("-net_admin", ["--cap-add NET_ADMIN"]),
+        ("-net_raw", ["--cap-add NET_RAW"]),
         ("-sys_admin,-net_admin", ["--cap-add SYS_ADMIN"]),
     ],
 )
