@@ -5,6 +5,7 @@
 #              (the guest's console ports) and virtme-ng. Kernels are fetched on first use.
 #   --container  also podman, runc and debootstrap: the test that builds the container
 #              image (Containerfile) and runs scenarios in it
+#   --vagrant  also Debian's vagrant: the test that validates the Vagrantfile
 #   --runtime  only what running scenarios needs (no test tools, no chromium): for
 #              container images (Containerfile) and CI jobs that only run `wgh`
 # On Ubuntu, whose kernels keep sch_netem in linux-modules-extra-<release> (GitHub's
@@ -15,13 +16,15 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 WITH_VM=0
 WITH_CONTAINER=0
+WITH_VAGRANT=0
 RUNTIME_ONLY=0
 for arg in "$@"; do
   case "$arg" in
     --vm) WITH_VM=1 ;;
     --container) WITH_CONTAINER=1 ;;
+    --vagrant) WITH_VAGRANT=1 ;;
     --runtime) RUNTIME_ONLY=1 ;;
-    *) echo "install.sh: unknown option $arg (known: --vm, --container, --runtime)" >&2; exit 2 ;;
+    *) echo "install.sh: unknown option $arg (known: --vm, --container, --vagrant, --runtime)" >&2; exit 2 ;;
   esac
 done
 
@@ -46,6 +49,7 @@ wanted=("${APT_PACKAGES[@]}")
 [ "$RUNTIME_ONLY" = 0 ] && wanted+=("${TEST_PACKAGES[@]}")
 [ "$WITH_VM" = 1 ] && wanted+=("${VM_PACKAGES[@]}")
 [ "$WITH_CONTAINER" = 1 ] && wanted+=("${CONTAINER_PACKAGES[@]}")
+[ "$WITH_VAGRANT" = 1 ] && wanted+=(vagrant)
 missing=()
 for pkg in "${wanted[@]}"; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "ok installed" || missing+=("$pkg")
