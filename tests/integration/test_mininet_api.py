@@ -55,6 +55,7 @@ def started(wgh_backend):
         assert not [pid for pid in pids if _alive(pid)], "Mininet shells outlived net.stop()"
 
 
+@host_only  # in the VM, the file-driven test below covers the same topology with kernel WireGuard
 def test_two_site_wan_through_the_nat(started):
     net = started(TwoSiteWAN(keepalive=1))
     wg = net.wireguard
@@ -70,6 +71,7 @@ def test_two_site_wan_through_the_nat(started):
     assert not check(wg, {"ping": {"from": "hq", "to": "branch", "via": "underlay", "count": 1, "timeout": "300ms", "expect": "fail"}}).message.startswith("0/0")
 
 
+@host_only  # in the VM, two-site-wan.yaml's no-keepalive case checks the same diagnosis
 def test_no_keepalive_behind_the_nat_gets_the_scenario_files_diagnosis(started):
     """As scenarios/nat-keepalive.yaml's no-keepalive case: nat-mapping-expired."""
     net = started(TwoSiteWAN(keepalive=0, udp_timeout=2))

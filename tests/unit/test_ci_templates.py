@@ -88,3 +88,26 @@ def test_the_workflow_installs_with_the_shared_script(workflow):
     assert any("scripts/install.sh" in s for s in scripts)
     assert not any(re.search(r"apt(-get)? install", s) for s in scripts), "packages are listed once, in scripts/install.sh"
     assert "scripts/install.sh" in (ROOT / ".ci" / "run").read_text()
+
+
+def test_the_gitlab_example_in_the_docs_runs_commands_wgh_accepts():
+    text = (ROOT / "docs" / "ci.md").read_text()
+    (block,) = [b for b in re.findall(r"```yaml\n(.*?)```", text, re.S) if "stages:" in b]
+    document = yaml.safe_load(block)
+    lines = [line for job in document.values() if isinstance(job, dict) for line in job.get("script", [])]
+    variables = {"$CI_NODE_INDEX": "1", "$CI_NODE_TOTAL": "2"}
+    commands = []
+    for line in lines:
+        for variable, value in variables.items():
+            line = line.replace(variable, value)
+        line = line.replace("container-entrypoint.sh ", "/wgh ")  # the entry point passes its arguments to wgh
+        if line.startswith("wgh "):
+            line = "/" + line
+        commands += _wgh_commands(line)
+    assert {c[0] for c in commands} == {"run", "report"}
+    parser = build_parser()
+    for argv in commands:
+        try:
+            parser.parse_args(argv)
+        except SystemExit:
+            pytest.fail(f"docs/ci.md's GitLab example runs a command wgh rejects: wgh {shlex.join(argv)}")
