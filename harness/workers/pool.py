@@ -134,13 +134,15 @@ def _start_worker(events: queue.Queue, command: Sequence[str]) -> _Worker:
 
     # both streams end up in one queue, read by the main thread only (it also draws the progress line)
     def read_protocol() -> None:
-        for line in process.stdout:
-            events.put((worker, "protocol", line))
+        with process.stdout:  # closed at its end: the reader owns it
+            for line in process.stdout:
+                events.put((worker, "protocol", line))
         events.put((worker, "protocol", None))  # its end
 
     def read_stderr() -> None:
-        for line in process.stderr:
-            events.put((worker, "stderr", line.rstrip("\n")))
+        with process.stderr:
+            for line in process.stderr:
+                events.put((worker, "stderr", line.rstrip("\n")))
 
     threading.Thread(target=read_protocol, daemon=True).start()
     threading.Thread(target=read_stderr, daemon=True).start()
@@ -201,6 +203,7 @@ def run_cases(
         run = worker.running
         if line is None:
             code = worker.process.wait()
+            worker.stop()  # its stdin: nobody writes to a worker that has exited
             if run is not None:  # it died with a case: that case is an error
                 worker.running = None
                 tail = "\n".join(worker.stderr)
