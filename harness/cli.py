@@ -561,6 +561,10 @@ def build_parser() -> argparse.ArgumentParser:
     matrix.add_argument("--results-dir", default="results")
     matrix.add_argument("-j", "--jobs", type=_jobs, default=1, metavar="N", help="each combination's wgh run runs N cases side by side (or auto), as wgh run -j")
     matrix.add_argument(
+        "--repeat", type=_positive_int, default=1, metavar="N",
+        help="each combination runs every case N times, as wgh run --repeat (wgh compare needs 3 a side)",
+    )
+    matrix.add_argument(
         "--shard", default=None, metavar="I/N",
         help="run only shard I of N (from 1) of the combinations (kernel × backend, in their order, dealt round-robin): "
         "one CI machine per shard, each booting only its own VMs",

@@ -54,13 +54,15 @@ def _wgh_run_argv(
     userspace: str | None = None,
     jobs: int | str = 1,
     engine: str = DEFAULT_ENGINE,
+    repeat: int = 1,
 ) -> list[str]:
     quiet_flag = ["--quiet"] if quiet else []
     userspace_flag = ["--userspace", userspace] if userspace else []
     jobs_flag = ["-j", str(jobs)] if jobs != 1 else []
+    repeat_flag = ["--repeat", str(repeat)] if repeat != 1 else []
     return [
         sys.executable, "-m", "harness.cli", "run", "--backend", backend, "--engine", engine, *userspace_flag, *jobs_flag,
-        "--results-dir", str(results_dir), "--run-id", run_id, *quiet_flag, *files,
+        *repeat_flag, "--results-dir", str(results_dir), "--run-id", run_id, *quiet_flag, *files,
     ]
 
 
@@ -133,7 +135,7 @@ def run_matrix(args, options, log: Callable[[str], None]) -> int:
             log("wgh matrix: " + progress.status_line(f"kernel {combo.kernel_spec}, backend {combo.backend}, engine {combo.engine}"))
         argv = _wgh_run_argv(
             combo.backend, results_dir, combo.run_id, args.files, quiet=mode != "normal", userspace=userspace,
-            jobs=getattr(args, "jobs", 1), engine=combo.engine,
+            jobs=getattr(args, "jobs", 1), engine=combo.engine, repeat=getattr(args, "repeat", 1),
         )
         t0 = time.monotonic()
         if combo.kernel_spec == "host":

@@ -49,3 +49,12 @@ def test_engines_are_a_third_axis_and_an_unknown_one_is_refused_before_any_vm_bo
     args.engines, args.shard = "netns,lxc", None
     assert run_matrix(args, None, said.append) == 2
     assert any("unknown engine(s) ['lxc']" in line and "mininet" in line for line in said), said
+
+
+def test_matrix_passes_repeat_to_each_combination(tmp_path):
+    assert "--repeat" not in _wgh_run_argv("kernel", tmp_path, "r1", ["scenarios"])
+    argv = _wgh_run_argv("kernel", tmp_path, "r1", ["scenarios"], repeat=3)
+    assert argv[argv.index("--repeat") + 1] == "3"
+    from harness.cli import build_parser
+
+    assert build_parser().parse_args(["matrix", "--kernels", "6.1", "--repeat", "3"]).repeat == 3
