@@ -562,7 +562,7 @@ def build_parser() -> argparse.ArgumentParser:
     matrix.add_argument("-j", "--jobs", type=_jobs, default=1, metavar="N", help="each combination's wgh run runs N cases side by side (or auto), as wgh run -j")
     matrix.add_argument(
         "--repeat", type=_positive_int, default=1, metavar="N",
-        help="each combination runs every case N times, as wgh run --repeat (wgh compare needs 3 a side)",
+        help="each combination runs every case N times, as wgh run --repeat (5 a side is the least for wgh compare to call a change significant)",
     )
     matrix.add_argument(
         "--shard", default=None, metavar="I/N",

@@ -20,7 +20,7 @@ ROOT = Path(__file__).resolve().parents[2]
 WORKFLOWS = sorted((ROOT / ".github" / "workflows").glob("*.yml"))
 # what the expressions and shell variables of the workflow stand for, to parse its commands
 EXPRESSIONS = {
-    "matrix.backend": "kernel", "matrix.shard": "1", "env.SHARDS": "2", "env.REPEAT": "3", "matrix.kernel": "6.1",
+    "matrix.backend": "kernel", "matrix.shard": "1", "env.SHARDS": "2", "env.REPEAT": "5", "matrix.kernel": "6.1",
     "steps.baseline.outputs.run_id": "123", "github.base_ref": "main",
 }
 SHELL = {"$GITHUB_STEP_SUMMARY": "/tmp/summary.md", "$backend": "kernel"}
