@@ -111,3 +111,21 @@ def test_the_gitlab_example_in_the_docs_runs_commands_wgh_accepts():
             parser.parse_args(argv)
         except SystemExit:
             pytest.fail(f"docs/ci.md's GitLab example runs a command wgh rejects: wgh {shlex.join(argv)}")
+
+
+def test_the_workflow_runs_the_readmes_main_command():
+    """The README's first command (install, then the scenario suite) is what the workflow's
+    suite job does: the same install script, the same `wgh run` with the same arguments
+    (the job adds only its matrix's choices: backend, shard, repeats, run id)."""
+    readme = (ROOT / "README.md").read_text()
+    first = re.search(r"```sh\n(.+?)\n", readme.split("## Quick start", 1)[1]).group(1).split("#")[0].strip()
+    install, run = (part.strip() for part in first.split("&&"))
+    assert install == "scripts/install.sh" and run.startswith(".venv/bin/wgh run ")
+    readme_argv = build_parser().parse_args(shlex.split(run.split("/wgh ", 1)[1]))
+    suite = yaml.safe_load(WORKFLOWS[0].read_text())["jobs"]["suite"]["steps"]
+    scripts = [step["run"] for step in suite if "run" in step]
+    assert any(s.strip().endswith("scripts/install.sh") for s in scripts)
+    (workflow_run,) = [c for s in scripts for c in _wgh_commands(s) if c[0] == "run"]
+    workflow_argv = build_parser().parse_args(workflow_run)
+    for option in ("files", "jobs", "engine", "userspace"):
+        assert getattr(workflow_argv, option) == getattr(readme_argv, option), option
