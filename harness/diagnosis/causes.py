@@ -11,6 +11,7 @@ CAUSES: dict[str, str] = {
     "nat-port-changed": "the NAT maps the peer's socket to another public port than its endpoint (symmetric NAT)",
     "no-traffic": "the initiator has sent nothing (no data for the peer, no keepalive)",
     "port-mismatch": "the initiator sends to a port the responder does not listen on",
+    "psk-mismatch": "the two ends use different preshared keys (or only one uses one): the responder answers, the initiator cannot authenticate the response",
     "udp-blocked": "handshake initiations go unanswered although the underlay works (UDP dropped on the path)",
     "allowed-ips-receiver": "the receiver's AllowedIPs for the sender do not cover the packet's source",
     "session-expired": "the last handshake is older than REJECT_AFTER_TIME and no new one succeeded",

@@ -134,6 +134,13 @@ def diagnose_tunnel(network, src: str, dst: str, dst_address: str | None = None,
         diag.set("no-endpoint", f"neither {src} nor {dst} knows the other's endpoint, so nobody can initiate a handshake")
     elif nat_cause:
         diag.set(*nat_cause)
+    elif not handshook and src_peer.preshared_key != dst_peer.preshared_key:
+        diag.lines.append(_preshared_keys(src, dst, src_peer, dst_peer))
+        diag.set(
+            "psk-mismatch",
+            f"no handshake ever: {src} and {dst} do not use the same preshared key for each other; the responder "
+            f"answers initiations, but the initiator cannot authenticate the response and drops it",
+        )
     elif not handshook:
         if src_peer.endpoint and src_peer.tx_bytes == 0 and not dst_peer.endpoint:
             diag.set("no-traffic", f"no handshake ever: {src} has sent nothing to {dst} (no traffic for that peer and no keepalive)")
@@ -169,6 +176,14 @@ def diagnose_underlay(network, src: str, address: str) -> Diagnosis:
     except NetlinkError:  # ENETUNREACH
         diag.set("no-route", f"{src} has no route to {address} on the underlay")
     return diag
+
+
+def _preshared_keys(src: str, dst: str, src_peer: PeerStatus, dst_peer: PeerStatus) -> str:
+    """What each end has as its preshared key for the other, without anything of the keys."""
+    if src_peer.preshared_key and dst_peer.preshared_key:
+        return f"preshared keys: {src} and {dst} each have one for the other, and they differ"
+    having, lacking = (src, dst) if src_peer.preshared_key else (dst, src)
+    return f"preshared keys: {having} has one for {lacking}, {lacking} has none for {having}"
 
 
 def _nat_owning(plan, address: str) -> str | None:

@@ -281,15 +281,18 @@ class FakeNetwork(ContextAccess):
 
     def set_peer(self, node: str, peer: str, **status: Any) -> None:
         """`node`'s status for `peer`: endpoint, latest_handshake (epoch seconds), rx_bytes,
-        tx_bytes, allowed_ips (default: the planned ones)."""
+        tx_bytes, allowed_ips (default: the planned ones), preshared_key (a fingerprint)."""
         planned = self.plan.wireguard[node].peer(peer)
         fields = {
-            "endpoint": None, "latest_handshake": 0.0, "rx_bytes": 0, "tx_bytes": 0,
+            "endpoint": None, "latest_handshake": 0.0, "rx_bytes": 0, "tx_bytes": 0, "preshared_key": None,
             "allowed_ips": tuple(str(n) for n in planned.allowed_ips) if planned else (),
         }
         fields.update(status)
         keys, devices = self.wireguard.keys, self.wireguard.devices
-        entry = PeerStatus(keys[peer], fields["endpoint"], fields["latest_handshake"], fields["rx_bytes"], fields["tx_bytes"], tuple(fields["allowed_ips"]))
+        entry = PeerStatus(
+            keys[peer], fields["endpoint"], fields["latest_handshake"], fields["rx_bytes"], fields["tx_bytes"], tuple(fields["allowed_ips"]),
+            preshared_key=fields["preshared_key"],
+        )
         current = devices[node].current
         others = tuple(p for p in current.peers if p.public_key != keys[peer])
         devices[node].current = DeviceStatus(current.listen_port, others + (entry,))

@@ -199,7 +199,11 @@ def _wireguard(
                 peer_problems[(name, other)].append(exc)
                 allowed = ()
             keepalive = getattr(peer, "persistent_keepalive", 0)
-            peers.append(PeerPlan(other, allowed, None, keepalive))
+            # a preshared key named on one end only is the other end's too; false: none on this end
+            psk = getattr(peer, "preshared_key", None)
+            if psk is None:
+                psk = getattr(peer_specs[other].get(name), "preshared_key", None)
+            peers.append(PeerPlan(other, allowed, None, keepalive, psk or None))
         own = {a.network for a in addresses[name]}
         routes = tuple(dict.fromkeys(net for p in peers for net in p.allowed_ips if net not in own))
         backend = wg.backend or default_backend

@@ -149,6 +149,7 @@ class PeerPlan:
     allowed_ips: tuple[Network, ...]
     endpoint: EndpointPlan | None
     persistent_keepalive: int
+    preshared_key: str | None = None  # the name of the preshared key this end uses with the peer (the key is made at build)
 
 
 FULL_TUNNEL_TABLE = 51820  # wg-quick's routing table and fwmark for a default route through the tunnel

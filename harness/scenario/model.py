@@ -143,6 +143,13 @@ class PeerSpec(Strict):
         None, description="CIDRs or node names (their tunnel addresses). Default: the peer's tunnel addresses."
     )
     persistent_keepalive: int = Field(0, ge=0, le=65535, description="Seconds; 0 turns it off.")
+    preshared_key: Union[Label, Literal[False], None] = Field(
+        None,
+        description="Use a preshared key with this peer, named here (the key itself is never in a file: the harness "
+        "makes a fresh random one per name and run). The other end uses the same one unless its own entry for this "
+        "peer names another (two names make the ends disagree, as a stale config would) or says false (none on "
+        "that end).",
+    )
 
 
 class WireGuardSpec(Strict):

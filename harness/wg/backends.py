@@ -26,7 +26,7 @@ from harness.processes import stop_children
 from harness.wg import uapi
 from harness.wg.config import PeerChange, PeerConfig
 from harness.wg.genl import WireGuardNetlink
-from harness.wg.status import DeviceStatus, PeerStatus
+from harness.wg.status import DeviceStatus, PeerStatus, psk_fingerprint
 
 __all__ = ["DeviceUnavailable", "KernelDevice", "PeerChange", "PeerConfig", "UserspaceDevice", "WgDevice"]
 
@@ -172,6 +172,9 @@ class KernelDevice(WgDevice):
                 keepalive = peer.get_attr("WGPEER_A_PERSISTENT_KEEPALIVE_INTERVAL")
                 if keepalive is not None:
                     entry["keepalive"] = keepalive
+                psk = peer.get_attr("WGPEER_A_PRESHARED_KEY")
+                if psk is not None:  # kept only as a fingerprint
+                    entry["psk"] = psk_fingerprint(_raw_key(psk))
                 for allowed in peer.get_attr("WGPEER_A_ALLOWEDIPS") or []:
                     if allowed.get("addr"):
                         entry["allowed_ips"].append(allowed["addr"])
@@ -186,6 +189,7 @@ class KernelDevice(WgDevice):
                     e.get("tx_bytes", 0),
                     tuple(e["allowed_ips"]),
                     e.get("keepalive", 0),
+                    e.get("psk"),
                 )
                 for key, e in peers.items()
             ),

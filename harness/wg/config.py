@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 
 @dataclass(frozen=True)
@@ -13,6 +13,7 @@ class PeerConfig:
     allowed_ips: tuple[str, ...]
     endpoint: str | None = None
     persistent_keepalive: int = 0
+    preshared_key: bytes | None = field(default=None, repr=False)  # a secret: never in a repr, a log or a message
 
 
 @dataclass(frozen=True)
@@ -24,7 +25,8 @@ class PeerChange:
     persistent_keepalive: int | None = None
     allowed_ips: tuple[str, ...] | None = None  # replaces the peer's list when given
     remove: bool = False
+    preshared_key: bytes | None = field(default=None, repr=False)  # a secret: never in a repr, a log or a message
 
     @classmethod
     def from_config(cls, peer: PeerConfig) -> "PeerChange":
-        return cls(peer.public_key, peer.endpoint, peer.persistent_keepalive, tuple(peer.allowed_ips))
+        return cls(peer.public_key, peer.endpoint, peer.persistent_keepalive, tuple(peer.allowed_ips), preshared_key=peer.preshared_key)

@@ -12,6 +12,7 @@ resolve endpoints given by name; `connect()` sets the endpoints.
 from __future__ import annotations
 
 import logging
+import secrets
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Mapping
 
@@ -22,7 +23,7 @@ from harness.errors import MissingCapability
 from harness.net import policy
 from harness.net.iface import address_and_up
 from harness.net.linkmove import move_link
-from harness.plan.network import NetworkPlan
+from harness.plan.network import NetworkPlan, PeerPlan
 from harness.processes import stop_children
 from harness.wg import uapi
 from harness.wg.backends import KernelDevice, UserspaceDevice, WgDevice, userspace_argv, wireguard_go_argv
@@ -45,6 +46,8 @@ class WireGuardFleet:
         self.devices: dict[str, WgDevice] = {}
         self.keys: dict[str, KeyPair] = {}
         self.previous_keys: dict[str, KeyPair] = {}  # before the last key change, for reuse_old_key
+        # preshared keys by the name a file gives them: fresh random ones, in memory only
+        self._preshared: dict[str, bytes] = {}
         self.backends: dict[str, str] = {}  # node → the backend it runs (auto resolved)
         # what steps changed: endpoints (also those resolved from names) and listen ports
         self.endpoints: dict[tuple[str, str], object] = {}
@@ -58,6 +61,9 @@ class WireGuardFleet:
         for name, wg in plan.wireguard.items():
             self.backends[name] = caps.resolve_backend(wg.backend)
             self.keys[name] = KeyPair.generate()
+            for peer in wg.peers:
+                if peer.preshared_key is not None and peer.preshared_key not in self._preshared:
+                    self._preshared[peer.preshared_key] = secrets.token_bytes(32)
         userspace = [name for name, backend in self.backends.items() if BACKENDS[backend].userspace]
         if userspace:
             self._registry.add_sockets([uapi.socket_path(plan.wireguard[n].ifname) for n in userspace])
@@ -117,9 +123,14 @@ class WireGuardFleet:
                     tuple(map(str, peer.allowed_ips)),
                     endpoint=str(endpoint) if endpoint is not None else None,
                     persistent_keepalive=peer.persistent_keepalive if with_endpoints else 0,
+                    preshared_key=self.preshared_key(peer),
                 )
             )
         return configs
+
+    def preshared_key(self, peer: PeerPlan) -> bytes | None:
+        """The preshared key this end uses with `peer` (None: none)."""
+        return self._preshared[peer.preshared_key] if peer.preshared_key is not None else None
 
     def _configure_device(self, name: str) -> None:
         wg = self.plan.wireguard[name]
@@ -195,10 +206,9 @@ class WireGuardFleet:
             peer = wg.peer(node)
             if peer is None or other not in self.devices:
                 continue
-            # one request: the old key out, the new one in
-            self.devices[other].update_peers(
-                [PeerChange(old_public, remove=True), PeerChange(self.keys[node].public, allowed_ips=tuple(map(str, peer.allowed_ips)))]
-            )
+            # one request: the old key out, the new one in (with the same preshared key)
+            added = PeerChange(self.keys[node].public, allowed_ips=tuple(map(str, peer.allowed_ips)), preshared_key=self.preshared_key(peer))
+            self.devices[other].update_peers([PeerChange(old_public, remove=True), added])
 
     def _peers_set_endpoints(self, node: str) -> None:
         for other, wg in self.plan.wireguard.items():

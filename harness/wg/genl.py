@@ -49,6 +49,8 @@ def peer_nest(change: PeerChange) -> dict[str, Any]:
         attrs.append(["WGPEER_A_ENDPOINT", {"addr": endpoint.host, "port": endpoint.port}])
     if change.persistent_keepalive is not None:
         attrs.append(["WGPEER_A_PERSISTENT_KEEPALIVE_INTERVAL", change.persistent_keepalive])
+    if change.preshared_key is not None:
+        attrs.append(["WGPEER_A_PRESHARED_KEY", _key(change.preshared_key)])
     attrs.append(["WGPEER_A_FLAGS", WGPEER_F_REPLACE_ALLOWEDIPS if change.allowed_ips is not None else 0])
     if change.allowed_ips is not None:
         allowed = []

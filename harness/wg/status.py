@@ -2,8 +2,19 @@
 
 from __future__ import annotations
 
+import hashlib
 import time
 from dataclasses import dataclass, field
+
+NO_KEY = bytes(32)  # how both backends report "no preshared key"
+
+
+def psk_fingerprint(key: bytes) -> str | None:
+    """What the harness keeps of a preshared key it reads back: a short one-way
+    fingerprint (enough to tell two apart), never the key; None for no key."""
+    if not key or key == NO_KEY:
+        return None
+    return hashlib.sha256(b"wgharness psk fingerprint\0" + key).hexdigest()[:12]
 
 
 @dataclass(frozen=True)
@@ -15,6 +26,7 @@ class PeerStatus:
     tx_bytes: int
     allowed_ips: tuple[str, ...] = ()
     persistent_keepalive: int = 0
+    preshared_key: str | None = None  # its fingerprint (psk_fingerprint), None without one
 
     def handshake_age(self, now: float | None = None) -> float | None:
         if not self.latest_handshake:

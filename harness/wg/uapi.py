@@ -9,7 +9,7 @@ from typing import Iterable
 
 from harness.errors import HarnessError
 from harness.wg.config import PeerChange
-from harness.wg.status import DeviceStatus, PeerStatus
+from harness.wg.status import DeviceStatus, PeerStatus, psk_fingerprint
 
 SOCKET_DIR = "/var/run/wireguard"
 
@@ -64,10 +64,13 @@ def peer_lines(
     endpoint: str | None = None,
     persistent_keepalive: int | None = None,
     remove: bool = False,
+    preshared_key: bytes | None = None,
 ) -> list[str]:
     lines = [f"public_key={public_key.hex()}"]
     if remove:
         return lines + ["remove=true"]
+    if preshared_key is not None:
+        lines.append(f"preshared_key={preshared_key.hex()}")
     if endpoint is not None:
         lines.append(f"endpoint={endpoint}")
     if persistent_keepalive is not None:
@@ -85,6 +88,7 @@ def change_lines(change: PeerChange) -> list[str]:
         endpoint=change.endpoint,
         persistent_keepalive=change.persistent_keepalive,
         remove=change.remove,
+        preshared_key=change.preshared_key,
     )
 
 
@@ -111,6 +115,8 @@ def get_status(ifname: str) -> DeviceStatus:
             peers[-1]["allowed_ips"].append(value)
         elif key == "persistent_keepalive_interval":
             peers[-1]["keepalive"] = int(value)
+        elif key == "preshared_key":  # kept only as a fingerprint
+            peers[-1]["psk"] = psk_fingerprint(bytes.fromhex(value))
     return DeviceStatus(
         listen_port,
         tuple(
@@ -122,6 +128,7 @@ def get_status(ifname: str) -> DeviceStatus:
                 tx_bytes=p.get("tx_bytes", 0),
                 allowed_ips=tuple(p["allowed_ips"]),
                 persistent_keepalive=p.get("keepalive", 0),
+                preshared_key=p.get("psk"),
             )
             for p in peers
         ),

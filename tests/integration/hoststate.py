@@ -10,6 +10,8 @@ import subprocess
 # values the kernel changes by itself from one moment to the next
 VOLATILE_SYSCTLS = re.compile(r"^(kernel\.random\.|kernel\.ns_last_pid|kernel\.pty\.nr|net\.netfilter\.nf_conntrack_count)")
 _COUNTERS = re.compile(r"\[\d+:\d+\]")
+# a bridge's timers (a container runtime's or a CI runner's bridge in the host namespace) tick
+_BRIDGE_TIMERS = re.compile(r"\b(hello_timer|tcn_timer|topology_change_timer|gc_timer)\s+[\d.]+")
 
 
 def _run(argv: list[str]) -> str:
@@ -24,7 +26,7 @@ def snapshot() -> dict[str, str]:
     kernel.* sysctls of the namespace this process is in (the host's)."""
     sysctls = _run(["sysctl", "-a"])
     return {
-        "links": _run(["ip", "-d", "link", "show"]),
+        "links": _BRIDGE_TIMERS.sub(r"\1", _run(["ip", "-d", "link", "show"])),
         "addresses": _run(["ip", "address", "show"]),
         "routes4": _run(["ip", "-4", "route", "show", "table", "all"]),
         "routes6": _run(["ip", "-6", "route", "show", "table", "all"]),

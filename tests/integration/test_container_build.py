@@ -56,7 +56,9 @@ def _base_image(podman: list[str], tmp_path: Path) -> None:
 def _build(podman: list[str], limits: list[str], tag: str) -> None:
     # the host's CA bundle, for pip behind a TLS-intercepting proxy (the Containerfile's PIP_CERT)
     built = _run(
-        [*podman, "build", "--pull=never", *limits, "--volume", "/etc/ssl/certs/ca-certificates.crt:/run/proxy-ca.crt:ro",
+        # --network host: the build's apt and pip go out as the host's own would; a private
+        # network would make the runtime add a bridge, an address and NAT rules to the host
+        [*podman, "build", "--pull=never", "--network", "host", *limits, "--volume", "/etc/ssl/certs/ca-certificates.crt:/run/proxy-ca.crt:ro",
          "--build-arg", "PIP_CERT=/run/proxy-ca.crt", "--build-arg", f"BASE={BASE}", "-f", "Containerfile", "-t", tag, str(ROOT)],
         1200,
     )
@@ -79,7 +81,8 @@ def test_the_image_runs_the_scenarios_with_the_privileges_it_lists(tmp_path):
         for name, options in (("privileged", ["--privileged"]), ("capabilities", CAPABILITIES), ("unprivileged", [])):
             results = tmp_path / name
             results.mkdir()
-            done = _run([*podman, "run", "--rm", *limits, *options, "-v", f"{results}:/results", tag, "run", *SUITE], 600)
+            # --network none: the scenarios need no network outside the container's own namespaces
+            done = _run([*podman, "run", "--rm", "--network", "none", *limits, *options, "-v", f"{results}:/results", tag, "run", *SUITE], 600)
             if name == "unprivileged":
                 assert done.returncode == 2, done.stderr
                 for needed in ("--cap-add NET_ADMIN", "--cap-add NET_RAW", "--cap-add SYS_ADMIN", "systempaths=unconfined", "--device /dev/net/tun"):

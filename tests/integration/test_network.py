@@ -8,6 +8,7 @@ import os
 
 import pytest
 
+from harness.diagnosis.tunnel import diagnose_tunnel
 from harness.net import nsexec
 from harness.steps.checks import check
 
@@ -62,6 +63,24 @@ def test_keys_never_reach_results_or_command_lines(wgh_network):
     for pid_line in harness_objects({net.plan.run_id})["processes"]:
         cmdline = open(f"/proc/{pid_line.split()[0]}/cmdline").read()
         assert not any(p in cmdline for p in private)
+
+
+def test_a_preshared_key_is_used_and_never_shown(wgh_network):
+    """Both ends hold the key (a handshake needs it), the devices report only a
+    fingerprint, and the key is in no command line, log, status or diagnosis."""
+    import base64
+
+    spec = {**TWO_PEERS, "wireguard": {"a": {"peers": {"b": {"endpoint": "b", "preshared_key": "site"}}}, "b": {}}}
+    net = wgh_network(spec)
+    assert check(net, {"handshake": {"between": ["a", "b"], "within": "2s"}}).passed
+    (key,) = net.wireguard._preshared.values()
+    forms = {key.hex(), base64.b64encode(key).decode()}
+    views = [repr(net.wireguard.devices[n].status()) for n in ("a", "b")]
+    assert net.wireguard.peer_status("a", "b").preshared_key == net.wireguard.peer_status("b", "a").preshared_key is not None
+    views.append(str(diagnose_tunnel(net, "a", "b")))
+    views += [open(f"/proc/{line.split()[0]}/cmdline").read() for line in harness_objects({net.plan.run_id})["processes"]]
+    views += [p.read_text(errors="replace") for p in net.work_dir.glob("*.log")]
+    assert not [v for v in views for form in forms if form in v]
 
 
 def test_diagnoses_udp_dropped_on_the_path(wgh_network):
