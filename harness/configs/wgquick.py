@@ -52,6 +52,7 @@ class WgQuickConfig:
     file: str
     interface: InterfaceEntry
     peers: tuple[PeerEntry, ...]
+    warnings: tuple[str, ...] = ()  # file:line: what would bite on a real machine
 
     @property
     def name(self) -> str:
