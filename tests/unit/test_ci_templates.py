@@ -129,3 +129,21 @@ def test_the_workflow_runs_the_readmes_main_command():
     workflow_argv = build_parser().parse_args(workflow_run)
     for option in ("files", "jobs", "engine", "userspace"):
         assert getattr(workflow_argv, option) == getattr(readme_argv, option), option
+
+
+@pytest.mark.parametrize("doc", ["regressions.md", "ci.md", "sharding.md"])
+def test_the_commands_the_docs_show_are_ones_wgh_accepts(doc):
+    text = (ROOT / "docs" / doc).read_text()
+    parser = build_parser()
+    commands = []
+    for block in re.findall(r"```sh\n(.*?)```", text, re.S):
+        for line in block.splitlines():
+            line = line.split(";")[0].split(" #")[0].replace("<stamp>", "20261203T000000Z").replace("*", "x")
+            if line.startswith(("wgh ", ".venv/bin/wgh ", "sudo .venv/bin/wgh ")):
+                commands.append(shlex.split(line.split("wgh ", 1)[1]))
+    assert commands or doc == "ci.md"
+    for argv in commands:
+        try:
+            parser.parse_args(argv)
+        except SystemExit:
+            pytest.fail(f"docs/{doc} shows a command wgh rejects: wgh {shlex.join(argv)}")
