@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from harness.errors import BuildError, MissingCapability
+from harness.interrupts import held
 from harness.net import dnswire, nsexec
 from harness.net.dnswire import Address, Answer, DnsError, build_query, hosts_file, parse_response
 from harness.plan.dns import dns_servers, resolver_for
@@ -165,9 +166,11 @@ class DnsServer:
         argv = dnsmasq_argv(binary, self.listen, self.hosts_path, self.log_path)
         # dnsmasq drops privileges, which clears PR_SET_PDEATHSIG: a watchdog makes it die with us
         network.registry.watch()
-        with open(self.directory / "stderr.txt", "wb") as stderr:
+        # started and recorded as one: a Ctrl-C between the two would leave a dnsmasq that
+        # nothing records, and without PDEATHSIG nothing stops
+        with held("starting dnsmasq"), open(self.directory / "stderr.txt", "wb") as stderr:
             self.process = nsexec.popen(self.namespace, argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=stderr)
-        network.registry.add_process(self.process.pid, "dnsmasq")
+            network.registry.add_process(self.process.pid, "dnsmasq")
 
     def _write(self, records: dict[str, tuple[Address, ...]]) -> None:
         tmp = self.hosts_path.with_suffix(".tmp")

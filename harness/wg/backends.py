@@ -21,6 +21,7 @@ from pyroute2.netlink.exceptions import NetlinkError
 from harness.backends import UserspaceCommand
 from harness.endpoint import format_endpoint
 from harness.errors import BuildError, HarnessError, MissingCapability
+from harness.interrupts import held
 from harness.net import nsexec
 from harness.processes import stop_children
 from harness.wg import uapi
@@ -249,9 +250,9 @@ class UserspaceDevice(WgDevice):
         moves wg0."""
         log_path = log_dir / f"{backend}-{ifname}.log"
         env = dict(os.environ, LOG_LEVEL="verbose" if os.environ.get("WGH_DEBUG") else "error")
-        with open(log_path, "wb") as log:
+        with held(f"starting {backend}"), open(log_path, "wb") as log:  # started and recorded as one
             process = nsexec.popen(socket_namespace or namespace, argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env)
-        on_started(process.pid)
+            on_started(process.pid)
         return UserspaceDevice(namespace, ifname, process, log_path, socket_namespace, backend)
 
     def wait_ready(self, timeout: float = 10.0) -> None:

@@ -246,11 +246,15 @@ def test_allow_established(wgh_network):
     address_a = str(net.plan.underlay_address("b", "a"))
     # b starts: replies come back
     with udp_socket(net, "b") as inside, udp_socket(net, "a", 6000) as outside:
-        inside.sendto(b"out", (address_a, 6000))
-        got = receive(outside)
+        got = None
+        for _ in range(3):  # the first datagram may wait on ARP, longer on a loaded machine
+            inside.sendto(b"out", (address_a, 6000))
+            got = receive(outside, timeout=1.0)
+            if got is not None:
+                break
         assert got is not None
         outside.sendto(b"reply", got[1])
-        assert receive(inside) is not None
+        assert receive(inside, timeout=1.0) is not None
         # the same outside socket, to another port of b: a new flow, dropped
         with udp_socket(net, "b", 6001) as other:
             outside.sendto(b"unsolicited", (got[1][0], 6001))
