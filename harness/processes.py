@@ -11,22 +11,24 @@ from pathlib import Path
 from typing import Sequence
 
 
-def process_start_time(pid: int) -> int | None:
-    """Start time in clock ticks since boot: tells a PID from a recycled one."""
+def _stat_fields(pid: int) -> list[str] | None:
+    """The fields of /proc/<pid>/stat after the command name (state first), or None if gone."""
     try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
+        return Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
     except OSError:
         return None
-    return int(stat.rpartition(")")[2].split()[19])
+
+
+def process_start_time(pid: int) -> int | None:
+    """Start time in clock ticks since boot: tells a PID from a recycled one."""
+    fields = _stat_fields(pid)
+    return int(fields[19]) if fields else None
 
 
 def process_running(pid: int, start: int | None) -> bool:
     """The process we started (same start time) is still running: not gone, not a zombie."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
-    except OSError:
-        return False
-    return start is not None and int(fields[19]) == start and fields[0] not in ("Z", "X")
+    fields = _stat_fields(pid)
+    return fields is not None and start is not None and int(fields[19]) == start and fields[0] not in ("Z", "X")
 
 
 def stop_process(pid: int, start: int | None, grace: float = 1.0) -> bool:
@@ -103,8 +105,5 @@ def command_lines() -> list[tuple[int, list[str]]]:
 
 def parent_of(pid: int) -> int | None:
     """The parent's PID, or None if `pid` is gone."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return None
-    return int(stat.rpartition(")")[2].split()[1])
+    fields = _stat_fields(pid)
+    return int(fields[1]) if fields else None

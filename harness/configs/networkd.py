@@ -51,7 +51,7 @@ def parse_networkd(netdev_text: str, netdev_file: str, network_text: str | None 
         tables.add(own_table.value)
     if len(tables) > 1:
         raise ConfigFileError(netdev_file, None, f"RouteTable: peers route into different tables ({', '.join(sorted(tables))}); one table per interface is supported")
-    lines: dict[str, int] = {}
+    lines = {key: settings[-1].line for key, settings in {**netdev_settings, **wireguard}.items() if settings}
     warnings: list[str] = []
     convert = _converter(netdev_file)
     interface = InterfaceEntry(

@@ -19,28 +19,13 @@ from pyroute2.netlink.exceptions import NetlinkError
 from harness.backends import AUTO, UserspaceCommand
 from harness.cleanup import RunRegistry
 from harness.engine.observe import find_node
+from harness.engine.mininet import open_node
 from harness.engine.underlay import NamespaceNode, UnderlayEngine
 from harness.errors import BuildError
-from harness.net import nsexec, policy
+from harness.net import policy
 from harness.plan.network import NetworkPlan
 from harness.plan.observed import ObservedPlan, plan_over
 from harness.scenario.model import WireGuardSpec
-
-
-class HostNode(NamespaceNode):
-    """A Mininet node (any class, in its own namespace) as the harness acts on it."""
-
-    def __init__(self, host: Any, netlink: Any):
-        super().__init__(host.name, f"/proc/{host.pid}/ns/net", netlink)
-        self.host = host
-
-
-def open_host(host: Any) -> HostNode:
-    from pyroute2 import IPRoute
-
-    if not getattr(host, "inNamespace", False) or getattr(host, "shell", None) is None or host.shell.poll() is not None:
-        raise BuildError(f"Mininet node {host.name!r} is not a running host in its own network namespace (inNamespace=False, or stopped)")
-    return HostNode(host, IPRoute(fileno=nsexec.netlink_fd(f"/proc/{host.pid}/ns/net")))
 
 
 class AdoptedMininet(UnderlayEngine):
@@ -65,7 +50,7 @@ class AdoptedMininet(UnderlayEngine):
         """Handles on the hosts and the plan of WireGuard over what they have."""
         try:
             for host in self.net.hosts:
-                self._nodes[host.name] = open_host(host)
+                self._nodes[host.name] = open_node(host)
             found = {name: find_node(node) for name, node in self._nodes.items()}
         except BuildError:
             raise

@@ -46,11 +46,21 @@ SHELL_EXIT_TIMEOUT = 5.0
 
 
 class MininetNode(NamespaceNode):
-    """A Mininet host as the harness acts on it: by its shell's network namespace."""
+    """A Mininet node (any class, in its own namespace) as the harness acts on it: by its
+    shell's network namespace. `name` is the node's name in the plan (default: the host's)."""
 
-    def __init__(self, name: str, host: "HarnessHost", netlink: Any):
-        super().__init__(name, f"/proc/{host.pid}/ns/net", netlink)
+    def __init__(self, host: Any, netlink: Any, name: str | None = None):
+        super().__init__(name or host.name, f"/proc/{host.pid}/ns/net", netlink)
         self.host = host
+
+
+def open_node(host: Any, name: str | None = None) -> MininetNode:
+    """A handle on a running Mininet node, with an rtnetlink socket opened inside it."""
+    from pyroute2 import IPRoute
+
+    if not getattr(host, "inNamespace", False) or getattr(host, "shell", None) is None or host.shell.poll() is not None:
+        raise BuildError(f"Mininet node {host.name!r} is not a running host in its own network namespace (inNamespace=False, or stopped)")
+    return MininetNode(host, IPRoute(fileno=nsexec.netlink_fd(f"/proc/{host.pid}/ns/net")), name)
 
 
 class SafeMininet(Mininet):
@@ -141,10 +151,7 @@ class HarnessHost(DiesWithHarness, Host):
         if self.registry is not None:
             self.registry.add_process(self.shell.pid, f"mininet host {self.name}")
         if self.plan_node is not None:
-            from pyroute2 import IPRoute
-
-            path = f"/proc/{self.pid}/ns/net"
-            self.handle = MininetNode(self.plan_node.name, self, IPRoute(fileno=nsexec.netlink_fd(path)))
+            self.handle = open_node(self, self.plan_node.name)
             prepare_node(self.handle, self.plan_node)
 
     def defaultIntf(self) -> Any:  # noqa: N802 (Mininet's name)

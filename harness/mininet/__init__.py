@@ -51,7 +51,7 @@ from mininet.node import Host, Switch
 from harness.backends import AUTO, UserspaceCommand
 from harness.diagnosis.result import Diagnosis
 from harness.engine.adopted import AdoptedMininet
-from harness.engine.mininet import DiesWithHarness, SafeMininet, dying, stop_shells
+from harness.engine.mininet import DiesWithHarness, SafeMininet, dying
 from harness.errors import BuildError
 from harness.net import nsexec
 from harness.network import Network
@@ -61,8 +61,6 @@ from harness.steps.checks import check
 from harness.scenario.wireguard_section import validate_wireguard
 
 __all__ = ["Bridge", "MininetWireGuard", "WgHost", "WgNet", "add_wireguard", "check", "diagnose"]
-
-BRIDGE_STOP_TIMEOUT = 5.0
 
 
 class WgHost(DiesWithHarness, Host):
@@ -187,8 +185,8 @@ class WgNet(SafeMininet):
             raise
 
     def stop(self) -> None:
-        """WireGuard first, then Mininet's own stop; returns once every shell is gone,
-        so the namespaces are too."""
+        """WireGuard first, then Mininet's own stop, which returns once every node's shell
+        has exited (Mininet waits for each), so the namespaces are gone too."""
         try:
             if self.wireguard is not None:
                 left = self.wireguard.close()
@@ -196,7 +194,4 @@ class WgNet(SafeMininet):
                 if left:
                     raise BuildError(f"WireGuard left behind on the Mininet hosts: {', '.join(left)}")
         finally:
-            super().stop()
-            stuck = stop_shells(self.hosts + self.switches, BRIDGE_STOP_TIMEOUT)
-            if stuck:
-                raise BuildError(f"Mininet nodes would not stop: {', '.join(n.name for n in stuck)}")
+            super().stop()  # SIGHUP to every node's shell, and waits for each to exit

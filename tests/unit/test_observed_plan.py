@@ -10,7 +10,7 @@ import pytest
 
 from harness.engine.observe import masquerading_interface
 from harness.plan.observed import FoundNode, plan_over
-from harness.plan.types import NatPlan, PlanErrors, RoutePlan
+from harness.plan.types import NatPlan, PlanError, PlanErrors, RoutePlan
 from harness.scenario.wireguard_section import SectionError, validate_wireguard
 
 
@@ -55,7 +55,7 @@ def test_a_host_without_a_route_to_its_endpoint_is_a_plan_error_with_its_path():
 
 def test_the_routing_of_a_found_network_is_not_recomputed():
     plan = _plan({"branch": {"peers": {"hq": {"endpoint": "hq"}}}, "hq": {}})
-    with pytest.raises(Exception, match="built outside the harness"):
+    with pytest.raises(PlanError, match="built outside the harness"):
         plan.routes_avoiding({0})
 
 
