@@ -16,6 +16,7 @@ CAUSES: dict[str, str] = {
     "allowed-ips-receiver": "the receiver's AllowedIPs for the sender do not cover the packet's source",
     "session-expired": "the last handshake is older than REJECT_AFTER_TIME and no new one succeeded",
     "mtu-blackhole": "large packets through the tunnel vanish while small ones pass: the underlay path MTU is below what the tunnel MTU needs, and neither ICMP 'fragmentation needed' nor fragments get through",
+    "address-not-ready": "the receiver's tunnel address (or the sender's) is still tentative or failed duplicate address detection: the kernel drops packets to it",
     "handshake-no-data": "handshake completed but data does not arrive (MTU, firewall on the tunnel, reverse path)",
     "routing-loop": "the route to the peer's endpoint leads into the tunnel itself (a default route through WireGuard without fwmark policy routing)",
     "stale-dns-endpoint": "the endpoint was given by DNS name and resolved once; the name now resolves to another address, but WireGuard still sends to the old one",

@@ -14,6 +14,7 @@ from harness.diagnosis.cryptokey import routing_loop
 from harness.diagnosis.result import Diagnosis
 from harness.endpoint import endpoint_host
 from harness.net.dns import stale_endpoint
+from harness.net.iface import unusable_address
 from harness.net.ping import parse_ping, ping_argv
 from harness.wg.backends import DeviceUnavailable
 from harness.wg.keys import short
@@ -156,6 +157,8 @@ def diagnose_tunnel(network, src: str, dst: str, dst_address: str | None = None,
             )
     elif source is not None and covering(dst_peer.allowed_ips, source) is None:
         diag.set("allowed-ips-receiver", f"{dst}'s AllowedIPs for {src} do not cover the source {source}: {dst} drops the packets after decryption")
+    elif tentative := _unusable_tunnel_address(network, ((dst, destination), (src, source))):
+        diag.set("address-not-ready", tentative)
     else:
         stale = src_peer.handshake_age(now)
         if stale is not None and stale > 180:
@@ -163,6 +166,26 @@ def diagnose_tunnel(network, src: str, dst: str, dst_address: str | None = None,
         else:
             diag.set("handshake-no-data", "handshake completed but data does not arrive: check MTU (large packets), firewall rules on the tunnel interface, or the reverse path")
     return diag
+
+
+def _unusable_tunnel_address(network, ends) -> str | None:
+    """The first of these (node, address) pairs whose node cannot use the address yet."""
+    for node, address in ends:
+        if address is None:
+            continue
+        try:
+            state = unusable_address(network.node(node).netlink, address)
+        except (NetlinkError, OSError):
+            continue
+        if state == "tentative":
+            return (
+                f"{node}'s address {address} is still tentative (duplicate address detection has not finished): the kernel "
+                f"drops packets to it and sends none from it; add it with `nodad` (`ip address add ... nodad`, as for a "
+                f"point-to-point tunnel nothing else can claim it) or wait until DAD completes"
+            )
+        if state == "dadfailed":
+            return f"{node}'s address {address} failed duplicate address detection: another host on the link uses it, and the kernel will not use it"
+    return None
 
 
 def diagnose_underlay(network, src: str, address: str) -> Diagnosis:

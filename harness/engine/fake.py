@@ -40,6 +40,7 @@ class FakeWorld:
     sent: list[tuple[str, str, bytes]] = field(default_factory=list)
     commands: list[tuple[str, list[str]]] = field(default_factory=list)
     timeline: list[tuple] = field(default_factory=list)  # the engine operations steps asked for, in order
+    address_flags: dict[tuple[str, str], int] = field(default_factory=dict)  # (node, address) → IFA_F_* flags
 
 
 def ping_output(address: str, count: int, rtt_ms: float | None) -> str:
@@ -131,6 +132,13 @@ class _FakeNetlink:
         if oif is None:
             raise NetlinkError(101, "Network is unreachable")
         return [_FakeRoute(RTA_OIF=oif, RTA_GATEWAY=None)]
+
+    def get_addr(self, family: int | None = None) -> list[_FakeRoute]:
+        return [
+            _FakeRoute(IFA_ADDRESS=address, IFA_FLAGS=flags, flags=flags & 0xFF)
+            for (node, address), flags in self.node.world.address_flags.items()
+            if node == self.node.name
+        ]
 
 
 class FakeNode:

@@ -23,7 +23,7 @@ from pyroute2.netlink.exceptions import NetlinkError
 from harness.cleanup import RunRegistry
 from harness.errors import BuildError
 from harness.net import conntrack, firewall, impair, nat, nlbatch, nsexec
-from harness.net.iface import address_and_up, install_route, route_requests
+from harness.net.iface import add_address, address_and_up, install_route, route_requests
 from harness.net.nodesettings import node_sysctls
 from harness.plan.network import NetworkPlan, Port
 from harness.plan.types import Conditions, NodePlan, VethPlan
@@ -210,7 +210,7 @@ class UnderlayEngine:
         if self._addresses.get((node, port.ifname)) == ():  # addresses first: routes need them
             index = ipr.link_lookup(ifname=port.ifname)[0]
             for address in port.addresses:
-                ipr.addr("add", index=index, address=str(address.ip), prefixlen=address.network.prefixlen)
+                add_address(ipr, index, address)
             del self._addresses[(node, port.ifname)]
         self.set_link(link_index, up=True)
 
@@ -247,7 +247,7 @@ class UnderlayEngine:
         )
         index = ipr.link_lookup(ifname=port.ifname)[0]
         scope = {"scope": 254} if new.ip.is_loopback else {}  # the kernel wants 127/8 in host scope (as `ip` sets it)
-        ipr.addr("add", index=index, address=str(new.ip), prefixlen=new.network.prefixlen, **scope)
+        add_address(ipr, index, new, **scope)
         ipr.addr("del", index=index, address=str(old.ip), prefixlen=old.network.prefixlen)
         self._addresses[(node, port.ifname)] = tuple(a for a in now if a != old) + (new,)
         # the old address took the node's routes with it: put them back

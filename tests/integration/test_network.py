@@ -3,18 +3,22 @@ lacks the module). Needs root."""
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import os
+import socket
 
 import pytest
 
 from harness.diagnosis.tunnel import diagnose_tunnel
 from harness.net import nsexec
+from harness.net.iface import IFA_F_NODAD
 from harness.steps.checks import check
 
 from .leftovers import built_nodes, harness_objects
 
 pytestmark = pytest.mark.requires("root", "wireguard")
+IFA_F_TENTATIVE = 0x40  # linux/if_addr.h
 
 TWO_PEERS = {
     "name": "two-peers",
@@ -41,6 +45,26 @@ def test_builds_namespaces_links_routes_and_tunnel(wgh_network):
     assert ping.ok, ping.message
     assert ping.measurements["loss"].value == 0
     assert ping.measurements["rtt_avg"].unit == "ms"
+
+
+def test_ipv6_addresses_are_usable_at_once(wgh_network):
+    """Every IPv6 address the harness adds, underlay and tunnel, skips DAD: a tentative
+    one drops what is sent to it until the kernel's DAD work gets the RTNL lock, which
+    can take seconds while other namespaces come and go (lost in-tunnel pings in CI)."""
+    net = wgh_network("scenarios/ipv6-underlay.yaml")
+    seen = []
+    for name in net.plan.nodes:
+        ipr = net.node(name).netlink
+        for message in ipr.get_addr(family=socket.AF_INET6):
+            address = ipaddress.ip_address(message.get_attr("IFA_ADDRESS"))
+            if address.is_link_local or address.is_loopback:
+                continue
+            flags = message.get_attr("IFA_FLAGS") or message["flags"]
+            seen.append((name, str(address)))
+            assert flags & IFA_F_NODAD and not flags & IFA_F_TENTATIVE, (name, address, hex(flags))
+    tunnel = {str(a.ip) for wg in net.plan.wireguard.values() for a in wg.addresses if a.version == 6}
+    assert tunnel and tunnel <= {address for _, address in seen}
+    assert len(seen) > len(tunnel)  # the underlay's too
 
 
 def test_teardown_removes_everything(wgh_network):

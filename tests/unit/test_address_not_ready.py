@@ -1,0 +1,69 @@
+"""A tunnel address the kernel cannot use yet (IPv6 DAD tentative, or DAD failed) is
+named as the cause when the handshake is fine but data does not arrive (pure: the
+device status, the underlay probe and the address flags are faked)."""
+
+from __future__ import annotations
+
+import pytest
+
+from harness.diagnosis import tunnel as diagnose
+from harness.diagnosis.path import diagnose_path
+from harness.engine.fake import FakeNetwork
+from harness.net.iface import IFA_F_DADFAILED, IFA_F_NODAD, IFA_F_TENTATIVE
+from harness.plan.network import build_plan
+from harness.scenario.load import load_text
+
+SCENARIO = """\
+nodes:
+  internet: {router: true}
+  hub: {router: true}
+  spoke1: {}
+  spoke2: {}
+links:
+  - {ends: [hub, internet]}
+  - {ends: [spoke1, internet]}
+  - {ends: [spoke2, internet]}
+wireguard:
+  hub: {}
+  spoke1: {peers: {hub: {endpoint: hub, allowed_ips: [hub, spoke2]}}}
+  spoke2: {peers: {hub: {endpoint: hub, allowed_ips: [hub, spoke1]}}}
+"""
+
+
+@pytest.fixture
+def network(monkeypatch) -> FakeNetwork:
+    """Every tunnel has handshaken, the underlay answers: only the addresses differ."""
+    (case,) = load_text(SCENARIO, "x.yaml")
+    network = FakeNetwork(build_plan(case.spec, "t00001", "wireguard-go"))
+    monkeypatch.setattr(diagnose, "underlay_probe", lambda network, node, endpoint: (True, f"underlay: {endpoint} answers"))
+    network.handshake_now("spoke1", "hub")
+    network.handshake_now("spoke2", "hub")
+    return network
+
+
+def spoke_address(network: FakeNetwork, node: str):
+    return network.plan.tunnel_address(node, 6)
+
+
+def test_a_healthy_address_leaves_handshake_no_data(network):
+    address = spoke_address(network, "spoke1")
+    network.world.address_flags[("spoke1", str(address))] = IFA_F_NODAD
+    assert diagnose_path(network, "spoke2", address).code == "handshake-no-data"
+
+
+@pytest.mark.parametrize("flags, said", [(IFA_F_TENTATIVE, "still tentative"), (IFA_F_DADFAILED | IFA_F_TENTATIVE, "failed duplicate")])
+def test_the_receivers_unusable_address_is_named_on_the_hop_past_the_hub(network, flags, said):
+    address = spoke_address(network, "spoke1")
+    network.world.address_flags[("spoke1", str(address))] = flags
+    diagnosis = diagnose_path(network, "spoke2", address)
+    assert diagnosis.code == "address-not-ready"
+    assert f"spoke1's address {address}" in diagnosis.cause and said in diagnosis.cause
+    assert "(on the hop hub → spoke1)" in diagnosis.cause
+
+
+def test_the_senders_tentative_source_is_named(network):
+    source = spoke_address(network, "spoke2")
+    network.world.address_flags[("spoke2", str(source))] = IFA_F_TENTATIVE
+    diagnosis = diagnose.diagnose_tunnel(network, "spoke2", "hub", str(network.plan.tunnel_address("hub", 6)))
+    assert diagnosis.code == "address-not-ready"
+    assert f"spoke2's address {source} is still tentative" in diagnosis.cause
