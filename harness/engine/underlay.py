@@ -247,8 +247,12 @@ class UnderlayEngine:
         )
         index = ipr.link_lookup(ifname=port.ifname)[0]
         scope = {"scope": 254} if new.ip.is_loopback else {}  # the kernel wants 127/8 in host scope (as `ip` sets it)
-        add_address(ipr, index, new, **scope)
+        # the old address goes first, as when a DHCP lease or a network changes: no moment
+        # with both, when a reply could already name the new one as its source (wireguard-go
+        # learns its sticky source from what it receives: with such a window its recovery
+        # from a renumbering became a race)
         ipr.addr("del", index=index, address=str(old.ip), prefixlen=old.network.prefixlen)
+        add_address(ipr, index, new, **scope)
         self._addresses[(node, port.ifname)] = tuple(a for a in now if a != old) + (new,)
         # the old address took the node's routes with it: put them back
         for route in self._routes_of(node):

@@ -6,7 +6,7 @@ BASE_SYSCTLS = {
     # IPv6 addresses usable at once: duplicate address detection only adds delay here
     "net.ipv6.conf.all.accept_dad": "0",
     "net.ipv6.conf.default.accept_dad": "0",
-    # renumbering adds the new address before removing the old: keep the new one
+    # a node with several addresses in one subnet keeps the others when the first one goes
     "net.ipv4.conf.all.promote_secondaries": "1",
     "net.ipv4.conf.default.promote_secondaries": "1",
 }
