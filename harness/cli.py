@@ -8,7 +8,7 @@ import json
 import os
 import sys
 from pathlib import Path
-from typing import Sequence
+from typing import Any, Sequence
 
 from harness.backends import AUTO, CHOICES, TemplateError, UserspaceCommand
 from harness.engines import CHOICES as ENGINE_CHOICES, DEFAULT as ENGINE_DEFAULT, ENV_VAR as ENGINE_ENV_VAR, EngineChoiceError, choose_engine
@@ -50,7 +50,12 @@ def _table(rows: list[list[str]], header: list[str]) -> str:
     return "\n".join(lines)
 
 
-@loads("harness.run", "harness.scenario.load", "harness.results.store", "harness.progress", "harness.caps", "harness.schedule")
+def config_notes(cases: Sequence[Any]) -> list[str]:
+    """What imported config files lose in a test run (each once, in order)."""
+    return list(dict.fromkeys(note for case in cases for note in case.notes))
+
+
+@loads("harness.run", "harness.scenario.load", "harness.results.store", "harness.progress", "harness.caps", "harness.schedule", "harness.configs.world")
 def cmd_run(args: argparse.Namespace) -> int:
     from harness.run import run_case
     from harness.scenario.load import load_file
@@ -65,8 +70,11 @@ def cmd_run(args: argparse.Namespace) -> int:
         print("wgh run: --durations balances shards and orders -j: give --shard I/N or -j N too", file=sys.stderr)
         return EXIT_INVALID
     files = scenario_files(args.files)
-    if not files:
+    if not files and args.configs is None:
         print("wgh run: no scenario files given or found", file=sys.stderr)
+        return EXIT_INVALID
+    if args.behind_nat and args.configs is None:
+        print("wgh run: --behind-nat puts nodes of --configs DIR behind NATs: give --configs too", file=sys.stderr)
         return EXIT_INVALID
     checkpoint("validate")
     cases, problems = [], []
@@ -75,10 +83,23 @@ def cmd_run(args: argparse.Namespace) -> int:
             cases += load_file(file)
         except ScenarioError as exc:
             problems += exc.problems
+    if args.configs is not None:
+        try:
+            cases += _configs_world(args.configs, args.behind_nat)
+        except ScenarioError as exc:
+            problems += exc.problems
+        except ValueError as exc:
+            print(f"wgh run: --configs: {exc}", file=sys.stderr)
+            return EXIT_INVALID
+        if args.jobs != 1:  # workers load cases from files, and this one has none
+            print("wgh run: --configs: its world runs with the other cases one at a time (-j 1)", file=sys.stderr)
+            args.jobs = 1
     if problems:
         for problem in problems:
             print(problem, file=sys.stderr)
         return EXIT_INVALID
+    for note in config_notes(cases):
+        print(f"wgh run: note: {note}", file=sys.stderr)
     if shard is not None:
         cases = _shard_cases(cases, shard, args.durations, args.results_dir)
         if cases is None:
@@ -165,7 +186,24 @@ def cmd_run(args: argparse.Namespace) -> int:
             rows.append([r.case.id + (f" #{r.repeat}" if r.repeats > 1 else ""), r.status, backends, f"{r.build_seconds:.2f}s", f"{r.steps_seconds:.2f}s", r.summary()[:70]])
         print(_table(rows, ["scenario", "status", "backend", "build", "steps", "summary"]))
         print(summary_line)
+    if args.configs is not None and mode == "normal":
+        from harness.configs.world import pair_table
+
+        for r in outcomes:
+            if r.case.file.endswith(CONFIGS_WORLD) and r.steps:
+                print(f"\n{r.case.id}:\n{pair_table(r.case, r)}")
     return exit_code
+
+
+CONFIGS_WORLD = "(configs)"  # the file name a --configs world's problems and results show
+
+
+def _configs_world(directory: str, behind_nat: list[str]) -> list:
+    from harness.configs.world import parse_behind_nat, world_scenario
+    from harness.scenario.load import load_data
+
+    data = world_scenario(Path(directory), parse_behind_nat(behind_nat))
+    return load_data(data, str(Path(directory) / CONFIGS_WORLD))
 
 
 def _run_side_by_side(args, runs, userspace, results, progress, finished) -> int | None:
@@ -336,6 +374,8 @@ def cmd_validate(args: argparse.Namespace) -> int:
         try:
             cases = load_file(file)
             print(f"{file}: ok ({len(cases)} case{'s' if len(cases) != 1 else ''})")
+            for note in config_notes(cases):
+                print(f"{file}: note: {note}", file=sys.stderr)
         except ScenarioError as exc:
             bad += 1
             for problem in exc.problems:
@@ -343,27 +383,54 @@ def cmd_validate(args: argparse.Namespace) -> int:
     return EXIT_INVALID if bad else EXIT_OK
 
 
-@loads("harness.shell", "harness.run", "harness.scenario.load", "harness.caps")
-def cmd_shell(args: argparse.Namespace) -> int:
+def _one_case(args: argparse.Namespace, command: str) -> Any:
+    """The one case of `args.file` that `--case` names (or its only one); None, having
+    said why on stderr."""
     from harness.scenario.load import load_file
-    from harness.shell import open_shell
 
     try:
         cases = load_file(args.file)
     except ScenarioError as exc:
         for problem in exc.problems:
             print(problem, file=sys.stderr)
-        return EXIT_INVALID
+        return None
     chosen = [c for c in cases if args.case in (c.id, c.case_id)] if args.case is not None else cases
     if len(chosen) != 1:
         names = ", ".join(c.id for c in cases)
-        print(f"wgh shell: {args.file} has {'these' if len(chosen) else 'no such'} cases: {names}; choose one with --case", file=sys.stderr)
+        print(f"wgh {command}: {args.file} has {'these' if len(chosen) else 'no such'} cases: {names}; choose one with --case", file=sys.stderr)
+        return None
+    return chosen[0]
+
+
+@loads("harness.configs.export", "harness.scenario.load")
+def cmd_export(args: argparse.Namespace) -> int:
+    from harness.configs.export import export_case
+
+    case = _one_case(args, "export")
+    if case is None:
         return EXIT_INVALID
-    choices = _userspace_and_engine(args, "shell", chosen[0].spec.engine)
+    try:
+        written = export_case(case, Path(args.directory), form=args.format)
+    except (ValueError, OSError) as exc:
+        print(f"wgh export: {exc}", file=sys.stderr)
+        return EXIT_INVALID
+    for path in written:
+        print(path)
+    return EXIT_OK
+
+
+@loads("harness.shell", "harness.run", "harness.scenario.load", "harness.caps")
+def cmd_shell(args: argparse.Namespace) -> int:
+    from harness.shell import open_shell
+
+    case = _one_case(args, "shell")
+    if case is None:
+        return EXIT_INVALID
+    choices = _userspace_and_engine(args, "shell", case.spec.engine)
     if choices is None:
         return EXIT_INVALID
     userspace, engine = choices
-    return open_shell(chosen[0], until=args.until, backend=args.backend, userspace=userspace, engine=engine)
+    return open_shell(case, until=args.until, backend=args.backend, userspace=userspace, engine=engine)
 
 
 def _userspace_and_engine(args: argparse.Namespace, command: str, file_engine: str | None = None) -> tuple[UserspaceCommand | None, str] | None:
@@ -507,7 +574,16 @@ def build_parser() -> argparse.ArgumentParser:
     run = sub.add_parser(
         "run", help="build, check and tear down scenarios", epilog=_choices_epilog(), formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    run.add_argument("files", nargs="+", help="scenario files or directories")
+    run.add_argument("files", nargs="*", help="scenario files or directories")
+    run.add_argument(
+        "--configs", metavar="DIR", default=None,
+        help="also run a world built around the wg-quick (*.conf) and networkd (*.netdev) files in DIR: one node per "
+        "file on an emulated internet, a handshake and pings per peer pair, and a peer-pair table (runs one case at a time)",
+    )
+    run.add_argument(
+        "--behind-nat", metavar="NODE[=TYPE]", action="append", default=[],
+        help="with --configs: put this node behind its own NAT (default type port-restricted); repeatable",
+    )
     run.add_argument("--backend", default=os.environ.get("WGH_BACKEND", AUTO), choices=CHOICES, help="WireGuard implementation for nodes that pick none (default: auto = kernel if it loads)")
     run.add_argument(
         "--engine", choices=ENGINE_CHOICES, default=None,
@@ -588,6 +664,19 @@ def build_parser() -> argparse.ArgumentParser:
     shell.add_argument("--engine", choices=ENGINE_CHOICES, default=None)
     shell.add_argument("--userspace", default=os.environ.get("WGH_USERSPACE") or None, metavar="TEMPLATE")
     shell.set_defaults(func=cmd_shell)
+
+    export = sub.add_parser(
+        "export",
+        help="write every node's config of a scenario, with keys, as wg-quick (or networkd) files to bring up by hand",
+        description="Files are 0600 in a 0700 directory and hold private keys made for this export (or, with "
+        "configs: {keys: as-is}, the imported files' own): keep them private. Endpoints are the addresses the "
+        "harness gives the nodes.",
+    )
+    export.add_argument("file", help="a scenario file")
+    export.add_argument("directory", help="where to write <node>.conf (or <node>.netdev and <node>.network)")
+    export.add_argument("--case", default=None, help="which matrix case (its name or id), if the file has several")
+    export.add_argument("--format", choices=("wg-quick", "networkd"), default="wg-quick")
+    export.set_defaults(func=cmd_export)
 
     validate = sub.add_parser("validate", help="check scenario files without building anything")
     validate.add_argument("files", nargs="+")

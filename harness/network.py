@@ -43,7 +43,7 @@ class Network(ContextAccess):
     always tears down. `engine` builds the underlay, `wireguard` holds the devices,
     `context` the steps' events and background resources."""
 
-    def __init__(self, plan: NetworkPlan, *, engine: Engine | None = None, artifacts_dir: Path | None = None):
+    def __init__(self, plan: NetworkPlan, *, engine: Engine | None = None, artifacts_dir: Path | None = None, secrets: Any = None):
         from harness.engine import make_engine
         from harness.engines import DEFAULT
 
@@ -53,6 +53,7 @@ class Network(ContextAccess):
         self.registry: RunRegistry | None = None
         self.work_dir: Path | None = None
         self.artifacts_dir = artifacts_dir
+        self._secrets = secrets  # imported files' keys (keys: as-is), for the fleet only
         # the steps' own state: events, and background resources closed at teardown, last first
         self.context = RunContext()
 
@@ -80,13 +81,14 @@ class Network(ContextAccess):
             found = self.engine.build(self.plan, self.registry)
             if found is not None:  # an engine over a network it found (a user's Mininet) plans WireGuard on it
                 self.plan = found
-            self.wireguard = WireGuardFleet(self.plan, self.node, self.registry, self.work_dir)
+            self.wireguard = WireGuardFleet(self.plan, self.node, self.registry, self.work_dir, imported_keys=self._secrets)
             checkpoint("build", self.plan.run_id)
             dns.start_servers(self)  # before WireGuard: endpoints given by name are resolved through them
             if self.plan.wireguard:
                 self.wireguard.create()
                 resolved = dns.resolve_endpoints(self)  # names resolved once, inside each node, as wg(8) does
                 self.wireguard.connect(resolved)
+                self._export_configs()
         except (MissingCapability, BuildError, StepTimeout):  # the time budget is not a build failure
             raise
         except PlanErrors as exc:  # WireGuard planned on a network found at build time (a user's Mininet)
@@ -121,6 +123,16 @@ class Network(ContextAccess):
         leftovers = self.registry.release() if self.registry else []
         self.registry = None
         return leftovers
+
+    def _export_configs(self) -> None:
+        """Each node's effective config in wg-quick form among the run's artifacts, keys
+        left out, so a person can see (and with `wgh export`, rebuild) what ran."""
+        if self.artifacts_dir is None or self.wireguard is None:
+            return
+        from harness.configs.export import write_configs
+
+        header = f"the effective config of run {self.plan.run_id} (wgharness), keys left out"
+        write_configs(self.artifacts_dir / "configs", self.plan.wireguard, self.wireguard.export_keys(), header=header)
 
     def _keep_logs(self) -> None:
         if self.artifacts_dir is None or self.work_dir is None or not self.work_dir.exists():

@@ -161,7 +161,7 @@ def prepare_network(
         skeleton = NetworkPlan(run_id, {}, (), {}, {})
         return chosen, Network(skeleton, engine=TopologyEngine(topo, case.spec.wireguard, backend, userspace), artifacts_dir=artifacts_dir)
     plan = build_plan(case.spec, run_id, backend, userspace)
-    return chosen, Network(plan, engine=engine_factory(chosen), artifacts_dir=artifacts_dir)
+    return chosen, Network(plan, engine=engine_factory(chosen), artifacts_dir=artifacts_dir, secrets=case.secrets)
 
 
 def run_case(

@@ -17,8 +17,8 @@ MAX_FILE_BYTES = 256 * 1024
 class ConfigFileError(HarnessError, ValueError):
     """A problem in a config file, located: `file:line: message`."""
 
-    def __init__(self, file: str, line: int | None, message: str):
-        self.file, self.line = file, line
+    def __init__(self, file: str | None, line: int | None, message: str):
+        self.file, self.line, self.message = file, line, message
         super().__init__(f"{file}:{line}: {message}" if line else f"{file}: {message}")
 
 

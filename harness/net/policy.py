@@ -54,7 +54,7 @@ def install(node: nsexec.InNamespace, wg: WgPlan, index: int) -> None:
     nlbatch.install_routes(
         node, [{"dst": str(d), "oif": index, "table": table} for d, table in wg.routes_by_table()], replace=True
     )
-    if wg.fwmark is None:
+    if not wg.policy_families():
         return
     if 4 in wg.policy_families():
         # without it, replies to marked packets fail the reverse-path check (as wg-quick sets)

@@ -219,6 +219,7 @@ def _wireguard(
             socket_in=wg.socket_in,
             table=wg.table,
             userspace=userspace if backend == USERSPACE else None,
+            fwmark_setting=getattr(wg, "fwmark", None),
         )
     for name in wireguard:
         peers = []

@@ -167,30 +167,39 @@ class WgPlan:
     peers: tuple[PeerPlan, ...]
     routes: tuple[Network, ...]
     socket_in: str | None = None  # created there and moved here: its UDP socket stays there
-    table: str = "auto"  # as wg-quick's Table: auto | main | off
+    table: str | int = "auto"  # as wg-quick's Table: auto | main | off | a table number
     userspace: UserspaceCommand | None = None  # the command that starts it, for the userspace backend
+    fwmark_setting: int | None = None  # the fwmark the file gives (wg-quick's FwMark)
+
+    @property
+    def full_tunnel(self) -> bool:
+        """wg-quick's policy routing applies: table auto and a default route through the tunnel."""
+        return self.table == "auto" and any(net.prefixlen == 0 for net in self.routes)
 
     @property
     def fwmark(self) -> int | None:
-        """The device's fwmark: set, as wg-quick does, when a default route goes through
-        the tunnel with table auto, so policy routing can send WireGuard's own
-        (marked) packets by the underlay and everything else into the tunnel."""
-        if self.table == "auto" and any(net.prefixlen == 0 for net in self.routes):
-            return FULL_TUNNEL_TABLE
-        return None
+        """The device's fwmark: the one given, else, as wg-quick sets it, 51820 when a
+        default route goes through the tunnel with table auto, so policy routing can
+        send WireGuard's own (marked) packets by the underlay and everything else into
+        the tunnel."""
+        if self.fwmark_setting is not None:
+            return self.fwmark_setting
+        return FULL_TUNNEL_TABLE if self.full_tunnel else None
 
     def routes_by_table(self) -> tuple[tuple[Network, int], ...]:
         """(destination, routing table) for every route through the interface."""
         if self.table == "off":
             return ()
-        full_tunnel = self.fwmark is not None
+        if isinstance(self.table, int):
+            return tuple((net, self.table) for net in self.routes)
+        full_tunnel = self.full_tunnel
         return tuple(
-            (net, FULL_TUNNEL_TABLE if full_tunnel and net.prefixlen == 0 else MAIN_TABLE) for net in self.routes
+            (net, self.fwmark if full_tunnel and net.prefixlen == 0 else MAIN_TABLE) for net in self.routes
         )
 
     def policy_families(self) -> tuple[int, ...]:
         """The IP versions that need wg-quick's fwmark rules (those with a default route here)."""
-        if self.fwmark is None:
+        if not self.full_tunnel:
             return ()
         return tuple(sorted({net.version for net in self.routes if net.prefixlen == 0}))
 

@@ -7,6 +7,7 @@ shard I's scenario items stay selected (harness.schedule); other tests are not s
 from __future__ import annotations
 
 import sys
+import warnings
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -59,12 +60,19 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
         reporter.write_line(f"wgharness: shard {shard}: {len(kept)} of {len(scenario_items)} scenario items ({basis})")
 
 
+class ConfigNote(UserWarning):
+    """What an imported config file loses in a test run (a hook not run, a peer left out)."""
+
+
 class ScenarioFile(pytest.File):
     def collect(self) -> Iterator[pytest.Item]:
         from harness.run import requirements
         from harness.scenario.load import load_file
 
-        for case in load_file(self.path):
+        cases = load_file(self.path)
+        for note in dict.fromkeys(note for case in cases for note in case.notes):
+            warnings.warn(ConfigNote(note))  # in pytest's warnings summary
+        for case in cases:
             item = ScenarioItem.from_parent(self, name=case.id, case=case)
             item.add_marker("wgh_scenario")
             item.add_marker(pytest.mark.requires(*sorted(requirements(case))))

@@ -143,3 +143,33 @@ class CheckArgs(Strict):
         "so the check fails for the reason the scenario is about and no other.",
     )
 
+
+
+# a routing table by number, as wg-quick's Table = 1234 (not 0, nor local's 255 or main's 254: say main)
+def _table_setting(value: Any) -> Any:
+    if value in ("auto", "main", "off"):
+        return value
+    if isinstance(value, int) and not isinstance(value, bool) and 1 <= value < 2**32:
+        if value in (253, 254, 255):
+            kernel = {253: "default", 254: "main", 255: "local"}[value]
+            raise ValueError(f"table {value} is the kernel's {kernel} table: say main, or use another number")
+        return value
+    raise ValueError(f"expected auto, main, off or a routing table number (1 to 4294967295), got {value!r}")
+
+
+# wg-quick's Table: auto, main, off, or a table by number (not 0, nor the kernel's 253-255)
+TableSetting = Annotated[
+    Union[str, int],
+    BeforeValidator(_table_setting),
+    WithJsonSchema({"anyOf": [{"enum": ["auto", "main", "off"]}, {"type": "integer", "minimum": 1, "maximum": 2**32 - 1}]}),
+]
+KEY_PATTERN = r"^[A-Za-z0-9+/]{42}[AEIMQUYcgkosw048]=$"
+CONFIG_PATH_PATTERN = r"^[A-Za-z0-9_][A-Za-z0-9_./-]{0,200}$"
+WireGuardKeyText = Annotated[str, Field(pattern=KEY_PATTERN, description="A WireGuard public key in base64 (44 characters).")]
+ConfigPath = Annotated[
+    str,
+    Field(
+        pattern=CONFIG_PATH_PATTERN,
+        description="A config file's path relative to the scenario's directory (no leading '/').",
+    ),
+]

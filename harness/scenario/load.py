@@ -14,9 +14,9 @@ from pydantic import ValidationError
 from harness.errors import Problem, ScenarioError
 from harness.scenario.groups import expand_groups
 from harness.scenario.matrix import expand
-from harness.scenario.fields import LABEL_PATTERN
+from harness.scenario.fields import CONFIG_PATH_PATTERN, KEY_PATTERN, LABEL_PATTERN
 from harness.scenario.model import STEP_KINDS, ScenarioSpec
-from harness.scenario.yamlsource import MAX_FILE_BYTES, SourceDoc, decode_text, parse_yaml
+from harness.scenario.yamlsource import MAX_FILE_BYTES, SourceDoc, decode_text, format_path, parse_yaml
 
 
 @dataclass(frozen=True)
@@ -29,6 +29,10 @@ class ScenarioCase:
     case_id: str | None = None
     matrix_values: dict[str, Any] = field(default_factory=dict)
     file_sha256: str = ""
+    # from imported config files (`wireguard.<node>.config`): what the run leaves out or
+    # changes (file:line: …), and with `keys: as-is` the files' keys (in memory only)
+    notes: tuple[str, ...] = ()
+    secrets: Any = field(default=None, repr=False, compare=False)
 
     @property
     def name(self) -> str:
@@ -83,14 +87,28 @@ def load_doc(doc: SourceDoc, sha: str) -> list[ScenarioCase]:
         except ValidationError as exc:
             problems += _pydantic_problems(exc, mcase.doc)
             continue
+        notes: tuple[str, ...] = ()
+        secrets = None
+        source = mcase.doc
+        if any(wg.config for wg in spec.wireguard.values()):  # shapes checked first: then the files, with their lines
+            imported = _with_imported_configs(spec, source, doc.file)
+            if isinstance(imported, list):
+                problems += imported
+                continue
+            source, notes, secrets = imported
+            try:
+                spec = ScenarioSpec.model_validate(source.data)
+            except ValidationError as exc:
+                problems += _pydantic_problems(exc, source)
+                continue
         # imported here: validation needs the planner, which imports the model
         from harness.scenario.validate import check_references
 
-        found = check_references(spec, mcase.doc)
+        found = check_references(spec, source)
         if found:
             problems += found
             continue
-        cases.append(ScenarioCase(doc.file, spec, mcase.doc, mcase.case_id, mcase.values, sha))
+        cases.append(ScenarioCase(doc.file, spec, source, mcase.case_id, mcase.values, sha, notes, secrets))
     if problems:
         raise ScenarioError(_unique(problems))
     return cases
@@ -127,6 +145,59 @@ def _with_topology_nodes(doc: SourceDoc, file: str) -> dict[str, Any] | list[Pro
     except TopologyError as exc:
         return [doc.problem(("topology", "mininet"), str(exc))]
     return {**data, "nodes": {name: {} for name in nodes}, "engine": "mininet"}
+
+
+@dataclass
+class ImportedDoc(SourceDoc):
+    """The scenario's document with config files merged in: a problem with a value that
+    came from a file names that file and line, not the scenario's."""
+
+    origins: dict[tuple, tuple[str, int | None]] = field(default_factory=dict)
+
+    def problem(self, path: Any, message: str) -> Problem:
+        path = tuple(path)
+        for length in range(len(path), 2, -1):
+            if path[:length] in self.origins:
+                file, line = self.origins[path[:length]]
+                return Problem(file, line, format_path(path), message)
+        return super().problem(path, message)
+
+
+def _with_imported_configs(spec: ScenarioSpec, doc: SourceDoc, file: str) -> tuple[SourceDoc, tuple[str, ...], Any] | list[Problem]:
+    """The document with every `wireguard.<node>.config` read and merged in, the notes,
+    and the secrets (keys: as-is); or the problems, located in the config files."""
+    from harness.configs.imported import config_files, import_configs, read_config
+    from harness.configs.ini import ConfigFileError
+
+    base = Path(file).resolve().parent if not file.startswith("<") else Path.cwd().resolve()
+    problems: list[Problem] = []
+    read = {}
+    for node, wg in spec.wireguard.items():
+        if wg.config:
+            try:
+                read[node] = read_config(config_files(wg.config, base))
+            except ConfigFileError as exc:
+                problems.append(_config_problem(exc, doc, ("wireguard", node, "config")))
+    if problems:
+        return problems
+    configs = spec.configs
+    try:
+        imported = import_configs(
+            doc.data.get("wireguard") or {}, read, keys=configs.keys, hosts=configs.hosts, peers=configs.peers, hooks=configs.hooks,
+            nodes=spec.nodes,
+        )
+    except ConfigFileError as exc:
+        return [_config_problem(exc, doc, ("configs", "keys"))]
+    merged = ImportedDoc(doc.file, {**doc.data, "wireguard": imported.wireguard}, doc.lines, imported.origins)
+    return merged, tuple(imported.notes), imported.secrets
+
+
+def _config_problem(exc: Any, doc: SourceDoc, path: tuple) -> Problem:
+    """In the config file where it has a line; else at the scenario's field."""
+    if exc.file is None or exc.line is None:
+        where = f"{exc.file}: " if exc.file else ""
+        return doc.problem(path, where + exc.message)
+    return Problem(exc.file, exc.line, "", exc.message)
 
 
 def load_cases(paths: list[str | Path]) -> list[ScenarioCase]:
@@ -209,7 +280,12 @@ def _message(error: dict[str, Any], loc: tuple[Any, ...], doc: SourceDoc) -> str
                 )
             return f"a step has exactly one key, its kind; found {', '.join(map(str, value))}"
         return error["msg"]
-    if kind == "string_pattern_mismatch" and (error.get("ctx") or {}).get("pattern") == LABEL_PATTERN:
+    pattern = (error.get("ctx") or {}).get("pattern")
+    if kind == "string_pattern_mismatch" and pattern == CONFIG_PATH_PATTERN:
+        return f"{error.get('input')!r}: expected a path relative to the scenario's directory, e.g. configs/wg0.conf (no leading '/' or '.')"
+    if kind == "string_pattern_mismatch" and pattern == KEY_PATTERN:
+        return f"{loc[-1]!r} is not a WireGuard public key (44 characters of base64, as in the files)"
+    if kind == "string_pattern_mismatch" and pattern == LABEL_PATTERN:
         return f"{_value_at(doc.data, loc)!r} is not a valid name here: use letters, digits, '_', '.' and '-', at most 64 characters"
     if kind == "string_pattern_mismatch" and loc and isinstance(loc[-1], str):
         return f"{_value_at(doc.data, loc)!r} is not a valid name: use lowercase letters, digits and '_', at most 15 characters, starting with a letter"

@@ -12,13 +12,16 @@ from __future__ import annotations
 
 from typing import Any, Literal, Union
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from harness.backends import CHOICES
 from harness.engines import CHOICES as ENGINE_CHOICES
 from harness.nattypes import DEFAULT_NAT_TYPE, NAT_TYPES
 from harness.scenario.conditions import Impairment
 from harness.scenario.fields import (
+    ConfigPath,
+    TableSetting,
+    WireGuardKeyText,
     DnsName,
     Duration,
     HostInterface,
@@ -166,13 +169,57 @@ class WireGuardSpec(Strict):
         "does: its UDP socket stays behind there, so the underlay is that node's (two peers sharing one socket "
         "node talk over its 127.0.0.1 / ::1).",
     )
-    table: Literal["auto", "main", "off"] = Field(
+    table: TableSetting = Field(
         "auto",
         description="Where the routes for the peers' AllowedIPs go, as wg-quick's Table: auto adds them to the "
-        "main table, except a default route (0.0.0.0/0, ::/0: a full tunnel), which goes to table 51820 with "
-        "fwmark policy routing (device fwmark 51820, `not fwmark 51820 table 51820`, `table main "
+        "main table, except a default route (0.0.0.0/0, ::/0: a full tunnel), which goes to table 51820 (or the "
+        "fwmark's number) with fwmark policy routing (device fwmark 51820, `not fwmark 51820 table 51820`, `table main "
         "suppress_prefixlength 0`) so WireGuard's own packets still leave by the underlay; main puts every "
-        "route, a default one too, into the main table (no policy routing: a full tunnel then loops); off adds none.",
+        "route, a default one too, into the main table (no policy routing: a full tunnel then loops); a number puts "
+        "every route into that table (no rules, as wg-quick); off adds none.",
+    )
+    fwmark: int | None = Field(
+        None, ge=1, le=2**32 - 1,
+        description="The device's firewall mark (wg-quick's FwMark): WireGuard marks its own packets with it. With "
+        "table auto and a default route it also names the policy routing table (instead of 51820).",
+    )
+    config: list[ConfigPath] | None = Field(
+        None,
+        description="Import this node's WireGuard settings from its own config file: a wg-quick file (`wg0.conf`), or a "
+        "systemd-networkd `.netdev` (its `.network` next to it is read too, or give both). Paths are relative to the "
+        "scenario's directory. Settings given here next to `config:` override the file's; peers are matched to "
+        "nodes by public key (see `configs:`).",
+    )
+
+    @field_validator("config", mode="before")
+    @classmethod
+    def _one_or_more(cls, value: Any) -> Any:
+        return [value] if isinstance(value, str) else value
+
+
+class ConfigsSpec(Strict):
+    """How the config files that `wireguard.<node>.config` imports are used."""
+
+    keys: Literal["fresh", "as-is"] = Field(
+        "fresh",
+        description="fresh (default): every key in the files is replaced by a fresh one for this run, consistently "
+        "across files, so real secrets never enter a test run; as-is: the files' own private and preshared keys "
+        "are used. Either way, keys never appear in results, logs, reports or command lines.",
+    )
+    hosts: dict[Text, NodeName] = Field(
+        default_factory=dict,
+        description="Endpoint host names (or addresses) in the files and the nodes they stand for, e.g. "
+        "`vpn.example.com: server`. An endpoint whose peer is an imported node needs no entry.",
+    )
+    peers: dict[WireGuardKeyText, NodeName] = Field(
+        default_factory=dict,
+        description="Public keys (base64, as in the files) and the nodes they stand for: for peers whose node has "
+        "no config file here, or whose file has no PrivateKey to derive it from.",
+    )
+    hooks: Literal["refuse", "ignore"] = Field(
+        "refuse",
+        description="wg-quick's PreUp/PostUp/PreDown/PostDown: refuse (default: an error naming the file and line) or "
+        "ignore (a note per hook). A scenario file never chooses commands that run as root, so hooks are not run.",
     )
 
 
@@ -226,6 +273,9 @@ class ScenarioSpec(Strict):
         description="Run this case alone when cases run side by side (`wgh run -j`): it measures what other cases would distort. "
         "Cases with an iperf3 step that checks or records the rate (min_rate, max_loss, ratio_to, min_ratio, record), "
         "or a capture checked for the keepalive interval, are exclusive anyway.",
+    )
+    configs: ConfigsSpec = Field(
+        default_factory=ConfigsSpec, description="How imported config files (`wireguard.<node>.config`) are used."
     )
     topology: TopologySpec | None = Field(
         None, description="Build a Mininet Topo of your own instead of `nodes:` and `links:` (its hosts are the nodes)."

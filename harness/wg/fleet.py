@@ -32,13 +32,14 @@ from harness.wg.keys import KeyPair
 from harness.wg.status import PeerStatus
 
 if TYPE_CHECKING:
+    from harness.configs.export import NodeKeys
     from harness.engine.base import Node
 
 log = logging.getLogger(__name__)
 
 
 class WireGuardFleet:
-    def __init__(self, plan: NetworkPlan, node: Callable[[str], "Node"], registry: RunRegistry, work_dir: Path):
+    def __init__(self, plan: NetworkPlan, node: Callable[[str], "Node"], registry: RunRegistry, work_dir: Path, imported_keys: Any = None):
         self.plan = plan
         self._node = node
         self._registry = registry
@@ -48,6 +49,9 @@ class WireGuardFleet:
         self.previous_keys: dict[str, KeyPair] = {}  # before the last key change, for reuse_old_key
         # preshared keys by the name a file gives them: fresh random ones, in memory only
         self._preshared: dict[str, bytes] = {}
+        # imported files' own keys (harness.configs.imported.ImportedSecrets, keys: as-is); else all fresh
+        self._imported_private: Mapping[str, bytes] = imported_keys.private_keys if imported_keys is not None else {}
+        self._imported_preshared: Mapping[str, bytes] = imported_keys.preshared if imported_keys is not None else {}
         self.backends: dict[str, str] = {}  # node → the backend it runs (auto resolved)
         # what steps changed: endpoints (also those resolved from names) and listen ports
         self.endpoints: dict[tuple[str, str], object] = {}
@@ -60,10 +64,11 @@ class WireGuardFleet:
         plan = self.plan
         for name, wg in plan.wireguard.items():
             self.backends[name] = caps.resolve_backend(wg.backend)
-            self.keys[name] = KeyPair.generate()
+            imported = self._imported_private.get(name)
+            self.keys[name] = KeyPair.from_private(imported) if imported is not None else KeyPair.generate()
             for peer in wg.peers:
                 if peer.preshared_key is not None and peer.preshared_key not in self._preshared:
-                    self._preshared[peer.preshared_key] = secrets.token_bytes(32)
+                    self._preshared[peer.preshared_key] = self._imported_preshared.get(peer.preshared_key) or secrets.token_bytes(32)
         userspace = [name for name, backend in self.backends.items() if BACKENDS[backend].userspace]
         if userspace:
             self._registry.add_sockets([uapi.socket_path(plan.wireguard[n].ifname) for n in userspace])
@@ -238,6 +243,22 @@ class WireGuardFleet:
 
     def public_key(self, node: str) -> bytes:
         return self.keys[node].public
+
+    def export_keys(self, *, with_secrets: bool = False) -> "NodeKeys":
+        """What harness.configs.export needs to write the devices' effective configs:
+        public keys and endpoints as set; the private and preshared keys only for a
+        person reproducing the run by hand (`wgh export`), never for artifacts."""
+        from harness.configs.export import NodeKeys
+
+        public = {name: pair.public for name, pair in self.keys.items()}
+        if not with_secrets:
+            return NodeKeys(public, endpoints=dict(self.endpoints))
+
+        def preshared(node: str, peer: str) -> bytes | None:
+            planned = self.plan.wireguard[node].peer(peer)
+            return self.preshared_key(planned) if planned is not None else None
+
+        return NodeKeys(public, {name: pair.private for name, pair in self.keys.items()}, preshared, dict(self.endpoints))
 
     def peer_status(self, node: str, peer: str) -> PeerStatus | None:
         """What `node`'s device says of its peer `peer` now (None: not its peer);

@@ -24,6 +24,11 @@ class KeyPair:
         public = key.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
         return cls(private, public)
 
+    @classmethod
+    def from_private(cls, private: bytes) -> "KeyPair":
+        key = X25519PrivateKey.from_private_bytes(private)
+        return cls(private, key.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw))
+
     @property
     def public_b64(self) -> str:
         return base64.b64encode(self.public).decode()

@@ -237,6 +237,24 @@ def test_ping_source_of_a_second_tunnel_address_validates():
 
 
 def test_table_must_be_known():
-    assert errors(FULL_TUNNEL.replace("  laptop:\n", "  laptop:\n    table: 51820\n")) == [
-        f"{FILE}:13: wireguard.laptop.table: expected 'auto', 'main' or 'off', got 51820"
+    assert errors(FULL_TUNNEL.replace("  laptop:\n", "  laptop:\n    table: fifty\n")) == [
+        f"{FILE}:13: wireguard.laptop.table: expected auto, main, off or a routing table number (1 to 4294967295), got 'fifty'"
     ]
+    assert errors(FULL_TUNNEL.replace("  laptop:\n", "  laptop:\n    table: 254\n")) == [
+        f"{FILE}:13: wireguard.laptop.table: table 254 is the kernel's main table: say main, or use another number"
+    ]
+
+
+def test_a_numbered_table_takes_every_route_and_no_rules():
+    (case,) = load_text(FULL_TUNNEL.replace("  laptop:\n", "  laptop:\n    table: 1234\n"), FILE)
+    wg = build_plan(case.spec, "t00001", "kernel").wireguard["laptop"]
+    assert wg.routes_by_table() and {table for _, table in wg.routes_by_table()} == {1234}
+    assert wg.fwmark is None and wg.policy_families() == ()
+
+
+def test_a_given_fwmark_marks_the_device_and_names_the_full_tunnel_table():
+    (case,) = load_text(FULL_TUNNEL.replace("  laptop:\n", "  laptop:\n    fwmark: 4242\n"), FILE)
+    wg = build_plan(case.spec, "t00001", "kernel").wireguard["laptop"]
+    assert wg.fwmark == 4242
+    assert {table for net, table in wg.routes_by_table() if net.prefixlen == 0} == {4242}
+    assert policy_rules(wg)[0]["table"] == policy_rules(wg)[0]["fwmark"] == 4242
