@@ -508,6 +508,8 @@ def cmd_compare(args: argparse.Namespace) -> int:
             print("wgh compare: give BASE NEW, or --base RESULTS... and --new RESULTS... (not both forms)", file=sys.stderr)
             return EXIT_INVALID
         base_paths, new_paths = args.base, args.new
+    elif args.cases and len(args.sets) == 1:  # two cases of one run
+        base_paths, new_paths = args.sets, args.sets
     elif len(args.sets) != 2:
         print(
             f"wgh compare: give BASE NEW (two results, {len(args.sets)} given), or several a side as "
@@ -522,6 +524,15 @@ def cmd_compare(args: argparse.Namespace) -> int:
     except ResultsError as exc:
         print(f"wgh compare: {exc}", file=sys.stderr)
         return EXIT_INVALID
+    if args.cases:
+        from harness.results.compare import one_case
+
+        base_case, new_case = args.cases
+        try:
+            base, new = one_case(base, base_case, f"{base_case} → {new_case}"), one_case(new, new_case, f"{base_case} → {new_case}")
+        except ValueError as exc:
+            print(f"wgh compare: --cases: {exc}", file=sys.stderr)
+            return EXIT_INVALID
     for note in dict.fromkeys(note for s in base + new for note in s.notes):
         print(f"wgh compare: note: {note}", file=sys.stderr)
     report = compare(base, new, threshold=args.threshold, alpha=args.alpha, min_samples=args.min_samples)
@@ -699,6 +710,11 @@ def build_parser() -> argparse.ArgumentParser:
     comp.add_argument("--min-samples", type=_positive_int, default=3, help="runs needed on each side to judge a metric (default 3)")
     comp.add_argument("--all", action="store_true", help="list unchanged metrics too")
     comp.add_argument("--json", action="store_true", help="print the comparison as JSON")
+    comp.add_argument(
+        "--cases", nargs=2, metavar=("BASE_CASE", "NEW_CASE"), default=None,
+        help="compare these two cases with each other (ids such as 'name[v1]', or matrix case names), e.g. two config "
+        "versions of one matrix; then one RESULTS serves as both sides",
+    )
     comp.set_defaults(func=cmd_compare)
 
     from harness.report.command import add_parser as add_report_parser

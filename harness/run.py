@@ -101,6 +101,7 @@ class ScenarioResult:
             "error": self.error,
             "backends": self.backends,
             **({"engine": self.engine} if self.engine else {}),
+            **({"notes": list(self.case.notes)} if self.case.notes else {}),
             "timing": {
                 "build": {"value": round(self.build_seconds, 6), "unit": "s"},
                 "steps": {"value": round(self.steps_seconds, 6), "unit": "s"},

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import ipaddress
+
 from harness.diagnosis.result import Diagnosis
 from harness.diagnosis.tunnel import diagnose_tunnel
 
@@ -17,6 +19,15 @@ def diagnose_path(network, src: str, address, source: str | None = None) -> Diag
         return diagnosis
     diagnosis = diagnose_tunnel(network, src, hop.node, str(address), source_address=source)
     next_hop = plan.wireguard[hop.node].peer_for(address)
+    target = ipaddress.ip_address(str(address))
+    owner = next((n for n, wg in plan.wireguard.items() if any(a.ip == target for a in wg.addresses)), None)
+    if next_hop is None and owner not in (None, hop.node) and diagnosis.code == "handshake-no-data":
+        # the hub got it, and has no peer to pass it on to
+        diagnosis.set(
+            "allowed-ips-sender",
+            f"AllowedIPs on {hop.node} do not cover {address} of {owner}: {hop.node} takes {src}'s packet and has no "
+            f"peer to forward it to (on the hop {hop.node} → {owner})",
+        )
     if next_hop is not None and next_hop.node != src and diagnosis.code == "handshake-no-data":
         second = diagnose_tunnel(network, hop.node, next_hop.node, str(address))
         diagnosis.lines += [f"next hop {hop.node} → {next_hop.node}:"] + ["  " + line for line in second.lines]

@@ -26,6 +26,8 @@ about 9 times in 10 (tests/unit/test_results_compare.py).
 
 from __future__ import annotations
 
+import dataclasses
+
 import math
 import random
 import statistics
@@ -248,6 +250,21 @@ def collect(result_set: ResultSet) -> tuple[dict[tuple[str, str], Series], dict[
                 entry = series.setdefault((key, metric), Series(measurement["unit"]))
                 entry.observations.append(value)
     return series, statuses
+
+
+def one_case(sets: Iterable[ResultSet], case_id: str, key: str) -> list[ResultSet]:
+    """Only the runs of case `case_id` (an id such as 'road-warriors[v1]', or a matrix
+    case's own name), keyed `key`: so that two cases, of one run or of two, are compared
+    with each other (`wgh compare --cases`). Raises ValueError when none is there."""
+    picked = []
+    for s in sets:
+        scenarios = [dict(sc, key=key) for sc in s.data.get("scenarios", []) if case_id in (sc.get("id"), sc.get("case"))]
+        if scenarios:
+            picked.append(dataclasses.replace(s, data={**s.data, "scenarios": scenarios}))
+    if not picked:
+        known = sorted({sc.get("id") for s in sets for sc in s.data.get("scenarios", [])})
+        raise ValueError(f"no runs of case {case_id!r} (there: {', '.join(known) or 'none'})")
+    return picked
 
 
 def _by_group(sets: Iterable[ResultSet]) -> dict[str, list[ResultSet]]:

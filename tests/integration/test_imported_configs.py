@@ -19,6 +19,8 @@ import pytest
 
 from harness.wg.keys import KeyPair, b64
 
+from .placement import config_logic_host_only
+
 pytestmark = pytest.mark.requires("root", "wireguard")
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLE = REPO / "examples" / "configs" / "road-warriors.yaml"
@@ -35,6 +37,7 @@ def steps_of(document: dict, case: str) -> list[dict]:
     return scenario["steps"]
 
 
+@config_logic_host_only
 def test_the_example_v1_passes_and_v2s_typo_is_diagnosed(wgh_cli, tmp_path):
     document, done = run_json(wgh_cli, "--results-dir", str(tmp_path), str(EXAMPLE))
     assert done.returncode == 1, done.stderr[-3000:]  # v2 fails, by design
@@ -140,3 +143,37 @@ def test_networkd_and_wg_quick_files_with_their_own_keys_never_show_them(wgh_cli
     # the keys in use were the files' own (keys: as-is): the exported config names the server's public key
     exported = next(p for p in results.rglob("client.conf")).read_text()
     assert f"PublicKey = {keys['server'].public_b64}" in exported and "# PrivateKey: not written" in exported
+
+
+def broken_set(directory: Path) -> None:
+    """A hub and four spokes, three of them broken the way real configs break."""
+    keys = {name: KeyPair.generate() for name in ("hub", "good", "badport", "halfpsk", "narrowed")}
+    psk = os.urandom(32)
+    spokes = {
+        "good": ("10.7.0.2", "10.7.0.2/32", 51820, ""),
+        "badport": ("10.7.0.3", "10.7.0.3/32", 51821, ""),  # the spoke sends to a port the hub does not use
+        "halfpsk": ("10.7.0.4", "10.7.0.4/32", 51820, f"PresharedKey = {b64(psk)}\n"),  # only the spoke has one
+        "narrowed": ("10.7.0.5", "10.7.0.50/32", 51820, ""),  # the hub's entry has a typo
+    }
+    hub = f"[Interface]\nPrivateKey = {b64(keys['hub'].private)}\nAddress = 10.7.0.1/24\nListenPort = 51820\n"
+    for name, (address, allowed, port, spoke_psk) in spokes.items():
+        hub += f"\n[Peer]\nPublicKey = {keys[name].public_b64}\nAllowedIPs = {allowed}\n"
+        (directory / f"{name}.conf").write_text(
+            f"[Interface]\nPrivateKey = {b64(keys[name].private)}\nAddress = {address}/32\n\n"
+            f"[Peer]\nPublicKey = {keys['hub'].public_b64}\n{spoke_psk}Endpoint = hub.example.net:{port}\n"
+            f"AllowedIPs = 10.7.0.0/24\nPersistentKeepalive = 25\n"
+        )
+    (directory / "hub.conf").write_text(hub)
+
+
+@config_logic_host_only
+def test_a_broken_config_set_gets_its_diagnosis_per_pair(wgh_cli, tmp_path):
+    broken_set(tmp_path)
+    done = wgh_cli("run", "--no-results", "--configs", str(tmp_path), timeout=300)
+    assert done.returncode == 1, done.stderr[-3000:]
+    table = done.stdout[done.stdout.index("peer pair"):]
+    rows = {line.split()[0] + line.split()[2]: line for line in table.splitlines()[2:] if "↔" in line}
+    assert "[" not in rows["goodhub"] and " ok " in rows["goodhub"]
+    assert " none " in rows["badporthub"] and "[port-mismatch]" in rows["badporthub"]
+    assert " none " in rows["halfpskhub"] and "[psk-mismatch]" in rows["halfpskhub"]
+    assert " ok " in rows["hubnarrowed"] and "[allowed-ips-receiver]" in rows["hubnarrowed"]

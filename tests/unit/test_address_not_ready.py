@@ -4,6 +4,9 @@ device status, the underlay probe and the address flags are faked)."""
 
 from __future__ import annotations
 
+import dataclasses
+import ipaddress
+
 import pytest
 
 from harness.diagnosis import tunnel as diagnose
@@ -67,3 +70,19 @@ def test_the_senders_tentative_source_is_named(network):
     diagnosis = diagnose.diagnose_tunnel(network, "spoke2", "hub", str(network.plan.tunnel_address("hub", 6)))
     assert diagnosis.code == "address-not-ready"
     assert f"spoke2's address {source} is still tentative" in diagnosis.cause
+
+
+def test_a_hub_whose_allowed_ips_miss_the_destination_is_named(network):
+    """spoke2 → hub → spoke1, but the hub's entry for spoke1 does not cover spoke1's
+    address: the hub has nowhere to forward it (the first hop itself looks healthy)."""
+    address = spoke_address(network, "spoke1")
+    network.set_peer("hub", "spoke1", allowed_ips=("100.64.0.99/32",), latest_handshake=1e12, endpoint="198.18.2.1:51820")
+    plan = network.plan
+    hub = plan.wireguard["hub"]
+    narrowed = tuple(
+        dataclasses.replace(p, allowed_ips=(ipaddress.ip_network("100.64.0.99/32"),)) if p.node == "spoke1" else p for p in hub.peers
+    )
+    network.plan = dataclasses.replace(plan, wireguard={**plan.wireguard, "hub": dataclasses.replace(hub, peers=narrowed)})
+    diagnosis = diagnose_path(network, "spoke2", address)
+    assert diagnosis.code == "allowed-ips-sender"
+    assert f"AllowedIPs on hub do not cover {address} of spoke1" in diagnosis.cause

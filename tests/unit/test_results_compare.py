@@ -294,3 +294,23 @@ def test_merging_shards_notes_what_is_missing_and_refuses_other_environments(tmp
 def test_wgh_compare_wants_two_sides(args, message, capsys):
     assert main(["compare", *args]) == 2
     assert message in capsys.readouterr().err
+
+
+def test_two_cases_of_one_run_compare_with_each_other(tmp_path, capsys):
+    """--cases: a matrix over config versions, v1 against v2 in one results file: v2
+    newly failing is a regression; the metric of v1 against v2 is compared too."""
+    rng = random.Random(3)
+    v1 = results_doc({"rtt.rtt_avg": ("ms", noisy(rng, 1.0, 5))}, scenario="road-warriors[v1]")
+    v2 = results_doc({"rtt.rtt_avg": ("ms", noisy(rng, 1.0, 5))}, scenario="road-warriors[v2]", status="failed")
+    for doc, case in ((v1, "v1"), (v2, "v2")):
+        for scenario in doc["scenarios"]:
+            scenario["case"] = case
+    doc = {**v1, "scenarios": v1["scenarios"] + v2["scenarios"], "run_id": "r", "started": "", "wall_seconds": 0, "summary": {}}
+    (tmp_path / "r").mkdir()
+    (tmp_path / "r" / "results.json").write_text(json.dumps(doc))
+    assert main(["compare", str(tmp_path / "r"), "--cases", "road-warriors[v1]", "v2"]) == 1
+    out = capsys.readouterr().out
+    assert "road-warriors[v1] → v2" in out and "REGRESSION" in out
+    assert main(["compare", str(tmp_path / "r"), "--cases", "v1", "v1"]) == 0
+    assert main(["compare", str(tmp_path / "r"), "--cases", "v1", "v3"]) == 2
+    assert "no runs of case 'v3' (there: road-warriors[v1], road-warriors[v2])" in capsys.readouterr().err
