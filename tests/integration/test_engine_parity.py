@@ -36,8 +36,9 @@ RTT_TOLERANCE = (0.2, 5.0)  # relative to the reference, absolute in ms
 
 
 def _library(wgh_cli, *options: str) -> dict:
-    # this test shares the CPUs with the other pytest workers: -j auto (8 on two cores) on
-    # top of them lost IPv6 pings through wireguard-go once (netns-parity, 2 of 10)
+    # this test shares the CPUs with the other pytest workers: a few cases at a time, not
+    # -j auto's 8 on two cores (the IPv6 losses first blamed on that load were tentative
+    # addresses, fixed by IFA_F_NODAD; the load itself still stretches every timer)
     done = wgh_cli("run", "--no-results", "--json", "-j", "2" if IN_VM else "4", *options, *FILES, timeout=1800)
     assert done.returncode == 0, f"{' '.join(options)}: exit {done.returncode}\n{done.stderr[-4000:]}"
     return json.loads(done.stdout)

@@ -97,7 +97,7 @@ def test_a_preshared_key_is_used_and_never_shown(wgh_network):
     spec = {**TWO_PEERS, "wireguard": {"a": {"peers": {"b": {"endpoint": "b", "preshared_key": "site"}}}, "b": {}}}
     net = wgh_network(spec)
     assert check(net, {"handshake": {"between": ["a", "b"], "within": "2s"}}).passed
-    (key,) = net.wireguard._preshared.values()
+    key = net.wireguard.preshared_key(net.plan.wireguard["a"].peer("b"))
     forms = {key.hex(), base64.b64encode(key).decode()}
     views = [repr(net.wireguard.devices[n].status()) for n in ("a", "b")]
     assert net.wireguard.peer_status("a", "b").preshared_key == net.wireguard.peer_status("b", "a").preshared_key is not None
