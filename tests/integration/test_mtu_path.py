@@ -34,8 +34,12 @@ def udp_arrivals(net, src: str, dst: str, sizes: list[int]) -> set[int]:
         for size in sizes:
             tx.sendto(b"x" * size, rx.getsockname())
         arrived = set()
-        while select.select([rx], [], [], 1.0)[0]:
+        # the first datagram waits for ARP on both hops, which under load (CI11, the host
+        # suite's 4 workers) took longer than a second; after it, a second of quiet ends it
+        wait = 5.0
+        while select.select([rx], [], [], wait)[0]:
             arrived.add(len(rx.recv(65535)))
+            wait = 1.0
         return arrived
     finally:
         rx.close()
