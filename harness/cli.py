@@ -187,23 +187,20 @@ def cmd_run(args: argparse.Namespace) -> int:
         print(_table(rows, ["scenario", "status", "backend", "build", "steps", "summary"]))
         print(summary_line)
     if args.configs is not None and mode == "normal":
-        from harness.configs.world import pair_table
+        from harness.configs.world import WORLD_FILE, pair_table
 
         for r in outcomes:
-            if r.case.file.endswith(CONFIGS_WORLD) and r.steps:
+            if r.case.file.endswith(WORLD_FILE) and r.steps:
                 print(f"\n{r.case.id}:\n{pair_table(r.case, r)}")
     return exit_code
 
 
-CONFIGS_WORLD = "(configs)"  # the file name a --configs world's problems and results show
-
-
 def _configs_world(directory: str, behind_nat: list[str]) -> list:
-    from harness.configs.world import parse_behind_nat, world_scenario
+    from harness.configs.world import WORLD_FILE, parse_behind_nat, world_scenario
     from harness.scenario.load import load_data
 
     data = world_scenario(Path(directory), parse_behind_nat(behind_nat))
-    return load_data(data, str(Path(directory) / CONFIGS_WORLD))
+    return load_data(data, str(Path(directory) / WORLD_FILE))
 
 
 def _run_side_by_side(args, runs, userspace, results, progress, finished) -> int | None:

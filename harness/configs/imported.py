@@ -29,6 +29,7 @@ from harness.configs.ini import ConfigFileError
 from harness.configs.networkd import load_networkd
 from harness.configs.wgquick import HOOKS, PeerEntry, WgQuickConfig, load_wg_quick
 from harness.endpoint import split_host_port
+from harness.scenario.yamlsource import beside_scenario
 from harness.wg.keys import KeyPair, short
 
 
@@ -53,7 +54,6 @@ class Imported:
     wireguard: dict[str, dict[str, Any]]  # the `wireguard:` section, files merged in
     notes: list[str] = field(default_factory=list)  # file:line: what the run leaves out or changes
     secrets: ImportedSecrets | None = None  # with keys: as-is only
-    files: dict[str, tuple[str, ...]] = field(default_factory=dict)  # node → the files read
     # where each imported value came from: ("wireguard", node, field…) → (file, line)
     origins: dict[tuple, tuple[str, int | None]] = field(default_factory=dict)
 
@@ -62,16 +62,15 @@ def public_of(private: bytes) -> bytes:
     return KeyPair.from_private(private).public
 
 
-def config_files(paths: list[str], base: Path) -> tuple[Path, ...]:
+def config_files(paths: list[str], scenario_file: str) -> tuple[Path, ...]:
     """The files a node's `config:` names, inside the scenario's directory."""
     found = []
+    cwd = Path.cwd().resolve()
     for relative in paths:
-        path = (base / relative).resolve()
-        if not path.is_relative_to(base):
-            raise ConfigFileError(relative, None, f"outside the scenario's directory {base}: config files live next to their scenario")
-        if not path.is_file():
-            raise ConfigFileError(str(path), None, f"no such file (from config: {relative!r})")
-        cwd = Path.cwd().resolve()
+        try:
+            path = beside_scenario(relative, scenario_file, "a config file")
+        except ValueError as exc:
+            raise ConfigFileError(None, None, str(exc)) from None
         found.append(path.relative_to(cwd) if path.is_relative_to(cwd) else path)  # as a person would type it
     return tuple(found)
 
@@ -121,19 +120,14 @@ def import_configs(
     entries: dict[tuple[str, str], PeerEntry] = {}
     for node, config in configs.items():
         notes += list(config.warnings)
-        section, node_notes = _node_section(node, config, by_key, {**{n: n for n in nodes}, **hosts}, hooks)
+        section, node_notes, matched = _node_section(node, config, by_key, {**{n: n for n in nodes}, **hosts}, hooks)
         notes += node_notes
         given = wireguard.get(node) or {}
-        for path, where in _origins(node, config, section).items():
+        for path, where in _origins(node, config, section, matched).items():
             overridden = path[2] in given if path[2] != "peers" else isinstance(given.get("peers"), dict) and path[4] in (given["peers"].get(path[3]) or {})
             if not overridden:
                 origins[path] = where
-        for entry in config.peers:
-            other = by_key.get(entry.public_key)
-            if other is not None and other != node:
-                entries[(node, other)] = entry
-        for peer in section["peers"].values():
-            del peer["_from"]
+        entries.update({(node, other): entry for other, entry in matched.items()})
         result[node] = _merged(section, given)
     preshared = _preshared_names(configs, entries, result)
     if keys == "as-is":
@@ -148,10 +142,14 @@ def import_configs(
         secrets = ImportedSecrets(private_keys, preshared)
     else:
         secrets = None
-    return Imported(result, notes, secrets, {n: (c.file,) for n, c in configs.items()}, origins)
+    return Imported(result, notes, secrets, origins)
 
 
-def _node_section(node: str, config: WgQuickConfig, by_key: dict[bytes, str], hosts: dict[str, str], hooks: str) -> tuple[dict[str, Any], list[str]]:
+def _node_section(
+    node: str, config: WgQuickConfig, by_key: dict[bytes, str], hosts: dict[str, str], hooks: str
+) -> tuple[dict[str, Any], list[str], dict[str, PeerEntry]]:
+    """The node's section from its file, the notes, and the [Peer] entries that are
+    nodes (by node)."""
     interface, file = config.interface, config.file
     notes: list[str] = []
     section: dict[str, Any] = {}
@@ -171,17 +169,16 @@ def _node_section(node: str, config: WgQuickConfig, by_key: dict[bytes, str], ho
         notes.append(f"{file}:{interface.lines['DNS']}: DNS: ignored (wg-quick hands it to the host's resolvconf; a test node keeps its own resolver)")
     if interface.save_config:
         notes.append(f"{file}:{interface.lines['SaveConfig']}: SaveConfig: ignored (nothing is written back to the file)")
-    for hook in HOOKS:
-        for command in interface.hooks.get(hook, ()):
-            where = f"{file}:{interface.lines[hook]}"
-            if hooks == "refuse":
-                raise ConfigImportError(
-                    file, interface.lines[hook],
-                    f"{hook}: a hook runs a command as root, and a scenario never chooses those; test the config without "
-                    f"it with `configs: {{hooks: ignore}}` (what the hook sets up is then missing), or express it in the scenario",
-                )
-            notes.append(f"{where}: {hook}: not run (configs.hooks: ignore)")
+    for hook in (h for h in HOOKS if interface.hooks.get(h)):
+        if hooks == "refuse":
+            raise ConfigImportError(
+                file, interface.lines[hook],
+                f"{hook}: a hook runs a command as root, and a scenario never chooses those; test the config without "
+                f"it with `configs: {{hooks: ignore}}` (what the hook sets up is then missing), or express it in the scenario",
+            )
+        notes.append(f"{file}:{interface.lines[hook]}: {hook}: not run (configs.hooks: ignore)")
     peers: dict[str, dict[str, Any]] = {}
+    matched: dict[str, PeerEntry] = {}
     for entry in config.peers:
         other = by_key.get(entry.public_key)
         where = f"{file}:{entry.line}"
@@ -194,9 +191,10 @@ def _node_section(node: str, config: WgQuickConfig, by_key: dict[bytes, str], ho
         if other == node:
             notes.append(f"{where}: [Peer] {short(entry.public_key)} is {node}'s own key: left out (WireGuard ignores it too)")
             continue
-        if other in peers:
-            raise ConfigImportError(file, entry.line, f"[Peer]: {other} again (its key also at line {peers[other]['_from']})")
-        peer: dict[str, Any] = {"_from": entry.line, "allowed_ips": [str(n) for n in entry.allowed_ips]}
+        if other in matched:
+            raise ConfigImportError(file, entry.line, f"[Peer]: {other} again (its key also at line {matched[other].line})")
+        matched[other] = entry
+        peer: dict[str, Any] = {"allowed_ips": [str(n) for n in entry.allowed_ips]}
         if entry.persistent_keepalive:
             peer["persistent_keepalive"] = entry.persistent_keepalive
         if entry.endpoint is not None:
@@ -205,7 +203,7 @@ def _node_section(node: str, config: WgQuickConfig, by_key: dict[bytes, str], ho
             peer["endpoint"] = f"{target}:{port}"
         peers[other] = peer
     section["peers"] = peers
-    return section, notes
+    return section, notes, matched
 
 
 # the file's keys behind each field (wg-quick's, then networkd's)
@@ -213,18 +211,16 @@ _INTERFACE_FIELDS = {"address": ("Address",), "listen_port": ("ListenPort",), "m
 _PEER_FIELDS = {"allowed_ips": "AllowedIPs", "endpoint": "Endpoint", "persistent_keepalive": "PersistentKeepalive", "preshared_key": "PresharedKey"}
 
 
-def _origins(node: str, config: WgQuickConfig, section: dict[str, Any]) -> dict[tuple, tuple[str, int | None]]:
+def _origins(node: str, config: WgQuickConfig, section: dict[str, Any], matched: dict[str, PeerEntry]) -> dict[tuple, tuple[str, int | None]]:
+    """Where each imported value is written: ("wireguard", node, field…) → (file, line)."""
     found: dict[tuple, tuple[str, int | None]] = {}
     lines = config.interface.lines
     for name, keys in _INTERFACE_FIELDS.items():
         if name in section:
             found[("wireguard", node, name)] = (config.file, next((lines[k] for k in keys if k in lines), None))
-    by_line = {entry.line: entry for entry in config.peers}
-    for other, peer in section.get("peers", {}).items():
-        entry = by_line.get(peer.get("_from"))
+    for other, entry in matched.items():
         for name, key in _PEER_FIELDS.items():
-            if entry is not None:
-                found[("wireguard", node, "peers", other, name)] = (config.file, entry.lines.get(key, entry.line))
+            found[("wireguard", node, "peers", other, name)] = (config.file, entry.lines.get(key, entry.line))
     return found
 
 

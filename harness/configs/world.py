@@ -24,6 +24,7 @@ from harness.nattypes import NAT_TYPES
 
 NODE_NAME = re.compile(r"^[a-z][a-z0-9_]{0,14}$")
 INTERNET = "internet"
+WORLD_FILE = "(configs)"  # the file name a world's cases, problems and results show, inside DIR
 
 
 class WorldError(ValueError):
@@ -103,7 +104,7 @@ def default_checks(directory: Path, nodes: Mapping[str, list[str]]) -> list[dict
     read = {}
     for name, files in nodes.items():
         try:
-            read[name] = read_config(config_files(files, directory.resolve()))
+            read[name] = read_config(config_files(files, str(directory / WORLD_FILE)))
         except ConfigFileError:
             read[name] = None  # the load reports it, with its line
     by_key = {public_of(c.interface.private_key): n for n, c in read.items() if c is not None and c.interface.private_key}

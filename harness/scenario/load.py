@@ -169,13 +169,12 @@ def _with_imported_configs(spec: ScenarioSpec, doc: SourceDoc, file: str) -> tup
     from harness.configs.imported import config_files, import_configs, read_config
     from harness.configs.ini import ConfigFileError
 
-    base = Path(file).resolve().parent if not file.startswith("<") else Path.cwd().resolve()
     problems: list[Problem] = []
     read = {}
     for node, wg in spec.wireguard.items():
         if wg.config:
             try:
-                read[node] = read_config(config_files(wg.config, base))
+                read[node] = read_config(config_files(wg.config, file))
             except ConfigFileError as exc:
                 problems.append(_config_problem(exc, doc, ("wireguard", node, "config")))
     if problems:

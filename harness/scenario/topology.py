@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.errors import HarnessError
+from harness.scenario.yamlsource import beside_scenario
 
 NAME = re.compile(r"^[a-z][a-z0-9_]{0,14}$")  # as a scenario's node names
 
@@ -31,13 +32,10 @@ def topology_path(reference: str, scenario_file: str) -> tuple[Path, str]:
     """('<dir>/topos.py', 'TwoSiteWAN') for 'topos.py:TwoSiteWAN' named in `scenario_file`
     (a file given as text or data is relative to the working directory)."""
     relative, _, class_name = reference.rpartition(":")
-    base = Path(scenario_file).resolve().parent if not scenario_file.startswith("<") else Path.cwd().resolve()
-    path = (base / relative).resolve()
-    if not path.is_relative_to(base):
-        raise TopologyError(f"{relative!r} is outside the scenario's directory {base}: a topology must live next to its scenario")
-    if not path.is_file():
-        raise TopologyError(f"no file {path} (from {reference!r})")
-    return path, class_name
+    try:
+        return beside_scenario(relative, scenario_file, "a topology"), class_name
+    except ValueError as exc:
+        raise TopologyError(str(exc)) from None
 
 
 def load_topology(reference: str, args: dict[str, Any], scenario_file: str) -> Any:

@@ -7,6 +7,7 @@ Python data plus a map from each value's path (``("links", 2, "ends")``) to its 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path as FilePath
 from typing import Any
 
 import yaml
@@ -165,3 +166,16 @@ def _build_collection(loader: Any, node: yaml.Node, path: Path, doc: SourceDoc, 
             result[key] = _build(loader, value_node, path + (key,), doc, budget)
         return result
     return [_build(loader, item, path + (i,), doc, budget) for i, item in enumerate(node.value)]
+
+
+def beside_scenario(relative: str, scenario_file: str, what: str) -> FilePath:
+    """The file `relative` names, from the scenario's directory (the working directory
+    for a scenario given as text or data); ValueError if it resolves outside that
+    directory (links followed) or is no file. `what` names it in the message."""
+    base = FilePath(scenario_file).resolve().parent if not scenario_file.startswith("<") else FilePath.cwd().resolve()
+    path = (base / relative).resolve()
+    if not path.is_relative_to(base):
+        raise ValueError(f"{relative!r} is outside the scenario's directory {base}: {what} must live next to its scenario")
+    if not path.is_file():
+        raise ValueError(f"no file {path} (from {relative!r})")
+    return path

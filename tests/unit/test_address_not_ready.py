@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 import ipaddress
+from pathlib import Path
 
 import pytest
 
@@ -14,29 +15,15 @@ from harness.diagnosis.path import diagnose_path
 from harness.engine.fake import FakeNetwork
 from harness.net.iface import IFA_F_DADFAILED, IFA_F_NODAD, IFA_F_TENTATIVE
 from harness.plan.network import build_plan
-from harness.scenario.load import load_text
+from harness.scenario.load import load_file
 
-SCENARIO = """\
-nodes:
-  internet: {router: true}
-  hub: {router: true}
-  spoke1: {}
-  spoke2: {}
-links:
-  - {ends: [hub, internet]}
-  - {ends: [spoke1, internet]}
-  - {ends: [spoke2, internet]}
-wireguard:
-  hub: {}
-  spoke1: {peers: {hub: {endpoint: hub, allowed_ips: [hub, spoke2]}}}
-  spoke2: {peers: {hub: {endpoint: hub, allowed_ips: [hub, spoke1]}}}
-"""
+HUB_AND_SPOKE = Path(__file__).resolve().parents[2] / "scenarios" / "hub-and-spoke.yaml"
 
 
 @pytest.fixture
 def network(monkeypatch) -> FakeNetwork:
     """Every tunnel has handshaken, the underlay answers: only the addresses differ."""
-    (case,) = load_text(SCENARIO, "x.yaml")
+    (case,) = load_file(HUB_AND_SPOKE)
     network = FakeNetwork(build_plan(case.spec, "t00001", "wireguard-go"))
     monkeypatch.setattr(diagnose, "underlay_probe", lambda network, node, endpoint: (True, f"underlay: {endpoint} answers"))
     network.handshake_now("spoke1", "hub")

@@ -239,7 +239,7 @@ def test_a_config_path_must_stay_next_to_the_scenario(tmp_path):
     scenario = (tmp_path / "s.yaml").read_text()
     (tmp_path / "inner" / "s.yaml").write_text(scenario.replace("config: server.conf", "config: inner/../../server.conf"))
     found = problems(tmp_path / "inner" / "s.yaml")
-    assert any("wireguard.server.config: inner/../../server.conf: outside the scenario's directory" in p for p in found), found
+    assert any("wireguard.server.config: 'inner/../../server.conf' is outside the scenario's directory" in p for p in found), found
     (tmp_path / "inner" / "s.yaml").write_text(scenario.replace("config: server.conf", "config: ../server.conf"))
     assert problems(tmp_path / "inner" / "s.yaml")[0].endswith(
         "wireguard.server.config[0]: '../server.conf': expected a path relative to the scenario's directory, e.g. configs/wg0.conf (no leading '/' or '.')"
