@@ -7,21 +7,83 @@ xdist's own load scheduling deals every item to whichever worker is free. This
 replaces it (for `--dist load`, xdist's default with `-n`) with the same dealing for
 every other item, and holds the alone cases back: each is sent only when every worker
 is idle, one at a time, after the rest. The controller does not collect, so it reads
-which cases run alone from their scenario files (nodeid `<file>::<case id>`)."""
+which cases run alone from their scenario files (nodeid `<file>::<case id>`), and
+which Python tests do from the lists the workers write of those marked
+`@pytest.mark.alone` (a marker is only known after collection, which only workers do)."""
 
 from __future__ import annotations
 
+import json
+import os
+import shutil
+import tempfile
 from pathlib import Path
 from typing import Any, Callable
 
 import pytest
+
+MARKER = "alone"
+_lists_key = pytest.StashKey[str]()  # the controller's directory of the workers' marked lists
+_WORKER_KEY = "wgh_alone_lists"  # the same directory, in each worker's workerinput
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers",
+        f"{MARKER}: measures what sharing the CPU would distort (a rate, a timing): under pytest -n "
+        "it runs after every other test, one at a time, with the machine to itself",
+    )
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_configure_node(node: Any) -> None:
+    """Controller: tell each worker where to write the nodeids it finds marked."""
+    config = node.config
+    if _lists_key not in config.stash:
+        config.stash[_lists_key] = tempfile.mkdtemp(prefix="wgh-xdist-alone-")
+    node.workerinput[_WORKER_KEY] = config.stash[_lists_key]
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Worker: write the marked nodeids (every worker collects the same: any list will do)."""
+    directory = getattr(config, "workerinput", {}).get(_WORKER_KEY)
+    if not directory:
+        return
+    marked = [item.nodeid for item in items if item.get_closest_marker(MARKER)]
+    worker = config.workerinput["workerid"]
+    partial = Path(directory) / f".{worker}.json"
+    partial.write_text(json.dumps(marked))
+    os.replace(partial, Path(directory) / f"{worker}.json")  # whole or absent, never half-written
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    directory = config.stash.get(_lists_key, None)
+    if directory:
+        shutil.rmtree(directory, ignore_errors=True)
+
+
+def marked_alone(directory: str | None) -> set[str]:
+    """The nodeids the workers found marked `alone`, from the first list written
+    (read once every worker has finished collecting)."""
+    for written in sorted(Path(directory).glob("gw*.json")) if directory else []:
+        return set(json.loads(written.read_text()))
+    return set()
 
 
 @pytest.hookimpl(tryfirst=True, optionalhook=True)
 def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
     if config.getvalue("dist") != "load":
         return None  # a distribution mode the user chose keeps its own rules
-    return alone_last_scheduling(config, log, ScenarioCasesAlone(Path(config.rootpath)))
+    cases = ScenarioCasesAlone(Path(config.rootpath))
+    marked: list[set[str]] = []  # read when the collection is complete, not before
+
+    def alone(nodeid: str) -> bool:
+        if not marked:
+            marked.append(marked_alone(config.stash.get(_lists_key, None)))
+        return nodeid in marked[0] or cases(nodeid)
+
+    return alone_last_scheduling(config, log, alone)
 
 
 class ScenarioCasesAlone:

@@ -94,8 +94,9 @@ TIMES = textwrap.dedent(
 
 
 def test_under_xdist_a_case_that_runs_alone_shares_the_machine_with_nobody(pytester: pytest.Pytester):
-    """As under `wgh run -j`: `exclusive: true` cases wait until every worker is done
-    with the rest, then run one at a time (times seen by the controller)."""
+    """As under `wgh run -j`: `exclusive: true` cases, and Python tests marked
+    `@pytest.mark.alone`, wait until every worker is done with the rest, then run one
+    at a time (times seen by the controller)."""
     pytest.importorskip("xdist")
     directory = pytester.path / "scenarios"
     directory.mkdir()
@@ -103,20 +104,36 @@ def test_under_xdist_a_case_that_runs_alone_shares_the_machine_with_nobody(pytes
         (directory / f"shared{n}.yaml").write_text(SLEEPER.format(name=f"shared{n}", exclusive="false"))
     for n in range(2):
         (directory / f"alone{n}.yaml").write_text(SLEEPER.format(name=f"alone{n}", exclusive="true"))
+    pytester.makepyfile(
+        test_measuring=textwrap.dedent(
+            """
+            import time
+            import pytest
+
+            @pytest.mark.alone
+            def test_measures_a_rate():
+                time.sleep(1)
+
+            def test_shares_the_machine():
+                time.sleep(1)
+            """
+        )
+    )
     pytester.makeconftest(TIMES)
     result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "-n", "3", "--no-results", "-q", timeout=300)
-    result.assert_outcomes(passed=6)
+    result.assert_outcomes(passed=8)
     spans: dict[str, list[float]] = {}
     for line in (pytester.path / "times.jsonl").read_text().splitlines():
         what, nodeid, at = json.loads(line)
         spans.setdefault(nodeid.split("::")[-1], [0.0, 0.0])[0 if what == "start" else 1] = at
-    assert len(spans) == 6 and all(end > start > 0 for start, end in spans.values()), spans
-    for name in ("alone0", "alone1"):
+    assert len(spans) == 8 and all(end > start > 0 for start, end in spans.values()), spans
+    alone = ("alone0", "alone1", "test_measures_a_rate")
+    for name in alone:
         start, end = spans[name]
         overlapping = [other for other, (s, e) in spans.items() if other != name and s < end and e > start]
         assert not overlapping, f"{name} shared the machine with {overlapping}: {spans}"
-    shared_ends = max(e for n, (s, e) in spans.items() if n.startswith("shared"))
-    assert min(spans[n][0] for n in ("alone0", "alone1")) >= shared_ends, "the alone cases ran after the rest"
+    shared_ends = max(e for n, (s, e) in spans.items() if n not in alone)
+    assert min(spans[n][0] for n in alone) >= shared_ends, "the alone tests ran after the rest"
     assert sum(1 for n, (s, e) in spans.items() if n.startswith("shared") and s < spans["shared0"][1] and e > spans["shared0"][0]) > 1, (
         "the shared cases ran side by side"
     )

@@ -27,6 +27,8 @@ from harness.steps.checks import check
 from harness.net.ping import parse_ping
 
 needs_netem = pytest.mark.requires("root", "wireguard", "netem")
+# a measurement: under pytest -n it runs after the rest, with the machine to itself
+measures = pytest.mark.alone
 
 WG_MTU = 1420  # the harness's default WireGuard MTU (inner IPv4 packet)
 IPERF_PORT = 5201
@@ -110,6 +112,7 @@ def test_every_option_is_taken_by_the_kernel_and_read_back(wgh_network):
 
 
 @needs_netem
+@measures
 def test_delay_is_one_way_so_the_rtt_is_twice_it(wgh_network):
     delay_ms = 40.0
     net = wgh_network(two_peers("fidelity-delay", delay=f"{delay_ms:g}ms"))
@@ -132,6 +135,7 @@ def test_delay_is_one_way_so_the_rtt_is_twice_it(wgh_network):
 
 
 @needs_netem
+@measures
 def test_loss_on_one_direction_loses_that_share_of_round_trips(wgh_network):
     loss, probes = 0.10, 1000
     # loss only towards bob: requests may be lost, replies never
@@ -169,6 +173,7 @@ def _wait_listening(net, node: str, port: int, timeout: float = 20.0) -> None:
 
 
 @needs_netem
+@measures
 def test_rate_carries_that_many_bits_through_the_tunnel(wgh_network):
     rate = 20e6  # well within what the TCG VM reaches: 90 Mbit/s through the tunnel unthrottled
     net = wgh_network(two_peers("fidelity-rate", rate=f"{rate / 1e6:g}mbit"))
