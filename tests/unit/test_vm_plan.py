@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shlex
+import sys
 from pathlib import Path
 
 import pytest
@@ -11,7 +12,7 @@ from harness.matrix import Combination, combined_table
 from harness.plugin.session import without_vm_options
 from harness.vm import kernels
 from harness.vm.kernels import Kernel, KernelSpecError, available_packages, pick_package, release_from_image
-from harness.vm.runner import VmOptions, guest_script, vng_argv
+from harness.vm.runner import VmOptions, cached_dirs, guest_script, vng_argv
 
 APT_NAMES = """\
 linux-image-6.1.0-47-amd64-unsigned
@@ -104,6 +105,41 @@ def test_vng_argv_kvm_and_writable_dirs(tmp_path):
     assert with_kvm[with_kvm.index("--rwdir") + 1] == str(tmp_path / "results")
     assert with_kvm[with_kvm.index("--cpus") + 1] == "3" and with_kvm[with_kvm.index("--memory") + 1] == "1G"
     assert with_kvm[with_kvm.index("--run") + 1] == str(kernel.image)
+
+
+def test_code_is_read_through_cached_mounts_but_never_what_the_guest_writes(tmp_path):
+    for name in ("py", "py/lib", "repo/.venv", "repo/harness", "repo/results", "odd dir", "scratch/out"):
+        (tmp_path / name).mkdir(parents=True)
+    candidates = [tmp_path / n for n in ("py/lib", "py", "repo/.venv", "repo/harness", "odd dir", "scratch", "missing")]
+    chosen = cached_dirs(candidates, writable=[tmp_path / "repo/results", tmp_path / "scratch/out"])
+    # py/lib is inside py (one mount covers it); "scratch" holds a writable dir; a space
+    # cannot pass through vng's shell; "missing" does not exist
+    assert chosen == [tmp_path / "py", tmp_path / "repo/.venv", tmp_path / "repo/harness"]  # parents first
+    assert cached_dirs([tmp_path / "repo"], writable=[tmp_path / "repo/results"]) == [], "would hide results/"
+    assert cached_dirs([tmp_path / "repo/results"], writable=[tmp_path / "repo"]) == [], "would freeze a written dir"
+
+
+def test_cached_mounts_are_exported_and_mounted_before_anything_runs(tmp_path):
+    kernel = Kernel(tmp_path / "vmlinuz-6.1.0-56-amd64", "6.1.0-56-amd64", "path")
+    argv = vng_argv("vng", kernel, ["true"], VmOptions(writable=[tmp_path / "results"]), use_kvm=False)
+    assert argv[-1].startswith("--qemu-opts="), "vng takes QEMU's options last"
+    exports = argv[-1].removeprefix("--qemu-opts=").split()
+    tags = [arg.split("mount_tag=")[1] for arg in exports if "mount_tag=" in arg]
+    assert tags and all("readonly=on" in arg for arg in exports if arg.startswith("local,"))
+    script = guest_script(["true"], VmOptions(writable=[tmp_path / "results"]))
+    for tag in tags:
+        assert f"cache=loose,ro {tag} /" in script and script.index(tag) < script.index("modprobe")
+    assert sys.prefix in argv[-1]
+    assert "path=/usr," not in argv[-1], "virtme-ng links the guest kernel's modules under /usr/lib/modules"
+    plain = vng_argv("vng", kernel, ["true"], VmOptions(cache_code=False), use_kvm=False)
+    assert not any(arg.startswith("--qemu-opts") for arg in plain) and "cache=loose" not in guest_script(["true"], VmOptions(cache_code=False))
+
+
+def test_the_guest_runs_a_script_file_not_a_kernel_command_line_full_of_it(tmp_path):
+    kernel = Kernel(tmp_path / "vmlinuz-6.1.0-56-amd64", "6.1.0-56-amd64", "path")
+    argv = vng_argv("vng", kernel, ["pytest"] + ["-k", "x" * 3000], VmOptions(), use_kvm=False, script=tmp_path / "guest.sh")
+    assert argv[argv.index("--exec") + 1] == f"sh {tmp_path / 'guest.sh'}"
+    assert all(len(arg) < 2048 for arg in argv), "vng puts --exec on the kernel command line (2048 bytes)"
 
 
 def test_vm_options_are_not_passed_into_the_guest():
