@@ -13,6 +13,7 @@ which Python tests do from the lists the workers write of those marked
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import shutil
@@ -76,12 +77,13 @@ def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
     if config.getvalue("dist") != "load":
         return None  # a distribution mode the user chose keeps its own rules
     cases = ScenarioCasesAlone(Path(config.rootpath))
-    marked: list[set[str]] = []  # read when the collection is complete, not before
+
+    @functools.cache
+    def marked() -> set[str]:  # first asked when the collection is complete, not before
+        return marked_alone(config.stash.get(_lists_key, None))
 
     def alone(nodeid: str) -> bool:
-        if not marked:
-            marked.append(marked_alone(config.stash.get(_lists_key, None)))
-        return nodeid in marked[0] or cases(nodeid)
+        return nodeid in marked() or cases(nodeid)
 
     return alone_last_scheduling(config, log, alone)
 

@@ -88,7 +88,7 @@ def _udp_goodput(net: Network, sender: str, receiver: str, offered: float, secon
     return sum(n for _, n in steady[1:]) * 8 / (steady[-1][0] - steady[0][0])
 
 
-@pytest.mark.alone  # a rate measured by Python threads: CPU-starved under pytest -n in the VM (CI14: 5.4 of 7.8 Mbit/s)
+@pytest.mark.alone  # a rate measured by Python threads: CPU-starved under pytest -n in the VM (stop 19's CI: 5.4 of 7.8 Mbit/s)
 def test_rate_is_felt_on_the_underlay(wgh_network):
     net = wgh_network(RATED)
     goodput = _udp_goodput(net, "a", "b", offered=16e6)
