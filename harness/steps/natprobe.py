@@ -24,6 +24,7 @@ here: a socket keeps the namespace it was opened in. No WireGuard is involved.
 from __future__ import annotations
 
 import socket
+import time
 from dataclasses import dataclass, field
 
 from harness.endpoint import Endpoint, endpoint_host, format_endpoint
@@ -94,27 +95,54 @@ class _Outside:
         return seen
 
 
-def _ask(inside: socket.socket, outside: _Outside, timeout: float, attempts: int = 3) -> str | None:
+class _Pacing:
+    """How long the probe waits for a datagram. An answer that is expected (the mapping
+    probes) is waited for with growing patience, since on a loaded machine the first
+    datagram to a new neighbour can take over a second (ARP on both hops); a datagram
+    that may rightly never come (a filtering probe) is waited for a few of the slowest
+    round trips seen so far, and never less than `timeout`."""
+
+    ROUND_TRIPS = 4  # a negative answer waits this many of the slowest round trips seen
+    ATTEMPTS = 4  # an expected answer: timeout, 2x, 4x, 8x (4.5 s at 0.3 s)
+
+    def __init__(self, timeout: float):
+        self.timeout = timeout
+        self.slowest = 0.0
+
+    def expected(self) -> list[float]:
+        return [self.timeout * 2**attempt for attempt in range(self.ATTEMPTS)]
+
+    def saw(self, round_trip: float) -> None:
+        self.slowest = max(self.slowest, round_trip)
+
+    @property
+    def negative(self) -> float:
+        return max(self.timeout, min(self.ROUND_TRIPS * self.slowest, 8 * self.timeout))
+
+
+def _ask(inside: socket.socket, outside: _Outside, pacing: _Pacing) -> str | None:
     """Send from the inside socket to an outside host; the mapping it reports back
     (read from its reply's payload, so the reply path is checked too)."""
-    for _ in range(attempts):
+    for wait in pacing.expected():
+        sent = time.monotonic()
         inside.sendto(b"which address do you see?", outside.target)
-        if outside.echo(timeout) is None:
+        if outside.echo(wait) is None:
             continue
-        got = _receive(inside, timeout)
+        got = _receive(inside, wait)
         if got is not None and got[0].startswith(b"seen "):
+            pacing.saw(time.monotonic() - sent)
             return got[0][5:].decode()
     return None
 
 
-def _gets_in(sender: socket.socket, receiver: socket.socket, mapping: str, timeout: float) -> tuple[bool, str | None]:
+def _gets_in(sender: socket.socket, receiver: socket.socket, mapping: str, pacing: _Pacing) -> tuple[bool, str | None]:
     """Does a datagram from `sender` to the external `mapping` reach `receiver`?
     Returns (arrived, the source address:port the receiver saw)."""
     target = Endpoint.parse(mapping)
     _drain(receiver)
     for _ in range(2):  # a second try, in case the first met an unready path
         sender.sendto(b"unsolicited", (target.host, target.port))
-        got = _receive(receiver, timeout)
+        got = _receive(receiver, pacing.negative)
         if got is not None:
             return True, format_endpoint(got[1][0], got[1][1])
     return False, None
@@ -131,13 +159,15 @@ def classify_nat(
 ) -> NatClassification:
     """Probe the NAT between `inside` and the outside hosts `outside` = (A, B).
 
-    `ports` are the two UDP ports opened on A (B uses the first). `timeout` is how
-    long one datagram is waited for; a negative answer costs two of them."""
+    `ports` are the two UDP ports opened on A (B uses the first). `timeout` is the
+    shortest wait for one datagram (see _Pacing: an expected answer is waited for
+    longer on retries, a filtered one a few of the slowest round trips seen)."""
     host_a, host_b = outside
     plan = network.plan
     address_a = str(plan.underlay_address(inside, host_a, 4))
     address_b = str(plan.underlay_address(inside, host_b, 4))
     opened: list[socket.socket] = []
+    pacing = _Pacing(timeout)
 
     def udp(node: str, port: int = 0) -> socket.socket:
         sock = _udp_socket(network.node(node), port)
@@ -151,7 +181,7 @@ def classify_nat(
 
         # mapping: one inside socket, three destinations
         probe = udp(inside)
-        seen = {o.label: _ask(probe, o, timeout) for o in (a1, a2, b1)}
+        seen = {o.label: _ask(probe, o, pacing) for o in (a1, a2, b1)}
         missing = [label for label, value in seen.items() if value is None]
         if missing:
             raise RuntimeError(f"NAT probe: no answer from {', '.join(missing)} through the NAT (is the path up?)")
@@ -164,11 +194,11 @@ def classify_nat(
 
         # filtering: a fresh mapping, opened towards A:p1 only
         fresh = udp(inside)
-        opened_to_a = _ask(fresh, a1, timeout)
+        opened_to_a = _ask(fresh, a1, pacing)
         if opened_to_a is None:
             raise RuntimeError("NAT probe: A:p1 did not answer the filtering probe")
-        from_b, _ = _gets_in(b1.sock, fresh, opened_to_a, timeout)
-        from_a2, _ = _gets_in(a2.sock, fresh, opened_to_a, timeout)
+        from_b, _ = _gets_in(b1.sock, fresh, opened_to_a, pacing)
+        from_a2, _ = _gets_in(a2.sock, fresh, opened_to_a, pacing)
         if from_b:
             filtering = ENDPOINT_INDEPENDENT
         elif from_a2:
@@ -178,23 +208,23 @@ def classify_nat(
 
         hairpin = None
         if second_inside is not None:
-            hairpin = _hairpin(udp, inside, second_inside, a1, timeout)
+            hairpin = _hairpin(udp, inside, second_inside, a1, pacing)
         return NatClassification(mapping, filtering, hairpin, seen)
     finally:
         for sock in opened:
             sock.close()
 
 
-def _hairpin(udp, inside: str, second_inside: str, a1: _Outside, timeout: float) -> bool:
+def _hairpin(udp, inside: str, second_inside: str, a1: _Outside, pacing: _Pacing) -> bool:
     target = udp(inside)
-    public = _ask(target, a1, timeout)  # the target's mapping, as the outside sees it
+    public = _ask(target, a1, pacing)  # the target's mapping, as the outside sees it
     if public is None:
         raise RuntimeError("NAT probe: A:p1 did not answer the hairpin probe")
     sender = udp(second_inside)
-    arrived, source = _gets_in(sender, target, public, timeout)
+    arrived, source = _gets_in(sender, target, public, pacing)
     if not arrived or source is None or endpoint_host(source) != endpoint_host(public):
         return False  # not delivered, or delivered from the private address (no hairpin SNAT)
     back = Endpoint.parse(source)
     _drain(sender)
     target.sendto(b"hairpin reply", (back.host, back.port))
-    return _receive(sender, timeout) is not None
+    return _receive(sender, pacing.negative) is not None

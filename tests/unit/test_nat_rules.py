@@ -206,3 +206,20 @@ def test_every_nat_type_is_one_row_read_by_the_format_the_rendering_and_the_prob
 def test_an_unknown_type_in_a_plan_is_refused():
     with pytest.raises(ValueError, match="unknown NAT type 'carrier-grade'"):
         nft_ruleset(NatPlan("eth1", None, "carrier-grade"))
+
+
+def test_the_nat_probe_waits_longer_on_a_slow_machine():
+    """CI14: under load the first datagram to B took longer than three 0.3 s waits, and
+    the probe said the path was down. Expected answers get growing waits; a datagram
+    that may rightly never come is waited for a few of the slowest round trips seen."""
+    from harness.steps.natprobe import _Pacing
+
+    pacing = _Pacing(0.3)
+    assert pacing.expected() == pytest.approx([0.3, 0.6, 1.2, 2.4])
+    assert pacing.negative == 0.3  # nothing seen yet: the floor
+    pacing.saw(0.01)
+    assert pacing.negative == 0.3  # a fast path does not shorten the floor
+    pacing.saw(0.2)
+    assert pacing.negative == pytest.approx(0.8)
+    pacing.saw(5.0)
+    assert pacing.negative == pytest.approx(2.4)  # bounded: a filtered probe costs at most 8 x timeout

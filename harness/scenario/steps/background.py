@@ -134,12 +134,21 @@ def _check_wait_until(args: WaitUntilArgs, c: StepCheck) -> None:
 
 step("probe", ProbeArgs, check=_check_probe)
 step("capture", CaptureArgs, check=_check_capture)
-# a capture checked for the keepalive interval (±10%) measures timing
+# A shared CPU only adds stalls to a probe stream's outage: it never shortens one. So an
+# outage bound that is expected to fail stays failed, and a bound at the scale of
+# WireGuard's own timers (peer-restart: KEEPALIVE_TIMEOUT + REKEY_TIMEOUT, about 15 s,
+# held to 25 s) keeps seconds of slack that the stalls of a loaded machine do not eat.
+# Tighter bounds run alone: roaming-networks' 2 s bound was missed by 58 ms in the
+# emulated VM next to three other cases (a 10 ms stream shows the machine's stalls).
+TIMER_SCALE_OUTAGE = 10.0  # seconds
+
+
 def _measures_timing(args: StopArgs) -> bool:
-    """A keepalive interval seen on the wire, or a probe stream's longest outage held to
-    a bound: timings that a CPU shared with other cases stretches (a 10 ms probe stream
-    under load shows outages that are the machine's, not WireGuard's)."""
-    return (args.keepalive is not None and args.keepalive > 0) or args.max_outage is not None
+    """A keepalive interval seen on the wire (±10%), or a probe stream's longest outage
+    held to a tight bound that should pass: timings a CPU shared with other cases stretches."""
+    keepalive_timed = args.keepalive is not None and args.keepalive > 0
+    tight_outage = args.max_outage is not None and args.expect == "pass" and args.max_outage < TIMER_SCALE_OUTAGE
+    return keepalive_timed or tight_outage
 
 
 step("stop", StopArgs, check=_check_stop, exclusive=_measures_timing)
