@@ -16,6 +16,7 @@ pytest_plugins = (
     "harness.plugin.collect",
     "harness.plugin.fixtures",
     "harness.plugin.alone",
+    "harness.plugin.autoworkers",
 )
 
 

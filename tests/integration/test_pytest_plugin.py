@@ -137,3 +137,39 @@ def test_under_xdist_a_case_that_runs_alone_shares_the_machine_with_nobody(pytes
     assert sum(1 for n, (s, e) in spans.items() if n.startswith("shared") and s < spans["shared0"][1] and e > spans["shared0"][0]) > 1, (
         "the shared cases ran side by side"
     )
+
+
+def test_n_auto_over_scenario_files_counts_workers_as_wgh_run_j_auto(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch):
+    """xdist's `-n auto` is one worker per CPU; scenario cases mostly wait, so over
+    scenario files alone it is `wgh run -j auto`'s count. With a Python test in the run,
+    xdist's own rule stays."""
+    pytest.importorskip("xdist")
+    import os
+    import re
+
+    from harness.workers.capacity import auto_workers
+
+    monkeypatch.delenv("PYTEST_XDIST_AUTO_NUM_WORKERS", raising=False)
+    cpus = os.cpu_count() or 1
+    cases = cpus + 1  # more than xdist would start, fewer than 4 per CPU: the cases are the limit
+    expected = auto_workers(cases, 2).workers
+    assert expected == cases != cpus
+    directory = pytester.path / "scenarios"
+    directory.mkdir()
+    for n in range(cases):
+        (directory / f"tiny{n}.yaml").write_text(SCENARIO.replace("name: tiny", f"name: tiny{n}"))
+
+    said: list[str] = []
+
+    def workers(*args: str) -> int:
+        result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "-n", "auto", "--no-results", *args, timeout=300)
+        said.append(result.stdout.str())
+        found = re.search(r"created: (\d+)/\1 workers", said[-1])
+        assert found, said[-1]
+        return int(found.group(1))
+
+    assert workers("scenarios") == expected
+    assert f"-n auto → {expected} workers (limited by the number of cases)" in said[-1]
+    (pytester.path / "test_computes.py").write_text("def test_adds():\n    assert 1 + 1 == 2\n")
+    assert workers("scenarios", "test_computes.py") == cpus
+    assert workers() == cpus  # the whole directory holds a Python test too

@@ -14,11 +14,11 @@ import pytest
 import harness.run  # noqa: F401  (loaded here, so in-process inner sessions share the modules they load)
 import harness.scenario.load  # noqa: F401
 from harness import pytest_plugin
-from harness.plugin import alone, collect, fixtures, markers, options, session
+from harness.plugin import alone, autoworkers, collect, fixtures, markers, options, session
 
 pytest_plugins = ["pytester"]
 
-PLUGIN_MODULES = (options, markers, session, collect, fixtures, alone)
+PLUGIN_MODULES = (options, markers, session, collect, fixtures, alone, autoworkers)
 INNER = ("-p", "no:cacheprovider", "-p", "no:hypothesispytest")  # hypothesis: a second or two per inner session
 
 SCENARIO = textwrap.dedent(
