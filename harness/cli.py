@@ -221,7 +221,7 @@ def _run_side_by_side(args, runs, userspace, results, progress, finished) -> int
     entries = [CaseRun(n, case, repeat, args.repeat, runs_alone(case.spec)) for n, (case, repeat) in enumerate(runs)]
     entries.sort(key=lambda entry: (order[id(entry.case)], entry.repeat))
     if args.jobs == "auto":
-        capacity = auto_workers(len(entries), max(len(case.spec.nodes) for case, _ in runs))
+        capacity = auto_workers([len(entry.case.spec.nodes) for entry in entries])
         workers = capacity.workers
         print(f"wgh run: -j auto → {workers} workers (limited by {capacity.limited_by})", file=sys.stderr)
     else:

@@ -74,7 +74,7 @@ def pytest_xdist_auto_num_workers(config: pytest.Config) -> int | None:
             continue  # its collection error is reported by the workers
     if not nodes:
         return None
-    capacity = auto_workers(len(nodes), max(nodes))
+    capacity = auto_workers(nodes)
     config.stash[_capacity_key] = f"-n auto → {capacity.workers} workers (limited by {capacity.limited_by})"
     return capacity.workers
 

@@ -12,6 +12,7 @@ import os
 import resource
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Sequence
 
 CASES_PER_CPU = 4
 MAX_WORKERS = 16
@@ -44,18 +45,33 @@ def _max_net_namespaces() -> int | None:
         return None
 
 
-def auto_workers(cases: int, largest_case_nodes: int) -> Capacity:
-    """Workers for `cases` cases whose largest has `largest_case_nodes` nodes."""
-    nodes = max(1, largest_case_nodes)
-    limits = {"the number of cases": cases, f"{CASES_PER_CPU} per CPU": CASES_PER_CPU * (os.cpu_count() or 1), "the cap": MAX_WORKERS}
+def _most_side_by_side(nodes_largest_first: list[int], per_worker: int, per_node: int, budget: int) -> int:
+    """How many workers fit in `budget` when each holds `per_worker` and the cases they
+    run `per_node` for each node: the worst moment is the largest cases all at once."""
+    used = 0
+    for fitted, nodes in enumerate(nodes_largest_first):
+        used += per_worker + per_node * nodes
+        if used > budget:
+            return fitted
+    return len(nodes_largest_first)
+
+
+def auto_workers(case_nodes: Sequence[int]) -> Capacity:
+    """Workers for cases of `case_nodes` nodes each (one entry per case). Memory, files
+    and namespaces are counted for the largest cases running at once, not for every
+    worker running the largest (one 25-node mesh among 3-node cases took a 3 GiB VM down
+    to 2 workers)."""
+    largest_first = sorted((max(1, nodes) for nodes in case_nodes), reverse=True) or [1]
+    cpus = os.cpu_count() or 1
+    limits = {"the number of cases": len(largest_first), f"{CASES_PER_CPU} per CPU": CASES_PER_CPU * cpus, "the cap": MAX_WORKERS}
     memory = _mem_available()
     if memory is not None:
-        limits["available memory"] = memory // (WORKER_BYTES + nodes * NODE_BYTES)
+        limits["available memory"] = _most_side_by_side(largest_first, WORKER_BYTES, NODE_BYTES, memory)
     files = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
     if files != resource.RLIM_INFINITY:
-        limits["the open-files limit"] = files // (WORKER_FILES + nodes * NODE_FILES)
+        limits["the open-files limit"] = _most_side_by_side(largest_first, WORKER_FILES, NODE_FILES, files)
     namespaces = _max_net_namespaces()
     if namespaces is not None:
-        limits["user.max_net_namespaces"] = namespaces // nodes
+        limits["user.max_net_namespaces"] = _most_side_by_side(largest_first, 0, 1, namespaces)
     reason, workers = min(limits.items(), key=lambda item: item[1])
     return Capacity(max(1, workers), reason)

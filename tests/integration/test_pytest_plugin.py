@@ -152,7 +152,7 @@ def test_n_auto_over_scenario_files_counts_workers_as_wgh_run_j_auto(pytester: p
     monkeypatch.delenv("PYTEST_XDIST_AUTO_NUM_WORKERS", raising=False)
     cpus = os.cpu_count() or 1
     cases = cpus + 1  # more than xdist would start, fewer than 4 per CPU: the cases are the limit
-    expected = auto_workers(cases, 2).workers
+    expected = auto_workers([2] * cases).workers
     assert expected == cases != cpus
     directory = pytester.path / "scenarios"
     directory.mkdir()

@@ -123,12 +123,18 @@ def test_auto_workers_follow_the_tightest_limit(monkeypatch):
     monkeypatch.setattr(capacity, "_mem_available", lambda: 64 * 2**30)
     monkeypatch.setattr(capacity, "_max_net_namespaces", lambda: 1_000_000)
     monkeypatch.setattr(capacity.resource, "getrlimit", lambda which: (1_000_000, 1_000_000))
-    assert capacity.auto_workers(50, 3) == capacity.Capacity(8, "4 per CPU")
-    assert capacity.auto_workers(3, 3) == capacity.Capacity(3, "the number of cases")
+    assert capacity.auto_workers([3] * 50) == capacity.Capacity(8, "4 per CPU")
+    assert capacity.auto_workers([3] * 3) == capacity.Capacity(3, "the number of cases")
     monkeypatch.setattr(capacity, "_mem_available", lambda: 600 * 2**20)  # 600 MiB: 3 workers of 3-node cases
-    assert capacity.auto_workers(50, 3) == capacity.Capacity(3, "available memory")
+    assert capacity.auto_workers([3] * 50) == capacity.Capacity(3, "available memory")
+    # counted for the largest cases at once, not every worker running the largest: a
+    # 25-node case (720 MiB) next to 3-node ones (192 MiB each) in 2 GiB leaves room for 6
+    # more (counting every worker as the 25-node one gave 2)
+    monkeypatch.setattr(capacity, "_mem_available", lambda: 2 * 2**30)
+    assert capacity.auto_workers([3] * 50 + [25]) == capacity.Capacity(7, "available memory")
     monkeypatch.setattr(capacity, "_mem_available", lambda: 64 * 2**30)
     monkeypatch.setattr(capacity, "_max_net_namespaces", lambda: 20)
-    assert capacity.auto_workers(50, 10) == capacity.Capacity(2, "user.max_net_namespaces")
+    assert capacity.auto_workers([10] * 50) == capacity.Capacity(2, "user.max_net_namespaces")
+    assert capacity.auto_workers([10] + [2] * 50) == capacity.Capacity(6, "user.max_net_namespaces")  # 10 + 5 x 2
     monkeypatch.setattr(capacity, "_mem_available", lambda: 10 * 2**20)
-    assert capacity.auto_workers(50, 3).workers == 1, "never fewer than one"
+    assert capacity.auto_workers([3] * 50).workers == 1, "never fewer than one"
