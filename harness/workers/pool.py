@@ -21,6 +21,7 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Sequence
 
@@ -29,6 +30,9 @@ from harness.workers.protocol import Task, receive
 
 POLL_SECONDS = 0.2
 STDERR_KEPT = 40  # lines of a worker's stderr kept to explain its death
+# a worker's stderr may end after its protocol stream: its last words (why it died) are
+# waited for this long, not for ever (a process it left behind may hold the pipe open)
+STDERR_GRACE = 1.0
 
 
 @dataclass
@@ -101,6 +105,8 @@ class _Worker:
     stderr: collections.deque = field(default_factory=lambda: collections.deque(maxlen=STDERR_KEPT))
     running: CaseRun | None = None
     stopped: bool = False  # told there is no more work
+    stderr_open: bool = True
+    exited: float | None = None  # when its protocol stream ended: it has exited
 
     def give(self, task: Task, run: CaseRun) -> None:
         self.running = run
@@ -143,6 +149,7 @@ def _start_worker(events: queue.Queue, command: Sequence[str]) -> _Worker:
         with process.stderr:
             for line in process.stderr:
                 events.put((worker, "stderr", line.rstrip("\n")))
+        events.put((worker, "stderr", None))
 
     threading.Thread(target=read_protocol, daemon=True).start()
     threading.Thread(target=read_stderr, daemon=True).start()
@@ -195,22 +202,17 @@ def run_cases(
         return worker
 
     def handle(worker: _Worker, stream: str, line: str | None) -> list[str]:
-        """One line (None: the worker's output ended); returns interruption summaries."""
+        """One line (None: that stream ended); returns interruption summaries."""
         if stream == "stderr":
-            worker.stderr.append(line)
-            on_stderr(line)
+            if line is None:
+                worker.stderr_open = False
+            else:
+                worker.stderr.append(line)
+                on_stderr(line)
             return []
         run = worker.running
         if line is None:
-            code = worker.process.wait()
-            worker.stop()  # its stdin: nobody writes to a worker that has exited
-            if run is not None:  # it died with a case: that case is an error
-                worker.running = None
-                tail = "\n".join(worker.stderr)
-                record = _died(run, code, tail)
-                finished.append(FinishedCase(run.number, run.case, record, run.repeat, run.repeats, record["error"], record["error"]))
-                on_done(finished[-1])
-            pool.remove(worker)
+            worker.exited = time.monotonic()  # reap() ends it, once its stderr is read
             return []
         message = receive(line)
         if message["event"] == "step" and run is not None:
@@ -224,17 +226,33 @@ def run_cases(
             on_done(done)
         return []
 
+    def reap() -> None:
+        """Workers that have exited leave the pool; one that died with a case makes that
+        case an error, with the last lines it wrote to stderr."""
+        for worker in [w for w in pool if w.exited is not None]:
+            if worker.stderr_open and time.monotonic() - worker.exited < STDERR_GRACE:
+                continue  # its last words may still be on the way
+            code = worker.process.wait()
+            worker.stop()  # its stdin: nobody writes to a worker that has exited
+            run, worker.running = worker.running, None
+            if run is not None:  # it died with a case: that case is an error
+                record = _died(run, code, "\n".join(worker.stderr))
+                finished.append(FinishedCase(run.number, run.case, record, run.repeat, run.repeats, record["error"], record["error"]))
+                on_done(finished[-1])
+            pool.remove(worker)
+
     try:
         hand_out()
         while pool:
             try:
                 worker, stream, line = events.get(timeout=POLL_SECONDS)
+                handle(worker, stream, line)
             except queue.Empty:
-                continue
-            handle(worker, stream, line)
+                pass
+            reap()
             hand_out()
     except KeyboardInterrupt:
-        summaries = _stop_all(pool, events, handle)
+        summaries = _stop_all(pool, events, handle, reap)
         raise PoolInterrupted(finished, summaries) from None
     finally:
         for worker in pool:
@@ -242,7 +260,9 @@ def run_cases(
     return finished
 
 
-def _stop_all(pool: list[_Worker], events: queue.Queue, handle: Callable[[_Worker, str, str | None], list[str]]) -> list[str]:
+def _stop_all(
+    pool: list[_Worker], events: queue.Queue, handle: Callable[[_Worker, str, str | None], list[str]], reap: Callable[[], None]
+) -> list[str]:
     """Every worker tears down: SIGTERM to the busy ones, end of input to all, and wait
     until each has ended (a signal meanwhile is deferred; the third aborts)."""
     summaries: list[str] = []
@@ -257,9 +277,10 @@ def _stop_all(pool: list[_Worker], events: queue.Queue, handle: Callable[[_Worke
         while pool:
             try:
                 worker, stream, line = events.get(timeout=POLL_SECONDS)
+                summaries += handle(worker, stream, line)
             except queue.Empty:
-                continue
-            summaries += handle(worker, stream, line)
+                pass
+            reap()
     return summaries
 
 
