@@ -15,15 +15,10 @@ from pathlib import Path
 
 import pytest
 
-from harness.plugin.collect import SCENARIO_DIR_NAME
+from harness.plugin.collect import is_scenario_file
 from harness.plugin.options import collects_scenarios
 
 _capacity_key = pytest.StashKey[str]()  # what -n auto chose and why, for the header
-_SUFFIXES = (".yaml", ".yml")
-
-
-def _is_scenario(path: Path) -> bool:
-    return path.suffix in _SUFFIXES and SCENARIO_DIR_NAME in path.parts
 
 
 def scenario_files_only(config: pytest.Config) -> list[Path] | None:
@@ -38,7 +33,7 @@ def scenario_files_only(config: pytest.Config) -> list[Path] | None:
     for arg in config.args:
         path = Path(base, arg.split("::")[0])
         if not path.is_dir():
-            if not _is_scenario(path):
+            if not is_scenario_file(path):
                 return None
             found.append(path)
             continue
@@ -46,7 +41,7 @@ def scenario_files_only(config: pytest.Config) -> list[Path] | None:
             subdirs[:] = sorted(d for d in subdirs if not any(fnmatch.fnmatch(d, pattern) for pattern in skipped_dirs))
             for name in sorted(names):
                 file = Path(directory, name)
-                if _is_scenario(file):
+                if is_scenario_file(file):
                     found.append(file)
                 elif any(fnmatch.fnmatch(name, pattern) for pattern in python_files):
                     return None

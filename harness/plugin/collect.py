@@ -21,8 +21,13 @@ from harness.plugin.options import collects_scenarios, engine_factory, shard_opt
 SCENARIO_DIR_NAME = "scenarios"
 
 
+def is_scenario_file(path: Path) -> bool:
+    """A file this plugin collects: *.yaml / *.yml under a folder named `scenarios`."""
+    return path.suffix in (".yaml", ".yml") and SCENARIO_DIR_NAME in path.parts
+
+
 def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Collector | None:
-    if file_path.suffix in (".yaml", ".yml") and SCENARIO_DIR_NAME in file_path.parts and collects_scenarios(parent.config):
+    if is_scenario_file(file_path) and collects_scenarios(parent.config):
         return ScenarioFile.from_parent(parent, path=file_path)
     return None
 

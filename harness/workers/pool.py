@@ -213,6 +213,7 @@ def run_cases(
         run = worker.running
         if line is None:
             worker.exited = time.monotonic()  # reap() ends it, once its stderr is read
+            worker.stop()  # its stdin, and no more work: nobody writes to a worker that has exited
             return []
         message = receive(line)
         if message["event"] == "step" and run is not None:
@@ -233,7 +234,6 @@ def run_cases(
             if worker.stderr_open and time.monotonic() - worker.exited < STDERR_GRACE:
                 continue  # its last words may still be on the way
             code = worker.process.wait()
-            worker.stop()  # its stdin: nobody writes to a worker that has exited
             run, worker.running = worker.running, None
             if run is not None:  # it died with a case: that case is an error
                 record = _died(run, code, "\n".join(worker.stderr))

@@ -15,11 +15,12 @@ import pytest
 
 from harness.workers.pool import CaseRun, PoolInterrupted, run_cases
 
-# Speaks the worker protocol. A case id says what to do: "sleep:<s>", "die", or
+# Speaks the worker protocol. A case id says what to do: "sleep:<s>", "die", "die-late"
+# (its protocol stream ends first, its last words come 0.3 s later), or
 # "hang" (until SIGTERM, then report the case as interrupted, as a real worker does).
 FAKE_WORKER = textwrap.dedent(
     """
-    import json, signal, sys, time
+    import json, os, signal, sys, time
     log = open(sys.argv[1], "a")
     def say(event, **fields):
         print(json.dumps({"event": event, **fields}), flush=True)
@@ -39,6 +40,10 @@ FAKE_WORKER = textwrap.dedent(
         if what == "die":
             print("fake worker: something broke", file=sys.stderr, flush=True)
             sys.exit(3)
+        if what == "die-late":
+            sys.stdout.flush(); os.close(1); time.sleep(0.3)
+            print("fake worker: broke after its output", file=sys.stderr, flush=True)
+            os._exit(3)
         if what == "hang":
             time.sleep(60)
         time.sleep(float(what.split(":")[1]))
@@ -101,6 +106,15 @@ def test_a_worker_that_dies_makes_its_case_an_error_that_says_why_and_the_rest_r
     assert "died (exit status 3)" in by_number[0].summary() and "something broke" in by_number[0].summary()
     assert by_number[1].status == by_number[2].status == "passed"
     assert "fake worker: something broke" in messages
+
+
+def test_a_dead_workers_last_words_are_kept_when_they_come_after_its_output_ends(tmp_path):
+    """CI16: the end of a dying worker's protocol stream was handled before its stderr
+    line, and the error lost the reason. Here the reason comes 0.3 s after that end."""
+    finished, _ = _run(tmp_path, [("die-late", False), ("sleep:0.1", False)], workers=1)
+    by_number = {f.number: f for f in finished}
+    assert by_number[0].status == "error" and "broke after its output" in by_number[0].summary()
+    assert by_number[1].status == "passed"
 
 
 def test_a_signal_stops_every_worker_and_waits_for_their_teardown(tmp_path):
