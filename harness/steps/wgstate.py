@@ -5,6 +5,10 @@ has now (`learned_endpoint`); and the `listen_port` timeline step.
 Counters are exact: WireGuard counts the UDP payload of every message to or from a
 peer (handshake initiation 148 B, response 92 B, data 32 B + the inner packet padded to
 16 bytes), so ten default pings make a known number of bytes.
+
+A counter can lag the packet it counts: wireguard-go adds a sent packet's bytes only
+after the send call returns, by which time the peer may have answered it. A reading
+that misses its expectation is therefore taken again once the counters stop moving.
 """
 
 from __future__ import annotations
@@ -45,19 +49,46 @@ def transfer(network, index: int, args: TransferArgs) -> StepResult:
     if status is None:
         result.message = f"{args.node} has no peer with {args.peer}'s public key"
         return result
+    if _problems(args, status):
+        status = settled_status(network, args.node, args.peer, status)
     prefix = f"{args.record}." if args.record else ""
     result.measurements[f"{prefix}rx_bytes"] = Measurement(status.rx_bytes, "bytes")
     result.measurements[f"{prefix}tx_bytes"] = Measurement(status.tx_bytes, "bytes")
-    problems = [
-        f"{name} {value} B, expected {describe(expected)}"
-        for name, value, expected in (("rx", status.rx_bytes, args.rx), ("tx", status.tx_bytes, args.tx))
-        if expected is not None and not allows(expected, value)
-    ]
+    problems = _problems(args, status)
     result.passed = not problems
     result.message = f"rx {status.rx_bytes} B, tx {status.tx_bytes} B" + (f": {'; '.join(problems)}" if problems else "")
     if problems:
         result.diagnosis = describe_peer(args.node, args.peer, status, time.time())
     return result
+
+
+def _problems(args: TransferArgs, status) -> list[str]:
+    return [
+        f"{name} {value} B, expected {describe(expected)}"
+        for name, value, expected in (("rx", status.rx_bytes, args.rx), ("tx", status.tx_bytes, args.tx))
+        if expected is not None and not allows(expected, value)
+    ]
+
+
+SETTLE_QUIET = 0.1  # counters unchanged this long are taken as settled
+SETTLE_LIMIT = 1.0  # traffic that never stops: give up and take the latest reading
+
+
+def settled_status(network, node: str, peer: str, status, clock=time.monotonic, sleep=time.sleep):
+    """Read a peer's counters until they have not moved for SETTLE_QUIET seconds."""
+    deadline = clock() + SETTLE_LIMIT
+    quiet_since = clock()
+    while clock() < deadline:
+        sleep(SETTLE_QUIET / 4)
+        latest = network.wireguard.peer_status(node, peer)
+        if latest is None:
+            return status
+        if (latest.rx_bytes, latest.tx_bytes) != (status.rx_bytes, status.tx_bytes):
+            quiet_since = clock()
+        elif clock() - quiet_since >= SETTLE_QUIET:
+            return latest
+        status = latest
+    return status
 
 
 @runs("learned_endpoint")

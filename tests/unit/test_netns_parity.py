@@ -11,9 +11,10 @@ from harness.errors import ScenarioError
 from harness.plan.network import build_plan
 from harness.scenario.load import load_text
 from harness.scenario.model import ScenarioSpec
-from harness.scenario.steps.wgstate import ByteBounds
+from harness.scenario.steps.wgstate import ByteBounds, TransferArgs
 from harness.endpoint import Endpoint
-from harness.steps.wgstate import allows, describe
+from harness.steps.wgstate import allows, describe, settled_status, transfer
+from harness.wg.status import PeerStatus
 
 FILE = "scenarios/x.yaml"
 
@@ -232,3 +233,43 @@ def test_shipped_netns_parity_files_validate():
     for name in ("netns-parity.yaml", "netns-parity-roaming.yaml", "netns-parity-nat.yaml"):
         cases = load_file(root / name)
         assert cases and all(isinstance(c.spec, ScenarioSpec) for c in cases)
+
+
+class _LaggingCounters:
+    """A peer whose tx counter catches up on its last packet a few readings late, as
+    wireguard-go's does when it counts after the send call returns."""
+
+    def __init__(self, readings: list[tuple[int, int]]):
+        self.readings = readings
+        self.wireguard = self
+
+    def peer_status(self, node, peer):
+        rx, tx = self.readings.pop(0) if len(self.readings) > 1 else self.readings[0]
+        return PeerStatus(b"k" * 32, "127.0.0.1:1", 1.0, rx, tx)
+
+
+def _transfer(network, **expect):
+    args = TransferArgs.model_validate({"node": "n1", "peer": "n2", **expect})
+    return transfer(network, 0, args)
+
+
+def test_transfer_waits_for_a_lagging_counter_to_settle():
+    lagging = _LaggingCounters([(1428, 1244), (1428, 1244), (1428, 1372)])
+    result = _transfer(lagging, tx=1372, rx=[1428, 1460])
+    assert result.passed, result.message
+    assert result.measurements["tx_bytes"].value == 1372
+
+
+def test_transfer_still_fails_when_the_settled_counter_is_wrong():
+    settled = _LaggingCounters([(1428, 1244)])
+    result = _transfer(settled, tx=1372)
+    assert not result.passed
+    assert result.message == "rx 1428 B, tx 1244 B: tx 1244 B, expected 1372"
+
+
+def test_settling_gives_up_on_counters_that_never_stop():
+    ticks = iter(range(1000))
+    moving = _LaggingCounters([(n, n) for n in range(1000)])
+    first = moving.peer_status("n1", "n2")
+    latest = settled_status(moving, "n1", "n2", first, clock=lambda: next(ticks) * 0.01, sleep=lambda s: None)
+    assert 0 < latest.tx_bytes < 200  # the latest reading at the limit, after some readings
