@@ -12,6 +12,7 @@ CAUSES: dict[str, str] = {
     "no-traffic": "the initiator has sent nothing (no data for the peer, no keepalive)",
     "port-mismatch": "the initiator sends to a port the responder does not listen on",
     "psk-mismatch": "the two ends use different preshared keys (or only one uses one): the responder answers, the initiator cannot authenticate the response",
+    "simultaneous-initiations": "both ends initiated at the same moment: each answered the other's initiation, which dropped its own, so no answer matched (handshake glare)",
     "udp-blocked": "handshake initiations go unanswered although the underlay works (UDP dropped on the path)",
     "allowed-ips-receiver": "the receiver's AllowedIPs for the sender do not cover the packet's source",
     "session-expired": "the last handshake is older than REJECT_AFTER_TIME and no new one succeeded",

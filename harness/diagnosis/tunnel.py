@@ -11,6 +11,7 @@ from pyroute2.netlink.exceptions import NetlinkError
 
 from harness.allowedips import covering, peer_for
 from harness.diagnosis.cryptokey import routing_loop
+from harness.diagnosis.handshake import simultaneous_initiations
 from harness.diagnosis.result import Diagnosis
 from harness.endpoint import endpoint_host
 from harness.net.dns import stale_endpoint
@@ -147,6 +148,8 @@ def diagnose_tunnel(network, src: str, dst: str, dst_address: str | None = None,
             diag.set("no-traffic", f"no handshake ever: {src} has sent nothing to {dst} (no traffic for that peer and no keepalive)")
         elif dst_status.listen_port and src_peer.endpoint and not src_peer.endpoint.endswith(f":{dst_status.listen_port}"):
             diag.set("port-mismatch", f"no handshake ever: {src} sends to {src_peer.endpoint} but {dst} listens on port {dst_status.listen_port}")
+        elif glare := simultaneous_initiations(src, dst, src_peer, dst_peer):
+            diag.set("simultaneous-initiations", glare)
         else:
             sender = src if src_peer.endpoint else dst
             receiver = dst if sender == src else src

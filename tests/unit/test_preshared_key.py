@@ -12,6 +12,7 @@ import pytest
 from harness.engine.fake import FakeNetwork
 from harness.plan.network import build_plan
 from harness.scenario.load import ScenarioError, load_data
+from harness.diagnosis.handshake import handshake_messages
 from harness.diagnosis.tunnel import diagnose_tunnel
 from harness.wg import uapi
 from harness.wg.config import PeerChange, PeerConfig
@@ -102,3 +103,27 @@ def test_the_same_key_on_both_ends_is_not_a_mismatch():
     net.set_peer("server", "client", endpoint="198.18.0.1:51820", rx_bytes=296, preshared_key=same)
     net.world.ping = lambda node, address: 0.1
     assert diagnose_tunnel(net, "client", "server").code != "psk-mismatch"
+
+
+def test_simultaneous_initiations_are_told_from_a_blocked_port():
+    # CI, kernel 6.1 in the VM, nat-types[full-cone]: both ends sent 2 initiations and
+    # answered the other's 2, and neither accepted an answer
+    net = FakeNetwork(plan_of({}, {"endpoint": "client"}))
+    net.set_peer("client", "server", endpoint="198.18.0.2:51820", rx_bytes=296, tx_bytes=480)
+    net.set_peer("server", "client", endpoint="198.18.0.1:51820", rx_bytes=296, tx_bytes=480)
+    net.world.ping = lambda node, address: 0.1
+    diagnosis = diagnose_tunnel(net, "client", "server")
+    assert diagnosis.code == "simultaneous-initiations", str(diagnosis)
+    assert "(2 and 2 initiations)" in diagnosis.cause and "(2 and 2 responses sent)" in diagnosis.cause
+    # the same initiations with no answers sent: a path that drops them, not glare
+    net.set_peer("client", "server", endpoint="198.18.0.2:51820", rx_bytes=0, tx_bytes=296)
+    net.set_peer("server", "client", endpoint="198.18.0.1:51820", rx_bytes=0, tx_bytes=296)
+    assert diagnose_tunnel(net, "client", "server").code == "udp-blocked"
+
+
+@pytest.mark.parametrize(
+    "byte_count, split",
+    [(0, (0, 0)), (148, (1, 0)), (92, (0, 1)), (480, (2, 2)), (296, (2, 0)), (100, None), (148 * 23, None)],  # 23·148 = 37·92
+)
+def test_counters_split_into_initiations_and_responses(byte_count, split):
+    assert handshake_messages(byte_count) == split
