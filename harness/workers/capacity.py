@@ -3,7 +3,9 @@
 Cases mostly wait (WireGuard's timers, NAT timeouts, recovery windows), so the CPU is
 not the limit: several cases per core share the machine well. What does limit it is
 memory (a worker is a Python process with pyroute2 and pydantic loaded; every node of
-a userspace backend adds a wireguard-go), open files, and the host's namespace limit.
+a userspace backend adds a wireguard-go), the host's namespace limit, and the parent's
+open files. The open-files limit (RLIMIT_NOFILE) is per process: a worker holds only its
+own case's sockets, so what grows with the worker count is the parent's pipes to them.
 """
 
 from __future__ import annotations
@@ -18,8 +20,8 @@ CASES_PER_CPU = 4
 MAX_WORKERS = 16
 WORKER_BYTES = 120 * 2**20  # a worker's own memory (measured ~70 MiB RSS; room to spare)
 NODE_BYTES = 24 * 2**20  # per node: a wireguard-go, dnsmasq or iperf3 at most (measured ~10-15 MiB)
-WORKER_FILES = 64
-NODE_FILES = 16  # netlink sockets, the namespace fd, pipes of its processes
+PARENT_FILES = 64  # the parent's own: results, logs, its terminal, Python's
+PARENT_FILES_PER_WORKER = 4  # the parent's ends of a worker's stdin, stdout and stderr pipes
 
 
 @dataclass(frozen=True)
@@ -57,8 +59,8 @@ def _most_side_by_side(nodes_largest_first: list[int], per_worker: int, per_node
 
 
 def auto_workers(case_nodes: Sequence[int]) -> Capacity:
-    """Workers for cases of `case_nodes` nodes each (one entry per case). Memory, files
-    and namespaces are counted for the largest cases running at once, not for every
+    """Workers for cases of `case_nodes` nodes each (one entry per case). Memory and
+    namespaces are counted for the largest cases running at once, not for every
     worker running the largest (one 25-node mesh among 3-node cases took a 3 GiB VM down
     to 2 workers)."""
     largest_first = sorted((max(1, nodes) for nodes in case_nodes), reverse=True) or [1]
@@ -69,7 +71,7 @@ def auto_workers(case_nodes: Sequence[int]) -> Capacity:
         limits["available memory"] = _most_side_by_side(largest_first, WORKER_BYTES, NODE_BYTES, memory)
     files = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
     if files != resource.RLIM_INFINITY:
-        limits["the open-files limit"] = _most_side_by_side(largest_first, WORKER_FILES, NODE_FILES, files)
+        limits["the open-files limit"] = max(0, files - PARENT_FILES) // PARENT_FILES_PER_WORKER
     namespaces = _max_net_namespaces()
     if namespaces is not None:
         limits["user.max_net_namespaces"] = _most_side_by_side(largest_first, 0, 1, namespaces)

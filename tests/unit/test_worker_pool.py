@@ -150,5 +150,13 @@ def test_auto_workers_follow_the_tightest_limit(monkeypatch):
     monkeypatch.setattr(capacity, "_max_net_namespaces", lambda: 20)
     assert capacity.auto_workers([10] * 50) == capacity.Capacity(2, "user.max_net_namespaces")
     assert capacity.auto_workers([10] + [2] * 50) == capacity.Capacity(6, "user.max_net_namespaces")  # 10 + 5 x 2
+    # the open-files limit is per process: with the common soft limit of 1024 a 26-node
+    # case next to others does not count against it (summing the workers' files as if
+    # they shared one limit held the emulated VM to 4 workers)
+    monkeypatch.setattr(capacity, "_max_net_namespaces", lambda: 1_000_000)
+    monkeypatch.setattr(capacity.resource, "getrlimit", lambda which: (1024, 4096))
+    assert capacity.auto_workers([26, 11, 6] + [5] * 50) == capacity.Capacity(8, "4 per CPU")
+    monkeypatch.setattr(capacity.resource, "getrlimit", lambda which: (80, 4096))  # the parent's pipes: (80 - 64) / 4
+    assert capacity.auto_workers([3] * 50) == capacity.Capacity(4, "the open-files limit")
     monkeypatch.setattr(capacity, "_mem_available", lambda: 10 * 2**20)
     assert capacity.auto_workers([3] * 50).workers == 1, "never fewer than one"
