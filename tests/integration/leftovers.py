@@ -87,8 +87,16 @@ def nothing_left(run_ids: set[str] | None = None) -> bool:
 
 
 def left_by_finished_runs() -> dict[str, list[str]]:
-    """Objects of runs that are over (other runs may be live in parallel: not counted)."""
+    """Objects of runs that are over (other runs may be live in parallel: not counted).
+    The records are read before and after the objects are listed: a run that starts in
+    between (record written, then its first namespace) is live in the second reading, one
+    that ends in between (namespaces gone, then its record) in the first."""
     from harness.cleanup import live_runs
 
-    live = {run for run, record in live_runs().items() if record.owner_alive()}
-    return {kind: [x for x in items if not any(run in x for run in live)] for kind, items in harness_objects().items()}
+    def live() -> set[str]:
+        return {run for run, record in live_runs().items() if record.owner_alive()}
+
+    before = live()
+    objects = harness_objects()
+    running = before | live()
+    return {kind: [x for x in items if not any(run in x for run in running)] for kind, items in objects.items()}
