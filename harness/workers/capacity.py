@@ -21,7 +21,7 @@ MAX_WORKERS = 16
 WORKER_BYTES = 120 * 2**20  # a worker's own memory (measured ~70 MiB RSS; room to spare)
 NODE_BYTES = 24 * 2**20  # per node: a wireguard-go, dnsmasq or iperf3 at most (measured ~10-15 MiB)
 PARENT_FILES = 64  # the parent's own: results, logs, its terminal, Python's
-PARENT_FILES_PER_WORKER = 4  # the parent's ends of a worker's stdin, stdout and stderr pipes
+PARENT_FILES_PER_WORKER = 5  # the parent's ends of a worker's stdin, stdout, stderr and status pipes, its pidfd
 
 
 @dataclass(frozen=True)

@@ -8,8 +8,10 @@ order cases finish.
 Signals: the workers are their own process groups, so a terminal's Ctrl-C reaches
 only this process, which passes SIGTERM on to every busy worker and waits while each
 tears its case down (further signals are deferred; a third aborts, as in a serial run).
-A worker gets SIGTERM too when this process dies, however it dies (PR_SET_PDEATHSIG),
-so a SIGKILLed parent leaves only torn-down runs, or what the reaper removes.
+A worker gets SIGTERM too when this process dies, however it dies (PR_SET_PDEATHSIG:
+workers are forked by a zygote that imported what the cases need once, see
+harness.workers.zygote, and that dies with this process), so a SIGKILLed parent
+leaves only torn-down runs, or what the reaper removes.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from typing import Any, Callable, Sequence
 
 from harness.interrupts import shielded
 from harness.workers.protocol import Task, receive
+from harness.workers.zygote import ForkedProcess, Zygote, ZygoteUnavailable, supported, worker_modules
 
 POLL_SECONDS = 0.2
 STDERR_KEPT = 40  # lines of a worker's stderr kept to explain its death
@@ -101,7 +104,7 @@ class PoolInterrupted(KeyboardInterrupt):
 
 @dataclass
 class _Worker:
-    process: subprocess.Popen
+    process: subprocess.Popen | ForkedProcess
     stderr: collections.deque = field(default_factory=lambda: collections.deque(maxlen=STDERR_KEPT))
     running: CaseRun | None = None
     stopped: bool = False  # told there is no more work
@@ -125,17 +128,34 @@ class _Worker:
 WORKER_COMMAND = (sys.executable, "-m", "harness.workers.worker")
 
 
-def _start_worker(events: queue.Queue, command: Sequence[str]) -> _Worker:
+def _start_zygote(runs: Sequence[CaseRun]) -> Zygote | None:
+    """The process the workers are forked from, having imported what these cases need."""
+    if not supported():
+        return None
+    try:
+        return Zygote(worker_modules(r.case for r in runs), sorted({r.case.file for r in runs}))
+    except OSError:
+        return None
+
+
+def _start_worker(events: queue.Queue, command: Sequence[str], zygote: Zygote | None) -> _Worker:
     from harness.net.nsexec import die_with_parent
 
     def setup() -> None:
         os.setpgid(0, 0)  # Ctrl-C at a terminal reaches the parent only, which passes it on
         die_with_parent()  # SIGTERM (a clean teardown) if the parent dies, SIGKILL included
 
-    process = subprocess.Popen(
-        list(command),
-        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, bufsize=1, preexec_fn=setup,
-    )
+    process: subprocess.Popen | ForkedProcess | None = None
+    if zygote is not None:
+        try:
+            process = zygote.spawn()
+        except ZygoteUnavailable:  # this worker and the next start the slow way
+            pass
+    if process is None:
+        process = subprocess.Popen(
+            list(command),
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, bufsize=1, preexec_fn=setup,
+        )
     worker = _Worker(process)
 
     # both streams end up in one queue, read by the main thread only (it also draws the progress line)
@@ -196,8 +216,12 @@ def run_cases(
             for worker in [w for w in pool if w.running is None and not w.stopped][(1 if alone else 0):]:
                 worker.stop()
 
+    zygote: list[Zygote | None] = []  # started with the first worker; None: workers start with exec
+
     def _add_worker() -> _Worker:
-        worker = _start_worker(events, worker_command)
+        if not zygote:
+            zygote.append(_start_zygote(runs) if tuple(worker_command) == WORKER_COMMAND else None)
+        worker = _start_worker(events, worker_command, zygote[0])
         pool.append(worker)
         return worker
 
@@ -257,6 +281,9 @@ def run_cases(
     finally:
         for worker in pool:
             worker.stop()
+        for started in zygote:
+            if started is not None:
+                started.close()
     return finished
 
 

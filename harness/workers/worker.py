@@ -13,7 +13,8 @@ from typing import IO
 from harness import interrupts
 
 
-def main(argv: list[str]) -> int:
+def main(argv: list[str], loaded: dict[str, list] | None = None) -> int:
+    """`loaded`: scenario files already loaded (by path), as the zygote passes them."""
     interrupts.install()
     # the protocol has stdout to itself: anything else the harness prints goes to stderr
     protocol: IO[str] = os.fdopen(os.dup(sys.stdout.fileno()), "w")
@@ -27,7 +28,7 @@ def main(argv: list[str]) -> int:
             from harness.workers.protocol import Task, send
     except KeyboardInterrupt:
         return interrupts.EXIT_INTERRUPTED
-    cases: dict[str, list] = {}
+    cases: dict[str, list] = dict(loaded or {})
     try:
         for line in sys.stdin:
             task = Task.from_line(line)

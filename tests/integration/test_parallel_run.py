@@ -71,7 +71,7 @@ def _start_slow(wgh_cli, tmp_path: Path, count: int) -> tuple[subprocess.Popen, 
         path.write_text(SLOW.format(n=n))
         files.append(str(path))
     proc = subprocess.Popen([wgh_cli.path, "run", "--no-results", "-j", str(count), *files], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    return proc, _wait_for_cases(lambda pid: _parent_of(pid) == proc.pid, count, proc)
+    return proc, _wait_for_cases(lambda pid: _descends_from(proc.pid, pid), count, proc)  # workers are forked by its zygote
 
 
 def _wait_for_cases(ours, count: int, proc: subprocess.Popen) -> set[str]:

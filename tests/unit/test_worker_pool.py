@@ -156,7 +156,33 @@ def test_auto_workers_follow_the_tightest_limit(monkeypatch):
     monkeypatch.setattr(capacity, "_max_net_namespaces", lambda: 1_000_000)
     monkeypatch.setattr(capacity.resource, "getrlimit", lambda which: (1024, 4096))
     assert capacity.auto_workers([26, 11, 6] + [5] * 50) == capacity.Capacity(8, "4 per CPU")
-    monkeypatch.setattr(capacity.resource, "getrlimit", lambda which: (80, 4096))  # the parent's pipes: (80 - 64) / 4
+    monkeypatch.setattr(capacity.resource, "getrlimit", lambda which: (84, 4096))  # the parent's files: (84 - 64) / 5
     assert capacity.auto_workers([3] * 50) == capacity.Capacity(4, "the open-files limit")
     monkeypatch.setattr(capacity, "_mem_available", lambda: 10 * 2**20)
     assert capacity.auto_workers([3] * 50).workers == 1, "never fewer than one"
+
+
+def test_the_zygote_imports_scapy_only_for_cases_that_capture_or_serve_dns():
+    from harness.scenario.load import load_file
+    from harness.workers.zygote import BASE_MODULES, SCAPY_MODULES, worker_modules
+
+    plain = load_file("scenarios/direct.yaml") + load_file("scenarios/nat.yaml")
+    assert worker_modules(plain) == list(BASE_MODULES)
+    for capturing in ("scenarios/nat-keepalive.yaml", "scenarios/dns-endpoint.yaml"):
+        assert set(SCAPY_MODULES) <= set(worker_modules(plain + load_file(capturing))), capturing
+
+
+def test_a_worker_the_zygote_cannot_fork_starts_with_exec():
+    import queue
+
+    from harness.workers import pool
+    from harness.workers.zygote import ZygoteUnavailable
+
+    class GoneZygote:
+        def spawn(self):
+            raise ZygoteUnavailable("the zygote is gone")
+
+    worker = pool._start_worker(queue.Queue(), [sys.executable, "-c", "import sys; sys.stdin.read()"], GoneZygote())
+    worker.stop()
+    assert worker.process.wait() == 0
+    assert hasattr(worker.process, "poll"), "a Popen, started with exec"
