@@ -130,11 +130,20 @@ def test_a_signal_stops_every_worker_and_everything_is_torn_down(wgh_cli, tmp_pa
 
 @host_only
 def test_a_sigkilled_parent_leaves_workers_that_tear_down_by_themselves(wgh_cli, tmp_path):
+    from harness.processes import command_lines, process_running, process_start_time
+
     proc, runs = _start_slow(wgh_cli, tmp_path, 2)
+    zygotes = [(pid, process_start_time(pid)) for pid, argv in command_lines() if "harness.workers.zygote" in argv and _parent_of(pid) == proc.pid]
+    assert len(zygotes) == 1, "the workers were forked by the run's zygote"
     proc.kill()
     proc.wait()
-    # no `wgh clean`: each worker got SIGTERM when its parent died, and tore its case down
+    # no `wgh clean`: the zygote died with the parent, each worker got SIGTERM when the
+    # zygote died, and tore its case down
     assert _gone(runs, 30) == {}
+    deadline = time.monotonic() + 10
+    while process_running(*zygotes[0]) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not process_running(*zygotes[0]), "the zygote outlived the parent"
 
 
 @host_only
