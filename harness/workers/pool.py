@@ -17,7 +17,6 @@ leaves only torn-down runs, or what the reaper removes.
 from __future__ import annotations
 
 import collections
-import os
 import queue
 import signal
 import subprocess
@@ -29,7 +28,7 @@ from typing import Any, Callable, Sequence
 
 from harness.interrupts import shielded
 from harness.workers.protocol import Task, receive
-from harness.workers.zygote import ForkedProcess, Zygote, ZygoteUnavailable, supported, worker_modules
+from harness.workers.zygote import ForkedProcess, Zygote, ZygoteUnavailable, own_group_dying_with_parent, supported, worker_modules
 
 POLL_SECONDS = 0.2
 STDERR_KEPT = 40  # lines of a worker's stderr kept to explain its death
@@ -139,12 +138,6 @@ def _start_zygote(runs: Sequence[CaseRun]) -> Zygote | None:
 
 
 def _start_worker(events: queue.Queue, command: Sequence[str], zygote: Zygote | None) -> _Worker:
-    from harness.net.nsexec import die_with_parent
-
-    def setup() -> None:
-        os.setpgid(0, 0)  # Ctrl-C at a terminal reaches the parent only, which passes it on
-        die_with_parent()  # SIGTERM (a clean teardown) if the parent dies, SIGKILL included
-
     process: subprocess.Popen | ForkedProcess | None = None
     if zygote is not None:
         try:
@@ -154,7 +147,8 @@ def _start_worker(events: queue.Queue, command: Sequence[str], zygote: Zygote | 
     if process is None:
         process = subprocess.Popen(
             list(command),
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, bufsize=1, preexec_fn=setup,
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, bufsize=1,
+            preexec_fn=own_group_dying_with_parent,
         )
     worker = _Worker(process)
 

@@ -60,9 +60,19 @@ def worker_modules(cases: Iterable[Any]) -> list[str]:
 
     def uses_scapy(spec: Any) -> bool:
         captures = any(step_kind(step) == "capture" for step in spec.steps)
-        return captures or any(getattr(node, "dns", None) for node in spec.nodes.values())
+        return captures or any(node.dns for node in spec.nodes.values())
 
     return [*BASE_MODULES, *(SCAPY_MODULES if any(uses_scapy(case.spec) for case in cases) else ())]
+
+
+def own_group_dying_with_parent() -> None:
+    """In a new worker or zygote, before it runs anything: its own process group (a
+    terminal's Ctrl-C reaches the parent only, which passes it on) and SIGTERM (a clean
+    teardown) when its parent dies, SIGKILL included."""
+    from harness.net.nsexec import die_with_parent
+
+    os.setpgid(0, 0)
+    die_with_parent()
 
 
 def supported() -> bool:
@@ -115,20 +125,16 @@ class ForkedProcess:
 
 
 class Zygote:
-    """The parent's side: start() once, spawn() per worker, close() at the end."""
+    """The parent's side: started with the modules to import and the scenario files to
+    load, spawn() per worker, close() once they have ended."""
 
     def __init__(self, modules: Sequence[str], files: Sequence[str] = ()):
-        from harness.net.nsexec import die_with_parent
-
-        def setup() -> None:
-            os.setpgid(0, 0)  # Ctrl-C at a terminal reaches the parent only
-            die_with_parent()
-
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         try:
             self.process = subprocess.Popen(
                 [sys.executable, "-m", "harness.workers.zygote", str(theirs.fileno()), *modules, "--", *files],
-                pass_fds=[theirs.fileno()], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, preexec_fn=setup,
+                pass_fds=[theirs.fileno()], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                preexec_fn=own_group_dying_with_parent,
             )
         except BaseException:
             ours.close()
@@ -262,10 +268,7 @@ def _become_worker(
     try:
         signal.signal(signal.SIGCHLD, signal.SIG_DFL)  # its own children are waited for one by one
         signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGCHLD})
-        os.setpgid(0, 0)
-        from harness.net.nsexec import die_with_parent
-
-        die_with_parent()
+        own_group_dying_with_parent()
         if os.getppid() != zygote:  # the zygote died before the line above: no one will stop us
             os._exit(1)
         control.close()

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from harness.cleanup import REGISTRY_DIR
+from harness.processes import command_lines, parent_of, process_running, process_start_time
 from harness.results.verdicts import verdicts
 
 from .leftovers import harness_objects, run_records
@@ -90,18 +91,11 @@ def _wait_for_cases(ours, count: int, proc: subprocess.Popen) -> set[str]:
     raise AssertionError("the cases never came up side by side")
 
 
-def _parent_of(pid: int) -> int | None:
-    try:
-        return int(Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[1])
-    except (OSError, IndexError, ValueError):
-        return None
-
-
 def _descends_from(ancestor: int, pid: int | None) -> bool:
     while pid and pid > 1:
         if pid == ancestor:
             return True
-        pid = _parent_of(pid)
+        pid = parent_of(pid)
     return False
 
 
@@ -130,10 +124,8 @@ def test_a_signal_stops_every_worker_and_everything_is_torn_down(wgh_cli, tmp_pa
 
 @host_only
 def test_a_sigkilled_parent_leaves_workers_that_tear_down_by_themselves(wgh_cli, tmp_path):
-    from harness.processes import command_lines, process_running, process_start_time
-
     proc, runs = _start_slow(wgh_cli, tmp_path, 2)
-    zygotes = [(pid, process_start_time(pid)) for pid, argv in command_lines() if "harness.workers.zygote" in argv and _parent_of(pid) == proc.pid]
+    zygotes = [(pid, process_start_time(pid)) for pid, argv in command_lines() if "harness.workers.zygote" in argv and parent_of(pid) == proc.pid]
     assert len(zygotes) == 1, "the workers were forked by the run's zygote"
     proc.kill()
     proc.wait()

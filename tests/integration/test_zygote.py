@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from harness.processes import parent_of, process_running, process_start_time
 from harness.workers.protocol import Task
 from harness.workers.zygote import BASE_MODULES, Zygote, ZygoteUnavailable, supported
 
@@ -24,10 +25,6 @@ def zygote():
     started = Zygote(BASE_MODULES)
     yield started
     started.close()
-
-
-def _parent_of(pid: int) -> int:
-    return int(Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[1])
 
 
 def _wait(process, seconds: float) -> int | None:
@@ -52,7 +49,7 @@ def test_a_forked_worker_runs_a_preloaded_case_and_exits_when_its_input_ends(tmp
 
 def _runs_one_case(zygote: Zygote, scenario: Path) -> None:
     worker = zygote.spawn()
-    assert _parent_of(worker.pid) == zygote.process.pid
+    assert parent_of(worker.pid) == zygote.process.pid
     scenario.unlink()  # the zygote loaded it: the worker does not read it again
     task = Task(1, str(scenario), None, 1, 1, "wireguard-go", None, None, None)
     worker.stdin.write(task.to_line())
@@ -80,9 +77,11 @@ def test_a_signal_reaches_the_worker_and_its_status_comes_back(zygote):
 
 def test_a_zygote_that_dies_stops_its_workers_and_forks_no_more(zygote):
     worker = zygote.spawn()
+    started = process_start_time(worker.pid)
+    assert process_running(worker.pid, started)
     zygote.process.kill()
     zygote.process.wait()
-    assert _wait(worker, 30) is not None, "the worker outlived its zygote"
-    assert not Path(f"/proc/{worker.pid}").exists() or _parent_of(worker.pid) != zygote.process.pid
+    assert _wait(worker, 30) is not None, "the worker outlived its zygote"  # wait() ends when it has exited
+    assert not process_running(worker.pid, started)
     with pytest.raises(ZygoteUnavailable):
         zygote.spawn()

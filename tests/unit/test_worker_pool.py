@@ -174,6 +174,7 @@ def test_the_zygote_imports_scapy_only_for_cases_that_capture_or_serve_dns():
 
 def test_a_worker_the_zygote_cannot_fork_starts_with_exec():
     import queue
+    import subprocess
 
     from harness.workers import pool
     from harness.workers.zygote import ZygoteUnavailable
@@ -185,4 +186,4 @@ def test_a_worker_the_zygote_cannot_fork_starts_with_exec():
     worker = pool._start_worker(queue.Queue(), [sys.executable, "-c", "import sys; sys.stdin.read()"], GoneZygote())
     worker.stop()
     assert worker.process.wait() == 0
-    assert hasattr(worker.process, "poll"), "a Popen, started with exec"
+    assert isinstance(worker.process, subprocess.Popen), "started with exec"
