@@ -17,7 +17,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from harness.plan import naming
-from harness.processes import process_running, process_start_time, stop_process, stop_processes
+from harness.processes import orphaned_processes, process_running, process_start_time, stop_process, stop_processes
 
 
 REGISTRY_DIR = Path("/run/wgharness")
@@ -147,26 +147,78 @@ def remove_namespace(name: str) -> bool:
     return not nsexec.netns_path(name).exists()
 
 
-def remove_objects(record: RunRecord) -> list[str]:
-    leftovers = []
+def remove_objects(record: RunRecord, *, owner_gone: bool = False) -> list[str]:
+    """Remove what the record names, and every process inside its namespaces (one
+    started but not yet recorded, a shell step's background job). `owner_gone`: the run's
+    harness is dead, so its marked processes are ended too, wherever they are (see
+    harness.processes: one may sit in a namespace already unmounted)."""
+    return remove_run_objects(record, owner_gone=owner_gone).failures
+
+
+@dataclass
+class Removal:
+    processes: list[str] = field(default_factory=list)  # "<name> <pid>", of what was ended
+    namespaces: list[str] = field(default_factory=list)
+    failures: list[str] = field(default_factory=list)
+
+
+def remove_run_objects(record: RunRecord, *, owner_gone: bool = False) -> Removal:
+    removal = Removal()
     # processes first: a live wireguard-go keeps its namespace alive after unmount
-    stuck = stop_processes([(proc.pid, proc.start) for proc in record.processes])
-    leftovers += [f"process {p.pid} ({p.what})" for p in record.processes if p.pid in stuck]
+    recorded = {proc.pid: proc for proc in record.processes}
+    extra: dict[int, tuple[int | None, str]] = {}
+    namespaces = {nsexec_path(ns): ns for ns in record.namespaces}
+    for pid, ns in _processes_in(namespaces):
+        if pid not in recorded:
+            extra[pid] = (process_start_time(pid), f"{_comm(pid)} in {ns}")
+    if owner_gone:
+        for orphan in orphaned_processes((record.pid, record.start)):
+            if orphan.pid not in recorded:
+                extra.setdefault(orphan.pid, (orphan.start, orphan.name))
+    pending = [(proc.pid, proc.start) for proc in record.processes] + [(pid, start) for pid, (start, _) in extra.items()]
+    running = {pid for pid, start in pending if start is not None and process_running(pid, start)}
+    stuck = set(stop_processes(pending))
+    for pid, proc in recorded.items():
+        if pid in stuck:
+            removal.failures.append(f"process {pid} ({proc.what})")
+        elif pid in running:
+            removal.processes.append(f"{proc.what} {pid}")
+    for pid, (_, what) in extra.items():
+        if pid in stuck:
+            removal.failures.append(f"process {pid} ({what})")
+        elif pid in running:
+            removal.processes.append(f"{what} {pid} (unrecorded)")
     for name in reversed(record.namespaces):
+        existed = nsexec_path(name).exists()
         if not remove_namespace(name):
-            leftovers.append(f"namespace {name}")
+            removal.failures.append(f"namespace {name}")
+        elif existed:
+            removal.namespaces.append(name)
     for sock in record.sockets:
         Path(sock).unlink(missing_ok=True)
     for directory in record.dirs:
         shutil.rmtree(directory, ignore_errors=True)
-    return leftovers
+    return removal
+
+
+def nsexec_path(name: str) -> Path:
+    from harness.net import nsexec
+
+    return nsexec.netns_path(name)
+
+
+def _comm(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/comm").read_text().strip()
+    except OSError:
+        return "process"
 
 
 @dataclass
 class ReapReport:
     runs: list[str] = field(default_factory=list)
     namespaces: list[str] = field(default_factory=list)
-    processes: list[int] = field(default_factory=list)
+    processes: list[str] = field(default_factory=list)  # what was ended: "<name> <pid> …"
     sockets: list[str] = field(default_factory=list)
     failures: list[str] = field(default_factory=list)
 
@@ -186,11 +238,12 @@ def live_runs(directory: Path = REGISTRY_DIR) -> dict[str, RunRecord]:
     return runs
 
 
-def reap(directory: Path = REGISTRY_DIR, *, shells: bool = False) -> ReapReport:
+def reap(directory: Path = REGISTRY_DIR, *, sweep: bool = False) -> ReapReport:
     """Remove everything left by runs whose owner process is gone. Live runs are untouched.
-    `shells`: also look for Mininet host shells of runs that lost their record, by name
-    in every process's command line (`wgh clean`; a build skips it: the engine's shells
-    die with the harness and are in its record, so only a wiped /run leaves one)."""
+    `sweep` (`wgh clean`): also look through every process on the host for what a dead
+    run left without a record: Mininet host shells by name, and any process marked as
+    started by a harness process that is gone (harness.processes), wherever it is. A
+    build skips it: its own dead runs' records and named namespaces cover the usual case."""
     report = ReapReport()
     records = live_runs(directory)
     alive = {run for run, rec in records.items() if rec.owner_alive()}
@@ -198,11 +251,11 @@ def reap(directory: Path = REGISTRY_DIR, *, shells: bool = False) -> ReapReport:
         if run in alive:
             continue
         report.runs.append(run)
-        report.namespaces += rec.namespaces
-        report.processes += [p.pid for p in rec.processes if process_start_time(p.pid) == p.start]
-        failures = remove_objects(rec)
-        report.failures += failures
-        if not failures:
+        removal = remove_run_objects(rec, owner_gone=True)
+        report.namespaces += removal.namespaces
+        report.processes += removal.processes
+        report.failures += removal.failures
+        if not removal.failures:
             (directory / f"{run}.json").unlink(missing_ok=True)
     if directory != REGISTRY_DIR:
         return report  # a private registry (tests): never sweep the host by name
@@ -213,26 +266,30 @@ def reap(directory: Path = REGISTRY_DIR, *, shells: bool = False) -> ReapReport:
         # read has written its record before creating anything, so it is spared
         return bool(run) and run not in alive and not (directory / f"{run}.json").exists()
 
+    def end(pid: int, what: str) -> None:
+        if stop_process(pid, process_start_time(pid)):
+            report.processes.append(what)
+        else:
+            report.failures.append(f"process {what}")
+
     netns_dir = Path("/run/netns")
     orphans = [ns for ns in (sorted(os.listdir(netns_dir)) if netns_dir.is_dir() else []) if orphaned(naming.run_of(ns))]
     # processes first: one still inside a namespace keeps it alive after unmount. Any
     # process inside an orphaned run's namespace is the run's (wireguard-go, a userspace
     # implementation from a template, dnsmasq, iperf3): nothing else is put there
     for pid, ns in _processes_in({netns_dir / ns: ns for ns in orphans}):
-        if stop_process(pid, process_start_time(pid)):
-            report.processes.append(pid)
-        else:
-            report.failures.append(f"process {pid} in {ns}")
+        end(pid, f"{_comm(pid)} {pid} in {ns}")
     # unnamed namespaces (the Mininet engine's hosts) are held by shells named after the
     # run: the shell and everything inside its namespace go, and the namespace with them
-    lost = [(pid, name) for pid, name in (_mininet_shells() if shells else []) if orphaned(naming.run_of(name))]
+    lost = [(pid, name) for pid, name in (_mininet_shells() if sweep else []) if orphaned(naming.run_of(name))]
     held = dict(lost)
     inside = [(pid, name) for pid, name in _processes_in({Path(f"/proc/{pid}/ns/net"): name for pid, name in lost}) if pid not in held]
     for pid, name in inside + lost:  # what runs inside first, then the shell
-        if stop_process(pid, process_start_time(pid)):
-            report.processes.append(pid)
-        else:
-            report.failures.append(f"process {pid} in {name}")
+        end(pid, f"{_comm(pid)} {pid} in {name}")
+    # a process started the moment its harness was killed (not yet recorded), whose
+    # namespace is already gone: found by the owner it carries
+    for orphan in orphaned_processes() if sweep else []:
+        end(orphan.pid, orphan.describe())
     for ns in orphans:
         if ns not in report.namespaces:
             if remove_namespace(ns):

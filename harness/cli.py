@@ -460,15 +460,15 @@ def cmd_doctor(args: argparse.Namespace) -> int:
 def cmd_clean(args: argparse.Namespace) -> int:
     from harness.cleanup import reap
 
-    report = reap(shells=True)
+    report = reap(sweep=True)
     if report.empty and not report.failures:
         print("nothing to clean")
     else:
         if report.runs:
             print(f"runs reaped: {', '.join(report.runs)}")
-        for what, items in (("namespaces", report.namespaces), ("processes", report.processes), ("sockets", report.sockets)):
+        for what, items in (("namespaces removed", report.namespaces), ("processes ended", report.processes), ("sockets removed", report.sockets)):
             if items:
-                print(f"{what} removed: {', '.join(map(str, items))}")
+                print(f"{what}: {', '.join(items)}")
         for failure in report.failures:
             print(f"could not remove: {failure}", file=sys.stderr)
     return EXIT_FAILED if report.failures else EXIT_OK

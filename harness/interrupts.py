@@ -20,7 +20,8 @@ at the next bytecode that can raise.
 
 `checkpoint(phase)` is a test hook for fault injection: with WGH_TEST_PAUSE_AT=<phase>
 set, the run announces the phase on stderr and waits there for a signal, so a test can
-interrupt it at an exact point instead of guessing with timers.
+interrupt it at an exact point instead of guessing with timers (WGH_TEST_PAUSE_SECONDS:
+how long at most; 0 announces without waiting, for a test that picks a moment after it).
 """
 
 from __future__ import annotations
@@ -196,10 +197,16 @@ def checkpoint(phase: str, detail: str = "") -> None:
     # counted before announcing: a signal may arrive the moment the line is out
     until = (len(shield.received) if shield else 0) + int(os.environ.get("WGH_TEST_PAUSE_SIGNALS", "1"))
     print(f"WGH-CHECKPOINT {phase} {detail}".rstrip(), file=sys.stderr, flush=True)
-    deadline = time.monotonic() + float(os.environ.get("WGH_TEST_PAUSE_SECONDS", "60"))
+    wait = float(os.environ.get("WGH_TEST_PAUSE_SECONDS", "60"))
+    if wait <= 0:  # announce only: a test acts at a moment of its own choosing after it
+        return
+    deadline = time.monotonic() + wait
     # outside a teardown the signal raises KeyboardInterrupt out of this sleep; inside
     # one it is deferred, and the wait ends once it has been noted
     while time.monotonic() < deadline:
         if shield is not None and len(shield.received) >= until:
             return
         time.sleep(0.01)
+    # said loudly: a run that goes on after its test lost the race would otherwise pass
+    # as if the signal had been ignored
+    _say(f"WGH-CHECKPOINT-EXPIRED {phase}: no signal came within {wait:g}s; going on")

@@ -217,9 +217,11 @@ def _run_child(argv: list[str], stdout) -> int:
 
     from harness.net.nsexec import die_with_parent
 
+    parent = os.getpid()
+
     def setup() -> None:
         os.setpgid(0, 0)
-        die_with_parent()
+        die_with_parent(parent=parent)
 
     process = subprocess.Popen(argv, stdout=stdout, preexec_fn=setup)
     try:

@@ -1,14 +1,23 @@
 """Processes the harness started (wireguard-go, dnsmasq, iperf3, watchdogs): told
-apart from a recycled PID by their start time, and stopped by PID only, never by name."""
+apart from a recycled PID by their start time, and stopped by PID only, never by name.
+
+Every process the harness starts carries its starter in its environment
+(WGH_OWNER=<pid>:<start time>), and so does everything that process starts in turn (a
+shell step's background jobs). A run killed before it could record a process (a
+SIGKILL between fork and the record's write) still leaves it findable: a process whose
+owner is gone is the harness's to end, whatever its name, namespace or parent.
+"""
 
 from __future__ import annotations
 
+import functools
 import os
 import signal
 import subprocess
 import time
 from pathlib import Path
-from typing import Sequence
+from dataclasses import dataclass
+from typing import Mapping, Sequence
 
 
 def _stat_fields(pid: int) -> list[str] | None:
@@ -23,6 +32,88 @@ def process_start_time(pid: int) -> int | None:
     """Start time in clock ticks since boot: tells a PID from a recycled one."""
     fields = _stat_fields(pid)
     return int(fields[19]) if fields else None
+
+
+OWNER_ENV = "WGH_OWNER"
+
+
+def owner_marker() -> str:
+    """The value of WGH_OWNER for this process's children: looked up by the current
+    PID, so a forked worker marks its children as its own, not as its parent's."""
+    return _marker_of(os.getpid())
+
+
+@functools.lru_cache(maxsize=4)
+def _marker_of(pid: int) -> str:
+    return f"{pid}:{process_start_time(pid)}"
+
+
+def marked_env(env: Mapping[str, str] | None = None) -> dict[str, str]:
+    """`env` (default: this process's environment) with this process as the owner."""
+    marked = dict(os.environ if env is None else env)
+    marked[OWNER_ENV] = owner_marker()
+    return marked
+
+
+@dataclass(frozen=True)
+class OwnedProcess:
+    """A process that carries an owner's marker: what it is, and who started it."""
+
+    pid: int
+    start: int
+    name: str
+    owner_pid: int
+    owner_start: int | None
+
+    def owner_alive(self) -> bool:
+        return process_running(self.owner_pid, self.owner_start)
+
+    def describe(self) -> str:
+        return f"{self.name} {self.pid} (started by harness process {self.owner_pid}, which is gone)"
+
+
+def _owner_of(environ: bytes) -> tuple[int, int | None] | None:
+    prefix = OWNER_ENV.encode() + b"="
+    for entry in environ.split(b"\0"):
+        if entry.startswith(prefix):
+            pid, _, start = entry[len(prefix):].decode(errors="replace").partition(":")
+            try:
+                return int(pid), int(start) if start not in ("", "None") else None
+            except ValueError:
+                return None
+    return None
+
+
+def owned_processes() -> list[OwnedProcess]:
+    """Every process on the host that carries an owner's marker (a zombie, which has
+    exited and only waits for its parent, is left out)."""
+    found = []
+    me = os.getpid()
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit() or int(entry) == me:
+            continue
+        try:
+            environ = Path(f"/proc/{entry}/environ").read_bytes()
+        except OSError:
+            continue
+        owner = _owner_of(environ) if OWNER_ENV.encode() in environ else None
+        fields = _stat_fields(int(entry))
+        if owner is None or fields is None or fields[0] in ("Z", "X"):
+            continue
+        try:
+            name = Path(f"/proc/{entry}/comm").read_text().strip()
+        except OSError:
+            continue
+        found.append(OwnedProcess(int(entry), int(fields[19]), name, *owner))
+    return found
+
+
+def orphaned_processes(owner: tuple[int, int | None] | None = None) -> list[OwnedProcess]:
+    """Processes whose owner is gone: of that one owner, or of any."""
+    return [
+        p for p in owned_processes()
+        if (owner is None or (p.owner_pid, p.owner_start) == owner) and not p.owner_alive()
+    ]
 
 
 def process_running(pid: int, start: int | None) -> bool:

@@ -34,7 +34,8 @@ def main(argv: list[str]) -> int:
         if time.monotonic() > deadline:
             return 0  # alive: it closed the pipe itself, and tears down itself
         time.sleep(0.01)
-    if not remove_objects(record):
+    # owner_gone: also what it started but had not recorded yet when it was killed
+    if not remove_objects(record, owner_gone=True):
         record_path.unlink(missing_ok=True)
     return 0
 

@@ -26,7 +26,13 @@ def _restore_signal_handlers():
     test runner its own back afterwards."""
     import signal
 
+    from harness import interrupts
+
     saved = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
     yield
+    # a shield left up would defer every later signal in this process (a later test's
+    # Ctrl-C "DID NOT RAISE"): blame the test that left it
+    stale, interrupts._shield = interrupts._shield, None
+    assert stale is None, f"the test left a signal shield up ({stale.during})"
     for signum, handler in saved.items():
         signal.signal(signum, handler if handler is not None else signal.SIG_DFL)

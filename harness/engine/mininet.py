@@ -41,6 +41,7 @@ from harness.net import nsexec
 from harness.plan.naming import namespace_name
 from harness.plan.network import NetworkPlan
 from harness.plan.types import NodePlan, VethPlan
+from harness.processes import marked_env
 
 SHELL_EXIT_TIMEOUT = 5.0
 
@@ -85,7 +86,9 @@ class DiesWithHarness:
     SIGHUP is how Mininet itself stops its nodes. So its namespace cannot outlive us."""
 
     def _popen(self, cmd: Any, **params: Any) -> Any:
-        params.setdefault("preexec_fn", lambda: nsexec.die_with_parent(signal.SIGHUP))
+        parent = os.getpid()
+        params.setdefault("preexec_fn", lambda: nsexec.die_with_parent(signal.SIGHUP, parent))
+        params.setdefault("env", marked_env())  # found by its owner if we die (harness.processes)
         return super()._popen(cmd, **params)  # type: ignore[misc]
 
 

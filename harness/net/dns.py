@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from harness.errors import BuildError, MissingCapability
-from harness.interrupts import held
+from harness.interrupts import checkpoint, held
 from harness.net import dnswire, nsexec
 from harness.net.dnswire import Address, Answer, DnsError, build_query, hosts_file, parse_response
 from harness.plan.dns import dns_servers, resolver_for
@@ -170,6 +170,7 @@ class DnsServer:
         # nothing records, and without PDEATHSIG nothing stops
         with held("starting dnsmasq"), open(self.directory / "stderr.txt", "wb") as stderr:
             self.process = nsexec.popen(self.namespace, argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=stderr)
+            checkpoint("dnsmasq-started", network.plan.run_id)  # a SIGKILL here leaves it unrecorded (tests)
             network.registry.add_process(self.process.pid, "dnsmasq")
 
     def _write(self, records: dict[str, tuple[Address, ...]]) -> None:

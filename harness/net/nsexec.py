@@ -18,6 +18,8 @@ import threading
 from pathlib import Path
 from typing import Any, Callable, Protocol, Sequence, TypeVar, Union
 
+from harness.processes import marked_env
+
 NETNS_RUN_DIR = Path("/run/netns")
 CLONE_NEWNET = 0x40000000
 PR_SET_PDEATHSIG = 1
@@ -189,17 +191,25 @@ def read_sysctl(namespace: Namespace, name: str) -> str:
     return call_in(namespace, lambda: path.read_text().strip())
 
 
-def die_with_parent(signum: int = signal.SIGTERM) -> None:
+def die_with_parent(signum: int = signal.SIGTERM, parent: int | None = None) -> None:
     """In a child between fork and exec: `signum` when the harness dies, even by SIGKILL
-    (SIGHUP for an interactive shell, which ignores SIGTERM)."""
+    (SIGHUP for an interactive shell, which ignores SIGTERM). `parent`, the harness's PID
+    taken before the fork, closes the race where it dies before this call: the signal
+    would never come, so the child exits here instead."""
     _libc.prctl(PR_SET_PDEATHSIG, signum)
+    if parent is not None and os.getppid() != parent:
+        os._exit(128 + signum)
 
 
 def _child_setup(namespace: Namespace | None, die_with_parent: bool) -> Callable[[], None]:
+    parent = os.getpid()  # before the fork: the child compares its parent with it
+
     def setup() -> None:
         if die_with_parent:
             # children the harness starts do not outlive it, even after SIGKILL
             _libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+            if os.getppid() != parent:  # it died before the line above
+                os._exit(128 + signal.SIGTERM)
         if namespace is not None:
             _enter(namespace)
 
@@ -207,8 +217,10 @@ def _child_setup(namespace: Namespace | None, die_with_parent: bool) -> Callable
 
 
 def popen(namespace: Namespace | None, argv: Sequence[str], *, die_with_parent: bool = True, **kwargs: Any) -> subprocess.Popen:
-    """Start a process inside ``namespace`` (None: the harness's own namespace)."""
-    return subprocess.Popen(list(argv), preexec_fn=_child_setup(namespace, die_with_parent), **kwargs)
+    """Start a process inside ``namespace`` (None: the harness's own namespace), marked
+    as this process's (harness.processes.OWNER_ENV) so that it is found if we die first."""
+    env = marked_env(kwargs.pop("env", None))
+    return subprocess.Popen(list(argv), preexec_fn=_child_setup(namespace, die_with_parent), env=env, **kwargs)
 
 
 def run(namespace: Namespace | None, argv: Sequence[str], *, timeout: float = 30.0, input: str | None = None, check: bool = False) -> subprocess.CompletedProcess:
@@ -216,6 +228,7 @@ def run(namespace: Namespace | None, argv: Sequence[str], *, timeout: float = 30
     return subprocess.run(
         list(argv),
         preexec_fn=_child_setup(namespace, True),
+        env=marked_env(),
         input=input,
         capture_output=True,
         text=True,

@@ -13,6 +13,7 @@ from harness.diagnosis import mtu
 from harness.diagnosis.path import diagnose_path
 from harness.engine.base import Node
 from harness.errors import MissingCapability
+from harness.interrupts import checkpoint
 from harness.processes import stop_children
 from harness.scenario.steps.throughput import Iperf3Args
 from harness.steps.registry import runs
@@ -54,6 +55,7 @@ class Iperf3Run:
         self.server = network.popen(
             args.to, [binary, "-s", "-1", "-p", str(port), "-J"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL
         )
+        checkpoint("iperf3-started", network.plan.run_id)  # never recorded: found by namespace and owner (tests)
         self.client = None
         try:
             deadline = time.monotonic() + 10

@@ -21,7 +21,8 @@ from pyroute2.netlink.exceptions import NetlinkError
 from harness.backends import UserspaceCommand
 from harness.endpoint import format_endpoint
 from harness.errors import BuildError, HarnessError, MissingCapability
-from harness.interrupts import held
+from harness.interrupts import checkpoint, held
+from harness.plan.naming import run_of
 from harness.net import nsexec
 from harness.processes import stop_children
 from harness.wg import uapi
@@ -252,6 +253,7 @@ class UserspaceDevice(WgDevice):
         env = dict(os.environ, LOG_LEVEL="verbose" if os.environ.get("WGH_DEBUG") else "error")
         with held(f"starting {backend}"), open(log_path, "wb") as log:  # started and recorded as one
             process = nsexec.popen(socket_namespace or namespace, argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env)
+            checkpoint(f"{backend}-started", run_of(ifname) or "")  # a SIGKILL here leaves it unrecorded (tests)
             on_started(process.pid)
         return UserspaceDevice(namespace, ifname, process, log_path, socket_namespace, backend)
 

@@ -28,7 +28,7 @@ from typing import Any, Callable, Sequence
 
 from harness.interrupts import shielded
 from harness.workers.protocol import Task, receive
-from harness.workers.zygote import ForkedProcess, Zygote, ZygoteUnavailable, own_group_dying_with_parent, supported, worker_modules
+from harness.workers.zygote import ForkedProcess, Zygote, ZygoteUnavailable, dying_with_this_process, supported, worker_modules
 
 POLL_SECONDS = 0.2
 STDERR_KEPT = 40  # lines of a worker's stderr kept to explain its death
@@ -148,7 +148,7 @@ def _start_worker(events: queue.Queue, command: Sequence[str], zygote: Zygote | 
         process = subprocess.Popen(
             list(command),
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, bufsize=1,
-            preexec_fn=own_group_dying_with_parent,
+            preexec_fn=dying_with_this_process(),
         )
     worker = _Worker(process)
 

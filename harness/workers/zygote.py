@@ -18,6 +18,7 @@ with a plain exec, as before."""
 
 from __future__ import annotations
 
+import functools
 import importlib
 import os
 import select
@@ -27,7 +28,7 @@ import struct
 import subprocess
 import sys
 import traceback
-from typing import Any, Iterable, Sequence
+from typing import Any, Callable, Iterable, Sequence
 
 # what every case imports (the worker's loop, a run, the netns engine, the steps and diagnoses)
 BASE_MODULES = (
@@ -65,14 +66,20 @@ def worker_modules(cases: Iterable[Any]) -> list[str]:
     return [*BASE_MODULES, *(SCAPY_MODULES if any(uses_scapy(case.spec) for case in cases) else ())]
 
 
-def own_group_dying_with_parent() -> None:
+def own_group_dying_with_parent(parent: int | None = None) -> None:
     """In a new worker or zygote, before it runs anything: its own process group (a
     terminal's Ctrl-C reaches the parent only, which passes it on) and SIGTERM (a clean
-    teardown) when its parent dies, SIGKILL included."""
+    teardown) when its parent dies, SIGKILL included. `parent`: its PID taken before
+    the fork (a parent that died first would never send the signal)."""
     from harness.net.nsexec import die_with_parent
 
     os.setpgid(0, 0)
-    die_with_parent()
+    die_with_parent(parent=parent)
+
+
+def dying_with_this_process() -> Callable[[], None]:
+    """A preexec_fn: the child is in its own group and dies with this process."""
+    return functools.partial(own_group_dying_with_parent, os.getpid())
 
 
 def supported() -> bool:
@@ -134,7 +141,7 @@ class Zygote:
             self.process = subprocess.Popen(
                 [sys.executable, "-m", "harness.workers.zygote", str(theirs.fileno()), *modules, "--", *files],
                 pass_fds=[theirs.fileno()], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                preexec_fn=own_group_dying_with_parent,
+                preexec_fn=dying_with_this_process(),
             )
         except BaseException:
             ours.close()
@@ -268,9 +275,7 @@ def _become_worker(
     try:
         signal.signal(signal.SIGCHLD, signal.SIG_DFL)  # its own children are waited for one by one
         signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGCHLD})
-        own_group_dying_with_parent()
-        if os.getppid() != zygote:  # the zygote died before the line above: no one will stop us
-            os._exit(1)
+        own_group_dying_with_parent(zygote)  # exits if the zygote died before: no one would stop us
         control.close()
         for fd in not_ours:
             os.close(fd)

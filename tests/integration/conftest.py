@@ -17,5 +17,5 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 def no_leftovers_after_the_suite():
     """After all integration tests, nothing of any finished run may remain."""
     yield
-    left = left_by_finished_runs()
+    left = left_by_finished_runs(stale_after=60)
     assert not any(left.values()), f"the harness left objects behind: {left}"

@@ -86,17 +86,32 @@ def nothing_left(run_ids: set[str] | None = None) -> bool:
     return not any(harness_objects(run_ids).values())
 
 
-def left_by_finished_runs() -> dict[str, list[str]]:
-    """Objects of runs that are over (other runs may be live in parallel: not counted).
-    The records are read before and after the objects are listed: a run that starts in
-    between (record written, then its first namespace) is live in the second reading, one
-    that ends in between (namespaces gone, then its record) in the first."""
-    from harness.cleanup import live_runs
+def left_by_finished_runs(stale_after: float | None = None) -> dict[str, list[str]]:
+    """Objects of runs that are over and left no record: a leak. Not counted: runs live
+    in parallel, and runs whose record is still there (a run SIGKILLed by a test on
+    another worker, whose objects the watchdog or `wgh clean` removes by that record,
+    checked by that test; a run whose teardown failed says "could not remove"). The
+    records are read before and after the objects are listed: a run that starts in
+    between (record written, then its first namespace) is in the second reading, one
+    that ends in between (namespaces gone, then its record) in the first.
+    `stale_after`: a dead run's record older than this many seconds no longer excuses
+    its objects (at the end of a session: no test waits that long to clean up)."""
+    import time
 
-    def live() -> set[str]:
-        return {run for run, record in live_runs().items() if record.owner_alive()}
+    from harness.cleanup import REGISTRY_DIR, live_runs
 
-    before = live()
+    def excused() -> set[str]:
+        runs = set()
+        for run, record in live_runs().items():
+            try:
+                age = time.time() - (REGISTRY_DIR / f"{run}.json").stat().st_mtime
+            except OSError:
+                age = 0.0
+            if record.owner_alive() or stale_after is None or age < stale_after:
+                runs.add(run)
+        return runs
+
+    before = excused()
     objects = harness_objects()
-    running = before | live()
+    running = before | excused()
     return {kind: [x for x in items if not any(run in x for run in running)] for kind, items in objects.items()}

@@ -101,6 +101,7 @@ def test_timeout_tears_down(wgh_cli, tmp_path):
     result = wgh_cli("run", "--no-results", str(scenario), timeout=450)  # TimeoutExpired: the sleep ran on
     assert result.returncode == 1
     assert "time budget of 2s" in result.stdout + result.stderr
+    assert "could not remove" not in result.stdout + result.stderr
     assert not any(left_by_finished_runs().values()), left_by_finished_runs()
 
 
@@ -109,6 +110,7 @@ def test_failing_scenario_tears_down(wgh_cli, tmp_path):
     scenario.write_text(SLOW.replace("- sleep: 60s", "- ping: {from: a, to: b, via: underlay, count: 1, timeout: 300ms, family: 4, to: 100.64.99.1}").replace("to: b, via", "via"))
     result = wgh_cli("run", "--no-results", str(scenario))
     assert result.returncode == 1, result.stdout + result.stderr
+    assert "could not remove" not in result.stdout + result.stderr
     assert not any(left_by_finished_runs().values()), left_by_finished_runs()
 
 

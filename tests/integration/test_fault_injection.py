@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 
 from harness.cleanup import REGISTRY_DIR
+from harness.processes import process_running, process_start_time
 
 from .hoststate import differences, snapshot
 from .leftovers import harness_objects, run_records
@@ -72,11 +73,13 @@ def scenario(tmp_path: Path) -> Path:
     return path
 
 
-def _start(wgh_cli, scenario: Path, pause_at: str | None, signals: int = 1) -> subprocess.Popen:
+def _start(wgh_cli, scenario: Path, pause_at: str | None, signals: int = 1, pause_seconds: float | None = None) -> subprocess.Popen:
     env = {k: v for k, v in os.environ.items() if not k.startswith("WGH_TEST_PAUSE")}
     if pause_at:
         env["WGH_TEST_PAUSE_AT"] = pause_at
         env["WGH_TEST_PAUSE_SIGNALS"] = str(signals)
+    if pause_seconds is not None:
+        env["WGH_TEST_PAUSE_SECONDS"] = str(pause_seconds)
     return subprocess.Popen(
         [wgh_cli.path, "run", "--no-results", "--backend", "wireguard-go", str(scenario)],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
@@ -211,7 +214,7 @@ def test_pytest_plugin_interrupted_leaves_nothing(tmp_path, host_before, phase, 
     directory.mkdir()
     (directory / "fault.yaml").write_text(SCENARIO)
     env = {k: v for k, v in os.environ.items() if not k.startswith(("WGH_TEST_PAUSE", "PYTEST_"))}
-    env.update(WGH_TEST_PAUSE_AT=phase, WGH_TEST_PAUSE_SIGNALS="1", WGH_TEST_PAUSE_SECONDS="20")
+    env.update(WGH_TEST_PAUSE_AT=phase, WGH_TEST_PAUSE_SIGNALS="1")
     proc = subprocess.Popen(
         [sys.executable, "-m", "pytest", "-q", "-s", "-p", "no:cacheprovider", "--no-results", "--wg-backend", "wireguard-go", str(directory)],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=tmp_path,
@@ -239,3 +242,62 @@ def test_wgh_matrix_on_the_host_passes_the_signal_on_and_waits(wgh_cli, scenario
     assert proc.returncode == 130, out + err
     assert "was torn down" in err, err
     assert _everything_of(run) == {}
+
+
+# the same network with a throughput step: iperf3 is never recorded (it dies with the
+# harness, and anything left is found inside the run's namespaces or by its owner)
+WITH_IPERF3 = SCENARIO.replace(
+    "  - ping: {from: client, to: server, count: 2, interval: 50ms}",
+    "  - iperf3: {from: client, to: server, seconds: 1}",
+)
+assert WITH_IPERF3 != SCENARIO
+DAEMONS = {"dnsmasq": SCENARIO, "wireguard-go": SCENARIO, "iperf3": WITH_IPERF3}
+
+
+@pytest.mark.parametrize("offset", [None, 0.0, 0.003, 0.01, 0.03])
+@pytest.mark.parametrize("daemon", DAEMONS)
+def test_sigkill_around_a_daemon_start_leaves_nothing_after_wgh_clean(wgh_cli, tmp_path, host_before, daemon, offset):
+    """SIGKILL just after the harness forked a daemon: exactly between its start and its
+    record (offset None: the run waits there), or that long after the moment it was
+    started. Whatever is left, `wgh clean` ends and says so (the watchdog may be first,
+    for dnsmasq), and nothing of the run remains."""
+    scenario = tmp_path / "fault.yaml"
+    scenario.write_text(DAEMONS[daemon])
+    proc = _start(wgh_cli, scenario, f"{daemon}-started", pause_seconds=None if offset is None else 0)
+    run = _wait_for_checkpoint(proc, f"{daemon}-started")
+    if offset:
+        time.sleep(offset)
+    proc.kill()
+    proc.communicate(timeout=60)
+    cleaned = wgh_cli("clean")
+    assert cleaned.returncode == 0, cleaned.stdout + cleaned.stderr
+    assert _everything_of(run) == {}, f"SIGKILL {offset}s after {daemon} started left: {_everything_of(run)}; wgh clean said: {cleaned.stdout}"
+
+
+def test_wgh_clean_ends_a_process_whose_harness_died_unrecorded(wgh_cli, tmp_path):
+    """A process the harness started and never recorded, outside any namespace of a run
+    (the case of a dnsmasq whose namespace the watchdog removed): found by the owner it
+    carries in its environment, ended, and named."""
+    import sys
+
+    owner = subprocess.Popen(
+        [sys.executable, "-c", textwrap.dedent(
+            """
+            import subprocess, sys, time
+            from harness.net import nsexec
+            child = nsexec.popen(None, ["sleep", "600"], die_with_parent=False, stdin=subprocess.DEVNULL)
+            print(child.pid, flush=True)
+            time.sleep(600)
+            """
+        )],
+        stdout=subprocess.PIPE, text=True,
+    )
+    child = int(owner.stdout.readline())
+    assert process_running(child, process_start_time(child))
+    owner.kill()
+    owner.wait()
+    assert process_running(child, process_start_time(child)), "outlives its owner (no PDEATHSIG, as dnsmasq)"
+    cleaned = wgh_cli("clean")
+    assert cleaned.returncode == 0, cleaned.stderr
+    assert f"sleep {child} (started by harness process {owner.pid}, which is gone)" in cleaned.stdout, cleaned.stdout
+    assert process_start_time(child) is None or not process_running(child, process_start_time(child))

@@ -37,6 +37,7 @@ def isolated(tmp_path, monkeypatch):
     monkeypatch.setattr(cleanup, "WG_SOCKET_DIR", tmp_path / "fake-wireguard")
     monkeypatch.setattr(cleanup, "_processes_in", lambda namespaces: [])
     monkeypatch.setattr(cleanup, "remove_namespace", fake_remove_namespace)
+    monkeypatch.setattr(cleanup, "nsexec_path", lambda name: tmp_path)  # every recorded namespace "exists"
     return removed
 
 
@@ -168,7 +169,7 @@ def test_reap_removes_dead_runs_namespaces_in_reverse_order(tmp_path, isolated):
     write_record(tmp_path, RunRecord("dead02", dead_pid(), 1, namespaces=["wgh-dead02-a", "wgh-dead02-b"]))
     report = reap(directory=tmp_path)
     assert isolated == ["wgh-dead02-b", "wgh-dead02-a"]
-    assert report.namespaces == ["wgh-dead02-a", "wgh-dead02-b"]
+    assert report.namespaces == ["wgh-dead02-b", "wgh-dead02-a"]
     assert report.runs == ["dead02"]
     assert not (tmp_path / "dead02.json").exists()
 

@@ -73,16 +73,33 @@ def test_timed_out_kvm_probe_leaves_nothing_and_means_no_kvm(tmp_path, monkeypat
     assert runner.cached_kvm_verdict() is False  # remembered: the next run does not probe again
 
 
-@pytest.mark.parametrize("signal_after", [0.5])
-def test_interrupt_during_run_group_kills_the_group(tmp_path, monkeypatch, signal_after):
+def _main_thread_in(function: str, timeout: float = 60) -> None:
+    """Wait until the main thread is inside `function` (its stack, read from here)."""
+    import sys
+    import threading
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        frame = sys._current_frames().get(threading.main_thread().ident)
+        while frame is not None:
+            if frame.f_code.co_name == function:
+                return
+            frame = frame.f_back
+        time.sleep(0.005)
+    raise AssertionError(f"the main thread never reached {function}")
+
+
+def test_interrupt_during_run_group_kills_the_group(tmp_path, monkeypatch):
     import signal
     import threading
 
     vng, pidfile = _fake_vng(tmp_path)
 
     def interrupt() -> None:
+        # once the child runs and the main thread waits for the group (not on a timer:
+        # under load the main thread may still be inside Popen when the child is up)
         _child_pid(pidfile)
-        time.sleep(signal_after)
+        _main_thread_in("_wait")
         os.kill(os.getpid(), signal.SIGINT)
 
     threading.Thread(target=interrupt, daemon=True).start()

@@ -9,6 +9,7 @@ import sys
 import textwrap
 import threading
 import time
+from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
@@ -117,13 +118,30 @@ def test_a_dead_workers_last_words_are_kept_when_they_come_after_its_output_ends
     assert by_number[1].status == "passed"
 
 
+def _interrupt_once_started(log: Path, cases: int) -> threading.Event:
+    """SIGINT to this process once `cases` cases have started in their workers (each
+    worker logs its start before it works): after the phase, never on a timer, which a
+    busy machine outruns. Returns an event that stops the watcher."""
+    give_up = threading.Event()
+
+    def watch() -> None:
+        while not give_up.is_set():
+            text = log.read_text() if log.exists() else ""
+            if sum(line.startswith("start ") for line in text.splitlines()) >= cases:
+                os.kill(os.getpid(), signal.SIGINT)
+                return
+            give_up.wait(0.01)
+
+    threading.Thread(target=watch, daemon=True).start()
+    return give_up
+
+
 def test_a_signal_stops_every_worker_and_waits_for_their_teardown(tmp_path):
-    timer = threading.Timer(0.8, os.kill, (os.getpid(), signal.SIGINT))
-    timer.start()
+    give_up = _interrupt_once_started(tmp_path / "log", 3)
     started = time.monotonic()
     with pytest.raises(PoolInterrupted) as caught:
         _run(tmp_path, [("hang", False)] * 3 + [("sleep:0.1", False)], workers=3)
-    timer.cancel()
+    give_up.set()
     assert time.monotonic() - started < 10, "the hanging workers were stopped, not waited out"
     interrupted = [f for f in caught.value.finished if f.status == "error"]
     assert len(interrupted) == 3 and len(caught.value.summaries) == 3

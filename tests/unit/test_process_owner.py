@@ -1,0 +1,79 @@
+"""Processes carry their starter (WGH_OWNER), so a run killed before it recorded one can
+still be cleaned up; and a child whose parent died before PR_SET_PDEATHSIG took hold
+exits instead of running on. No root needed: plain processes, no namespaces."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+
+from harness.net import nsexec
+from harness.processes import OWNER_ENV, _owner_of, marked_env, orphaned_processes, owned_processes, owner_marker, process_start_time, stop_process
+
+
+def test_the_marker_names_this_process_and_its_start_time():
+    assert owner_marker() == f"{os.getpid()}:{process_start_time(os.getpid())}"
+    env = marked_env({"PATH": "/bin"})
+    assert env == {"PATH": "/bin", OWNER_ENV: owner_marker()}
+
+
+def test_a_forked_child_marks_its_children_as_its_own():
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the marker is looked up by PID, not inherited from the parent's cache
+        os.write(write, owner_marker().encode())
+        os._exit(0)
+    os.close(write)
+    theirs = os.read(read, 100).decode()
+    os.waitpid(pid, 0)
+    assert theirs.startswith(f"{pid}:") and theirs != owner_marker()
+
+
+def test_the_owner_is_read_from_an_environment_block():
+    block = b"PATH=/bin\0WGH_OWNER=123:456\0HOME=/root\0"
+    assert _owner_of(block) == (123, 456)
+    assert _owner_of(b"WGH_OWNER=garbage\0") is None
+    assert _owner_of(b"PATH=/bin\0") is None
+
+
+def test_a_child_of_a_dead_starter_is_an_orphan_and_a_live_ones_is_not():
+    # a starter that marks a child as its own, says its PID and is then killed
+    starter = subprocess.Popen(
+        [sys.executable, "-c", textwrap.dedent(
+            """
+            import subprocess, time
+            from harness.net import nsexec
+            child = nsexec.popen(None, ["sleep", "60"], die_with_parent=False, stdin=subprocess.DEVNULL)
+            print(child.pid, flush=True)
+            time.sleep(60)
+            """
+        )],
+        stdout=subprocess.PIPE, text=True,
+    )
+    child = int(starter.stdout.readline())
+    try:
+        mine = {p.pid: p for p in owned_processes()}
+        assert mine[child].owner_pid == starter.pid and mine[child].name == "sleep"
+        assert child not in {p.pid for p in orphaned_processes()}, "its starter is alive"
+        starter.kill()
+        starter.wait()
+        orphans = {p.pid: p for p in orphaned_processes((starter.pid, mine[child].owner_start))}
+        assert child in orphans and "which is gone" in orphans[child].describe()
+    finally:
+        starter.kill()
+        starter.wait()
+        stop_process(child, process_start_time(child))
+
+
+def test_a_child_whose_parent_died_before_pdeathsig_exits_instead_of_running():
+    # parent=1 stands for "the harness died between fork and prctl": the child's parent
+    # is not the one it was forked from, so the signal would never come
+    child = subprocess.Popen(["sleep", "60"], preexec_fn=lambda: nsexec.die_with_parent(parent=1))
+    assert child.wait(timeout=10) == 128 + 15
+
+
+def test_nsexec_children_carry_the_marker():
+    out = nsexec.run(None, ["sh", "-c", f"echo ${OWNER_ENV}"]).stdout.strip()
+    assert out == owner_marker()
