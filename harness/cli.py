@@ -55,8 +55,9 @@ def config_notes(cases: Sequence[Any]) -> list[str]:
     return list(dict.fromkeys(note for case in cases for note in case.notes))
 
 
-@loads("harness.run", "harness.scenario.load", "harness.results.store", "harness.progress", "harness.caps", "harness.schedule", "harness.configs.world")
+@loads("harness.run", "harness.scenario.load", "harness.results.store", "harness.progress", "harness.caps", "harness.schedule", "harness.configs.world", "harness.pressure")
 def cmd_run(args: argparse.Namespace) -> int:
+    from harness.pressure import stall_threshold
     from harness.run import run_case
     from harness.scenario.load import load_file
     from harness.schedule import ShardError, parse_shard
@@ -75,6 +76,13 @@ def cmd_run(args: argparse.Namespace) -> int:
         return EXIT_INVALID
     if args.behind_nat and args.configs is None:
         print("wgh run: --behind-nat puts nodes of --configs DIR behind NATs: give --configs too", file=sys.stderr)
+        return EXIT_INVALID
+    if args.strict_load:  # read by every check, in this process and the workers it starts
+        os.environ["WGH_STRICT_LOAD"] = "1"
+    try:
+        stall_threshold()
+    except ValueError as exc:
+        print(f"wgh run: {exc}", file=sys.stderr)
         return EXIT_INVALID
     checkpoint("validate")
     cases, problems = [], []
@@ -135,7 +143,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     def finished(result, record: dict) -> None:
         outcomes.append(result)
         results.add(record)
-        marker = {"passed": "PASS", "failed": "FAIL", "error": "ERROR", "skipped": "SKIP"}[result.status]
+        marker = {"passed": "PASS", "failed": "FAIL", "inconclusive": "INCONCLUSIVE", "error": "ERROR", "skipped": "SKIP"}[result.status]
         seconds = result.build_seconds + result.steps_seconds + result.teardown_seconds
         progress.finished(result.status, f"{marker:5} {result.case.id}  ({seconds:.2f}s) {result.summary()}", report=result.report(), record=record)
 
@@ -166,12 +174,14 @@ def cmd_run(args: argparse.Namespace) -> int:
             print("\nwgh run: interrupted between scenarios; nothing of this run is left", file=sys.stderr)
             return EXIT_INTERRUPTED
 
-    counts = {s: sum(1 for r in outcomes if r.status == s) for s in ("passed", "failed", "error", "skipped")}
-    summary_line = ", ".join(f"{n} {s}" for s, n in counts.items() if n) + (f"; results: {results.path}" if results.path else "")
+    counts = {s: sum(1 for r in outcomes if r.status == s) for s in ("passed", "failed", "inconclusive", "error", "skipped")}
+    summary_line = ", ".join(f"{n} {s}" + (" (machine overloaded)" if s == "inconclusive" else "") for s, n in counts.items() if n)
+    summary_line += f"; results: {results.path}" if results.path else ""
     report_path = _write_run_report(results) if results.directory is not None and not args.no_report else None
     if report_path is not None:
         summary_line += f"; report: {report_path}"
-    exit_code = EXIT_OK if all(r.status in ("passed", "skipped") for r in outcomes) else EXIT_FAILED
+    # inconclusive is neither a pass nor a failure (--strict-load makes it a failure)
+    exit_code = EXIT_OK if all(r.status in ("passed", "skipped", "inconclusive") for r in outcomes) else EXIT_FAILED
     if args.json:  # the same document as results.json
         print(json.dumps(results.data, indent=2, default=str))
     elif mode != "normal":
@@ -612,6 +622,11 @@ def build_parser() -> argparse.ArgumentParser:
     output.add_argument("--jsonl", action="store_true", help="JSON Lines on stdout for CI: one object per finished scenario, then a summary object")
     run.add_argument("--run-id", default=None, help="name of the results folder (default: time and PID)")
     run.add_argument("--repeat", type=_positive_int, default=1, metavar="N", help="run each scenario case N times, keeping every run's measurements (for wgh compare)")
+    run.add_argument(
+        "--strict-load", action="store_true", default=None,
+        help="a timing or rate check that fails while the CPU was stalled counts as a failure, not as inconclusive "
+        "(default: retried once, then inconclusive; $WGH_STRICT_LOAD=1 does the same; threshold: $WGH_STALL_THRESHOLD, default 0.5)",
+    )
     run.add_argument(
         "-j", "--jobs", type=_jobs, default=1, metavar="N",
         help="run up to N cases side by side in worker processes, or `auto` (by memory, files and namespaces allowed; "

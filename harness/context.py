@@ -22,6 +22,8 @@ class _Resources(dict):
 
     def __setitem__(self, name: str, resource: Any) -> None:
         self._context._order.append((self._kind, name))
+        if self._context.step_pressure is not None:  # a background's measurement window opens
+            self._context.began_pressure[(self._kind, name)] = self._context.step_pressure
         super().__setitem__(name, resource)
 
 
@@ -37,6 +39,10 @@ class RunContext:
         self.events: list[tuple[float, str]] = []
         self.event_step_started: list[float] = []  # per event: when the step that caused it began
         self.step_started: float | None = None  # monotonic start of the step running now
+        # CPU pressure when the running step began, and when each background began: the
+        # windows a stalled CPU is judged over (harness.pressure)
+        self.step_pressure: Any = None
+        self.began_pressure: dict[tuple[str, str], Any] = {}
 
     def _kind(self, kind: str, closer: Callable[[Any], None]) -> _Resources:
         table = _Resources(self, kind)

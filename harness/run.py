@@ -29,7 +29,7 @@ from harness.timebudget import time_budget
 @dataclass
 class ScenarioResult:
     case: ScenarioCase
-    status: str = "passed"  # passed | failed | error | skipped
+    status: str = "passed"  # passed | failed | inconclusive | error | skipped
     steps: list[StepResult] = field(default_factory=list)
     error: str | None = None
     backends: dict[str, str] = field(default_factory=dict)
@@ -45,14 +45,19 @@ class ScenarioResult:
 
     @property
     def failed_steps(self) -> list[StepResult]:
-        return [s for s in self.steps if not s.ok]
+        return [s for s in self.steps if s.failed]
+
+    @property
+    def inconclusive_steps(self) -> list[StepResult]:
+        """Checks that failed while the machine was overloaded (harness.pressure)."""
+        return [s for s in self.steps if s.inconclusive]
 
     def summary(self) -> str:
         if self.status == "skipped":
             return f"skipped: {self.error}"
         if self.error:
             return self.error
-        failed = self.failed_steps
+        failed = self.failed_steps or self.inconclusive_steps
         if not failed:
             return f"{len(self.steps)} step{'s' if len(self.steps) != 1 else ''} ok"
         return "; ".join(f"step {s.index + 1} ({s.kind}): {s.outcome}: {s.message}" for s in failed)
@@ -64,7 +69,7 @@ class ScenarioResult:
             lines.append(f"engine {self.engine}, backends: " + ", ".join(f"{n}={b}" for n, b in self.backends.items()))
         for s in self.steps:
             lines.append(f"  [{s.outcome}] step {s.index + 1}: {s.title}: {s.message}")
-            if s.diagnosis and not s.ok:
+            if s.diagnosis and s.failed:
                 lines += ["      " + line for line in s.diagnosis.splitlines()]
         if self.error:
             lines.append(f"  error: {self.error}")
@@ -204,7 +209,7 @@ def run_case(
                 if on_step:
                     on_step(step_result)
             result.steps_seconds = time.monotonic() - steps_started
-        result.status = "passed" if not result.failed_steps else "failed"
+        result.status = "failed" if result.failed_steps else "inconclusive" if result.inconclusive_steps else "passed"
     except MissingCapability as exc:
         result.status, result.error = "skipped", str(exc)
     except (BuildError, StepTimeout) as exc:

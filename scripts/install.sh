@@ -36,7 +36,8 @@ APT_PACKAGES=(
   mininet                        # mnexec, for the mininet engine (the Python module comes from PyPI)
   python3 python3-venv python3-pip
 )
-TEST_PACKAGES=(chromium)         # renders `wgh report` pages once in tests (headless screenshot)
+TEST_PACKAGES=(chromium         # renders `wgh report` pages once in tests (headless screenshot)
+  stress-ng)                     # CPU load beside the soak (benchmarks/soak.py; .ci/run's short soak)
 VM_PACKAGES=(qemu-system-x86 busybox-static udev)
 CONTAINER_PACKAGES=(podman runc debootstrap)  # runc: Debian's default crun cannot run privileged containers on every host
 

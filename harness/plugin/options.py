@@ -63,6 +63,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help=f"do not collect scenario files (*.yaml under a `scenarios` folder); the same as ini `{COLLECT_INI} = false`",
     )
     group.addoption(
+        "--strict-load",
+        action="store_true",
+        help="a timing or rate check that fails while the CPU was stalled fails the test (default: retried once, then "
+        "skipped as inconclusive, machine overloaded); the same as WGH_STRICT_LOAD=1",
+    )
+    group.addoption(
         "--vm-kernel",
         default=None,
         metavar="SPEC",
@@ -85,6 +91,14 @@ def pytest_configure(config: pytest.Config) -> None:
     except EngineChoiceError as exc:
         raise pytest.UsageError(str(exc)) from None
     shard_option(config)  # a wrong --wg-shard too
+    if config.getoption("strict_load"):  # read by every check, xdist workers and VM guests included
+        os.environ["WGH_STRICT_LOAD"] = "1"
+    from harness.pressure import stall_threshold
+
+    try:
+        stall_threshold()
+    except ValueError as exc:
+        raise pytest.UsageError(str(exc)) from None
 
 
 def shard_option(config: pytest.Config) -> Any:

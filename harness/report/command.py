@@ -24,18 +24,44 @@ def add_parser(sub) -> None:
     report.set_defaults(func=cmd_report)
 
 
+def _soak_documents(paths: list[str]) -> list[dict] | None:
+    """The inputs, if they are soak summaries (benchmarks/soak.py); None if none is."""
+    import json
+
+    from harness.results.flakes import is_soak_document
+
+    found = []
+    for path in paths:
+        if not path.endswith(".json") or not Path(path).is_file():
+            continue
+        try:
+            data = json.loads(Path(path).read_text())
+        except (OSError, ValueError):
+            continue
+        if is_soak_document(data):
+            found.append(data)
+    if found and len(found) != len(paths):
+        raise ValueError("a soak summary is reported on its own (or with other soak summaries), not beside results")
+    return found or None
+
+
 def cmd_report(args: argparse.Namespace) -> int:
     from harness.report.html import render_html
     from harness.report.inputs import ReportInputError, load_inputs
     from harness.report.markdown import render_markdown
+    from harness.report.soak import render_soak_html, render_soak_markdown
 
     try:
-        runs = load_inputs(args.inputs)
-    except ReportInputError as exc:
+        soaks = _soak_documents(args.inputs)
+        runs = soaks if soaks is not None else load_inputs(args.inputs)
+    except (ReportInputError, ValueError) as exc:
         print(f"wgh report: {exc}", file=sys.stderr)
         return EXIT_INVALID
-    for note in dict.fromkeys(note for run in runs for note in run.notes):
-        print(f"wgh report: note: {note}", file=sys.stderr)
+    if soaks is not None:
+        render_html, render_markdown = render_soak_html, render_soak_markdown  # noqa: F811
+    else:
+        for note in dict.fromkeys(note for run in runs for note in run.notes):
+            print(f"wgh report: note: {note}", file=sys.stderr)
     render = render_markdown if args.format == "markdown" else render_html
     output = args.output
     if output is None and args.markdown is None:
@@ -61,4 +87,4 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 
 # imported by `wgh` with signals held before the command runs (see cli.loads)
-cmd_report.loads = ("harness.report.html", "harness.report.inputs", "harness.report.markdown")  # type: ignore[attr-defined]
+cmd_report.loads = ("harness.report.html", "harness.report.inputs", "harness.report.markdown", "harness.report.soak")  # type: ignore[attr-defined]

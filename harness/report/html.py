@@ -26,6 +26,7 @@ td.num { font-variant-numeric: tabular-nums; white-space: nowrap; }
 .passed { background: #e1f5e6; color: #17612c; }
 .failed, .error { background: #fde4e4; color: #9b1c1c; }
 .skipped, .absent { background: #eef0f3; color: #5b6473; }
+.inconclusive { background: #fdf3d8; color: #7a5200; }
 td.case { font-size: 12px; max-width: 260px; overflow-wrap: anywhere; color: #3b4352; }
 table.environment th { white-space: nowrap; }
 .m { font-size: 12px; white-space: nowrap; }

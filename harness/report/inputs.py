@@ -164,7 +164,7 @@ def _merge_repeats(records: list[ScenarioRecord]) -> list[ScenarioRecord]:
     for record in records:
         by_id.setdefault(record.id, []).append(record)
     merged = []
-    rank = {"error": 0, "failed": 1, "unknown": 2, "skipped": 3, "passed": 4}
+    rank = {"error": 0, "failed": 1, "inconclusive": 2, "unknown": 3, "skipped": 4, "passed": 5}
     for same in by_id.values():
         if len(same) == 1:
             merged.append(same[0])

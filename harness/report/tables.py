@@ -12,7 +12,10 @@ from harness.report.inputs import Metric, RunInput
 KEY_LEAVES = ("time_to_handshake", "throughput", "recovery", "time", "outage", "rtt_p50", "rtt_avg", "loss", "jitter")
 MAX_KEY_METRICS = 6
 
-OUTCOME_WORDS = {"passed": "passed", "failed": "FAILED", "error": "ERROR", "skipped": "skipped", "absent": "not run"}
+OUTCOME_WORDS = {
+    "passed": "passed", "failed": "FAILED", "inconclusive": "inconclusive (machine overloaded)", "error": "ERROR",
+    "skipped": "skipped", "absent": "not run",
+}
 
 
 def format_value(value: float | None, unit: str) -> str:
@@ -84,12 +87,20 @@ def summary_rows(runs: list[RunInput]) -> list[SummaryRow]:
             name, case = record.name, record.case or ""
             shown = [(metric_label(m), format_metric(m)) for m in key_metrics(record.metrics)]
             error = (record.error or "").splitlines()[0][:200] if record.error else ""
-            if not error and record.status == "failed":
+            if not error and record.status in ("failed", "inconclusive"):
                 failed = [s for s in record.steps if s.get("outcome") not in ("pass", "expected-fail")]
-                error = "; ".join(f"step {int(s.get('index', 0)) + 1} {s.get('kind')}: {s.get('outcome')}" for s in failed)[:200]
+                error = "; ".join(f"step {int(s.get('index', 0)) + 1} {s.get('kind')}: {_outcome_with_load(s)}" for s in failed)[:200]
             cells.append((record.status, shown, error))
         rows.append(SummaryRow(sid, name, case, cells))
     return rows
+
+
+def _outcome_with_load(step: dict) -> str:
+    """A step's outcome, with the CPU stall it was measured under when it was inconclusive."""
+    load = step.get("load") or {}
+    if step.get("outcome") == "inconclusive" and load.get("cpu_stall") is not None:
+        return f"inconclusive (CPU stalled {load['cpu_stall']:.0%} of {load.get('window_s', 0):.1f}s)"
+    return str(step.get("outcome"))
 
 
 def measurement_rows(runs: list[RunInput]) -> list[tuple[str, str, list[str]]]:

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from harness.diagnosis.result import tagged_causes
+from harness.pressure import Stall
 
 
 @dataclass
@@ -36,6 +37,10 @@ class StepResult:
     artifacts: list[str] = field(default_factory=list)  # files this step wrote (iperf3 JSON, pcap)
 
     cause_matched: bool = True  # set by expect_cause(), before the message is amended
+    # how stalled the CPU was while this check measured (harness.pressure), for the kinds
+    # that judge timing; inconclusive: it failed stalled, twice where it could be retried
+    stall: Stall | None = None
+    inconclusive: bool = False
 
     def expect_cause(self, cause: str | None) -> None:
         """Record whether a failure happened for the stated cause: a cause code such as
@@ -49,7 +54,19 @@ class StepResult:
     def ok(self) -> bool:
         """The step met its expectation (a failing check with `expect: fail` is ok,
         if it failed for the stated cause)."""
-        return self.passed == (self.expect == "pass") and self.cause_matched
+        return self.passed == (self.expect == "pass") and self.cause_matched and not self.inconclusive
+
+    @property
+    def failed(self) -> bool:
+        """It did not meet its expectation, and the machine is not to blame."""
+        return not self.ok and not self.inconclusive
+
+    @property
+    def load_could_explain(self) -> bool:
+        """A failure a stalled CPU may have caused: the check failed and the diagnosis
+        named no cause (a bound missed: an RTT, a rate, an outage, a deadline). Load only
+        slows things down: it never explains a pass, nor a failure with a named cause."""
+        return not self.ok and not self.passed and self.diagnosed is None
 
     @property
     def diagnosed(self) -> str | None:
@@ -59,6 +76,8 @@ class StepResult:
 
     @property
     def outcome(self) -> str:
+        if self.inconclusive:
+            return "inconclusive"
         if self.ok:
             return "pass" if self.expect == "pass" else "expected-fail"
         if self.expect == "pass":
@@ -79,4 +98,5 @@ class StepResult:
             "measurements": {k: m.to_json() for k, m in self.measurements.items()},
             "diagnosis": self.diagnosis,
             "artifacts": list(self.artifacts),
+            **({"load": self.stall.to_json()} if self.stall is not None else {}),
         }

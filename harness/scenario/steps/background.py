@@ -151,5 +151,5 @@ def _measures_timing(args: StopArgs) -> bool:
     return keepalive_timed or tight_outage
 
 
-step("stop", StopArgs, check=_check_stop, exclusive=_measures_timing)
-step("wait_until", WaitUntilArgs, check=_check_wait_until)
+step("stop", StopArgs, check=_check_stop, exclusive=_measures_timing, on_stall="once")
+step("wait_until", WaitUntilArgs, check=_check_wait_until, on_stall="once")

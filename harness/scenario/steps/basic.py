@@ -76,6 +76,6 @@ def _check_ping_plan(args: PingArgs, c: StepPlanCheck) -> None:
         c.problem(f"'{args.to}' has no IPv{args.family} underlay address{reach}", "to")
 
 
-step("handshake", HandshakeArgs, check=_check_handshake)
-step("ping", PingArgs, check=_check_ping, check_plan=_check_ping_plan)
+step("handshake", HandshakeArgs, check=_check_handshake, on_stall="once")
+step("ping", PingArgs, check=_check_ping, check_plan=_check_ping_plan, on_stall="retry")
 step("sleep", Duration)

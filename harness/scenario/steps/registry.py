@@ -33,6 +33,10 @@ class StepKind:
     # it measures throughput or timing that other cases on the machine would distort:
     # `wgh run -j` runs a case using it alone (always, or when its arguments say so)
     exclusive: bool | Callable[[Any], bool] = False
+    # it judges timing or rates, so a stalled CPU can make it fail (harness.pressure):
+    # "retry" measures again once; "once" cannot (it judged a background's whole run, or
+    # a moment that has passed) and is inconclusive at once
+    on_stall: str | None = None
 
     @property
     def args(self) -> Any:
@@ -40,6 +44,7 @@ class StepKind:
         return self.wrapper.model_fields[self.name].annotation
 
 
+STALL_POLICIES = (None, "retry", "once")
 _KINDS: dict[str, StepKind] = {}  # in the order of registration: the union's (and the schema's)
 _sealed = False  # set once the union is built: a kind registered later would not be in it
 
@@ -52,16 +57,19 @@ def step(
     check_plan: PlanCheck | None = None,
     needs: Needs | None = None,
     exclusive: bool | Callable[[Any], bool] = False,
+    on_stall: str | None = None,
 ) -> StepKind:
     """Declare the step kind `name`, written `- name: <args>` in a file."""
     if name in _KINDS:
         raise ValueError(f"step kind {name!r} is declared twice")
+    if on_stall not in STALL_POLICIES:
+        raise ValueError(f"step kind {name!r}: on_stall must be one of {STALL_POLICIES}, not {on_stall!r}")
     if _sealed:
         raise RuntimeError(f"step kind {name!r} is declared after the Step union was built: import it before harness.scenario.model")
     # the wrapper's name is the schema's name for it ("nat_rebind" → NatRebindStep)
     title = "".join(part.capitalize() for part in name.split("_")) + "Step"
     wrapper = create_model(title, __base__=Strict, **{name: (args, ...)})
-    entry = StepKind(name, wrapper, check, check_plan, needs, exclusive)
+    entry = StepKind(name, wrapper, check, check_plan, needs, exclusive, on_stall)
     _KINDS[name] = entry
     return entry
 
@@ -91,6 +99,11 @@ def step_needs(step: BaseModel) -> set[str]:
     """What one step needs from the host beyond what its scenario needs (e.g. netem)."""
     needs = _KINDS[step_kind(step)].needs
     return needs(step_args(step)) if needs is not None else set()
+
+
+def stall_policy(kind_name: str) -> str | None:
+    """What a failure of this step kind on a stalled CPU leads to (StepKind.on_stall)."""
+    return _KINDS[kind_name].on_stall
 
 
 def runs_alone(spec: Any) -> bool:

@@ -69,4 +69,4 @@ def measures_rate(args: Iperf3Args) -> bool:
     return any(value is not None for value in (args.min_rate, args.max_loss, args.ratio_to, args.min_ratio, args.record))
 
 
-step("iperf3", Iperf3Args, check=_check_iperf3, exclusive=measures_rate)
+step("iperf3", Iperf3Args, check=_check_iperf3, exclusive=measures_rate, on_stall="retry")
