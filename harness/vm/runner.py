@@ -37,6 +37,7 @@ class VmOptions:
     writable: list[Path] = field(default_factory=list)
     env: dict[str, str] = field(default_factory=dict)
     cache_code: bool = True  # read Python, the venv and the harness through a cached mount
+    hang_report: bool = True  # print the guest's processes and stacks shortly before the timeout
 
 
 # virtme-ng's root 9p mount has no cache: every stat and read is a round trip to the
@@ -107,10 +108,21 @@ def guest_script(command: list[str], options: VmOptions) -> str:
         f" || echo 'wgh vm: {directory} not cached (slower)' >&2; "
         for index, directory in enumerate(_cached(options))
     )
+    # a guest still running shortly before the host's deadline says what it is doing
+    watch = (
+        f"env {exports} {shlex.quote(sys.executable)} -m harness.vm.hang_report --after {hang_report_after(options.timeout):g} </dev/null & "
+        if options.hang_report else ""
+    )
     return (
         f"{mounts}for m in {modules}; do modprobe -q $m 2>/dev/null; done; "
-        f"cd {shlex.quote(str(options.cwd))} && exec env {exports} {shlex.join(command)}"
+        f"cd {shlex.quote(str(options.cwd))} && {watch}exec env {exports} {shlex.join(command)}"
     )
+
+
+def hang_report_after(timeout: float) -> float:
+    """When the guest reports what it is doing: early enough before the host kills it
+    (at `timeout`) for ps and py-spy to finish under emulation."""
+    return round(max(timeout - max(60.0, min(300.0, timeout * 0.15)), timeout / 2))
 
 
 def vng_argv(vng: str, kernel: Kernel, command: list[str], options: VmOptions, use_kvm: bool, script: Path | None = None) -> list[str]:
