@@ -1,6 +1,7 @@
 import shutil
 import subprocess
 import sys
+import textwrap
 from pathlib import Path
 
 import pytest
@@ -36,3 +37,36 @@ def _restore_signal_handlers():
     assert stale is None, f"the test left a signal shield up ({stale.during})"
     for signum, handler in saved.items():
         signal.signal(signum, handler if handler is not None else signal.SIG_DFL)
+
+
+@pytest.fixture
+def marked_child_starter():
+    """A stand-in for a harness process: it starts `sleep` through nsexec (so the child
+    carries it as its owner, WGH_OWNER) without PR_SET_PDEATHSIG, as dnsmasq runs, says
+    the child's PID and waits. Returns (starter, child PID); both are stopped afterwards."""
+    from harness.processes import process_start_time, stop_process
+
+    started: list[tuple[subprocess.Popen, int]] = []
+
+    def start(seconds: int = 600) -> tuple[subprocess.Popen, int]:
+        starter = subprocess.Popen(
+            [sys.executable, "-c", textwrap.dedent(
+                f"""
+                import subprocess, time
+                from harness.net import nsexec
+                child = nsexec.popen(None, ["sleep", "{seconds}"], die_with_parent=False, stdin=subprocess.DEVNULL)
+                print(child.pid, flush=True)
+                time.sleep({seconds})
+                """
+            )],
+            stdout=subprocess.PIPE, text=True,
+        )
+        started.append((starter, int(starter.stdout.readline())))
+        return started[-1]
+
+    yield start
+    for starter, child in started:
+        starter.kill()
+        starter.wait()
+        starter.stdout.close()
+        stop_process(child, process_start_time(child))

@@ -8,7 +8,7 @@ function it waits in, the kernel stack of each task stuck in uninterruptible sle
 (py-spy, from the `vm` extra, reads them from outside: the hung one need not
 cooperate). Then it exits; it never stops anything.
 
-    python -m harness.vm.hang_report --after SECONDS
+    python -m harness.vm.hang_report --after SECONDS [--within SECONDS]
 """
 
 from __future__ import annotations
@@ -68,8 +68,9 @@ def tasks(proc: Path = PROC) -> list[Task]:
     return found
 
 
-def report(after: float, proc: Path = PROC, py_spy: str | None = None) -> str:
-    """The whole report, as text."""
+def report(after: float, proc: Path = PROC, py_spy: str | None = None, within: float = 240.0) -> str:
+    """The whole report, as text; Python stacks are read until `within` seconds have passed."""
+    deadline = time.monotonic() + within
     listed = tasks(proc)
     lines = [f"wgh vm: the guest is still running after {after:g}s; what it is doing (the host kills it soon):"]
     lines.append("processes (kernel threads only when in uninterruptible sleep):")
@@ -87,7 +88,8 @@ def report(after: float, proc: Path = PROC, py_spy: str | None = None) -> str:
         if not task.python or task.pid == os.getpid():
             continue
         lines.append(f"--- Python stack of {task.pid} ({task.argv[:120]}):")
-        lines.append(_python_stack(task.pid, py_spy))
+        left = deadline - time.monotonic()
+        lines.append(_python_stack(task.pid, py_spy, min(60.0, left)) if left > 1 else "(no time left before the kill)")
     return "\n".join(lines) + "\n"
 
 
@@ -96,11 +98,11 @@ def _beside_python(tool: str) -> str | None:
     return str(candidate) if candidate.exists() else None
 
 
-def _python_stack(pid: int, py_spy: str | None) -> str:
+def _python_stack(pid: int, py_spy: str | None, timeout: float) -> str:
     if py_spy is None:
         return "(py-spy is not installed: scripts/install.sh --vm installs it)"
     try:
-        done = subprocess.run([py_spy, "dump", "--pid", str(pid)], capture_output=True, text=True, timeout=60)
+        done = subprocess.run([py_spy, "dump", "--pid", str(pid)], capture_output=True, text=True, timeout=timeout)
     except (OSError, subprocess.TimeoutExpired) as error:
         return f"(py-spy failed: {error})"
     return (done.stdout + done.stderr).rstrip() or "(py-spy printed nothing)"
@@ -109,9 +111,10 @@ def _python_stack(pid: int, py_spy: str | None) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--after", type=float, required=True, help="seconds to wait before reporting")
+    parser.add_argument("--within", type=float, default=240.0, help="seconds the report may take (the kill comes after)")
     args = parser.parse_args(argv)
     time.sleep(args.after)
-    sys.stderr.write(report(args.after))
+    sys.stderr.write(report(args.after, within=args.within))
     sys.stderr.flush()
     return 0
 

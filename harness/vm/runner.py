@@ -109,8 +109,10 @@ def guest_script(command: list[str], options: VmOptions) -> str:
         for index, directory in enumerate(_cached(options))
     )
     # a guest still running shortly before the host's deadline says what it is doing
+    after = hang_report_after(options.timeout)
     watch = (
-        f"env {exports} {shlex.quote(sys.executable)} -m harness.vm.hang_report --after {hang_report_after(options.timeout):g} </dev/null & "
+        f"env {exports} {shlex.quote(sys.executable)} -m harness.vm.hang_report"
+        f" --after {after:g} --within {max(options.timeout - after - 30, 10):g} </dev/null & "
         if options.hang_report else ""
     )
     return (

@@ -274,25 +274,11 @@ def test_sigkill_around_a_daemon_start_leaves_nothing_after_wgh_clean(wgh_cli, t
     assert _everything_of(run) == {}, f"SIGKILL {offset}s after {daemon} started left: {_everything_of(run)}; wgh clean said: {cleaned.stdout}"
 
 
-def test_wgh_clean_ends_a_process_whose_harness_died_unrecorded(wgh_cli, tmp_path):
+def test_wgh_clean_ends_a_process_whose_harness_died_unrecorded(wgh_cli, marked_child_starter):
     """A process the harness started and never recorded, outside any namespace of a run
     (the case of a dnsmasq whose namespace the watchdog removed): found by the owner it
     carries in its environment, ended, and named."""
-    import sys
-
-    owner = subprocess.Popen(
-        [sys.executable, "-c", textwrap.dedent(
-            """
-            import subprocess, sys, time
-            from harness.net import nsexec
-            child = nsexec.popen(None, ["sleep", "600"], die_with_parent=False, stdin=subprocess.DEVNULL)
-            print(child.pid, flush=True)
-            time.sleep(600)
-            """
-        )],
-        stdout=subprocess.PIPE, text=True,
-    )
-    child = int(owner.stdout.readline())
+    owner, child = marked_child_starter()
     assert process_running(child, process_start_time(child))
     owner.kill()
     owner.wait()

@@ -17,7 +17,7 @@ from harness.vm.runner import VmOptions, guest_script, hang_report_after
 def test_the_guest_starts_the_report_before_the_host_deadline():
     script = guest_script(["pytest", "-n", "4"], VmOptions(timeout=1500))
     watch, _, command = script.partition("exec env ")
-    assert "-m harness.vm.hang_report --after 1275 " in watch and watch.rstrip().endswith("&")
+    assert "-m harness.vm.hang_report --after 1275 --within 195 " in watch and watch.rstrip().endswith("&")
     assert command.endswith("pytest -n 4")
     assert "hang_report" not in guest_script(["true"], VmOptions(hang_report=False))
 
@@ -68,3 +68,13 @@ def test_without_py_spy_the_report_says_how_to_get_it(tmp_path, monkeypatch):
         child.kill()
         child.wait()
     assert f"--- Python stack of {child.pid} " in text and "scripts/install.sh --vm installs it" in text
+
+
+def test_the_report_stops_reading_stacks_when_its_time_is_up(tmp_path):
+    child = _sleeping_python(tmp_path)
+    try:
+        text = hang_report.report(10, within=0)
+    finally:
+        child.kill()
+        child.wait()
+    assert f"--- Python stack of {child.pid} " in text and "(no time left before the kill)" in text

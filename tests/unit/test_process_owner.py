@@ -6,11 +6,9 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
-import textwrap
 
 from harness.net import nsexec
-from harness.processes import OWNER_ENV, _owner_of, marked_env, orphaned_processes, owned_processes, owner_marker, process_start_time, stop_process
+from harness.processes import OWNER_ENV, _owner_of, marked_env, orphaned_processes, owned_processes, owner_marker, process_start_time
 
 
 def test_the_marker_names_this_process_and_its_start_time():
@@ -38,33 +36,15 @@ def test_the_owner_is_read_from_an_environment_block():
     assert _owner_of(b"PATH=/bin\0") is None
 
 
-def test_a_child_of_a_dead_starter_is_an_orphan_and_a_live_ones_is_not():
-    # a starter that marks a child as its own, says its PID and is then killed
-    starter = subprocess.Popen(
-        [sys.executable, "-c", textwrap.dedent(
-            """
-            import subprocess, time
-            from harness.net import nsexec
-            child = nsexec.popen(None, ["sleep", "60"], die_with_parent=False, stdin=subprocess.DEVNULL)
-            print(child.pid, flush=True)
-            time.sleep(60)
-            """
-        )],
-        stdout=subprocess.PIPE, text=True,
-    )
-    child = int(starter.stdout.readline())
-    try:
-        mine = {p.pid: p for p in owned_processes()}
-        assert mine[child].owner_pid == starter.pid and mine[child].name == "sleep"
-        assert child not in {p.pid for p in orphaned_processes()}, "its starter is alive"
-        starter.kill()
-        starter.wait()
-        orphans = {p.pid: p for p in orphaned_processes((starter.pid, mine[child].owner_start))}
-        assert child in orphans and "which is gone" in orphans[child].describe()
-    finally:
-        starter.kill()
-        starter.wait()
-        stop_process(child, process_start_time(child))
+def test_a_child_of_a_dead_starter_is_an_orphan_and_a_live_ones_is_not(marked_child_starter):
+    starter, child = marked_child_starter(60)  # marks a child as its own, says its PID, is then killed
+    mine = {p.pid: p for p in owned_processes()}
+    assert mine[child].owner_pid == starter.pid and mine[child].name == "sleep"
+    assert child not in {p.pid for p in orphaned_processes()}, "its starter is alive"
+    starter.kill()
+    starter.wait()
+    orphans = {p.pid: p for p in orphaned_processes((starter.pid, mine[child].owner_start))}
+    assert child in orphans and "which is gone" in orphans[child].describe()
 
 
 def test_a_child_whose_parent_died_before_pdeathsig_exits_instead_of_running():
