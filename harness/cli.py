@@ -735,11 +735,15 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def main(argv: Sequence[str] | None = None, *, early_signals: Sequence[int] = ()) -> int:
+    """`early_signals`: a list harness.entry fills with the signals that came while the
+    harness was being imported, read once main's own handlers are installed."""
     # first thing: a SIGTERM while arguments or files are still being read exits 130 too
     interrupts.install()
     try:
         with interrupts.held():
+            if early_signals:  # nothing is built yet
+                raise KeyboardInterrupt
             args = build_parser().parse_args(argv)
             checkpoint("startup")
             for module in getattr(args.func, "loads", ()):
@@ -752,11 +756,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_OK
 
 
-def console_main() -> None:
-    """Entry point of the `wgh` script. Everything is torn down and written by the
-    time main() returns, so skip the interpreter's slow teardown of a large heap
-    (~0.1 s of a ~0.5 s run)."""
-    code = main()
+def console_main(early_signals: Sequence[int] = ()) -> None:
+    """What the `wgh` script runs (through harness.entry). Everything is torn down and
+    written by the time main() returns, so skip the interpreter's slow teardown of a
+    large heap (~0.1 s of a ~0.5 s run)."""
+    code = main(early_signals=early_signals)
     try:
         sys.stdout.flush()
         sys.stderr.flush()

@@ -98,6 +98,37 @@ def test_wgh_interrupted_in_its_startup_loads_its_command_and_exits_130(signum):
     assert "Traceback" not in err, err
 
 
+SLOW_IMPORT = textwrap.dedent(
+    """
+    import sys, time
+    class SlowCli:  # the harness's import, as slow as on a loaded machine, and says when it starts
+        def find_spec(self, name, path=None, target=None):
+            if name == "harness.cli":
+                print("importing", flush=True)
+                time.sleep(3)
+            return None
+    sys.meta_path.insert(0, SlowCli())
+    sys.argv = ["wgh", "schema"]
+    from harness.entry import console_main  # what the `wgh` script runs
+    console_main()
+    """
+)
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM, signal.SIGHUP])
+def test_wgh_signalled_while_the_harness_is_imported_exits_130_quietly(signum):
+    """Before harness.cli is imported, Python's SIGINT handler would raise a
+    KeyboardInterrupt traceback from inside the import (a soak under load caught it)
+    and SIGTERM would kill wgh without a word: harness.entry notes the signal instead."""
+    proc = subprocess.Popen([sys.executable, "-c", SLOW_IMPORT], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert proc.stdout.readline() == "importing\n"
+    proc.send_signal(signum)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert out == "", "the command itself did not run"
+    assert "Traceback" not in err, err
+
+
 def test_every_command_declares_what_it_imports():
     """What a command imports in its body is loaded, held, before it runs."""
     import ast
