@@ -126,21 +126,8 @@ def routing_loop(network, node: str, endpoint: str) -> str | None:
     """If `node`'s WireGuard packets to `endpoint` are routed into its own WireGuard
     interface, a sentence saying so; else None."""
     wg = network.plan.wireguard.get(node)
-    if wg is None or node not in network.plan.nodes or wg.socket_node != node:
-        return None  # a socket left in another namespace is routed there, never into this interface
     host = endpoint_host(endpoint)
-    ipr = network.node(node).netlink
-    try:
-        index = ipr.link_lookup(ifname=wg.ifname)
-        if not index:
-            return None
-        query = {"dst": host}
-        if wg.fwmark is not None:
-            query["mark"] = wg.fwmark  # WireGuard's socket marks its packets with the device's fwmark
-        route = ipr.route("get", **query)[0]
-    except NetlinkError:  # no route at all: the underlay probe reports that
-        return None
-    if route.get_attr("RTA_OIF") != index[0]:
+    if wg is None or not _routed_into_tunnel(network, node, host, wg.fwmark):
         return None
     mark = f" (fwmark {wg.fwmark})" if wg.fwmark is not None else " (the device has no fwmark)"
     return (
@@ -148,6 +135,32 @@ def routing_loop(network, node: str, endpoint: str) -> str | None:
         f"never reach the underlay; a default route through the tunnel needs fwmark policy routing as wg-quick "
         f"sets up (table: auto), or a route for the endpoint outside the tunnel"
     )
+
+
+def answers_into_tunnel(network, node: str, host: str) -> bool:
+    """`node` routes what it sends to `host` without WireGuard's mark (an answer to a
+    ping from there) into its own tunnel: a full tunnel (wg-quick's table: auto) does,
+    for anything beyond its own subnets. Such a node answers an underlay ping only
+    through the tunnel, where the prober drops it, so silence says nothing."""
+    return _routed_into_tunnel(network, node, host, None)
+
+
+def _routed_into_tunnel(network, node: str, host: str, mark: int | None) -> bool:
+    wg = network.plan.wireguard.get(node)
+    if wg is None or node not in network.plan.nodes or wg.socket_node != node:
+        return False  # a socket left in another namespace is routed there, never into this interface
+    ipr = network.node(node).netlink
+    try:
+        index = ipr.link_lookup(ifname=wg.ifname)
+        if not index:
+            return False
+        query = {"dst": host}
+        if mark is not None:
+            query["mark"] = mark  # WireGuard's socket marks its packets with the device's fwmark
+        route = ipr.route("get", **query)[0]
+    except NetlinkError:  # no route at all: the underlay probe reports that
+        return False
+    return route.get_attr("RTA_OIF") == index[0]
 
 
 def watch_delivery(network, sender: str, address, source: str) -> DeliveryWatch | None:

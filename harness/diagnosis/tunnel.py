@@ -10,7 +10,7 @@ import time
 from pyroute2.netlink.exceptions import NetlinkError
 
 from harness.allowedips import covering, peer_for
-from harness.diagnosis.cryptokey import routing_loop
+from harness.diagnosis.cryptokey import answers_into_tunnel, routing_loop
 from harness.diagnosis.handshake import simultaneous_initiations
 from harness.diagnosis.result import Diagnosis
 from harness.endpoint import endpoint_host
@@ -91,12 +91,20 @@ def diagnose_tunnel(network, src: str, dst: str, dst_address: str | None = None,
         stale = stale_endpoint(network, node, other, peer, diag.lines)
         if stale and not diag.cause:
             diag.set("stale-dns-endpoint", stale)
-    for node, peer in ((src, src_peer), (dst, dst_peer)):
+    for node, other, peer, other_peer in ((src, dst, src_peer, dst_peer), (dst, src, dst_peer, src_peer)):
         if peer is not None and peer.endpoint and not diag.cause:
             loop = routing_loop(network, node, peer.endpoint)
             if loop:
                 diag.lines.append(f"{node}: the route to its endpoint {peer.endpoint} leads into its own WireGuard interface")
                 diag.set("routing-loop", loop)
+        if peer is not None and peer.endpoint and other_peer is not None and other_peer.endpoint:
+            back = endpoint_host(other_peer.endpoint)
+            if answers_into_tunnel(network, other, back):
+                # its answer would come back inside the tunnel, from an address the prober
+                # does not allow: no answer would say nothing (the other side's probe,
+                # with WireGuard's mark, tests this path in both directions)
+                diag.lines.append(f"underlay: {endpoint_host(peer.endpoint)} not probed from {node}: {other} routes its answers to {back} into its tunnel")
+                continue
         if peer is not None and peer.endpoint:
             # from where the node's WireGuard socket is (socket_in: another node's namespace)
             wg_plan = plan.wireguard.get(node)

@@ -12,7 +12,8 @@ import pytest
 
 from harness.net.policy import installed_rules
 from harness.steps.checks import check
-from harness.diagnosis.cryptokey import routing_loop
+from harness.diagnosis.cryptokey import answers_into_tunnel, routing_loop
+from harness.diagnosis.tunnel import diagnose_tunnel
 from harness.wg import uapi
 from harness.wg.backends import KernelDevice
 
@@ -48,6 +49,14 @@ def oif_name(net, node: str, **query) -> str:
     return ipr.get_links(route.get_attr("RTA_OIF"))[0].get_attr("IFLA_IFNAME")
 
 
+def _passed(result) -> bool:
+    """A check that failed twice on an overloaded CPU is inconclusive (README, "Verdicts
+    on a busy machine"): neither a pass nor a failure, so the test is skipped."""
+    if result.inconclusive:
+        pytest.skip(f"inconclusive: {result.message}")
+    return result.ok
+
+
 def test_full_tunnel_routes_everything_but_its_own_packets_into_the_tunnel(wgh_network):
     net = wgh_network(full_tunnel())
     wg = net.plan.wireguard["laptop"]
@@ -71,12 +80,27 @@ def test_full_tunnel_routes_everything_but_its_own_packets_into_the_tunnel(wgh_n
     assert check(net, {"handshake": {"between": ["laptop", "vpn"], "within": 3}}).ok
     # (timeouts for a software-emulated VM, 10-50x slower: the first packet also sets up the NAT)
     ping4 = check(net, {"ping": {"from": "laptop", "to": "web", "count": 2, "interval": 0.05, "timeout": 5}})
-    assert ping4.ok, ping4.diagnosis
+    assert _passed(ping4), ping4.diagnosis
     ping6 = check(net, {"ping": {"from": "laptop", "to": "web", "family": 6, "count": 2, "interval": 0.05, "timeout": 5}})
-    assert ping6.ok, ping6.diagnosis
+    assert _passed(ping6), ping6.diagnosis
     # it really went through the tunnel: the server received the pings from the laptop
     status = net.wireguard.devices["vpn"].status().peer(net.wireguard.public_key("laptop"))
     assert status.rx_bytes > 2 * 84
+
+
+def test_a_full_tunnel_peer_is_not_blamed_for_not_answering_underlay_pings(wgh_network):
+    """The laptop answers a ping from the server through its tunnel (its default route),
+    where the server drops it (not from the laptop's AllowedIPs): that silence is no
+    evidence. A working full tunnel's diagnosis named endpoint-unreachable (a failed
+    IPv6 ping on a loaded VM got that wrong cause instead of a retry)."""
+    net = wgh_network(full_tunnel())
+    assert check(net, {"handshake": {"between": ["laptop", "vpn"], "within": 3}}).ok
+    assert answers_into_tunnel(net, "laptop", str(net.plan.wireguard["laptop"].peer("vpn").endpoint.address))
+    diagnosis = diagnose_tunnel(net, "laptop", "vpn")
+    text = "\n".join(diagnosis.lines)
+    assert "not probed from vpn: laptop routes its answers to" in text, text
+    assert "answers ping from laptop" in text, text  # the laptop's own probe, with WireGuard's mark
+    assert diagnosis.code != "endpoint-unreachable", text
 
 
 def test_restart_keeps_the_full_tunnel_working(wgh_network):
