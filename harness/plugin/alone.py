@@ -41,7 +41,7 @@ def pytest_configure_node(node: Any) -> None:
     """Controller: tell each worker where to write the nodeids it finds marked."""
     config = node.config
     if _lists_key not in config.stash:
-        config.stash[_lists_key] = tempfile.mkdtemp(prefix="wgh-xdist-alone-")
+        config.stash[_lists_key] = str(lists_directory(config))
     node.workerinput[_WORKER_KEY] = config.stash[_lists_key]
 
 
@@ -56,6 +56,16 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     partial = Path(directory) / f".{worker}.json"
     partial.write_text(json.dumps(marked))
     os.replace(partial, Path(directory) / f"{worker}.json")  # whole or absent, never half-written
+
+
+def lists_directory(config: pytest.Config) -> Path:
+    """A directory under pytest's own basetemp, beside xdist's worker directories: a
+    controller ended by SIGTERM or SIGKILL never reaches pytest_unconfigure, and there
+    pytest's retention of basetemps removes what it left, not a stray directory in /tmp."""
+    factory = getattr(config, "_tmp_path_factory", None)  # what xdist itself uses for its workers' basetemp
+    if factory is not None:
+        return factory.mktemp("wgh-xdist-alone", numbered=True)
+    return Path(tempfile.mkdtemp(prefix="wgh-xdist-alone-"))  # -p no:tmpdir: no basetemp to use
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:

@@ -142,7 +142,8 @@ def test_a_sigkilled_parent_leaves_workers_that_tear_down_by_themselves(wgh_cli,
 @pytest.mark.parametrize("how", ["ctrl-c", "sigterm-controller"])
 def test_pytest_xdist_interrupted_tears_every_worker_down(tmp_path, how):
     """`pytest -n 2 scenarios/`: Ctrl-C at a terminal (SIGINT to the whole process group)
-    or SIGTERM to pytest alone (a CI job cancelled): every worker's case is torn down."""
+    or SIGTERM to pytest alone (a CI job cancelled): every worker's case is torn down,
+    and nothing the run wrote is left in the temp directory (its own TMPDIR here)."""
     import os
     import sys
 
@@ -151,9 +152,13 @@ def test_pytest_xdist_interrupted_tears_every_worker_down(tmp_path, how):
     directory.mkdir()
     for n in range(2):
         (directory / f"slow-{n}.yaml").write_text(SLOW.format(n=n))
+    private_tmp = tmp_path / "tmp"
+    private_tmp.mkdir()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("WGH_TEST_PAUSE", "PYTEST_"))}
+    env["TMPDIR"] = str(private_tmp)
     proc = subprocess.Popen(
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--no-results", "-n", "2", str(directory)],
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--no-results", "-n", "2",
+         "--basetemp", str(tmp_path / "basetemp"), str(directory)],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=tmp_path, start_new_session=True,
     )
     runs = _wait_for_cases(lambda pid: _descends_from(proc.pid, pid), 2, proc)
@@ -163,3 +168,7 @@ def test_pytest_xdist_interrupted_tears_every_worker_down(tmp_path, how):
         proc.send_signal(signal.SIGTERM)
     proc.communicate(timeout=90)
     assert _gone(runs, 30) == {}
+    deadline = time.monotonic() + 10  # the workers may still be removing their last files
+    while any(private_tmp.iterdir()) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert sorted(path.name for path in private_tmp.iterdir()) == []
