@@ -98,10 +98,26 @@ class Load:
         stop_children(list(self.processes), grace=60)
 
 
+def run_to_end(command: list[str], directory: Path) -> subprocess.CompletedProcess:
+    """subprocess.run, except when the soak is interrupted: subprocess.run would SIGKILL
+    the run, leaving its cases built; this sends SIGTERM, which tears them down, and waits.
+    Output goes to files, not pipes, so a run that writes while it tears down never blocks."""
+    with open(directory / "stdout", "w+") as stdout, open(directory / "stderr", "w+") as stderr:
+        process = subprocess.Popen(command, stdout=stdout, stderr=stderr, stdin=subprocess.DEVNULL, text=True, cwd=REPO)
+        try:
+            process.wait()
+        except BaseException:
+            stop_children([process], grace=120)
+            raise
+        stdout.seek(0)
+        stderr.seek(0)
+        return subprocess.CompletedProcess(command, process.returncode, stdout.read(), stderr.read())
+
+
 def run_library(files: list[str], jobs: str, backend: str, directory: Path) -> tuple[dict[str, Verdict], int, str]:
-    done = subprocess.run(
+    done = run_to_end(
         [str(BIN / "wgh"), "run", "-q", "--no-report", "-j", jobs, "--backend", backend, "--results-dir", str(directory), *files],
-        capture_output=True, text=True, cwd=REPO,
+        directory,
     )
     found = sorted(directory.glob("*/results.json"))
     if not found:
@@ -111,9 +127,9 @@ def run_library(files: list[str], jobs: str, backend: str, directory: Path) -> t
 
 def run_suite(args: list[str], directory: Path) -> tuple[dict[str, Verdict], int, str]:
     report = directory / "junit.xml"
-    done = subprocess.run(
+    done = run_to_end(
         [str(BIN / "pytest"), "-q", "-p", "no:cacheprovider", "--no-results", f"--junitxml={report}", *args],
-        capture_output=True, text=True, cwd=REPO,
+        directory,
     )
     if not report.exists():
         return {}, done.returncode, (done.stdout + done.stderr)[-2000:]
@@ -135,6 +151,10 @@ def soak_set(name: str, count: int, once, log) -> dict:
             f"{summary.inconclusive} inconclusive, exit {code}, {seconds:.0f}s, CPU stalled {stall.share or 0:.0%}"
             + (f": {trouble}" if trouble else "")
         )
+        for case, verdict in sorted(verdicts.items()):
+            if verdict.verdict not in ("passed", "skipped"):  # named now: a long soak's later runs may never finish
+                first_line = verdict.message.splitlines()[0][:300] if verdict.message else "(no message)"
+                log(f"      {case}: {verdict.verdict}: {first_line}")
         runs.append({"index": index, "seconds": round(seconds, 1), "exit": code, "cpu_stall": stall.to_json()["cpu_stall"], "trouble": trouble, "verdicts": verdicts_json(verdicts)})
     return {"name": name, "runs": runs}
 
@@ -157,6 +177,10 @@ def table(sets: list[dict]) -> str:
     return "\n".join(lines + details)
 
 
+def _interrupted(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("files", nargs="*", default=["scenarios/"], help="scenario files or folders (default scenarios/)")
@@ -175,12 +199,16 @@ def main(argv: list[str] | None = None) -> int:
     load = Load(args.load, args.stress_cpus, args.files, args.backend)
     started = time.time()
     sets: list[dict] = []
+    signal.signal(signal.SIGTERM, _interrupted)  # a cancelled CI job stops the soak as Ctrl-C does
     try:
         if args.library_runs:
             sets.append(soak_set("library", args.library_runs, lambda d: run_library(args.files, args.jobs, args.backend, d), log))
         if args.suite_runs:
             suite = shlex.split(args.suite_args)
             sets.append(soak_set("test suite", args.suite_runs, lambda d: run_suite(suite, d), log))
+    except KeyboardInterrupt:
+        log("soak: interrupted: the run in progress was stopped and torn down; no figures written")
+        return 130
     finally:
         load.stop()
     text = table(sets)
