@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from typing import Mapping, Sequence
 
 
-def _stat_fields(pid: int) -> list[str] | None:
+def stat_fields(pid: int) -> list[str] | None:
     """The fields of /proc/<pid>/stat after the command name (state first), or None if gone."""
     try:
         return Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
@@ -30,7 +30,7 @@ def _stat_fields(pid: int) -> list[str] | None:
 
 def process_start_time(pid: int) -> int | None:
     """Start time in clock ticks since boot: tells a PID from a recycled one."""
-    fields = _stat_fields(pid)
+    fields = stat_fields(pid)
     return int(fields[19]) if fields else None
 
 
@@ -97,7 +97,7 @@ def owned_processes() -> list[OwnedProcess]:
         except OSError:
             continue
         owner = _owner_of(environ) if OWNER_ENV.encode() in environ else None
-        fields = _stat_fields(int(entry))
+        fields = stat_fields(int(entry))
         if owner is None or fields is None or fields[0] in ("Z", "X"):
             continue
         try:
@@ -118,7 +118,7 @@ def orphaned_processes(owner: tuple[int, int | None] | None = None) -> list[Owne
 
 def process_running(pid: int, start: int | None) -> bool:
     """The process we started (same start time) is still running: not gone, not a zombie."""
-    fields = _stat_fields(pid)
+    fields = stat_fields(pid)
     return fields is not None and start is not None and int(fields[19]) == start and fields[0] not in ("Z", "X")
 
 
@@ -196,5 +196,5 @@ def command_lines() -> list[tuple[int, list[str]]]:
 
 def parent_of(pid: int) -> int | None:
     """The parent's PID, or None if `pid` is gone."""
-    fields = _stat_fields(pid)
+    fields = stat_fields(pid)
     return int(fields[1]) if fields else None

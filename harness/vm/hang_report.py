@@ -22,6 +22,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from harness.processes import stat_fields
+
 PROC = Path("/proc")
 
 
@@ -44,34 +46,33 @@ def _read(path: Path) -> str:
         return ""
 
 
-def tasks(proc: Path = PROC) -> list[Task]:
+def tasks() -> list[Task]:
     """Every process that can be read now (one may exit meanwhile: left out)."""
     ticks = os.sysconf("SC_CLK_TCK")
-    uptime = float((_read(proc / "uptime").split() or ["0"])[0])
+    uptime = float((_read(PROC / "uptime").split() or ["0"])[0])
     found = []
-    for entry in sorted((e for e in os.listdir(proc) if e.isdigit()), key=int):
-        stat = _read(proc / entry / "stat")
-        if not stat:
+    for entry in sorted((e for e in os.listdir(PROC) if e.isdigit()), key=int):
+        fields = stat_fields(int(entry))
+        if not fields:
             continue
-        name = stat[stat.find("(") + 1 : stat.rfind(")")]
-        fields = stat.rpartition(")")[2].split()
-        raw = _read(proc / entry / "cmdline")
+        name = _read(PROC / entry / "comm").strip()
+        raw = _read(PROC / entry / "cmdline")
         program = Path(raw.split("\0", 1)[0]).name
         argv = " ".join(raw.replace("\0", " ").split()) or f"[{name}]"  # one line, even a `python -c` script
         found.append(Task(
             pid=int(entry), ppid=int(fields[1]), state=fields[0],
             seconds=max(0.0, uptime - int(fields[19]) / ticks),
-            wchan=_read(proc / entry / "wchan").strip() or "-",
+            wchan=_read(PROC / entry / "wchan").strip() or "-",
             argv=argv[:300], python=name.startswith("python") or program.startswith("python"),
             kernel_thread=not raw,
         ))
     return found
 
 
-def report(after: float, proc: Path = PROC, py_spy: str | None = None, within: float = 240.0) -> str:
+def report(after: float, py_spy: str | None = None, within: float = 240.0) -> str:
     """The whole report, as text; Python stacks are read until `within` seconds have passed."""
     deadline = time.monotonic() + within
-    listed = tasks(proc)
+    listed = tasks()
     lines = [f"wgh vm: the guest is still running after {after:g}s; what it is doing (the host kills it soon):"]
     lines.append("processes (kernel threads only when in uninterruptible sleep):")
     lines.append(f"{'PID':>7} {'PPID':>7} S {'AGE':>7} {'WCHAN':<28} COMMAND")
@@ -82,7 +83,7 @@ def report(after: float, proc: Path = PROC, py_spy: str | None = None, within: f
     for task in listed:
         if task.state == "D":  # uninterruptible: the kernel's stack says where
             lines.append(f"--- kernel stack of {task.pid} ({task.argv[:80]}), in uninterruptible sleep:")
-            lines.append(_read(proc / str(task.pid) / "stack").rstrip() or "(unreadable)")
+            lines.append(_read(PROC / str(task.pid) / "stack").rstrip() or "(unreadable)")
     py_spy = py_spy if py_spy is not None else shutil.which("py-spy") or _beside_python("py-spy")
     for task in listed:
         if not task.python or task.pid == os.getpid():
