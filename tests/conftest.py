@@ -9,6 +9,18 @@ import pytest
 REPO = Path(__file__).resolve().parent.parent
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    """A shell starts a background job (`pytest ... &` in a CI script) with SIGINT
+    ignored, and that is inherited: Python then never raises KeyboardInterrupt, and
+    every harness run a test starts ignores Ctrl-C too (a soak started so failed every
+    Ctrl-C test). The tests of Ctrl-C need SIGINT as a terminal delivers it; a handler,
+    unlike SIG_IGN, is reset by exec, so the processes the tests start get it too."""
+    import signal
+
+    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+
+
 @pytest.fixture
 def wgh_cli():
     """Run the `wgh` console script of this environment."""
