@@ -25,6 +25,7 @@ from harness.errors import BuildError
 from harness.net import conntrack, firewall, impair, nat, nlbatch, nsexec
 from harness.net.iface import add_address, address_and_up, install_route, route_requests
 from harness.net.nodesettings import node_sysctls
+from harness.plan.addressing import spare_address
 from harness.plan.network import NetworkPlan, Port
 from harness.plan.types import Conditions, NodePlan, VethPlan
 
@@ -242,9 +243,12 @@ class UnderlayEngine:
         old = next(a for a in now if a.version == 4)
         used = {a.ip for p in self.plan.ports.values() for q in p for a in q.addresses}
         used |= {a.ip for addresses in self._addresses.values() for a in addresses}
-        new = to or next(
-            ipaddress.ip_interface(f"{host}/{old.network.prefixlen}") for host in old.network.hosts() if host not in used and int(host) % 256 >= 100
-        )
+        if to is None:
+            spare = spare_address(old.network, used)
+            if spare is None:
+                raise BuildError(f"renumber {node}: {old.network} has no free address left; give one: `renumber: <address/prefix>`")
+            to = ipaddress.ip_interface(f"{spare}/{old.network.prefixlen}")
+        new = to
         index = ipr.link_lookup(ifname=port.ifname)[0]
         scope = {"scope": 254} if new.ip.is_loopback else {}  # the kernel wants 127/8 in host scope (as `ip` sets it)
         # the old address goes first, as when a DHCP lease or a network changes: no moment

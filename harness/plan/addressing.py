@@ -1,39 +1,96 @@
-"""Address allocation: underlay from 198.18.0.0/15 (RFC 2544 benchmarking) and
-2001:2::/48 (RFC 5180), tunnel from 100.64.0.0/10 and fd00::/8 (pure)."""
+"""Address allocation (pure): the underlay from 198.18.0.0/15 (RFC 2544 benchmarking)
+and 2001:2::/48 (RFC 5180), the tunnel from 100.64.0.0/10 and fd00:64::/64.
+
+A point-to-point link gets a /24 while the topology has at most 511 links, so its ends
+read as 198.18.<link>.1 and .2; a larger topology gets a /29 per link (16 383 fit):
+still room for a renumbered end. Each link also gets a /64 of 2001:2::/48 when it
+carries IPv6 (65 535 fit). A topology that needs more gives its links `addresses:`.
+"""
 
 from __future__ import annotations
 
 import ipaddress
-from ipaddress import IPv4Interface, IPv6Interface
+from ipaddress import IPv4Interface, IPv4Network, IPv6Interface
+
+from harness.errors import HarnessError
 
 UNDERLAY_V4 = ipaddress.ip_network("198.18.0.0/15")
 UNDERLAY_V6 = ipaddress.ip_network("2001:2::/48")
 TUNNEL_V4 = ipaddress.ip_network("100.64.0.0/10")
 TUNNEL_V6 = ipaddress.ip_network("fd00:64::/64")
 
-MAX_LINKS = 511  # /24 per link inside the /15, the first one unused
+READABLE_PREFIX = 24  # per link, while they fit
+COMPACT_PREFIX = 29  # per link beyond that: 2 ends and 4 spare addresses
+V6_PREFIX = 64
 
 
-def underlay_pair(link_index: int) -> tuple[IPv4Interface, IPv4Interface]:
-    """Link N (0-based) gets 198.18.(N+1).0/24 counting across the /15: ends .1 and .2."""
-    if link_index >= MAX_LINKS:
-        raise ValueError(f"at most {MAX_LINKS} links get automatic addresses")
-    subnet = int(UNDERLAY_V4.network_address) + (link_index + 1) * 256
-    return (
-        IPv4Interface((subnet + 1, 24)),
-        IPv4Interface((subnet + 2, 24)),
-    )
+def _capacity(prefix: int) -> int:
+    return 2 ** (prefix - UNDERLAY_V4.prefixlen) - 1  # the first block stays unused
+
+
+MAX_READABLE_LINKS = _capacity(READABLE_PREFIX)  # 511
+MAX_LINKS = _capacity(COMPACT_PREFIX)  # 16 383
+MAX_LINKS_V6 = 2 ** (V6_PREFIX - UNDERLAY_V6.prefixlen) - 1  # 65 535
+MAX_TUNNEL_NODES = 2**16 - 1
+
+
+class AddressesExhausted(HarnessError, ValueError):
+    """More links than the automatic plan has subnets for."""
+
+
+def link_prefix(link_count: int) -> int:
+    """The prefix of every automatic link subnet in a topology of `link_count` links."""
+    return READABLE_PREFIX if link_count <= MAX_READABLE_LINKS else COMPACT_PREFIX
+
+
+def link_subnet(link_index: int, link_count: int) -> IPv4Network:
+    """Link N's (0-based) subnet: block N+1 of its size in 198.18.0.0/15."""
+    if link_count > MAX_LINKS:
+        raise AddressesExhausted(
+            f"{link_count} links: automatic addresses fit at most {MAX_LINKS} (a /{COMPACT_PREFIX} each in "
+            f"{UNDERLAY_V4}); give the links `addresses:`, or put the nodes on shared segments"
+        )
+    prefix = link_prefix(link_count)
+    start = int(UNDERLAY_V4.network_address) + (link_index + 1) * 2 ** (32 - prefix)
+    return IPv4Network((start, prefix))
+
+
+def underlay_pair(link_index: int, link_count: int) -> tuple[IPv4Interface, IPv4Interface]:
+    """Link N's two ends: the first two hosts of its subnet (.1 and .2 of a /24)."""
+    subnet = link_subnet(link_index, link_count)
+    first = int(subnet.network_address)
+    return IPv4Interface((first + 1, subnet.prefixlen)), IPv4Interface((first + 2, subnet.prefixlen))
 
 
 def underlay_pair_v6(link_index: int) -> tuple[IPv6Interface, IPv6Interface]:
+    if link_index >= MAX_LINKS_V6:
+        raise AddressesExhausted(
+            f"link {link_index + 1}: automatic IPv6 addresses fit at most {MAX_LINKS_V6} links (a /{V6_PREFIX} each in "
+            f"{UNDERLAY_V6}); give the links `addresses:`"
+        )
     subnet = int(UNDERLAY_V6.network_address) + ((link_index + 1) << 64)
-    return IPv6Interface((subnet + 1, 64)), IPv6Interface((subnet + 2, 64))
+    return IPv6Interface((subnet + 1, V6_PREFIX)), IPv6Interface((subnet + 2, V6_PREFIX))
+
+
+def spare_address(network: ipaddress.IPv4Network | ipaddress.IPv6Network, used: set) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    """An address of `network` nobody uses, for a renumbered end: the first at .100 or
+    above (as a DHCP pool hands them out), else the highest free one; None when full."""
+    fallback = None
+    for scanned, host in enumerate(network.hosts()):
+        if host in used:
+            continue
+        if int(host) % 256 >= 100:
+            return host
+        fallback = host
+        if scanned > 4096:  # a huge subnet (127/8, a /64): one free address is enough
+            break
+    return fallback
 
 
 def tunnel_addresses(node_number: int) -> list[IPv4Interface | IPv6Interface]:
-    """WireGuard node N (1-based) gets 100.64.0.N/32 and fd00:64::N/128."""
-    if not 1 <= node_number < 2**16:
-        raise ValueError("tunnel node numbers run from 1 to 65535")
+    """WireGuard node N (1-based) gets 100.64.0.N/32 … and fd00:64::N/128."""
+    if not 1 <= node_number <= MAX_TUNNEL_NODES:
+        raise AddressesExhausted(f"tunnel node numbers run from 1 to {MAX_TUNNEL_NODES}: give the interfaces `address:`")
     return [
         IPv4Interface((int(TUNNEL_V4.network_address) + node_number, 32)),
         IPv6Interface((int(TUNNEL_V6.network_address) + node_number, 128)),

@@ -16,7 +16,7 @@ from harness.endpoint import split_host_port, valid_port
 from harness.plan import addressing, naming
 from harness.plan.conditions import egress
 from harness.plan.dns import dns_endpoint
-from harness.plan.routing import Interface, Network, Port, Routing, RoutingRole, link_networks
+from harness.plan.routing import Interface, Network, Port, Routing, RoutingRole, link_networks_of, ports_by_link
 from harness.plan.types import (
     FULL_TUNNEL_TABLE,
     MAIN_TABLE,
@@ -43,7 +43,10 @@ __all__ = [
 def build_plan(spec: ScenarioSpec, run_id: str, default_backend: str = AUTO, userspace: UserspaceCommand | None = None) -> NetworkPlan:
     """The plan of `spec` for run `run_id`. Nodes that pick no backend get
     `default_backend`; nodes on the userspace backend are started with `userspace`."""
-    ports, pairs = _ports(spec)
+    try:
+        ports, pairs = _ports(spec)
+    except addressing.AddressesExhausted as exc:
+        raise PlanErrors([PlanError(("links",), str(exc))]) from None
     veths = tuple(
         VethPlan(
             i,
@@ -112,15 +115,24 @@ def link_name(link: LinkSpec) -> str:
 
 
 def _overlapping_subnets(spec: ScenarioSpec, ports: dict[str, tuple[Port, ...]]) -> list[PlanError]:
-    """Two links in one subnet cannot be routed (and netlink would refuse the routes)."""
-    seen: dict[Network, int] = {}
+    """Two links in one subnet cannot be routed (and netlink would refuse the routes).
+    Subnets either nest or are disjoint, so a clash is an earlier subnet among this one's
+    supernets, or this one among an earlier one's: a lookup per prefix length, not a scan."""
+    by_link = ports_by_link(ports)
+    seen: dict[tuple[int, int, int], int] = {}  # (version, prefix, network >> host bits) → link
+    covered: dict[tuple[int, int, int], int] = {}  # the same for every supernet of a seen subnet
     problems = []
     for index in range(len(spec.links)):
-        for network, _ in link_networks(ports, index):
-            clash = next((i for net, i in seen.items() if net.version == network.version and net.overlaps(network)), None)
+        for network, _ in link_networks_of(by_link.get(index, [])):
+            version, prefix = network.version, network.prefixlen
+            value = int(network.network_address) >> (network.max_prefixlen - prefix)
+            keys = [(version, k, value >> (prefix - k)) for k in range(prefix + 1)]
+            clash = next((seen[key] for key in keys if key in seen), covered.get(keys[-1]))
             if clash is not None:
                 problems.append(PlanError(("links", index, "addresses"), f"{network} overlaps links[{clash}]'s subnet: each link needs its own"))
-            seen.setdefault(network, index)
+            seen.setdefault(keys[-1], index)
+            for key in keys:
+                covered.setdefault(key, index)
     return problems
 
 
@@ -137,7 +149,7 @@ def _ports(spec: ScenarioSpec) -> tuple[dict[str, tuple[Port, ...]], list[tuple[
             addresses[0].append(link.addresses[0])
             addresses[1].append(link.addresses[1])
         else:
-            a, b = addressing.underlay_pair(index)
+            a, b = addressing.underlay_pair(index, len(spec.links))
             addresses[0].append(a)
             addresses[1].append(b)
         if link.ipv6 and not any(a.version == 6 for a in addresses[0]):

@@ -59,6 +59,15 @@ class Routing:
         self.link_ends = link_ends
         self.ports = ports
         self.excluded = excluded
+        # indexes over the ports, made once: a search visits every link per source, and a
+        # topology of hundreds of nodes made each lookup a scan of every port (N³ to plan)
+        self._by_link = ports_by_link(ports)
+        self._families = {
+            index: set.intersection(*({a.version for a in port.addresses} for port in members))
+            for index, members in self._by_link.items()
+        }
+        self._networks: dict[int, list[tuple[Network, list[tuple[str, Interface]]]]] = {}
+        self._searches: dict[tuple[str, int], dict[str, tuple[int, Port | None, str | None]]] = {}
 
     def other_end(self, link_index: int, node: str) -> str:
         a, b = self.link_ends[link_index]
@@ -73,12 +82,15 @@ class Routing:
         return True
 
     def _has_family(self, link_index: int, family: int) -> bool:
-        return all(
-            any(a.version == family for a in port.addresses)
-            for node_ports in self.ports.values()
-            for port in node_ports
-            if port.link_index == link_index
-        )
+        """Every end of the link has an address of `family` (a link without ends: vacuously)."""
+        families = self._families.get(link_index)
+        return families is None or family in families
+
+    def networks(self, link_index: int) -> list[tuple[Network, list[tuple[str, Interface]]]]:
+        """link_networks(), from the index."""
+        if link_index not in self._networks:
+            self._networks[link_index] = link_networks_of(self._by_link.get(link_index, []))
+        return self._networks[link_index]
 
     def search(self, source: str, family: int) -> dict[str, tuple[int, Port | None, str | None]]:
         """BFS over links that carry `family`: node → (distance, first port used, previous node)."""
@@ -102,27 +114,29 @@ class Routing:
     def routes_for(self, source: str, *, collapse: bool = True) -> list[RoutePlan]:
         """Routes per subnet; a node with a `gateway` gets one default route per family
         through it instead (collapse=False gives the per-subnet view for reachability)."""
-        routes = self._subnet_routes(source)
         gateway = self.roles[source].gateway
         if not collapse or gateway is None:
-            return routes
+            return self._subnet_routes(source)
         port = next((p for p in self.ports[source] if self.other_end(p.link_index, source) == gateway), None)
         if port is None or port.link_index in self.excluded:
-            return routes  # the gateway's link is down (roaming): what else is reachable stays routed
+            # the gateway's link is down (roaming): what else is reachable stays routed
+            return self._subnet_routes(source)
         defaults = []
         for family, default in ((4, "0.0.0.0/0"), (6, "::/0")):
             if self._has_family(port.link_index, family):
                 defaults.append(self._route(ip_network(default), port))
         return defaults
 
-    def _subnet_routes(self, source: str) -> list[RoutePlan]:
+    def _subnet_routes(self, source: str, links: Sequence[int] | None = None) -> list[RoutePlan]:
+        """The routes per subnet of every link (or of `links` only) not attached to `source`."""
         attached = {p.link_index for p in self.ports[source]}
         routes = []
         for family in (4, 6):
-            reach = self.search(source, family)
-            for index, ends in enumerate(self.link_ends):
+            reach = self._search_cached(source, family)
+            for index in range(len(self.link_ends)) if links is None else links:
                 if index in attached or index in self.excluded or not self._has_family(index, family):
                     continue
+                ends = self.link_ends[index]
                 best: tuple[int, Port] | None = None
                 for end in ends:
                     if end not in reach:
@@ -133,7 +147,7 @@ class Routing:
                     if best is None or distance < best[0]:
                         best = (distance, first)
                 has_forwarder = any(self.roles[end].forwards for end in ends)
-                for network, members in link_networks(self.ports, index):
+                for network, members in self.networks(index):
                     if network.version != family:
                         continue
                     if best is not None:
@@ -146,23 +160,45 @@ class Routing:
                                 routes.append(self._route(host, reach[end][1]))
         return routes
 
+    def routes_towards(self, source: str, node: str) -> list[RoutePlan]:
+        """The per-subnet routes of `source` to the links of `node` only (what a default
+        route's gateway would carry there): one node's worth, not the whole table."""
+        return self._subnet_routes(source, sorted({p.link_index for p in self.ports[node]}))
+
+    def _search_cached(self, source: str, family: int) -> dict[str, tuple[int, Port | None, str | None]]:
+        key = (source, family)
+        if key not in self._searches:
+            self._searches[key] = self.search(source, family)
+        return self._searches[key]
+
     def _route(self, network: Network, first: Port) -> RoutePlan:
         neighbour = self.other_end(first.link_index, first.node)
         gateway = next(
-            (a.ip for p in self.ports[neighbour] if p.link_index == first.link_index for a in p.addresses if a.version == network.version),
+            (a.ip for p in self._by_link.get(first.link_index, ()) if p.node == neighbour for a in p.addresses if a.version == network.version),
             None,
         )
         return RoutePlan(network, gateway, first.ifname)
 
 
-def link_networks(ports: Mapping[str, tuple[Port, ...]], link_index: int) -> list[tuple[Network, list[tuple[str, Interface]]]]:
-    """The subnets of one link, each with its members (node, address)."""
-    networks: dict[Network, list[tuple[str, Interface]]] = {}
+def ports_by_link(ports: Mapping[str, tuple[Port, ...]]) -> dict[int, list[Port]]:
+    """Every link's ports (its ends), by link index."""
+    found: dict[int, list[Port]] = {}
     for node_ports in ports.values():
         for port in node_ports:
-            if port.link_index == link_index:
-                for address in port.addresses:
-                    networks.setdefault(address.network, []).append((port.node, address))
+            found.setdefault(port.link_index, []).append(port)
+    return found
+
+
+def link_networks(ports: Mapping[str, tuple[Port, ...]], link_index: int) -> list[tuple[Network, list[tuple[str, Interface]]]]:
+    """The subnets of one link, each with its members (node, address)."""
+    return link_networks_of([port for node_ports in ports.values() for port in node_ports if port.link_index == link_index])
+
+
+def link_networks_of(link_ports: Sequence[Port]) -> list[tuple[Network, list[tuple[str, Interface]]]]:
+    networks: dict[Network, list[tuple[str, Interface]]] = {}
+    for port in link_ports:
+        for address in port.addresses:
+            networks.setdefault(address.network, []).append((port.node, address))
     return list(networks.items())
 
 
@@ -175,7 +211,7 @@ def reachable_address(routing: Routing, routes: Sequence[RoutePlan], src: str, d
     routed = [r.destination for r in routes]
     if any(net.prefixlen == 0 for net in routed):
         # a default route covers every address: judge by what its gateway really reaches
-        routed = [r.destination for r in routing.routes_for(src, collapse=False)]
+        routed = [r.destination for r in routing.routes_towards(src, dst)]
     for port in ports[dst]:
         for address in port.addresses:
             if address.version != family:

@@ -225,12 +225,18 @@ class NetworkPlan:
     ports: dict[str, tuple[Port, ...]] = field(repr=False)
 
     def routing(self, down_links: frozenset[int] | set[int] = frozenset()) -> Routing:
-        """Route computation over this plan's underlay, without the links in `down_links`."""
+        """Route computation over this plan's underlay, without the links in `down_links`
+        (the one without any is made once per plan: planning asks it once per endpoint)."""
+        if not down_links and "_routing" in self.__dict__:
+            return self.__dict__["_routing"]
         roles = {
             name: RoutingRole(node.forwards, node.nat.outside_neighbour if node.nat else None, node.gateway)
             for name, node in self.nodes.items()
         }
-        return Routing(roles, tuple((v.a.node, v.b.node) for v in self.veths), self.ports, down_links)
+        routing = Routing(roles, tuple((v.a.node, v.b.node) for v in self.veths), self.ports, down_links)
+        if not down_links:
+            object.__setattr__(self, "_routing", routing)  # a cache, not a field: equality and replace() ignore it
+        return routing
 
     def routes_avoiding(self, down_links: set[int]) -> dict[str, tuple[RoutePlan, ...]]:
         """Every node's routes when these links are down (roaming: routes follow)."""

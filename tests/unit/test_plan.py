@@ -572,17 +572,77 @@ def test_build_plan_is_deterministic():
 
 
 def test_addressing_limits():
-    assert addressing.underlay_pair(0) == (ip_interface("198.18.1.1/24"), ip_interface("198.18.1.2/24"))
-    assert addressing.underlay_pair(254)[0] == ip_interface("198.18.255.1/24")
-    assert addressing.underlay_pair(255)[0] == ip_interface("198.19.0.1/24")
-    last = addressing.underlay_pair(addressing.MAX_LINKS - 1)[1]
-    assert last == ip_interface("198.19.255.2/24")
-    assert last.ip in addressing.UNDERLAY_V4
-    with pytest.raises(ValueError):
-        addressing.underlay_pair(addressing.MAX_LINKS)
+    readable = addressing.MAX_READABLE_LINKS
+    assert readable == 511
+    assert addressing.underlay_pair(0, 1) == (ip_interface("198.18.1.1/24"), ip_interface("198.18.1.2/24"))
+    assert addressing.underlay_pair(254, readable)[0] == ip_interface("198.18.255.1/24")
+    assert addressing.underlay_pair(255, readable)[0] == ip_interface("198.19.0.1/24")
+    assert addressing.underlay_pair(readable - 1, readable)[1] == ip_interface("198.19.255.2/24")
+    # one link more: every link gets a /29, and the /15 holds 16 383 of them
+    assert addressing.underlay_pair(0, readable + 1) == (ip_interface("198.18.0.9/29"), ip_interface("198.18.0.10/29"))
+    last = addressing.underlay_pair(addressing.MAX_LINKS - 1, addressing.MAX_LINKS)
+    assert last == (ip_interface("198.19.255.249/29"), ip_interface("198.19.255.250/29"))
+    assert addressing.MAX_LINKS == 16383
+    with pytest.raises(addressing.AddressesExhausted, match="at most 16383"):
+        addressing.underlay_pair(0, addressing.MAX_LINKS + 1)
     with pytest.raises(ValueError):
         addressing.tunnel_addresses(0)
+    assert addressing.tunnel_addresses(10_000)[0] == ip_interface("100.64.39.16/32")
     assert addressing.underlay_pair_v6(0)[0] == ip_interface("2001:2:0:1::1/64")
+    assert addressing.underlay_pair_v6(addressing.MAX_LINKS_V6 - 1)[1] == ip_interface("2001:2:0:ffff::2/64")
+    with pytest.raises(addressing.AddressesExhausted):
+        addressing.underlay_pair_v6(addressing.MAX_LINKS_V6)
+
+
+def test_every_automatic_link_subnet_is_its_own_at_either_size():
+    for count in (addressing.MAX_READABLE_LINKS, addressing.MAX_LINKS):
+        subnets = [addressing.link_subnet(i, count) for i in range(count)]
+        assert len(set(subnets)) == count
+        assert all(s.subnet_of(addressing.UNDERLAY_V4) for s in (subnets[0], subnets[-1]))
+        ordered = sorted(subnets)
+        assert all(a.broadcast_address < b.network_address for a, b in zip(ordered, ordered[1:]))
+
+
+def test_more_links_than_automatic_addresses_is_a_plan_error_on_links_not_a_traceback():
+    count = addressing.MAX_LINKS + 1
+    data = {
+        "name": "too-many-links",
+        "nodes": {"hub": {"router": True}, **{f"n{i}": {} for i in range(count)}},
+        "links": [{"ends": [f"n{i}", "hub"]} for i in range(count)],
+    }
+    with pytest.raises(PlanErrors) as caught:
+        build_plan(ScenarioSpec.model_validate(data), RUN)
+    (error,) = caught.value.errors
+    assert error.path == ("links",)
+    assert "16384 links" in str(error) and "at most 16383" in str(error) and "addresses:" in str(error)
+
+
+def test_a_topology_of_more_than_511_links_gets_a_29_per_link():
+    count = addressing.MAX_READABLE_LINKS + 1
+    data = {
+        "name": "many-links",
+        "nodes": {"hub": {"router": True}, **{f"n{i}": {"gateway": "hub"} for i in range(count)}},
+        "links": [{"ends": [f"n{i}", "hub"]} for i in range(count)],
+    }
+    plan = build_plan(ScenarioSpec.model_validate(data), RUN)
+    first, last = plan.veths[0], plan.veths[-1]
+    assert first.a.addresses == (ip_interface("198.18.0.9/29"),) and first.b.addresses == (ip_interface("198.18.0.10/29"),)
+    assert last.a.addresses == (ip_interface(f"198.18.16.1/29"),)
+    assert plan.nodes["n0"].routes[0].destination == ip_network("0.0.0.0/0")
+
+
+def test_a_renumbered_end_takes_a_spare_address_of_its_subnet():
+    from ipaddress import ip_address, ip_network
+
+    used = {ip_address("198.18.1.1"), ip_address("198.18.1.2")}
+    assert addressing.spare_address(ip_network("198.18.1.0/24"), used) == ip_address("198.18.1.100")
+    used |= {ip_address("198.18.1.100")}
+    assert addressing.spare_address(ip_network("198.18.1.0/24"), used) == ip_address("198.18.1.101")
+    # a /29 of a large topology: below .100, so the highest free host
+    small = ip_network("198.18.0.8/29")
+    assert addressing.spare_address(small, {ip_address("198.18.0.9"), ip_address("198.18.0.10")}) == ip_address("198.18.0.14")
+    assert addressing.spare_address(ip_network("198.18.0.8/30"), {ip_address("198.18.0.9"), ip_address("198.18.0.10")}) is None
+    assert addressing.spare_address(ip_network("127.0.0.0/8"), {ip_address("127.0.0.1")}) == ip_address("127.0.0.100")
 
 
 # --- link conditions ------------------------------------------------------------------------------
