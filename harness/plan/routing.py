@@ -67,6 +67,7 @@ class Routing:
             for index, members in self._by_link.items()
         }
         self._networks: dict[int, list[tuple[Network, list[tuple[str, Interface]]]]] = {}
+        self._adjacency: dict[int, dict[str, list[tuple[Port, str]]]] = {}
         self._searches: dict[tuple[str, int], dict[str, tuple[int, Port | None, str | None]]] = {}
 
     def other_end(self, link_index: int, node: str) -> str:
@@ -92,20 +93,34 @@ class Routing:
             self._networks[link_index] = link_networks_of(self._by_link.get(link_index, []))
         return self._networks[link_index]
 
+    def _adjacent(self, family: int) -> dict[str, list[tuple[Port, str]]]:
+        """node → (port, neighbour) over the links that carry `family` (made once)."""
+        if family not in self._adjacency:
+            self._adjacency[family] = {
+                node: [
+                    (port, self.other_end(port.link_index, node))
+                    for port in node_ports
+                    if port.link_index not in self.excluded and self._has_family(port.link_index, family)
+                ]
+                for node, node_ports in self.ports.items()
+            }
+        return self._adjacency[family]
+
     def search(self, source: str, family: int) -> dict[str, tuple[int, Port | None, str | None]]:
         """BFS over links that carry `family`: node → (distance, first port used, previous node)."""
         found: dict[str, tuple[int, Port | None, str | None]] = {source: (0, None, None)}
+        adjacent = self._adjacent(family)
         queue = deque([source])
         while queue:
             node = queue.popleft()
+            if node != source and not self.roles[node].forwards:
+                continue  # a host carries no transit traffic
             distance, first, previous = found[node]
-            for port in self.ports[node]:
-                if port.link_index in self.excluded or not self._has_family(port.link_index, family):
-                    continue
-                neighbour = self.other_end(port.link_index, node)
+            nat = node != source and self.roles[node].nat_outside is not None
+            for port, neighbour in adjacent[node]:
                 if neighbour in found:
                     continue
-                if node != source and not self._can_forward(node, previous, neighbour):
+                if nat and not self._can_forward(node, previous, neighbour):
                     continue
                 found[neighbour] = (distance + 1, first or port, node)
                 queue.append(neighbour)
@@ -160,10 +175,10 @@ class Routing:
                                 routes.append(self._route(host, reach[end][1]))
         return routes
 
-    def routes_towards(self, source: str, node: str) -> list[RoutePlan]:
-        """The per-subnet routes of `source` to the links of `node` only (what a default
-        route's gateway would carry there): one node's worth, not the whole table."""
-        return self._subnet_routes(source, sorted({p.link_index for p in self.ports[node]}))
+    def routes_towards_link(self, source: str, link_index: int) -> list[RoutePlan]:
+        """The per-subnet routes of `source` to one link only (what a default route's
+        gateway would carry there): one link's worth, not the whole table."""
+        return self._subnet_routes(source, [link_index])
 
     def _search_cached(self, source: str, family: int) -> dict[str, tuple[int, Port | None, str | None]]:
         key = (source, family)
@@ -203,19 +218,22 @@ def link_networks_of(link_ports: Sequence[Port]) -> list[tuple[Network, list[tup
 
 
 def reachable_address(routing: Routing, routes: Sequence[RoutePlan], src: str, dst: str, family: int) -> Address | None:
-    """The address of `dst` that `src` reaches with `routes` (its planned routes), or None."""
+    """The address of `dst` that `src` reaches with `routes` (its planned routes), or None:
+    the first of dst's addresses, in the order of its ports, that is on one of src's
+    subnets or inside a route."""
     if src == dst:
         return None
     ports = routing.ports
     src_networks = {a.network for p in ports[src] for a in p.addresses}
-    routed = [r.destination for r in routes]
-    if any(net.prefixlen == 0 for net in routed):
-        # a default route covers every address: judge by what its gateway really reaches
-        routed = [r.destination for r in routing.routes_towards(src, dst)]
+    default = any(r.destination.prefixlen == 0 for r in routes)
     for port in ports[dst]:
-        for address in port.addresses:
-            if address.version != family:
-                continue
+        candidates = [a for a in port.addresses if a.version == family]
+        if not candidates:
+            continue
+        # a default route covers every address: judge by what its gateway really reaches
+        # there (the routes to this one link: a hub's thousand links are not all asked)
+        routed = [r.destination for r in (routing.routes_towards_link(src, port.link_index) if default else routes)]
+        for address in candidates:
             if address.network in src_networks or any(address.ip in net for net in routed):
                 return address.ip
     return None
