@@ -16,7 +16,7 @@ from harness.endpoint import split_host_port, valid_port
 from harness.plan import addressing, naming
 from harness.plan.conditions import egress
 from harness.plan.dns import dns_endpoint
-from harness.plan.routing import Interface, Network, Port, Routing, RoutingRole, link_networks_of, ports_by_link
+from harness.plan.routing import Interface, Network, Port, Routing, RoutingRole, link_networks, ports_by_link
 from harness.plan.types import (
     FULL_TUNNEL_TABLE,
     MAIN_TABLE,
@@ -123,7 +123,7 @@ def _overlapping_subnets(spec: ScenarioSpec, ports: dict[str, tuple[Port, ...]])
     covered: dict[tuple[int, int, int], int] = {}  # the same for every supernet of a seen subnet
     problems = []
     for index in range(len(spec.links)):
-        for network, _ in link_networks_of(by_link.get(index, [])):
+        for network, _ in link_networks(by_link.get(index, [])):
             version, prefix = network.version, network.prefixlen
             value = int(network.network_address) >> (network.max_prefixlen - prefix)
             keys = [(version, k, value >> (prefix - k)) for k in range(prefix + 1)]

@@ -66,7 +66,7 @@ class Routing:
             index: set.intersection(*({a.version for a in port.addresses} for port in members))
             for index, members in self._by_link.items()
         }
-        self._networks: dict[int, list[tuple[Network, list[tuple[str, Interface]]]]] = {}
+        self._networks = {index: link_networks(members) for index, members in self._by_link.items()}
         self._adjacency: dict[int, dict[str, list[tuple[Port, str]]]] = {}
         self._searches: dict[tuple[str, int], dict[str, tuple[int, Port | None, str | None]]] = {}
 
@@ -88,10 +88,8 @@ class Routing:
         return families is None or family in families
 
     def networks(self, link_index: int) -> list[tuple[Network, list[tuple[str, Interface]]]]:
-        """link_networks(), from the index."""
-        if link_index not in self._networks:
-            self._networks[link_index] = link_networks_of(self._by_link.get(link_index, []))
-        return self._networks[link_index]
+        """The link's subnets, each with its members (node, address)."""
+        return self._networks.get(link_index, [])
 
     def _adjacent(self, family: int) -> dict[str, list[tuple[Port, str]]]:
         """node → (port, neighbour) over the links that carry `family` (made once)."""
@@ -107,7 +105,10 @@ class Routing:
         return self._adjacency[family]
 
     def search(self, source: str, family: int) -> dict[str, tuple[int, Port | None, str | None]]:
-        """BFS over links that carry `family`: node → (distance, first port used, previous node)."""
+        """BFS over links that carry `family`: node → (distance, first port used, previous
+        node); made once per source and family."""
+        if (source, family) in self._searches:
+            return self._searches[(source, family)]
         found: dict[str, tuple[int, Port | None, str | None]] = {source: (0, None, None)}
         adjacent = self._adjacent(family)
         queue = deque([source])
@@ -124,6 +125,7 @@ class Routing:
                     continue
                 found[neighbour] = (distance + 1, first or port, node)
                 queue.append(neighbour)
+        self._searches[(source, family)] = found
         return found
 
     def routes_for(self, source: str, *, collapse: bool = True) -> list[RoutePlan]:
@@ -147,7 +149,7 @@ class Routing:
         attached = {p.link_index for p in self.ports[source]}
         routes = []
         for family in (4, 6):
-            reach = self._search_cached(source, family)
+            reach = self.search(source, family)
             for index in range(len(self.link_ends)) if links is None else links:
                 if index in attached or index in self.excluded or not self._has_family(index, family):
                     continue
@@ -180,12 +182,6 @@ class Routing:
         gateway would carry there): one link's worth, not the whole table."""
         return self._subnet_routes(source, [link_index])
 
-    def _search_cached(self, source: str, family: int) -> dict[str, tuple[int, Port | None, str | None]]:
-        key = (source, family)
-        if key not in self._searches:
-            self._searches[key] = self.search(source, family)
-        return self._searches[key]
-
     def _route(self, network: Network, first: Port) -> RoutePlan:
         neighbour = self.other_end(first.link_index, first.node)
         gateway = next(
@@ -204,12 +200,8 @@ def ports_by_link(ports: Mapping[str, tuple[Port, ...]]) -> dict[int, list[Port]
     return found
 
 
-def link_networks(ports: Mapping[str, tuple[Port, ...]], link_index: int) -> list[tuple[Network, list[tuple[str, Interface]]]]:
-    """The subnets of one link, each with its members (node, address)."""
-    return link_networks_of([port for node_ports in ports.values() for port in node_ports if port.link_index == link_index])
-
-
-def link_networks_of(link_ports: Sequence[Port]) -> list[tuple[Network, list[tuple[str, Interface]]]]:
+def link_networks(link_ports: Sequence[Port]) -> list[tuple[Network, list[tuple[str, Interface]]]]:
+    """The subnets of one link (given its ports), each with its members (node, address)."""
     networks: dict[Network, list[tuple[str, Interface]]] = {}
     for port in link_ports:
         for address in port.addresses:
