@@ -11,7 +11,7 @@ import ipaddress
 from collections import deque
 from dataclasses import dataclass
 from ipaddress import IPv4Interface, IPv6Interface, ip_network
-from typing import Mapping, Sequence, Union
+from typing import Iterable, Mapping, Sequence, Union
 
 Interface = Union[IPv4Interface, IPv6Interface]
 Address = Union[ipaddress.IPv4Address, ipaddress.IPv6Address]
@@ -44,6 +44,27 @@ class RoutingRole:
     gateway: str | None = None  # the neighbour its default routes go through
 
 
+class PrefixSet:
+    """Networks asked "does one of you hold this address?" by a lookup per prefix length,
+    not a scan: a node of a 300-member mesh has 300 routes, asked for every peer."""
+
+    def __init__(self, networks: Iterable[Network]):
+        self._starts: dict[tuple[int, int], set[int]] = {}
+        for net in networks:
+            self._starts.setdefault((net.version, net.prefixlen), set()).add(int(net.network_address))
+
+    @property
+    def has_default(self) -> bool:
+        return any(prefixlen == 0 for _, prefixlen in self._starts)
+
+    def covers(self, address: Address) -> bool:
+        value, width = int(address), address.max_prefixlen
+        for (version, prefixlen), starts in self._starts.items():
+            if version == address.version and (value >> (width - prefixlen)) << (width - prefixlen) in starts:
+                return True
+        return False
+
+
 class Routing:
     """Routes over `link_ends` (each link's two nodes, by link index), skipping the
     links in `excluded` (down, or left by a roaming node)."""
@@ -69,6 +90,21 @@ class Routing:
         self._networks = {index: link_networks(members) for index, members in self._by_link.items()}
         self._adjacency: dict[int, dict[str, list[tuple[Port, str]]]] = {}
         self._searches: dict[tuple[str, int], dict[str, tuple[int, Port | None, str | None]]] = {}
+        self._own_subnets: dict[str, PrefixSet] = {}
+        self._routed: dict[str, tuple[Sequence[RoutePlan], PrefixSet]] = {}
+
+    def own_subnets(self, node: str) -> PrefixSet:
+        """The subnets of the node's own ports (made once)."""
+        if node not in self._own_subnets:
+            self._own_subnets[node] = PrefixSet(a.network for p in self.ports[node] for a in p.addresses)
+        return self._own_subnets[node]
+
+    def routed(self, node: str, routes: Sequence[RoutePlan]) -> PrefixSet:
+        """The destinations of `routes` (the node's planned routes), made once per list."""
+        cached = self._routed.get(node)
+        if cached is None or cached[0] is not routes:
+            cached = self._routed[node] = (routes, PrefixSet(r.destination for r in routes))
+        return cached[1]
 
     def other_end(self, link_index: int, node: str) -> str:
         a, b = self.link_ends[link_index]
@@ -215,17 +251,17 @@ def reachable_address(routing: Routing, routes: Sequence[RoutePlan], src: str, d
     subnets or inside a route."""
     if src == dst:
         return None
-    ports = routing.ports
-    src_networks = {a.network for p in ports[src] for a in p.addresses}
-    default = any(r.destination.prefixlen == 0 for r in routes)
-    for port in ports[dst]:
-        candidates = [a for a in port.addresses if a.version == family]
+    own = routing.own_subnets(src)
+    planned = routing.routed(src, routes)
+    default = planned.has_default
+    for port in routing.ports[dst]:
+        candidates = [a.ip for a in port.addresses if a.version == family]
         if not candidates:
             continue
         # a default route covers every address: judge by what its gateway really reaches
         # there (the routes to this one link: a hub's thousand links are not all asked)
-        routed = [r.destination for r in (routing.routes_towards_link(src, port.link_index) if default else routes)]
+        routed = PrefixSet(r.destination for r in routing.routes_towards_link(src, port.link_index)) if default else planned
         for address in candidates:
-            if address.network in src_networks or any(address.ip in net for net in routed):
-                return address.ip
+            if own.covers(address) or routed.covers(address):
+                return address
     return None
