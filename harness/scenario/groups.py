@@ -28,7 +28,7 @@ from typing import Any
 
 from harness.errors import Problem, ScenarioError
 from harness.scenario.fields import NAME_PATTERN
-from harness.scenario.model import MAX_GROUP_SIZE
+from harness.scenario.model import MAX_EXPANDED_ENTRIES, MAX_GROUP_SIZE
 from harness.scenario.yamlsource import Path, SourceDoc
 
 # step fields whose values are node names (a group there is ambiguous)
@@ -52,6 +52,54 @@ def expand_groups(doc: SourceDoc) -> SourceDoc:
     return expander.run()
 
 
+def group_of_members(doc: SourceDoc) -> dict[str, str]:
+    """member → its group, for the well-formed groups of a document not yet expanded."""
+    nodes = doc.data.get("nodes") if isinstance(doc.data, dict) else None
+    if not isinstance(nodes, dict):
+        return {}
+    found: dict[str, str] = {}
+    for name, spec in nodes.items():
+        count = spec.get("count") if isinstance(spec, dict) else None
+        if isinstance(count, int) and not isinstance(count, bool) and 1 <= count <= MAX_GROUP_SIZE:
+            found.update(dict.fromkeys(member_names(name, count), name))
+    return found
+
+
+_WORD = re.compile(r"[A-Za-z][A-Za-z0-9_-]*")
+
+
+def collapse_member_problems(problems: list[Problem], groups: dict[str, str]) -> list[Problem]:
+    """One problem per mistake in a group's template, not one per member: a typo in the
+    `spoke` section of a 1 000-spoke hub is one line, saying how many members it hits."""
+    if not groups:
+        return problems
+
+    def as_group(text: str) -> str:
+        return _WORD.sub(lambda m: groups.get(m.group(0), m.group(0)), text)
+
+    keyed: dict[tuple, list[Problem]] = {}
+    for problem in problems:
+        key = (problem.file, problem.line, as_group(problem.field), as_group(problem.message))
+        keyed.setdefault(key, []).append(problem)
+    sizes: dict[str, int] = {}
+    for group in groups.values():
+        sizes[group] = sizes.get(group, 0) + 1
+    out = []
+    for (file, line, field, message), found in keyed.items():
+        if len(found) == 1:
+            out.append(found[0])
+            continue
+        hit = {groups[w] for p in found for w in _WORD.findall(p.field + " " + p.message) if w in groups}
+        if len(hit) == 1:
+            (group,) = hit
+            # a template inside its own group (a mesh) expands once per pair, not per member
+            where = f"all {sizes[group]} members of group '{group}'" if len(found) == sizes[group] else f"{len(found)} expansions of group '{group}'"
+        else:
+            where = f"{len(found)} expansions of groups " + ", ".join(f"'{g}'" for g in sorted(hit))
+        out.append(Problem(file, line, field, f"{message} (in {where})"))
+    return out
+
+
 class _Expander:
     def __init__(self, doc: SourceDoc, counts: dict[str, Any]):
         self.doc = doc
@@ -59,6 +107,8 @@ class _Expander:
         self.members: dict[str, list[str]] = {}
         self.lines: dict[Path, int] = {}
         self._check_counts(counts)
+        if not self.problems:
+            self._check_expanded_size()
 
     def problem(self, path: Path, message: str) -> None:
         self.problems.append(self.doc.problem(path, message))
@@ -86,6 +136,41 @@ class _Expander:
                 self.problem(("nodes", clash), f"'{clash}' is also a member of group '{group}' ({names[0]} … {names[-1]}): rename one")
                 continue
             self.members[group] = names
+
+    def _check_expanded_size(self) -> None:
+        """Refuse, before expanding, a file that would expand into more peer entries (or
+        allowed_ips entries) than can be planned in reasonable time: a full mesh of
+        10 000 is 10⁸ peers. Counted from the template, so nothing big is built first."""
+        sections = self.doc.data.get("wireguard")
+        if not isinstance(sections, dict):
+            return
+        size = {name: len(names) for name, names in self.members.items()}
+        totals = {"peer": 0, "allowed_ips": 0}
+        largest: dict[str, tuple[int, Path]] = {}
+        for name, spec in sections.items():
+            peers = spec.get("peers") if isinstance(spec, dict) else None
+            if not isinstance(peers, dict):
+                continue
+            owners = size.get(name, 1)
+            for peer, entry in peers.items():
+                targets = size.get(peer, 1) - (1 if peer == name and peer in size else 0)
+                allowed = entry.get("allowed_ips") if isinstance(entry, dict) else None
+                tokens = allowed if isinstance(allowed, list) else []
+                per_peer = sum(size.get(t, 1) if isinstance(t, str) and t != peer else 1 for t in tokens)
+                path = ("wireguard", name, "peers", peer)
+                for kind, count in (("peer", owners * targets), ("allowed_ips", owners * targets * per_peer)):
+                    totals[kind] += count
+                    if count > largest.get(kind, (0, path))[0]:
+                        largest[kind] = (count, path)
+        for kind, total in totals.items():
+            if total > MAX_EXPANDED_ENTRIES:
+                count, path = largest[kind]
+                self.problem(
+                    path + (("allowed_ips",) if kind == "allowed_ips" else ()),
+                    f"the groups expand into {total:,} {kind} entries ({count:,} from this one); at most "
+                    f"{MAX_EXPANDED_ENTRIES:,} (a full mesh of 1 000): peer large groups through a hub, "
+                    f"and give a hub's spokes one prefix in allowed_ips (100.64.0.0/16) rather than the group",
+                )
 
     def run(self) -> SourceDoc:
         if self.problems:

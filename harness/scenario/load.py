@@ -12,7 +12,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from harness.errors import Problem, ScenarioError
-from harness.scenario.groups import expand_groups
+from harness.scenario.groups import collapse_member_problems, expand_groups, group_of_members
 from harness.scenario.matrix import expand
 from harness.scenario.fields import CONFIG_PATH_PATTERN, KEY_PATTERN, LABEL_PATTERN
 from harness.scenario.model import STEP_KINDS, ScenarioSpec
@@ -70,48 +70,51 @@ def load_doc(doc: SourceDoc, sha: str) -> list[ScenarioCase]:
     cases = []
     problems: list[Problem] = []
     for mcase in expand(doc):
-        try:  # node groups expand per case: a matrix may set their counts
-            mcase = dataclasses.replace(mcase, doc=expand_groups(mcase.doc))
-        except ScenarioError as exc:
-            problems += exc.problems
-            continue
-        data = mcase.doc.data
-        if isinstance(data, dict) and "topology" in data:
-            found = _with_topology_nodes(mcase.doc, doc.file)
-            if isinstance(found, list):
-                problems += found
-                continue
-            data = found
-        try:
-            spec = ScenarioSpec.model_validate(data)
-        except ValidationError as exc:
-            problems += _pydantic_problems(exc, mcase.doc)
-            continue
-        notes: tuple[str, ...] = ()
-        secrets = None
-        source = mcase.doc
-        if any(wg.config for wg in spec.wireguard.values()):  # shapes checked first: then the files, with their lines
-            imported = _with_imported_configs(spec, source, doc.file)
-            if isinstance(imported, list):
-                problems += imported
-                continue
-            source, notes, secrets = imported
-            try:
-                spec = ScenarioSpec.model_validate(source.data)
-            except ValidationError as exc:
-                problems += _pydantic_problems(exc, source)
-                continue
-        # imported here: validation needs the planner, which imports the model
-        from harness.scenario.validate import check_references
-
-        found = check_references(spec, source)
-        if found:
-            problems += found
-            continue
-        cases.append(ScenarioCase(doc.file, spec, source, mcase.case_id, mcase.values, sha, notes, secrets))
+        loaded = _load_case(mcase, doc.file, sha)
+        if isinstance(loaded, ScenarioCase):
+            cases.append(loaded)
+        else:
+            problems += collapse_member_problems(loaded, group_of_members(mcase.doc))
     if problems:
         raise ScenarioError(_unique(problems))
     return cases
+
+
+def _load_case(mcase: Any, file: str, sha: str) -> ScenarioCase | list[Problem]:
+    """One case of the matrix, validated, or its problems."""
+    try:  # node groups expand per case: a matrix may set their counts
+        mcase = dataclasses.replace(mcase, doc=expand_groups(mcase.doc))
+    except ScenarioError as exc:
+        return exc.problems
+    data = mcase.doc.data
+    if isinstance(data, dict) and "topology" in data:
+        found = _with_topology_nodes(mcase.doc, file)
+        if isinstance(found, list):
+            return found
+        data = found
+    try:
+        spec = ScenarioSpec.model_validate(data)
+    except ValidationError as exc:
+        return _pydantic_problems(exc, mcase.doc)
+    notes: tuple[str, ...] = ()
+    secrets = None
+    source = mcase.doc
+    if any(wg.config for wg in spec.wireguard.values()):  # shapes checked first: then the files, with their lines
+        imported = _with_imported_configs(spec, source, file)
+        if isinstance(imported, list):
+            return imported
+        source, notes, secrets = imported
+        try:
+            spec = ScenarioSpec.model_validate(source.data)
+        except ValidationError as exc:
+            return _pydantic_problems(exc, source)
+    # imported here: validation needs the planner, which imports the model
+    from harness.scenario.validate import check_references
+
+    problems = check_references(spec, source)
+    if problems:
+        return problems
+    return ScenarioCase(file, spec, source, mcase.case_id, mcase.values, sha, notes, secrets)
 
 
 def _with_topology_nodes(doc: SourceDoc, file: str) -> dict[str, Any] | list[Problem]:

@@ -35,7 +35,8 @@ from harness.scenario.fields import (
 )
 from harness.scenario.steps import registry
 
-MAX_GROUP_SIZE = 100  # members of one node group; planning a full mesh grows as N³ (100: ~10 s)
+MAX_GROUP_SIZE = 10_000  # members of one node group
+MAX_EXPANDED_ENTRIES = 1_000_000  # peer (or allowed_ips) entries groups expand into: a full mesh of 1 000
 
 
 # --- topology -----------------------------------------------------------------

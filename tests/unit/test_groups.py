@@ -84,13 +84,46 @@ def test_matrix_sets_the_group_size_and_names_stay_within_limits():
     assert NAMESPACE_RE.match(namespace_name(plan.run_id, "peer25"))
 
 
+HUB = """\
+nodes:
+  hub: {router: true}
+  spoke: {count: 4, gateway: hub}
+links:
+  - {ends: [spoke, hub]}
+wireguard:
+  hub:
+    peers:
+      spoke: {allowed_ips: [spoke]}
+  spoke:
+    peers:
+      hub: {endpoint: hub, allowed_ips: [100.64.0.0/16]}
+"""
+
+
 def test_largest_group_expands_to_valid_distinct_names():
-    doc = parse_yaml(textwrap.dedent(MESH).replace("count: 4", f"count: {MAX_GROUP_SIZE}"), FILE)
+    doc = parse_yaml(HUB.replace("count: 4", f"count: {MAX_GROUP_SIZE}"), FILE)
     data = expand_groups(doc).data
-    members = [n for n in data["nodes"] if n != "switch"]
+    members = [n for n in data["nodes"] if n != "hub"]
     assert len(set(members)) == MAX_GROUP_SIZE and all(re.match(NAME_PATTERN, n) for n in members)
-    assert sum(len(w["peers"]) for w in data["wireguard"].values()) == MAX_GROUP_SIZE * (MAX_GROUP_SIZE - 1)
+    assert len(data["wireguard"]["hub"]["peers"]) == MAX_GROUP_SIZE
+    assert all(list(data["wireguard"][m]["peers"]) == ["hub"] for m in members)
     assert len(data["links"]) == MAX_GROUP_SIZE
+
+
+def test_a_group_past_the_limit_is_a_file_line_error():
+    (problem,) = errors(HUB.replace("count: 4", f"count: {MAX_GROUP_SIZE + 1}"))
+    assert problem.startswith(f"{FILE}:3: nodes.spoke.count: must be between 1 and {MAX_GROUP_SIZE}")
+
+
+def test_a_full_mesh_too_large_to_plan_is_refused_before_it_is_expanded():
+    # 1 001 members in a full mesh: 1 001 × 1 000 peer entries, one past the limit's mesh
+    (problem,) = errors(MESH.replace("count: 4", "count: 1001"))
+    assert problem.startswith(f"{FILE}:9: wireguard.peer.peers.peer: the groups expand into 1,001,000 peer entries")
+    assert "through a hub" in problem
+    # a hub whose spokes each list every spoke in allowed_ips: 2 000 × 2 001, and the hub's 2 000
+    hub = HUB.replace("count: 4", "count: 2000").replace("allowed_ips: [100.64.0.0/16]", "allowed_ips: [hub, spoke]")
+    (problem,) = errors(hub)
+    assert problem.startswith(f"{FILE}:12: wireguard.spoke.peers.hub.allowed_ips: the groups expand into 4,004,000 allowed_ips entries")
 
 
 def test_group_peering_with_a_single_node_and_allowed_ips_of_a_group():
@@ -190,13 +223,12 @@ def test_other_steps_must_name_a_member_not_the_group():
 
 
 def test_errors_in_expanded_values_point_at_the_template_line():
-    # a bad keepalive in the group's peer entry: reported for each member, at line 9
+    # a bad keepalive in the group's peer entry: at line 9, once, not once per expanded entry
     problems = errors(MESH.replace("{endpoint: peer}", "{endpoint: peer, persistent_keepalive: -1}"))
-    assert problems and all(p.startswith("scenarios/x.yaml:9: wireguard.peer") and p.endswith("must be ≥ 0") for p in problems)
-    assert len(problems) == 12
+    assert problems == ["scenarios/x.yaml:9: wireguard.peer.peers.peer.persistent_keepalive: must be ≥ 0 (in 12 expansions of group 'peer')"]
     # a typo in the group's endpoint: the planner's error, at the template line
     problems = errors(MESH.replace("{endpoint: peer}", "{endpoint: switch:70000}"))
-    assert problems[0].startswith("scenarios/x.yaml:9: wireguard.peer1.peers.peer2.endpoint: bad port")
+    assert problems == ["scenarios/x.yaml:9: wireguard.peer.peers.peer.endpoint: bad port in 'switch:70000' (in 12 expansions of group 'peer')"]
 
 
 def test_reach_among_errors():
@@ -244,3 +276,12 @@ def test_reach_between_nodes_that_are_not_peers_needs_expect_fail():
     ]
     (case,) = load(text.replace("{within: 2s}", "{within: 2s, expect: fail}"))
     assert case.spec.steps[0].reach.expect == "fail"
+
+
+def test_a_mistake_in_a_group_template_is_one_problem_saying_how_many_members_it_hits():
+    problems = errors(MESH.replace("peer: {count: 4}", "peer: {count: 4, sysctls: {kernel.x: 1}}"))
+    assert len(problems) == 1 and problems[0].startswith(f"{FILE}:3: nodes.peer.sysctls")
+    assert problems[0].endswith("(in all 4 members of group 'peer')")
+    # a mistake only some members make keeps its count; one member's stays as it was
+    problems = errors(MESH + "  - ping: {from: peer9, to: peer1}\n")
+    assert len(problems) == 1 and "peer9" in problems[0] and "members of group" not in problems[0]
