@@ -11,7 +11,7 @@ import ipaddress
 from collections import deque
 from dataclasses import dataclass
 from ipaddress import IPv4Interface, IPv6Interface, ip_network
-from typing import Iterable, Mapping, Sequence, Union
+from typing import Iterable, Iterator, Mapping, Sequence, Union
 
 Interface = Union[IPv4Interface, IPv6Interface]
 Address = Union[ipaddress.IPv4Address, ipaddress.IPv6Address]
@@ -145,8 +145,17 @@ class Routing:
         node); made once per source and family."""
         if (source, family) in self._searches:
             return self._searches[(source, family)]
-        found: dict[str, tuple[int, Port | None, str | None]] = {source: (0, None, None)}
         adjacent = self._adjacent(family)
+        through = self._only_way_out(source, adjacent[source])
+        if through is not None:
+            # a host on one link to a plain router sees the world as that router does, one
+            # hop further: its search is the router's, seen through its port, not a BFS of
+            # its own (a thousand spokes of a hub: one search, not a thousand)
+            port, gateway = through
+            shifted = _SeenThrough(self.search(gateway, family), source, port, gateway)
+            self._searches[(source, family)] = shifted  # type: ignore[assignment]
+            return shifted  # type: ignore[return-value]
+        found: dict[str, tuple[int, Port | None, str | None]] = {source: (0, None, None)}
         queue = deque([source])
         while queue:
             node = queue.popleft()
@@ -163,6 +172,15 @@ class Routing:
                 queue.append(neighbour)
         self._searches[(source, family)] = found
         return found
+
+    def _only_way_out(self, source: str, ports: list[tuple[Port, str]]) -> tuple[Port, str] | None:
+        """(port, neighbour) if `source` is a host with one link, to a router that is not a
+        NAT (a NAT's view depends on which side one comes from)."""
+        if self.roles[source].forwards or len(ports) != 1:
+            return None
+        port, neighbour = ports[0]
+        role = self.roles[neighbour]
+        return (port, neighbour) if role.forwards and role.nat_outside is None else None
 
     def routes_for(self, source: str, *, collapse: bool = True) -> list[RoutePlan]:
         """Routes per subnet; a node with a `gateway` gets one default route per family
@@ -225,6 +243,34 @@ class Routing:
             None,
         )
         return RoutePlan(network, gateway, first.ifname)
+
+
+class _SeenThrough(Mapping[str, tuple[int, "Port | None", "str | None"]]):
+    """A host's search made from its gateway's: every node one hop further, reached
+    through the host's one port; the host itself at 0. A view, not a copy: a thousand
+    spokes do not hold a thousand copies of the hub's table."""
+
+    def __init__(self, gateway_search: Mapping[str, tuple[int, Port | None, str | None]], source: str, port: Port, gateway: str):
+        self._base = gateway_search
+        self._source = source
+        self._port = port
+        self._gateway = gateway
+
+    def __getitem__(self, node: str) -> tuple[int, Port | None, str | None]:
+        if node == self._source:
+            return (0, None, None)
+        distance, _, previous = self._base[node]
+        return (distance + 1, self._port, previous if previous is not None else self._source)
+
+    def __contains__(self, node: object) -> bool:
+        return node == self._source or node in self._base
+
+    def __iter__(self) -> Iterator[str]:
+        yield self._source
+        yield from (node for node in self._base if node != self._source)
+
+    def __len__(self) -> int:
+        return len(self._base) + (0 if self._source in self._base else 1)
 
 
 def ports_by_link(ports: Mapping[str, tuple[Port, ...]]) -> dict[int, list[Port]]:
