@@ -22,6 +22,7 @@ from harness.cleanup import RunRegistry
 from harness.context import ContextAccess, RunContext
 from harness.engine.base import Engine, Node
 from harness.errors import BuildError, MissingCapability, StepTimeout
+from harness.openfiles import ensure_open_files
 from harness.interrupts import Interrupted, checkpoint, shielded
 from harness.net import dns
 from harness.plan.network import NetworkPlan, PlanErrors
@@ -73,6 +74,7 @@ class Network(ContextAccess):
     def build(self) -> None:
         from harness.cleanup import reap
 
+        ensure_open_files(len(self.plan.nodes))  # before anything exists: a limit too low is said, not hit halfway
         reap()  # leftovers of crashed runs go first, so names and resources are free
         self.registry = RunRegistry(self.plan.run_id)
         self.work_dir = Path(tempfile.mkdtemp(prefix=f"wgh-{self.plan.run_id}-"))

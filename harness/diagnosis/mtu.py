@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import errno
 import ipaddress
-import select
 import socket
 import struct
 import time
@@ -30,6 +29,7 @@ from dataclasses import dataclass
 from harness.diagnosis.result import Diagnosis
 from harness.endpoint import endpoint_host
 from harness.engine.base import Node
+from harness.fdwait import readable
 from harness.net.ping import parse_ping, ping_argv
 from harness.wg.backends import DeviceUnavailable
 
@@ -211,8 +211,7 @@ def _probe_round(sender: socket.socket, receiver: socket.socket, target: tuple, 
     def drain(wait: float) -> None:
         deadline = time.monotonic() + wait
         while True:
-            ready, _, _ = select.select([receiver], [], [], max(0.0, deadline - time.monotonic()))
-            if not ready:
+            if not readable(receiver, deadline - time.monotonic()):
                 return
             data = receiver.recv(65535)
             if len(data) >= 4:

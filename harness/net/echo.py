@@ -17,12 +17,12 @@ from __future__ import annotations
 import ipaddress
 import math
 import os
-import select
 import socket
 import struct
 import time
 from typing import Protocol
 
+from harness.fdwait import readable
 from harness.net.ping import PingOutcome
 
 ICMP_ECHO, ICMP_REPLY = 8, 0
@@ -162,8 +162,7 @@ def _exchange(sock, target, family, count, interval, timeout, payload, source, m
         if next_seq >= count and (len(rtts) >= count or now >= last_sent + timeout):
             break
         wake = started + next_seq * interval if next_seq < count else last_sent + timeout
-        ready, _, _ = select.select([sock], [], [], max(wake - now, 0.0))
-        if not ready:
+        if not readable(sock, wake - now):
             continue
         try:
             packet, ancillary, _, peer = sock.recvmsg(65535, 1024)

@@ -9,7 +9,6 @@ scapy's on every frame shape. A pcap is kept on failure."""
 
 from __future__ import annotations
 
-import select
 import socket
 import statistics
 import struct
@@ -20,6 +19,7 @@ from pathlib import Path
 
 from harness.endpoint import format_endpoint
 from harness.engine.base import Node
+from harness.fdwait import readable
 
 ETH_P_ALL = 0x0003
 # WireGuard message types and sizes (UDP payload bytes)
@@ -144,8 +144,7 @@ class Capture:
 
     def _loop(self) -> None:
         while not self._stop.is_set():
-            ready, _, _ = select.select([self.sock], [], [], 0.05)
-            if ready:
+            if readable(self.sock, 0.05):
                 try:
                     self.frames.append((time.time(), self.sock.recv(65535)))
                 except OSError:

@@ -8,7 +8,6 @@ default): the recovery time after a roam, a restart or a link failure.
 from __future__ import annotations
 
 import os
-import select
 import socket
 import statistics
 import threading
@@ -16,6 +15,7 @@ import time
 from dataclasses import dataclass, field
 
 from harness.engine.base import Node
+from harness.fdwait import readable
 from harness.net.echo import echo_request, parse_reply
 
 @dataclass
@@ -79,8 +79,7 @@ class ProbeStream:
 
     def _receive_loop(self) -> None:
         while not self._stop.is_set():
-            ready, _, _ = select.select([self.sock], [], [], 0.05)
-            if not ready:
+            if not readable(self.sock, 0.05):
                 continue
             try:
                 packet, source = self.sock.recvfrom(65535)

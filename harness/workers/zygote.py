@@ -21,7 +21,6 @@ from __future__ import annotations
 import functools
 import importlib
 import os
-import select
 import signal
 import socket
 import struct
@@ -29,6 +28,8 @@ import subprocess
 import sys
 import traceback
 from typing import Any, Callable, Iterable, Sequence
+
+from harness.fdwait import readable
 
 # what every case imports (the worker's loop, a run, the netns engine, the steps and diagnoses)
 BASE_MODULES = (
@@ -123,7 +124,7 @@ class ForkedProcess:
         if len(data) == _STATUS.size:
             self.returncode = _STATUS.unpack(data)[0]
         else:  # the zygote died first: the worker was told to stop (SIGTERM); wait for its end
-            select.select([self._pidfd], [], [])
+            readable(self._pidfd, None)
             self.returncode = -signal.SIGTERM
         os.close(self._status)
         os.close(self._pidfd)
