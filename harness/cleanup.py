@@ -106,8 +106,16 @@ class RunRegistry:
         self.record.namespaces += names
         self._save()
 
-    def add_process(self, pid: int, what: str) -> None:
+    def add_process(self, pid: int, what: str, *, persist: bool = True) -> None:
+        """Record a started process. persist=False for one of many started together
+        (persist() once after them: each save rewrites the whole record, so a thousand
+        saves cost seconds). A SIGKILL before the save leaves it unrecorded on disk, and
+        the reaper still finds it by the owner mark every process carries."""
         self.record.processes.append(TrackedProcess(pid, process_start_time(pid), what))
+        if persist:
+            self._save()
+
+    def persist(self) -> None:
         self._save()
 
     def add_sockets(self, paths: list[str]) -> None:

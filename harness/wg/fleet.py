@@ -72,8 +72,11 @@ class WireGuardFleet:
         userspace = [name for name, backend in self.backends.items() if BACKENDS[backend].userspace]
         if userspace:
             self._registry.add_sockets([uapi.socket_path(plan.wireguard[n].ifname) for n in userspace])
-        for name in plan.wireguard:
-            self._create_device(name)
+        try:
+            for name in plan.wireguard:
+                self._create_device(name, persist=False)
+        finally:
+            self._registry.persist()  # once for all the daemons (see RunRegistry.add_process)
         for device in self.devices.values():  # started together, awaited together
             if isinstance(device, UserspaceDevice):
                 device.wait_ready()
@@ -87,7 +90,7 @@ class WireGuardFleet:
         for name in self.plan.wireguard:
             self._set_endpoints(name)
 
-    def _create_device(self, name: str) -> None:
+    def _create_device(self, name: str, *, persist: bool = True) -> None:
         wg = self.plan.wireguard[name]
         here = self._node(name)
         # socket_in: born in another node's namespace and moved here; its UDP socket stays there
@@ -110,7 +113,7 @@ class WireGuardFleet:
             wg.ifname,
             argv,
             self._work_dir,
-            lambda pid: self._registry.add_process(pid, what),
+            lambda pid: self._registry.add_process(pid, what, persist=persist),
             backend=backend,
             socket_namespace=born_in.netns_path if born_in.name != name else None,
         )

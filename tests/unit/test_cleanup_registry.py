@@ -95,6 +95,21 @@ def test_registry_persists_every_add_before_returning(tmp_path):
     assert not (tmp_path / "aaa111.tmp").exists()  # written atomically
 
 
+def test_processes_started_together_are_written_once_and_held_in_memory_meanwhile(tmp_path, monkeypatch):
+    registry = RunRegistry("aaa112", directory=tmp_path)
+    path = tmp_path / "aaa112.json"
+    saves = []
+    real_save = registry._save
+    monkeypatch.setattr(registry, "_save", lambda: (saves.append(1), real_save()))
+    for _ in range(3):
+        registry.add_process(os.getpid(), "wireguard-go", persist=False)
+    assert saves == [] and read_json(path)["processes"] == []
+    # in memory at once: a teardown before the save still stops them
+    assert [p.what for p in registry.record.processes] == ["wireguard-go"] * 3
+    registry.persist()
+    assert len(saves) == 1 and len(read_json(path)["processes"]) == 3
+
+
 def test_live_runs_reads_records_back(tmp_path):
     registry = RunRegistry("bbb222", directory=tmp_path)
     registry.add_namespaces(["wgh-bbb222-a"])
