@@ -22,7 +22,7 @@ from harness.cleanup import RunRegistry
 from harness.context import ContextAccess, RunContext
 from harness.engine.base import Engine, Node
 from harness.errors import BuildError, MissingCapability, StepTimeout
-from harness.openfiles import ensure_open_files
+from harness.hostlimits import ensure_inotify_instances, ensure_neighbour_tables, ensure_open_files
 from harness.interrupts import Interrupted, checkpoint, shielded
 from harness.net import dns
 from harness.plan.network import NetworkPlan, PlanErrors
@@ -74,7 +74,10 @@ class Network(ContextAccess):
     def build(self) -> None:
         from harness.cleanup import reap
 
-        ensure_open_files(len(self.plan.nodes))  # before anything exists: a limit too low is said, not hit halfway
+        # before anything exists: a limit too low is said, not hit halfway (the 129th wireguard-go)
+        ensure_open_files(len(self.plan.nodes))
+        ensure_inotify_instances(WireGuardFleet.userspace_daemons(self.plan))
+        ensure_neighbour_tables(self.plan.neighbour_entries())
         reap()  # leftovers of crashed runs go first, so names and resources are free
         self.registry = RunRegistry(self.plan.run_id)
         self.work_dir = Path(tempfile.mkdtemp(prefix=f"wgh-{self.plan.run_id}-"))

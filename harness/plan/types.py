@@ -224,6 +224,16 @@ class NetworkPlan:
     wireguard: dict[str, WgPlan]
     ports: dict[str, tuple[Port, ...]] = field(repr=False)
 
+    def neighbour_entries(self) -> dict[int, int]:
+        """Per IP version, the neighbour entries the underlay resolves: one per link end
+        with an address of that version (each end learns the other's)."""
+        counts = {4: 0, 6: 0}
+        for ports in self.ports.values():
+            for port in ports:
+                for family in {a.version for a in port.addresses}:
+                    counts[family] += 1
+        return counts
+
     def routing(self, down_links: frozenset[int] | set[int] = frozenset()) -> Routing:
         """Route computation over this plan's underlay, without the links in `down_links`
         (the one without any is made once per plan: planning asks it once per endpoint)."""

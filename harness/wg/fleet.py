@@ -59,6 +59,11 @@ class WireGuardFleet:
 
     # --- bring-up ---------------------------------------------------------------------
 
+    @staticmethod
+    def userspace_daemons(plan: NetworkPlan) -> int:
+        """How many userspace daemons the plan's devices take (before any exists)."""
+        return sum(BACKENDS[caps.resolve_backend(wg.backend)].userspace for wg in plan.wireguard.values())
+
     def create(self) -> None:
         """Phase 1: every device exists with its key, peers and addresses; no endpoints."""
         plan = self.plan

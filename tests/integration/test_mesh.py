@@ -8,6 +8,7 @@ import json
 import pytest
 
 from harness.net import nlbatch
+from harness.scenario.steps.mesh import ReachArgs, reach_pairs
 from harness.steps.checks import check
 
 pytestmark = pytest.mark.requires("root", "wireguard")
@@ -51,6 +52,19 @@ def test_a_pair_that_cannot_answer_is_named_and_diagnosed(wgh_network):
     assert result.message.startswith("2/12 pairs never answered within 2s (m2 → m3, m3 → m2)")
     assert "pairs that never answered: m2 → m3, m3 → m2" in result.diagnosis
     assert "[unknown-peer-key]" in result.message
+
+
+def test_a_sampled_reach_probes_only_its_pairs_and_says_so(wgh_network):
+    net = wgh_network(MESH)
+    nodes = ["m1", "m2", "m3", "m4"]
+    expected = reach_pairs(nodes, ReachArgs(pairs=4, seed=3))
+    result = check(net, {"reach": {"among": nodes, "pairs": 4, "seed": 3, "within": "20s"}})
+    assert result.ok, result.message
+    assert "4 of 12 pairs (sampled, seed 3)" in result.title
+    # the 4 sampled pairs, each answered through a session (12 would answer were all probed)
+    assert result.measurements["convergence.pairs_answered"].value == 4
+    for a, b in expected:
+        assert net.wireguard.devices[a].status().peer(net.wireguard.public_key(b)).latest_handshake > 0, f"{a} → {b}"
 
 
 def test_batched_routes_report_the_route_the_kernel_refused(wgh_network):

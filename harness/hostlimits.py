@@ -1,0 +1,135 @@
+"""Host limits that grow with the topology, checked before anything is built.
+
+- Open files (RLIMIT_NOFILE): the harness keeps one rtnetlink socket per node, and
+  `reach` opens a raw socket per node: a 1 000-node run holds over 2 000 descriptors,
+  twice the soft limit most shells start with (1 024). The soft limit may be raised up
+  to the hard one without privilege, so a run raises it as far as it needs; only a hard
+  limit too low to hold the run is an error.
+- inotify instances (fs.inotify.max_user_instances, 128 by default, per user):
+  wireguard-go watches its UAPI socket with one, so the 129th daemon of a run failed
+  with "too many open files". That limit is the host's, so the harness does not change
+  it: it says how many the run needs before starting any.
+- Neighbour entries (net.ipv4.neigh.default.gc_thresh3, and IPv6's, 1 024 by default):
+  the kernel's ARP and ND tables are shared by every namespace of the host, and only
+  the host's own settings bound them. Every end of a link resolves its neighbour, so a
+  1 000-link hub needs 2 000 entries: past the bound, "neighbor table overflow" drops
+  packets, and a thousand spokes never converged. Said before anything is built, with
+  the sysctls that raise it.
+"""
+
+from __future__ import annotations
+
+import os
+import resource
+from pathlib import Path
+
+from harness.errors import MissingCapability
+
+BASE_FILES = 256  # the process's own: Python, pytest, logs, pipes to helpers
+FILES_PER_NODE = 4  # its netlink socket, a raw socket for `reach`, a UAPI or pidfd, spare
+
+
+def files_needed(nodes: int) -> int:
+    return BASE_FILES + FILES_PER_NODE * nodes
+
+
+def ensure_open_files(nodes: int) -> int:
+    """Raise the soft limit to what `nodes` nodes need (never lower it); returns it.
+    MissingCapability if the hard limit cannot hold them."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    needed = files_needed(nodes)
+    if soft == resource.RLIM_INFINITY or soft >= needed:
+        return soft
+    if hard != resource.RLIM_INFINITY and hard < needed:
+        raise MissingCapability(
+            f"a run of {nodes} nodes needs about {needed} open files, and this process may have at most {hard} "
+            f"(its hard RLIMIT_NOFILE): raise it (as root: `ulimit -Hn {needed}` in the shell that starts the run, "
+            f"or LimitNOFILE= for a systemd service, or nofile in /etc/security/limits.conf)"
+        )
+    resource.setrlimit(resource.RLIMIT_NOFILE, (needed, hard))
+    return needed
+
+
+INOTIFY_LIMIT = Path("/proc/sys/fs/inotify/max_user_instances")
+
+
+def inotify_instances_in_use(uid: int | None = None) -> int:
+    """inotify instances held by the processes of `uid` (default: ours): the kernel
+    counts them per user. A scan of /proc: done only for runs that come near the limit."""
+    uid = os.getuid() if uid is None else uid
+    count = 0
+    for proc in Path("/proc").iterdir():
+        try:
+            if proc.name.isdigit() and proc.stat().st_uid == uid:
+                count += inotify_instances_of(proc)
+        except OSError:
+            continue  # gone meanwhile
+    return count
+
+
+def inotify_instances_of(proc: Path) -> int:
+    """inotify instances among the open files of /proc/<pid> (0 if it is gone)."""
+    count = 0
+    try:
+        for fd in (proc / "fd").iterdir():
+            try:
+                count += os.readlink(fd) == "anon_inode:inotify"
+            except OSError:
+                continue
+    except OSError:
+        pass
+    return count
+
+
+def ensure_inotify_instances(daemons: int, limit_path: Path = INOTIFY_LIMIT) -> None:
+    """MissingCapability if `daemons` userspace WireGuard daemons (one inotify instance
+    each) would not fit under this user's inotify limit."""
+    try:
+        limit = int(limit_path.read_text())
+    except (OSError, ValueError):
+        return  # no such limit here
+    if daemons <= limit // 2:
+        return  # far from it: spare the scan
+    in_use = inotify_instances_in_use()
+    if daemons + in_use > limit:
+        needed = daemons + in_use + 64
+        raise MissingCapability(
+            f"{daemons} userspace WireGuard daemons need an inotify instance each (wireguard-go watches its UAPI "
+            f"socket with one), and this user may have {limit} ({in_use} in use): raise the limit, as root: "
+            f"`sysctl -w fs.inotify.max_user_instances={needed}` (add it to /etc/sysctl.d/ to keep it), "
+            f"or use kernel WireGuard (--backend kernel), which needs none"
+        )
+
+
+NEIGHBOUR_TABLES = {4: ("arp_cache", "ipv4"), 6: ("ndisc_cache", "ipv6")}
+
+
+def neighbour_entries_in_use(table: str, stat_dir: Path = Path("/proc/net/stat")) -> int:
+    """Entries of a neighbour table, host-wide (every namespace's)."""
+    try:
+        lines = (stat_dir / table).read_text().splitlines()
+        return int(lines[1].split()[0], 16)
+    except (OSError, ValueError, IndexError):
+        return 0
+
+
+def ensure_neighbour_tables(entries: dict[int, int], sys_dir: Path = Path("/proc/sys/net"), stat_dir: Path = Path("/proc/net/stat")) -> None:
+    """MissingCapability if the run's neighbour entries (per IP version: one per link end)
+    would overflow the host's table, together with what is in it already."""
+    for family, wanted in entries.items():
+        table, ip = NEIGHBOUR_TABLES[family]
+        try:
+            limit = int((sys_dir / ip / "neigh" / "default" / "gc_thresh3").read_text())
+        except (OSError, ValueError):
+            continue
+        if wanted <= limit // 2:
+            continue
+        in_use = neighbour_entries_in_use(table, stat_dir)
+        if wanted + in_use > limit:
+            needed = 2 * (wanted + in_use)
+            raise MissingCapability(
+                f"this run's links need about {wanted} IPv{family} neighbour entries (one per link end), and the host's "
+                f"{table} table, which every namespace shares, holds at most {limit} ({in_use} in use): past that the kernel "
+                f"drops packets (\"neighbor table overflow\"). Raise it, as root: `sysctl -w net.{ip}.neigh.default.gc_thresh3={needed} "
+                f"net.{ip}.neigh.default.gc_thresh2={needed // 2}` (add them to /etc/sysctl.d/ to keep them)"
+            )
