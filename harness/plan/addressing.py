@@ -48,7 +48,7 @@ def link_subnet(link_index: int, link_count: int) -> IPv4Network:
     if link_count > MAX_LINKS:
         raise AddressesExhausted(
             f"{link_count} links: automatic addresses fit at most {MAX_LINKS} (a /{COMPACT_PREFIX} each in "
-            f"{UNDERLAY_V4}); give the links `addresses:`, or put the nodes on shared segments"
+            f"{UNDERLAY_V4}); give the links `addresses:`"
         )
     prefix = link_prefix(link_count)
     start = int(UNDERLAY_V4.network_address) + (link_index + 1) * 2 ** (32 - prefix)

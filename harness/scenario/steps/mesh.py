@@ -14,9 +14,9 @@ from __future__ import annotations
 import difflib
 import random
 import zlib
-from typing import Any, Iterable, Literal, Union
+from typing import Annotated, Any, Iterable, Literal, Union
 
-from pydantic import Field, PositiveInt
+from pydantic import BeforeValidator, Field, WithJsonSchema
 
 from harness.scenario.fields import CheckArgs, Duration, Label, NodeName
 from harness.scenario.steps.checking import StepCheck, StepPlanCheck
@@ -26,6 +26,20 @@ MIN_MEMBERS = 2
 SHOWN = 5  # pairs named in one message
 ALL_PAIRS_UP_TO = 100  # nodes: 9 900 pairs, about a second of probing; beyond, a sample
 SAMPLED_PER_NODE = 4  # default sample: 4·N pairs (the cycle both ways, then 2·N at random)
+
+
+def _pair_count(value: Any) -> Any:
+    """`all`, a whole number ≥ 1, or absent: one message for anything else."""
+    if value is None or value == "all" or (isinstance(value, int) and not isinstance(value, bool) and value >= 1):
+        return value
+    raise ValueError(f"expected 'all' or a whole number of pairs (at least 1), got {value!r}")
+
+
+PairCount = Annotated[
+    Union[Literal["all"], int, None],
+    BeforeValidator(_pair_count),
+    WithJsonSchema({"anyOf": [{"const": "all"}, {"type": "integer", "minimum": 1}, {"type": "null"}]}),
+]
 
 
 class ReachArgs(CheckArgs):
@@ -39,7 +53,7 @@ class ReachArgs(CheckArgs):
     family: Literal[4, 6] = 4
     interval: Duration = Field(0.5, description="Time between retries to a pair that has not answered yet.")
     record: Label | None = Field(None, description="Name of the measurements (default: convergence).")
-    pairs: Union[Literal["all"], PositiveInt, None] = Field(
+    pairs: PairCount = Field(
         None,
         description=f"`all`, or how many ordered pairs to check, sampled so every node sends and answers "
         f"(default: all up to {ALL_PAIRS_UP_TO} nodes, {SAMPLED_PER_NODE} per node beyond).",
