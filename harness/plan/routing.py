@@ -1,6 +1,7 @@
 """Shortest-path routes over the underlay, from the plan's own topology (pure).
 
-Only forwarding nodes (routers, NATs) carry transit traffic. A NAT hides its inside:
+A link has two ends (a veth pair) or more (a LAN: one segment, one subnet, every
+member the others' neighbour). Only forwarding nodes (routers, NATs) carry transit traffic. A NAT hides its inside:
 nothing that arrives from its outside neighbour is routed inward, just as the public
 side of a real NAT has no route to private addresses.
 """
@@ -65,6 +66,12 @@ class PrefixSet:
         return False
 
 
+# what a search knows of a node: its distance, the source's port towards it, the
+# neighbour that port reaches first (on a LAN the port alone does not say which), and
+# the node before it on the path
+Reached = tuple[int, "Port | None", "str | None", "str | None"]
+
+
 class Routing:
     """Routes over `link_ends` (each link's two nodes, by link index), skipping the
     links in `excluded` (down, or left by a roaming node)."""
@@ -88,8 +95,8 @@ class Routing:
             for index, members in self._by_link.items()
         }
         self._networks = {index: link_networks(members) for index, members in self._by_link.items()}
-        self._adjacency: dict[int, dict[str, list[tuple[Port, str]]]] = {}
-        self._searches: dict[tuple[str, int], dict[str, tuple[int, Port | None, str | None]]] = {}
+        self._adjacency: dict[int, dict[str, list[Port]]] = {}
+        self._searches: dict[tuple[str, int], Mapping[str, Reached]] = {}
         self._own_subnets: dict[str, PrefixSet] = {}
         self._routed: dict[str, tuple[Sequence[RoutePlan], PrefixSet]] = {}
 
@@ -106,11 +113,18 @@ class Routing:
             cached = self._routed[node] = (routes, PrefixSet(r.destination for r in routes))
         return cached[1]
 
-    def other_end(self, link_index: int, node: str) -> str:
-        a, b = self.link_ends[link_index]
+    def other_end(self, link_index: int, node: str) -> str | None:
+        """The node at the other end of a two-ended link (None on a LAN: there are many)."""
+        ends = self.link_ends[link_index]
+        if len(ends) != 2:
+            return None
+        a, b = ends
         return b if a == node else a
 
-    def _can_forward(self, node: str, came_from: str | None, going_to: str) -> bool:
+    def _on_link(self, link_index: int, node: str) -> bool:
+        return node in self.link_ends[link_index]
+
+    def _can_forward(self, node: str, came_from: str | None, going_to: str | None) -> bool:
         role = self.roles[node]
         if not role.forwards:
             return False
@@ -127,22 +141,20 @@ class Routing:
         """The link's subnets, each with its members (node, address)."""
         return self._networks.get(link_index, [])
 
-    def _adjacent(self, family: int) -> dict[str, list[tuple[Port, str]]]:
-        """node → (port, neighbour) over the links that carry `family` (made once)."""
+    def _adjacent(self, family: int) -> dict[str, list[Port]]:
+        """node → its ports on the links that carry `family` (made once). Neighbours are
+        found from the link's ends when a search uses it: a LAN of M members would make
+        M² pairs."""
         if family not in self._adjacency:
             self._adjacency[family] = {
-                node: [
-                    (port, self.other_end(port.link_index, node))
-                    for port in node_ports
-                    if port.link_index not in self.excluded and self._has_family(port.link_index, family)
-                ]
+                node: [port for port in node_ports if port.link_index not in self.excluded and self._has_family(port.link_index, family)]
                 for node, node_ports in self.ports.items()
             }
         return self._adjacency[family]
 
-    def search(self, source: str, family: int) -> dict[str, tuple[int, Port | None, str | None]]:
-        """BFS over links that carry `family`: node → (distance, first port used, previous
-        node); made once per source and family."""
+    def search(self, source: str, family: int) -> Mapping[str, Reached]:
+        """BFS over links that carry `family`: node → (distance, first port used, first
+        neighbour, previous node); made once per source and family."""
         if (source, family) in self._searches:
             return self._searches[(source, family)]
         adjacent = self._adjacent(family)
@@ -152,35 +164,74 @@ class Routing:
             # hop further: its search is the router's, seen through its port, not a BFS of
             # its own (a thousand spokes of a hub: one search, not a thousand)
             port, gateway = through
-            shifted = _SeenThrough(self.search(gateway, family), source, port, gateway)
-            self._searches[(source, family)] = shifted  # type: ignore[assignment]
-            return shifted  # type: ignore[return-value]
-        found: dict[str, tuple[int, Port | None, str | None]] = {source: (0, None, None)}
-        queue = deque([source])
+            shifted = _SeenThrough(self.search(gateway, family), source, port, gateway, 1)
+            self._searches[(source, family)] = shifted
+            return shifted
+        lan = self._only_lan(source, adjacent[source])
+        if lan is not None:
+            # a host on one LAN sees what the LAN sees: its members next door, the rest
+            # through their routers; one search per LAN, not one per member (M² on a LAN of M)
+            shared = _SeenThrough(self._lan_search(lan, family), source, adjacent[source][0], None, 0)
+            self._searches[(source, family)] = shared
+            return shared
+        found = self._bfs({source: (0, None, None, None)}, deque([source]), source, family)
+        self._searches[(source, family)] = found
+        return found
+
+    def _lan_search(self, link_index: int, family: int) -> Mapping[str, Reached]:
+        """A search from the LAN itself: its members at 1 (each its own first
+        neighbour), the rest through the routers among them; made once."""
+        key = (f"lan {link_index}", family)
+        if key not in self._searches:
+            members = self.link_ends[link_index]
+            found: dict[str, Reached] = {m: (1, None, m, None) for m in members}
+            self._searches[key] = self._bfs(found, deque(members), None, family, crossed={link_index})
+        return self._searches[key]
+
+    def _bfs(self, found: dict[str, Reached], queue: deque, source: str | None, family: int, crossed: set[int] | None = None) -> dict[str, Reached]:
+        adjacent = self._adjacent(family)
+        lans_crossed: set[int] = crossed or set()  # a LAN's members are all reached the first time it is
         while queue:
             node = queue.popleft()
             if node != source and not self.roles[node].forwards:
                 continue  # a host carries no transit traffic
-            distance, first, previous = found[node]
+            distance, first, hop, previous = found[node]
             nat = node != source and self.roles[node].nat_outside is not None
-            for port, neighbour in adjacent[node]:
-                if neighbour in found:
-                    continue
-                if nat and not self._can_forward(node, previous, neighbour):
-                    continue
-                found[neighbour] = (distance + 1, first or port, node)
-                queue.append(neighbour)
-        self._searches[(source, family)] = found
+            for port in adjacent[node]:
+                ends = self.link_ends[port.link_index]
+                if len(ends) > 2:
+                    if port.link_index in lans_crossed:
+                        continue
+                    lans_crossed.add(port.link_index)
+                for neighbour in ends:
+                    if neighbour == node or neighbour in found:
+                        continue
+                    if nat and not self._can_forward(node, previous, neighbour):
+                        continue
+                    found[neighbour] = (distance + 1, first or port, hop or neighbour, node)
+                    queue.append(neighbour)
         return found
 
-    def _only_way_out(self, source: str, ports: list[tuple[Port, str]]) -> tuple[Port, str] | None:
-        """(port, neighbour) if `source` is a host with one link, to a router that is not a
-        NAT (a NAT's view depends on which side one comes from)."""
+    def _only_lan(self, source: str, ports: list[Port]) -> int | None:
+        """The LAN if `source` is a host whose one link is a LAN without NATs on it (a
+        NAT's view depends on which side one comes from)."""
         if self.roles[source].forwards or len(ports) != 1:
             return None
-        port, neighbour = ports[0]
+        ends = self.link_ends[ports[0].link_index]
+        if len(ends) <= 2 or any(self.roles[m].nat_outside is not None for m in ends):
+            return None
+        return ports[0].link_index
+
+    def _only_way_out(self, source: str, ports: list[Port]) -> tuple[Port, str] | None:
+        """(port, neighbour) if `source` is a host with one two-ended link, to a router that
+        is not a NAT (a NAT's view depends on which side one comes from)."""
+        if self.roles[source].forwards or len(ports) != 1:
+            return None
+        neighbour = self.other_end(ports[0].link_index, source)
+        if neighbour is None:
+            return None  # on a LAN: its members are its neighbours too
         role = self.roles[neighbour]
-        return (port, neighbour) if role.forwards and role.nat_outside is None else None
+        return (ports[0], neighbour) if role.forwards and role.nat_outside is None else None
 
     def routes_for(self, source: str, *, collapse: bool = True) -> list[RoutePlan]:
         """Routes per subnet; a node with a `gateway` gets one default route per family
@@ -188,14 +239,14 @@ class Routing:
         gateway = self.roles[source].gateway
         if not collapse or gateway is None:
             return self._subnet_routes(source)
-        port = next((p for p in self.ports[source] if self.other_end(p.link_index, source) == gateway), None)
+        port = next((p for p in self.ports[source] if self._on_link(p.link_index, gateway)), None)
         if port is None or port.link_index in self.excluded:
             # the gateway's link is down (roaming): what else is reachable stays routed
             return self._subnet_routes(source)
         defaults = []
         for family, default in ((4, "0.0.0.0/0"), (6, "::/0")):
             if self._has_family(port.link_index, family):
-                defaults.append(self._route(ip_network(default), port))
+                defaults.append(self._route(ip_network(default), port, gateway))
         return defaults
 
     def _subnet_routes(self, source: str, links: Sequence[int] | None = None) -> list[RoutePlan]:
@@ -208,27 +259,27 @@ class Routing:
                 if index in attached or index in self.excluded or not self._has_family(index, family):
                     continue
                 ends = self.link_ends[index]
-                best: tuple[int, Port] | None = None
+                best: tuple[int, Port, str] | None = None
                 for end in ends:
                     if end not in reach:
                         continue
-                    distance, first, previous = reach[end]
+                    distance, first, hop, previous = reach[end]
                     if not self._can_forward(end, previous, self.other_end(index, end)):
                         continue
                     if best is None or distance < best[0]:
-                        best = (distance, first)
+                        best = (distance, first, hop)
                 has_forwarder = any(self.roles[end].forwards for end in ends)
                 for network, members in self.networks(index):
                     if network.version != family:
                         continue
                     if best is not None:
-                        routes.append(self._route(network, best[1]))
+                        routes.append(self._route(network, best[1], best[2]))
                     elif not has_forwarder:
                         # no forwarder on that link: host routes to the ends we can reach
                         for end, address in members:
                             if end in reach and end != source:
                                 host = ip_network(f"{address.ip}/{address.max_prefixlen}")
-                                routes.append(self._route(host, reach[end][1]))
+                                routes.append(self._route(host, reach[end][1], reach[end][2]))
         return routes
 
     def routes_towards_link(self, source: str, link_index: int) -> list[RoutePlan]:
@@ -236,8 +287,8 @@ class Routing:
         gateway would carry there): one link's worth, not the whole table."""
         return self._subnet_routes(source, [link_index])
 
-    def _route(self, network: Network, first: Port) -> RoutePlan:
-        neighbour = self.other_end(first.link_index, first.node)
+    def _route(self, network: Network, first: Port, neighbour: str) -> RoutePlan:
+        """A route through `first` (a port of the source) to `neighbour` on its link."""
         gateway = next(
             (a.ip for p in self._by_link.get(first.link_index, ()) if p.node == neighbour for a in p.addresses if a.version == network.version),
             None,
@@ -245,22 +296,25 @@ class Routing:
         return RoutePlan(network, gateway, first.ifname)
 
 
-class _SeenThrough(Mapping[str, tuple[int, "Port | None", "str | None"]]):
-    """A host's search made from its gateway's: every node one hop further, reached
-    through the host's one port; the host itself at 0. A view, not a copy: a thousand
-    spokes do not hold a thousand copies of the hub's table."""
+class _SeenThrough(Mapping[str, Reached]):
+    """A host's search made from another: its gateway's (every node one hop further,
+    first reached through the gateway) or its LAN's (the same distances, first reached
+    through the member the LAN's search names); always through the host's one port, the
+    host itself at 0. A view, not a copy: a thousand spokes do not hold a thousand copies
+    of the hub's table."""
 
-    def __init__(self, gateway_search: Mapping[str, tuple[int, Port | None, str | None]], source: str, port: Port, gateway: str):
-        self._base = gateway_search
+    def __init__(self, base: Mapping[str, Reached], source: str, port: Port, gateway: str | None, shift: int):
+        self._base = base
         self._source = source
         self._port = port
         self._gateway = gateway
+        self._shift = shift
 
-    def __getitem__(self, node: str) -> tuple[int, Port | None, str | None]:
+    def __getitem__(self, node: str) -> Reached:
         if node == self._source:
-            return (0, None, None)
-        distance, _, previous = self._base[node]
-        return (distance + 1, self._port, previous if previous is not None else self._source)
+            return (0, None, None, None)
+        distance, _, hop, previous = self._base[node]
+        return (distance + self._shift, self._port, self._gateway or hop, previous if previous is not None else self._source)
 
     def __contains__(self, node: object) -> bool:
         return node == self._source or node in self._base

@@ -19,6 +19,9 @@ class OwnSearchRouting(Routing):
     def _only_way_out(self, source, ports):
         return None
 
+    def _only_lan(self, source, ports):
+        return None
+
 
 def plans():
     for path in LIBRARY:
