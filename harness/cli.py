@@ -542,7 +542,13 @@ def cmd_compare(args: argparse.Namespace) -> int:
             return EXIT_INVALID
     for note in dict.fromkeys(note for s in base + new for note in s.notes):
         print(f"wgh compare: note: {note}", file=sys.stderr)
-    report = compare(base, new, threshold=args.threshold, alpha=args.alpha, min_samples=args.min_samples)
+    from harness import pressure
+
+    judged_whatever_the_load = args.strict_load or pressure.strict_load()
+    report = compare(
+        base, new, threshold=args.threshold, alpha=args.alpha, min_samples=args.min_samples,
+        stall_threshold=None if judged_whatever_the_load else pressure.stall_threshold(),
+    )
     if args.json:
         print(json.dumps(report.to_json(), indent=2))
     else:
@@ -721,6 +727,11 @@ def build_parser() -> argparse.ArgumentParser:
     comp.add_argument("--alpha", type=float, default=0.01, help="significance level of the rank test (default 0.01; 5 runs a side can reach it)")
     comp.add_argument("--min-samples", type=_positive_int, default=3, help="runs needed on each side to judge a metric (default 3)")
     comp.add_argument("--all", action="store_true", help="list unchanged metrics too")
+    comp.add_argument(
+        "--strict-load", action="store_true",
+        help="judge a change measured while the machine was overloaded (default: inconclusive, not a regression; "
+        "$WGH_STRICT_LOAD=1 does the same; threshold: $WGH_STALL_THRESHOLD, default 0.5)",
+    )
     comp.add_argument("--json", action="store_true", help="print the comparison as JSON")
     comp.add_argument(
         "--cases", nargs=2, metavar=("BASE_CASE", "NEW_CASE"), default=None,

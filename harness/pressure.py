@@ -29,6 +29,7 @@ CGROUP_ROOT = Path("/sys/fs/cgroup")
 DEFAULT_THRESHOLD = 0.5
 THRESHOLD_ENV = "WGH_STALL_THRESHOLD"
 TEST_STALL_ENV = "WGH_TEST_CPU_STALL"
+STRICT_LOAD_ENV = "WGH_STRICT_LOAD"
 
 
 @dataclass(frozen=True)
@@ -77,6 +78,12 @@ class Stall:
 
 def _rounded(value: float | None) -> float | None:
     return None if value is None else round(value, 3)
+
+
+def strict_load() -> bool:
+    """--strict-load (WGH_STRICT_LOAD=1): a check failed, or a change measured, on an
+    overloaded machine is judged as on a quiet one, not inconclusive."""
+    return os.environ.get(STRICT_LOAD_ENV, "") not in ("", "0")
 
 
 def stall_threshold() -> float:

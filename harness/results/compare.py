@@ -14,6 +14,14 @@ difference is only called a regression or an improvement when all of these hold:
   excludes zero, and
 - a two-sided Mann–Whitney U test gives p < alpha (default 0.01).
 
+A difference that passes all of these while the machine was overloaded when it was
+measured (the median CPU stall of either side's observations, recorded with each step
+by harness.pressure, at or above the stall threshold, default 0.5) is called
+*inconclusive (machine overloaded)* instead: on a shared runner a CPU hog beside the
+run stretches handshake times and lowers rates as a real regression would, and the
+two cannot be told apart. It is not a regression (exit 0); `--strict-load` (or
+WGH_STRICT_LOAD=1) judges it whatever the load.
+
 With fewer than `min_samples` (default 3) observations on a side, or so few that
 the rank test could not reach p < alpha even with the two sides completely apart
 (its smallest p is 2 / C(n1 + n2, n1): 0.1 for 3 against 3, 0.029 for 4 against
@@ -42,13 +50,14 @@ from harness.results.metrics import Direction, direction, observation
 MIN_ABS = {"s": 0.005, "ms": 0.05, "%": 1.0}  # resolution floors, by unit
 BOOTSTRAP_RESAMPLES = 2000
 
-REGRESSION, IMPROVEMENT, CHANGED, UNCHANGED, INSUFFICIENT, MISSING = (
+REGRESSION, IMPROVEMENT, CHANGED, UNCHANGED, INSUFFICIENT, MISSING, OVERLOADED = (
     "regression",
     "improvement",
     "changed",
     "unchanged",
     "insufficient samples",
     "missing",
+    "inconclusive",
 )
 
 
@@ -58,6 +67,7 @@ class Series:
 
     unit: str
     observations: list[float] = field(default_factory=list)
+    stalls: list[float] = field(default_factory=list)  # CPU stall share of the steps that recorded them, where known
 
 
 @dataclass
@@ -74,6 +84,8 @@ class Comparison:
     change: float | None = None  # relative change of the medians, (new - base) / |base|
     ci: tuple[float, float] | None = None  # 95% bootstrap interval of `change`
     p_value: float | None = None  # Mann–Whitney U, two-sided
+    base_stall: float | None = None  # median CPU stall share while the observations were taken, where recorded
+    new_stall: float | None = None
     verdict: str = UNCHANGED
     note: str = ""
 
@@ -183,8 +195,11 @@ def judge(
     alpha: float,
     min_samples: int,
     min_abs: dict[str, float],
+    stall_threshold: float | None = None,
 ) -> Comparison:
-    """Fill in medians, change, interval, p-value and the verdict of one metric."""
+    """Fill in medians, change, interval, p-value and the verdict of one metric.
+    `stall_threshold`: a regression or improvement measured with either side's median
+    stall at or above it is inconclusive (None: judged whatever the load)."""
     base, new = row.base, row.new
     row.base_median = statistics.median(base) if base else None
     row.new_median = statistics.median(new) if new else None
@@ -223,7 +238,19 @@ def judge(
     else:
         worse = difference > 0 if row.direction == Direction.LOWER.value else difference < 0
         row.verdict = REGRESSION if worse else IMPROVEMENT
+        if stall_threshold is not None and _overloaded(row, stall_threshold):
+            row.note = f"machine overloaded: CPU stall {_share(row.base_stall)} base, {_share(row.new_stall)} new; " \
+                f"would be {'a regression' if worse else 'an improvement'}: rerun on a quiet machine, or --strict-load"
+            row.verdict = OVERLOADED
     return row
+
+
+def _overloaded(row: Comparison, threshold: float) -> bool:
+    return any(stall is not None and stall >= threshold for stall in (row.base_stall, row.new_stall))
+
+
+def _share(stall: float | None) -> str:
+    return "unknown" if stall is None else f"{stall:.0%}"
 
 
 # --- collecting and matching ----------------------------------------------------------
@@ -249,6 +276,9 @@ def collect(result_set: ResultSet) -> tuple[dict[tuple[str, str], Series], dict[
                 metric = measurement.get("key", name)
                 entry = series.setdefault((key, metric), Series(measurement["unit"]))
                 entry.observations.append(value)
+                stall = (step.get("load") or {}).get("cpu_stall")
+                if stall is not None:
+                    entry.stalls.append(float(stall))
     return series, statuses
 
 
@@ -282,10 +312,11 @@ def compare(
     alpha: float = 0.01,
     min_samples: int = 3,
     min_abs: dict[str, float] | None = None,
+    stall_threshold: float | None = None,
 ) -> CompareReport:
     """Compare two result sets. Matrix summaries are matched combination by
     combination (by kernel spec/backend label); a plain run on one side is compared
-    with every combination of the other."""
+    with every combination of the other. `stall_threshold`: see judge."""
     floors = dict(MIN_ABS, **(min_abs or {}))
     base_groups, new_groups = _by_group(base_sets), _by_group(new_sets)
     if len(base_groups) == 1 and len(new_groups) == 1:
@@ -319,9 +350,14 @@ def compare(
             row = Comparison(
                 label, scenario, metric, unit, direction(metric, unit).value,
                 bs.observations if bs else [], ns.observations if ns else [],
+                base_stall=_median(bs.stalls) if bs else None, new_stall=_median(ns.stalls) if ns else None,
             )
-            rows.append(judge(row, threshold=threshold, alpha=alpha, min_samples=min_samples, min_abs=floors))
+            rows.append(judge(row, threshold=threshold, alpha=alpha, min_samples=min_samples, min_abs=floors, stall_threshold=stall_threshold))
     return CompareReport(threshold, alpha, min_samples, rows, status_rows)
+
+
+def _median(values: list[float]) -> float | None:
+    return statistics.median(values) if values else None
 
 
 def _merge(sets: list[ResultSet]) -> tuple[dict[tuple[str, str], Series], dict[str, dict[str, int]]]:
@@ -330,7 +366,9 @@ def _merge(sets: list[ResultSet]) -> tuple[dict[tuple[str, str], Series], dict[s
     for result_set in sets:
         s, st = collect(result_set)
         for key, entry in s.items():
-            series.setdefault(key, Series(entry.unit)).observations.extend(entry.observations)
+            merged_series = series.setdefault(key, Series(entry.unit))
+            merged_series.observations.extend(entry.observations)
+            merged_series.stalls.extend(entry.stalls)
         for scenario, counts in st.items():
             merged = statuses.setdefault(scenario, {})
             for status, count in counts.items():
@@ -340,7 +378,7 @@ def _merge(sets: list[ResultSet]) -> tuple[dict[tuple[str, str], Series], dict[s
 
 # --- output ------------------------------------------------------------------------------
 
-_MARK = {REGRESSION: "REGRESSION", IMPROVEMENT: "improvement", CHANGED: "changed", UNCHANGED: "unchanged", INSUFFICIENT: "insufficient samples", MISSING: "missing"}
+_MARK = {REGRESSION: "REGRESSION", IMPROVEMENT: "improvement", CHANGED: "changed", UNCHANGED: "unchanged", INSUFFICIENT: "insufficient samples", MISSING: "missing", OVERLOADED: "inconclusive"}
 
 
 def _number(value: float | None, unit: str) -> str:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import time
 from functools import cache
 
@@ -14,7 +13,6 @@ from harness.scenario.steps.registry import stall_policy
 from harness.steps.registry import runner
 from harness.steps.result import StepResult
 
-STRICT_LOAD_ENV = "WGH_STRICT_LOAD"
 
 
 def run_step(network, index: int, step) -> StepResult:
@@ -29,7 +27,7 @@ def run_step(network, index: int, step) -> StepResult:
     result.stall = stall = pressure.between(_window_start(network, kind, args, began), ended)
     if not (result.load_could_explain and stall.overloaded()):
         return result
-    if strict_load():
+    if pressure.strict_load():
         result.message += f" (the machine was overloaded: {stall.describe()}; --strict-load counts it as a failure)"
         return result
     retried = ""
@@ -74,12 +72,6 @@ def _window_start(network, kind: str, args, began: pressure.PressureReading) -> 
         if name is not None:
             return context.began_pressure.pop((background, name), began)
     return began
-
-
-def strict_load() -> bool:
-    """--strict-load (WGH_STRICT_LOAD=1): a check failed on an overloaded machine is a
-    failure, not inconclusive."""
-    return os.environ.get(STRICT_LOAD_ENV, "") not in ("", "0")
 
 
 def check(network, step: dict, index: int = 0) -> StepResult:

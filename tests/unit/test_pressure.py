@@ -121,7 +121,7 @@ def test_load_never_explains_a_pass(stalled):
 
 
 def test_strict_load_keeps_the_failure_and_names_the_stall(stalled, monkeypatch):
-    monkeypatch.setenv(checks.STRICT_LOAD_ENV, "1")
+    monkeypatch.setenv(pressure.STRICT_LOAD_ENV, "1")
     result, runner = stalled(0.9, (False, "1/3 replies"))
     assert runner.calls == 1 and result.outcome == "fail"
     assert "--strict-load" in result.message and "CPU stalled 90%" in result.message

@@ -11,6 +11,7 @@ from harness.results.compare import (
     IMPROVEMENT,
     INSUFFICIENT,
     MISSING,
+    OVERLOADED,
     REGRESSION,
     UNCHANGED,
     compare,
@@ -20,7 +21,9 @@ from harness.results.compare import (
 from harness.results.load import ResultSet, ResultsError, load_result_sets
 
 
-def results_doc(metrics: dict[str, tuple[str, list[float]]], scenario: str = "direct", status: str = "passed") -> dict:
+def results_doc(
+    metrics: dict[str, tuple[str, list[float]]], scenario: str = "direct", status: str = "passed", stall: float | None = None,
+) -> dict:
     """A schema-2 results document: one scenario, one entry per repeat, one step
     per metric; `metrics` maps a metric name to (unit, per-repeat values)."""
     repeats = max(len(values) for _, values in metrics.values())
@@ -29,7 +32,10 @@ def results_doc(metrics: dict[str, tuple[str, list[float]]], scenario: str = "di
         steps = []
         for index, (name, (unit, values)) in enumerate(metrics.items()):
             if r < len(values):
-                steps.append({"index": index, "kind": "x", "measurements": {name: {"value": values[r], "unit": unit, "key": name}}})
+                step = {"index": index, "kind": "x", "measurements": {name: {"value": values[r], "unit": unit, "key": name}}}
+                if stall is not None:  # as harness.pressure records it with every step
+                    step["load"] = {"window_s": 1.0, "cpu_stall": stall, "host_cpu_stall": stall}
+                steps.append(step)
         scenarios.append({"key": scenario, "id": scenario, "repeat": r + 1, "repeats": repeats, "status": status, "steps": steps})
     return {"schema_version": 2, "environment": {}, "scenarios": scenarios}
 
@@ -314,3 +320,34 @@ def test_two_cases_of_one_run_compare_with_each_other(tmp_path, capsys):
     assert main(["compare", str(tmp_path / "r"), "--cases", "v1", "v1"]) == 0
     assert main(["compare", str(tmp_path / "r"), "--cases", "v1", "v3"]) == 2
     assert "no runs of case 'v3' (there: road-warriors[v1], road-warriors[v2])" in capsys.readouterr().err
+
+
+def test_a_change_measured_on_an_overloaded_machine_is_inconclusive_not_a_regression(tmp_path, capsys):
+    """The flake this guards against: two runs of one configuration beside stress-ng
+    (CPU stall 60-100%) differed 70% in handshake time, and compare called it a
+    regression. Measured overloaded, a change is inconclusive; --strict-load judges it."""
+    rng = random.Random(7)
+    quiet = results_doc({"time_to_handshake": ("s", noisy(rng, 0.012, 5))}, stall=0.1)
+    loaded = results_doc({"time_to_handshake": ("s", noisy(rng, 0.020, 5))}, stall=0.8)
+    report = compare(one(quiet), one(loaded), stall_threshold=0.5)
+    row = report.rows[0]
+    assert row.verdict == OVERLOADED and not report.regressions
+    assert (row.base_stall, row.new_stall) == (0.1, 0.8)
+    assert "machine overloaded: CPU stall 10% base, 80% new; would be a regression" in row.note
+    # judged whatever the load, it is the regression it looks like
+    assert verdicts(compare(one(quiet), one(loaded))) == {"time_to_handshake": REGRESSION}
+    # both sides quiet: the threshold changes nothing
+    calm = results_doc({"time_to_handshake": ("s", noisy(rng, 0.020, 5))}, stall=0.2)
+    assert verdicts(compare(one(quiet), one(calm), stall_threshold=0.5)) == {"time_to_handshake": REGRESSION}
+    # an unchanged metric stays unchanged, loaded or not
+    same = results_doc({"time_to_handshake": ("s", noisy(rng, 0.012, 5))}, stall=0.9)
+    assert verdicts(compare(one(quiet), one(same), stall_threshold=0.5)) == {"time_to_handshake": UNCHANGED}
+
+    base, new = tmp_path / "base.json", tmp_path / "new.json"
+    base.write_text(json.dumps(quiet))
+    new.write_text(json.dumps(loaded))
+    assert main(["compare", str(base), str(new)]) == 0
+    out = capsys.readouterr().out
+    assert "inconclusive (machine overloaded: CPU stall 10% base, 80% new" in out and "REGRESSION" not in out
+    assert main(["compare", "--strict-load", str(base), str(new)]) == 1
+    assert "REGRESSION" in capsys.readouterr().out
