@@ -505,7 +505,7 @@ def _fraction(text: str) -> float:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
-@loads("harness.results.compare", "harness.results.load")
+@loads("harness.pressure", "harness.results.compare", "harness.results.load")
 def cmd_compare(args: argparse.Namespace) -> int:
     from harness.results.compare import compare, format_report
     from harness.results.load import ResultsError
