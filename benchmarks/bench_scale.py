@@ -10,6 +10,9 @@ the smallest size: a harness that scales keeps that ratio near 1.
 - hub: a router `hub` with N-1 spokes, each on its own link and with `gateway: hub`;
   WireGuard on every node, each spoke's one peer the hub (allowed_ips the tunnel's /16),
   the hub's peers every spoke. Spoke → spoke traffic crosses the hub's tunnel twice.
+- lan: the same hub and spokes on one LAN (a bridge in its own namespace, one
+  subnet): one veth pair per node instead of a routed link each, no routes at all; up
+  to 1 024 nodes (one bridge's ports).
 - mesh: N peers behind one router, every one peering every other (N·(N-1) peers: a
   mesh of 1 000 is 999 000, so it runs only up to --mesh-max).
 
@@ -18,7 +21,7 @@ shared pages are not counted N times) plus the kernel's slab growth, over N. The
 teardown figure is the harness's; what the kernel still owes after it (namespaces are
 freed asynchronously) shows as slab not yet returned.
 
-    sudo .venv/bin/python benchmarks/bench_scale.py [--sizes 100,300,1000] [--topologies hub,mesh] [--backend wireguard-go] [--out results/scale.json]
+    sudo .venv/bin/python benchmarks/bench_scale.py [--sizes 100,300,1000] [--topologies hub,lan,mesh] [--backend wireguard-go] [--out results/scale.json]
 """
 
 from __future__ import annotations
@@ -67,6 +70,16 @@ class Figures:
 
 
 def spec_of(topology: str, size: int) -> dict:
+    if topology == "lan":
+        return {
+            "name": f"lan-{size}",
+            "nodes": {"hub": {"router": True}, "spoke": {"count": size - 1}},
+            "lans": [{"name": "office", "members": ["hub", "spoke"]}],
+            "wireguard": {
+                "hub": {"peers": {"spoke": {"allowed_ips": ["spoke"]}}},
+                "spoke": {"peers": {"hub": {"endpoint": "hub", "allowed_ips": [TUNNEL_PREFIX]}}},
+            },
+        }
     if topology == "hub":
         spokes = size - 1
         return {
@@ -87,7 +100,7 @@ def spec_of(topology: str, size: int) -> dict:
 
 
 def group_of(topology: str) -> str:
-    return "spoke" if topology == "hub" else "peer"
+    return "peer" if topology == "mesh" else "spoke"
 
 
 def slab_kib() -> int:
@@ -147,7 +160,7 @@ def one(topology: str, size: int, backend: str, within: str) -> Figures:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default="100,300,1000")
-    parser.add_argument("--topologies", default="hub,mesh")
+    parser.add_argument("--topologies", default="hub,lan,mesh")
     parser.add_argument("--mesh-max", type=int, default=300, help="largest full mesh (N·(N-1) peers)")
     parser.add_argument("--backend", default="wireguard-go")
     parser.add_argument("--within", default="300s", help="convergence deadline")

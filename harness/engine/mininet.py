@@ -1,5 +1,6 @@
 """The Mininet engine: the plan becomes a Mininet `Topo` (one host per node, one link
-per veth pair) built by `Mininet(topo, host=…, link=…, controller=None)`. Its hosts
+per veth pair, a switch per LAN: a Linux bridge in the switch's own namespace, never
+the host's, with a link to each member) built by `Mininet(topo, host=…, link=…, controller=None)`. Its hosts
 are unnamed network namespaces held by a shell (/proc/<pid>/ns/net); everything after
 that (addresses, conditions through the harness's own tc rendering, read back;
 routes, NAT and firewalls through nftables; the timeline) is shared with the netns
@@ -31,16 +32,16 @@ from typing import Any
 
 from mininet.link import Link
 from mininet.net import Mininet
-from mininet.node import Host
+from mininet.node import Host, Switch
 from mininet.topo import Topo
 
 from harness.cleanup import RunRegistry
-from harness.engine.underlay import NamespaceNode, UnderlayEngine, add_veth, prepare_node
+from harness.engine.underlay import NamespaceNode, UnderlayEngine, add_lan_port, add_veth, prepare_bridge, prepare_node
 from harness.errors import BuildError
 from harness.net import nsexec
-from harness.plan.naming import namespace_name
+from harness.plan.naming import lan_namespace_name, namespace_name
 from harness.plan.network import NetworkPlan
-from harness.plan.types import NodePlan, VethPlan
+from harness.plan.types import LanPlan, NodePlan, VethPlan
 from harness.processes import marked_env
 
 SHELL_EXIT_TIMEOUT = 5.0
@@ -185,8 +186,56 @@ class VethLink(Link):
         """Nothing: a veth goes with the namespace of its host when the shell exits."""
 
 
+class LanSwitch(DiesWithHarness, Switch):
+    """A LAN as a Mininet switch: a Linux bridge, made through netlink in the switch's
+    own namespace (Mininet's switches run in the host's by default, and the harness never
+    touches the host's network) as soon as its shell exists; its shell dies with the
+    harness and is in the run's record. No controller: the bridge learns by itself."""
+
+    def __init__(self, name: str, lan: LanPlan | None = None, registry: RunRegistry | None = None, **params: Any):
+        self.lan = lan
+        self.registry = registry
+        self.handle: MininetNode | None = None
+        params.update(inNamespace=True, dpid=f"{lan.position if lan else 1:x}")
+        super().__init__(name, **params)
+
+    def startShell(self, mnopts: Any = None) -> None:  # noqa: N802 (Mininet's name)
+        super().startShell(mnopts)
+        if self.registry is not None:
+            self.registry.add_process(self.shell.pid, f"mininet switch {self.name}")
+        if self.lan is not None:
+            self.handle = open_node(self, self.lan.name)
+            prepare_bridge(self.handle)
+
+    def start(self, controllers: Any) -> None:
+        """Nothing: the bridge forwards since the switch started."""
+
+    def stop(self, deleteIntfs: bool = True) -> None:
+        """Nothing here: its shell is stopped with the hosts' (its namespace goes with it)."""
+
+
+class LanLink(Link):
+    """The link of a LAN's member `k` to the LAN's switch, made as the netns engine makes
+    it (harness.engine.underlay.add_lan_port)."""
+
+    def __init__(self, node1: HarnessHost, node2: LanSwitch, lan: LanPlan | None = None, member: int = 0, **params: Any):
+        self.lan, self.member = lan, member
+        params1 = dict(params.pop("params1", None) or {}, up=None)
+        params2 = dict(params.pop("params2", None) or {}, up=None)
+        super().__init__(node1, node2, params1=params1, params2=params2, **params)
+
+    def makeIntfPair(self, intfname1: str, intfname2: str, addr1: Any = None, addr2: Any = None, node1: Any = None, node2: Any = None, deleteIntfs: bool = True) -> None:  # noqa: N802
+        if self.lan is None or node1 is None or node2 is None or node2.handle is None:
+            raise BuildError("a harness LAN link needs its planned LAN, the member and the LAN's running switch")
+        add_lan_port(node2.handle, node1.handle, self.lan, self.member)
+
+    def delete(self) -> None:
+        """Nothing: a veth goes with the namespaces when the shells exit."""
+
+
 class PlanTopo(Topo):
-    """A plan as Mininet's declaration: a host per node, a link per veth pair."""
+    """A plan as Mininet's declaration: a host per node, a link per veth pair, a switch
+    per LAN with a link to each member."""
 
     def build(self, plan: NetworkPlan, names: dict[str, str], registry: RunRegistry | None = None) -> None:  # type: ignore[override]
         for node in plan.nodes.values():
@@ -195,6 +244,12 @@ class PlanTopo(Topo):
             self.addLink(
                 names[veth.a.node], names[veth.b.node], cls=VethLink, veth=veth, intfName1=veth.a.ifname, intfName2=veth.b.ifname
             )
+        for lan in plan.lans:
+            switch = self.addSwitch(lan_namespace_name(plan.run_id, lan.position), cls=LanSwitch, lan=lan, registry=registry)
+            for k, port in enumerate(lan.members):
+                self.addLink(
+                    names[port.node], switch, cls=LanLink, lan=lan, member=k, intfName1=port.ifname, intfName2=lan.bridge_port(k)
+                )
 
 
 class MininetEngine(UnderlayEngine):
@@ -216,9 +271,13 @@ class MininetEngine(UnderlayEngine):
                 host = self.net.nameToNode.get(name)
                 if host is not None and host.handle is not None:
                     self._nodes[node] = host.handle
-        missing = sorted(set(names) - set(self._nodes))
+            for lan in plan.lans:
+                switch = self.net.nameToNode.get(lan_namespace_name(plan.run_id, lan.position))
+                if switch is not None and switch.handle is not None:
+                    self._bridges[lan.index] = switch.handle
+        missing = sorted(set(names) - set(self._nodes)) + sorted(lan.name for lan in plan.lans if lan.index not in self._bridges)
         if missing:
-            raise BuildError(f"Mininet did not start hosts for {', '.join(missing)}")
+            raise BuildError(f"Mininet did not start nodes for {', '.join(missing)}")
 
     def _configure(self, plan: NetworkPlan) -> None:
         super()._configure(plan)
@@ -236,5 +295,5 @@ class MininetEngine(UnderlayEngine):
         super().close()
         if self.net is None:
             return
-        stop_shells(self.net.hosts, SHELL_EXIT_TIMEOUT)
+        stop_shells(self.net.hosts + self.net.switches, SHELL_EXIT_TIMEOUT)
         self.net = None

@@ -2,7 +2,8 @@
 (a namespace reached by its path), how a node is prepared (loopback up, its sysctls,
 before any link exists), how a link is made (a veth pair through netlink), and
 everything done to the underlay once nodes and links exist: addresses, conditions,
-routes, NAT, firewalls, and the timeline's changes.
+routes, NAT, firewalls, and the timeline's changes. A LAN is a Linux bridge in a
+namespace of its own (never the host's) with a veth pair to each member.
 
 An engine only says how its nodes come to be (`_create`): the netns engine makes named
 namespaces under /run/netns, the Mininet engine lets Mininet start its hosts' shells
@@ -27,7 +28,7 @@ from harness.net.iface import add_address, address_and_up, install_route, route_
 from harness.net.nodesettings import node_sysctls
 from harness.plan.addressing import spare_address
 from harness.plan.network import NetworkPlan, Port
-from harness.plan.types import Conditions, NodePlan, VethPlan
+from harness.plan.types import Conditions, LanPlan, NodePlan, VethPlan
 
 T = TypeVar("T")
 
@@ -35,6 +36,12 @@ T = TypeVar("T")
 # ifindex differs from its peer's; in fresh namespaces both would be 2, and the 1/s
 # rate limit would delay IPv6 by up to 1 s
 VETH_INDEX_BASE = 1000
+# a bridge's ports: far above any member's own interfaces, for the same reason
+LAN_PORT_INDEX_BASE = 1_000_000
+BRIDGE = "br0"
+# the bridge only forwards: no IPv6 address on it or its ports (no DAD, no router or
+# multicast listener solicitations of its own on the LAN)
+BRIDGE_SYSCTLS = {"net.ipv6.conf.all.disable_ipv6": "1", "net.ipv6.conf.default.disable_ipv6": "1"}
 
 
 class NamespaceNode:
@@ -90,6 +97,33 @@ def add_veth(a: NamespaceNode, b: NamespaceNode, veth: VethPlan) -> None:
     )
 
 
+def prepare_bridge(node: NamespaceNode) -> None:
+    """The bridge of a LAN, up, in its own namespace: no spanning tree (a LAN has no
+    loops, and STP would hold every port in listening for 15 s) and no multicast
+    snooping (without a querier on the LAN it would only delay IPv6 neighbour discovery)."""
+    nsexec.write_sysctls(node.namespace, BRIDGE_SYSCTLS)
+    node.netlink.link("add", ifname=BRIDGE, kind="bridge", br_stp_state=0, br_mcast_snooping=0, br_forward_delay=0)
+    node.netlink.link("set", index=node.netlink.link_lookup(ifname=BRIDGE)[0], state="up")
+
+
+def add_lan_port(bridge: NamespaceNode, member: NamespaceNode, lan: LanPlan, k: int) -> None:
+    """The veth pair of a LAN's member `k` (from 0): the bridge's end (`p<k>`) made in the
+    bridge's namespace, enslaved and up in the same request; the member's end created
+    directly in the member."""
+    ipr = bridge.netlink
+    port = lan.members[k]
+    ipr.link(
+        "add",
+        ifname=lan.bridge_port(k),
+        kind="veth",
+        index=LAN_PORT_INDEX_BASE + k,
+        master=ipr.link_lookup(ifname=BRIDGE)[0],
+        state="up",
+        peer={"ifname": port.ifname, "net_ns_fd": member.netns_path},
+        **({"mtu": lan.mtu} if lan.mtu else {}),
+    )
+
+
 class UnderlayEngine:
     """An engine's shared part: subclasses create the nodes and links (`_create`), and
     this configures and changes them. See harness.engine.base.Engine."""
@@ -100,6 +134,7 @@ class UnderlayEngine:
         self.plan: NetworkPlan | None = None
         self.down_links: set[int] = set()
         self._nodes: dict[str, NamespaceNode] = {}
+        self._bridges: dict[int, NamespaceNode] = {}  # a LAN's link index → its bridge's namespace
         self._conditions: dict[tuple[int, str], Conditions | None] = {}
         # what the timeline changed: routes and addresses now, where they differ from the plan
         self._routes: dict[str, tuple] = {}
@@ -124,7 +159,14 @@ class UnderlayEngine:
                 conditions = veth.egress(port.node)
                 if conditions is not None:
                     impair.apply(self._nodes[port.node], port.ifname, conditions, veth.mtu or 1500)
-        if any(a.version == 6 for v in plan.veths for p in (v.a, v.b) for a in p.addresses):
+        for lan in plan.lans:
+            for k, port in enumerate(lan.members):
+                address_and_up(self._ipr(port.node), port.ifname, port.addresses, lan.mtu)
+                if port.node in lan.sending:
+                    impair.apply(self._nodes[port.node], port.ifname, lan.sending[port.node], lan.mtu or 1500)
+                if port.node in lan.arriving:
+                    impair.apply(self._bridges[lan.index], lan.bridge_port(k), lan.arriving[port.node], lan.mtu or 1500)
+        if any(a.version == 6 for p in self._underlay_ports(plan) for a in p.addresses):
             self._wait_operstate_up()
         for node in plan.nodes.values():
             # one batch per node: a mesh behind one router has hundreds (see nlbatch)
@@ -140,7 +182,7 @@ class UnderlayEngine:
         (it batches carrier events, ~0.1-0.3 s); until then the first neighbour
         solicitation is lost and the first packet waits a 1 s retransmission."""
         deadline = time.monotonic() + timeout
-        pending = {(p.node, p.ifname) for v in self.plan.veths for p in (v.a, v.b)}
+        pending = {(p.node, p.ifname) for p in self._underlay_ports(self.plan)}
         while pending and time.monotonic() < deadline:
             for node in {n for n, _ in pending}:
                 for link in self._ipr(node).get_links():
@@ -150,6 +192,22 @@ class UnderlayEngine:
                 time.sleep(0.005)
         if pending:
             raise BuildError(f"links did not come up within {timeout:g}s: {sorted(pending)}")
+
+    @staticmethod
+    def _underlay_ports(plan: NetworkPlan) -> list[Port]:
+        """Every node's end of every link and LAN."""
+        return [p for v in plan.veths for p in (v.a, v.b)] + [p for lan in plan.lans for p in lan.members]
+
+    def _create_lans(self, plan: NetworkPlan, namespaces: dict[int, tuple[str, Any]]) -> None:
+        """Each LAN's bridge, prepared, and its members' veth pairs; `namespaces`: a LAN's
+        index → (its namespace, as nsexec takes it; an rtnetlink handle inside it)."""
+        for lan in plan.lans:
+            namespace, netlink = namespaces[lan.index]
+            bridge = NamespaceNode(lan.name, namespace, netlink)
+            self._bridges[lan.index] = bridge
+            prepare_bridge(bridge)
+            for k, port in enumerate(lan.members):
+                add_lan_port(bridge, self._nodes[port.node], lan, k)
 
     # --- use ------------------------------------------------------------------------
 
@@ -166,9 +224,10 @@ class UnderlayEngine:
         return self._routes.get(node, self.plan.nodes[node].routes)
 
     def close(self) -> None:
-        for node in self._nodes.values():
+        for node in list(self._nodes.values()) + list(self._bridges.values()):
             node.netlink.close()
         self._nodes.clear()
+        self._bridges.clear()
 
     # --- the timeline ----------------------------------------------------------------
 

@@ -10,8 +10,10 @@ import string
 RUN_ID_LENGTH = 6
 _ALPHABET = string.ascii_lowercase + string.digits
 
-NAMESPACE_RE = re.compile(r"^wgh-(?P<run>[a-z0-9]{6})-(?P<node>[a-z][a-z0-9_]{0,14})$")
-WG_IFNAME_RE = re.compile(r"^wgh(?P<run>[a-z0-9]{6})(?P<index>\d{1,3})$")
+# a node's namespace, or a LAN's bridge's (`lan-<N>`: a '-' no node name has)
+NAMESPACE_RE = re.compile(r"^wgh-(?P<run>[a-z0-9]{6})-(?P<node>[a-z][a-z0-9_]{0,14}|lan-\d{1,5})$")
+# up to 15 characters: the run's 9, then the node's index (6 digits: past any group's size)
+WG_IFNAME_RE = re.compile(r"^wgh(?P<run>[a-z0-9]{6})(?P<index>\d{1,6})$")
 
 
 def new_run_id() -> str:
@@ -20,6 +22,11 @@ def new_run_id() -> str:
 
 def namespace_name(run_id: str, node: str) -> str:
     return f"wgh-{run_id}-{node}"
+
+
+def lan_namespace_name(run_id: str, position: int) -> str:
+    """The namespace of a LAN's bridge (`position` from 1): never a node's name."""
+    return f"wgh-{run_id}-lan-{position}"
 
 
 def wg_ifname(run_id: str, index: int) -> str:

@@ -14,7 +14,7 @@ from harness.backends import AUTO, USERSPACE, UserspaceCommand
 from harness.dnsnames import is_dns_name
 from harness.endpoint import split_host_port, valid_port
 from harness.plan import addressing, naming
-from harness.plan.conditions import egress
+from harness.plan.conditions import conditions_of, egress
 from harness.plan.dns import dns_endpoint
 from harness.plan.routing import Interface, Network, Port, Routing, RoutingRole, link_networks, ports_by_link
 from harness.plan.types import (
@@ -22,6 +22,7 @@ from harness.plan.types import (
     MAIN_TABLE,
     EndpointPlan,
     FirewallPlan,
+    LanPlan,
     NatPlan,
     NetworkPlan,
     NodePlan,
@@ -31,12 +32,12 @@ from harness.plan.types import (
     VethPlan,
     WgPlan,
 )
-from harness.scenario.model import LinkSpec, ScenarioSpec, WireGuardSpec
+from harness.scenario.model import LanSpec, LinkSpec, ScenarioSpec, WireGuardSpec
 
 # the plan's types, importable from here as before
 __all__ = [
     "EndpointPlan", "FirewallPlan", "FULL_TUNNEL_TABLE", "MAIN_TABLE", "NatPlan", "NetworkPlan", "NodePlan", "PeerPlan",
-    "PlanError", "PlanErrors", "Port", "VethPlan", "WgPlan", "build_plan", "link_name", "plan_wireguard", "resolve_endpoint",
+    "PlanError", "PlanErrors", "Port", "VethPlan", "WgPlan", "build_plan", "lan_name", "link_name", "plan_wireguard", "resolve_endpoint",
 ]
 
 
@@ -44,9 +45,9 @@ def build_plan(spec: ScenarioSpec, run_id: str, default_backend: str = AUTO, use
     """The plan of `spec` for run `run_id`. Nodes that pick no backend get
     `default_backend`; nodes on the userspace backend are started with `userspace`."""
     try:
-        ports, pairs = _ports(spec)
+        ports, pairs, lan_members = _ports(spec)
     except addressing.AddressesExhausted as exc:
-        raise PlanErrors([PlanError(("links",), str(exc))]) from None
+        raise PlanErrors([PlanError((exc.section,), str(exc))]) from None
     veths = tuple(
         VethPlan(
             i,
@@ -59,12 +60,25 @@ def build_plan(spec: ScenarioSpec, run_id: str, default_backend: str = AUTO, use
         )
         for i, (link, (a, b)) in enumerate(zip(spec.links, pairs))
     )
-    routing = Routing(_routing_roles(spec), tuple((link.ends[0], link.ends[1]) for link in spec.links), ports)
+    lans = tuple(
+        LanPlan(
+            len(spec.links) + j,
+            j + 1,
+            lan_name(lan, j),
+            members,
+            lan.mtu,
+            {p.node: c for p in members if (c := egress(lan, p.node)) is not None},
+            {p.node: c for p in members if (c := conditions_of(lan.from_.get(p.node))) and not c.empty},
+        )
+        for j, (lan, members) in enumerate(zip(spec.lans, lan_members))
+    )
+    link_ends = tuple(link.ends for link in spec.links) + tuple(tuple(lan.members) for lan in spec.lans)
+    routing = Routing(_routing_roles(spec), link_ends, ports)
     nodes = {}
     for name, node in spec.nodes.items():
         nat = None
         if node.nat is not None:
-            outside = next(p for p in ports[name] if _other_end(spec, p.link_index, name) == node.nat.outside)
+            outside = next(p for p in ports[name] if node.nat.outside in link_ends[p.link_index])
             nat = NatPlan(
                 outside.ifname,
                 node.nat.udp_timeout,
@@ -79,7 +93,7 @@ def build_plan(spec: ScenarioSpec, run_id: str, default_backend: str = AUTO, use
                 rule.drop,
                 rule.allow,
                 rule.port,
-                next((p.ifname for p in ports[name] if _other_end(spec, p.link_index, name) == rule.from_), None)
+                next((p.ifname for p in ports[name] if rule.from_ in link_ends[p.link_index]), None)
                 if rule.from_
                 else None,
             )
@@ -96,7 +110,7 @@ def build_plan(spec: ScenarioSpec, run_id: str, default_backend: str = AUTO, use
             dns=dict(node.dns),
         )
     problems = _overlapping_subnets(spec, ports)
-    plan = NetworkPlan(run_id, nodes, veths, {}, ports)
+    plan = NetworkPlan(run_id, nodes, veths, {}, ports, lans)
     _wireguard(spec.wireguard, plan, run_id, default_backend, userspace, problems)
     if problems:
         raise PlanErrors(problems)
@@ -114,6 +128,16 @@ def link_name(link: LinkSpec) -> str:
     return link.name or f"{link.ends[0]}-{link.ends[1]}"
 
 
+def lan_name(lan: LanSpec, position: int) -> str:
+    """A LAN's name: its own, or 'lan<N>' from 1 in file order."""
+    return lan.name or f"lan{position + 1}"
+
+
+def _link_path(spec: ScenarioSpec, index: int) -> tuple:
+    """Where link index `index` is written: a link's or a LAN's entry."""
+    return ("links", index) if index < len(spec.links) else ("lans", index - len(spec.links))
+
+
 def _overlapping_subnets(spec: ScenarioSpec, ports: dict[str, tuple[Port, ...]]) -> list[PlanError]:
     """Two links in one subnet cannot be routed (and netlink would refuse the routes).
     Subnets either nest or are disjoint, so a clash is an earlier subnet among this one's
@@ -122,14 +146,17 @@ def _overlapping_subnets(spec: ScenarioSpec, ports: dict[str, tuple[Port, ...]])
     seen: dict[tuple[int, int, int], int] = {}  # (version, prefix, network >> host bits) → link
     covered: dict[tuple[int, int, int], int] = {}  # the same for every supernet of a seen subnet
     problems = []
-    for index in range(len(spec.links)):
+    for index in range(len(spec.links) + len(spec.lans)):
         for network, _ in link_networks(by_link.get(index, [])):
             version, prefix = network.version, network.prefixlen
             value = int(network.network_address) >> (network.max_prefixlen - prefix)
             keys = [(version, k, value >> (prefix - k)) for k in range(prefix + 1)]
             clash = next((seen[key] for key in keys if key in seen), covered.get(keys[-1]))
             if clash is not None:
-                problems.append(PlanError(("links", index, "addresses"), f"{network} overlaps links[{clash}]'s subnet: each link needs its own"))
+                path = _link_path(spec, index)
+                field = "addresses" if path[0] == "links" else ("subnet" if version == 4 else "subnet6")
+                other = "links[{}]".format(clash) if clash < len(spec.links) else "lans[{}]".format(clash - len(spec.links))
+                problems.append(PlanError(path + (field,), f"{network} overlaps {other}'s subnet: each link and LAN needs its own"))
             seen.setdefault(keys[-1], index)
             for key in keys:
                 covered.setdefault(key, index)
@@ -139,9 +166,12 @@ def _overlapping_subnets(spec: ScenarioSpec, ports: dict[str, tuple[Port, ...]])
 # --- underlay ---------------------------------------------------------------------
 
 
-def _ports(spec: ScenarioSpec) -> tuple[dict[str, tuple[Port, ...]], list[tuple[Port, Port]]]:
-    """Each node's underlay interfaces, and each link's two ends in the order of `ends`."""
+def _ports(spec: ScenarioSpec) -> tuple[dict[str, tuple[Port, ...]], list[tuple[Port, Port]], list[tuple[Port, ...]]]:
+    """Each node's underlay interfaces, each link's two ends in the order of `ends`, and
+    each LAN's members' ends in the order of `members` (a node's links come first)."""
     by_node: dict[str, list[Port]] = {name: [] for name in spec.nodes}
+    lan_v4 = addressing.lan_subnets([None if lan.subnet is not None and lan.subnet.version == 4 else len(lan.members) for lan in spec.lans])
+    top = addressing.pool_top(lan_v4)
     pairs: list[tuple[Port, Port]] = []
     for index, link in enumerate(spec.links):
         addresses: list[list[Interface]] = [[], []]
@@ -149,7 +179,7 @@ def _ports(spec: ScenarioSpec) -> tuple[dict[str, tuple[Port, ...]], list[tuple[
             addresses[0].append(link.addresses[0])
             addresses[1].append(link.addresses[1])
         else:
-            a, b = addressing.underlay_pair(index, len(spec.links))
+            a, b = addressing.underlay_pair(index, len(spec.links), top)
             addresses[0].append(a)
             addresses[1].append(b)
         if link.ipv6 and not any(a.version == 6 for a in addresses[0]):
@@ -162,12 +192,20 @@ def _ports(spec: ScenarioSpec) -> tuple[dict[str, tuple[Port, ...]], list[tuple[
             by_node[node].append(port)
             pair.append(port)
         pairs.append((pair[0], pair[1]))
-    return {name: tuple(ports) for name, ports in by_node.items()}, pairs
-
-
-def _other_end(spec: ScenarioSpec, link_index: int, node: str) -> str:
-    a, b = spec.links[link_index].ends
-    return b if a == node else a
+    lans: list[tuple[Port, ...]] = []
+    for j, lan in enumerate(spec.lans):
+        index = len(spec.links) + j
+        subnets = [lan.subnet if lan.subnet is not None else lan_v4[j]]
+        if lan.ipv6 or lan.subnet6 is not None:
+            subnets.append(lan.subnet6 if lan.subnet6 is not None else addressing.lan_subnet_v6(index))
+        members = []
+        for position, node in enumerate(lan.members):
+            addresses = tuple(addressing.member_address(subnet, position) for subnet in subnets)
+            port = Port(node, naming.veth_name(len(by_node[node])), addresses, index)
+            by_node[node].append(port)
+            members.append(port)
+        lans.append(tuple(members))
+    return {name: tuple(ports) for name, ports in by_node.items()}, pairs, lans
 
 
 # --- WireGuard ---------------------------------------------------------------------

@@ -79,7 +79,7 @@ class Routing:
     def __init__(
         self,
         roles: Mapping[str, RoutingRole],
-        link_ends: Sequence[tuple[str, str]],
+        link_ends: Sequence[tuple[str, ...]],
         ports: Mapping[str, tuple[Port, ...]],
         excluded: frozenset[int] | set[int] = frozenset(),
     ):
@@ -99,6 +99,7 @@ class Routing:
         self._searches: dict[tuple[str, int], Mapping[str, Reached]] = {}
         self._own_subnets: dict[str, PrefixSet] = {}
         self._routed: dict[str, tuple[Sequence[RoutePlan], PrefixSet]] = {}
+        self._outside: dict[str, frozenset[str]] = {}
 
     def own_subnets(self, node: str) -> PrefixSet:
         """The subnets of the node's own ports (made once)."""
@@ -128,9 +129,20 @@ class Routing:
         role = self.roles[node]
         if not role.forwards:
             return False
-        if role.nat_outside is not None and came_from == role.nat_outside and going_to != role.nat_outside:
-            return False
+        if role.nat_outside is not None:
+            outside = self._outside_side(node)
+            if came_from in outside and going_to not in outside:
+                return False
         return True
+
+    def _outside_side(self, nat: str) -> frozenset[str]:
+        """The nodes on a NAT's public side: those on the link it shares with its outside
+        neighbour (on a LAN every member is; on a veth pair, that neighbour)."""
+        if nat not in self._outside:
+            outside = self.roles[nat].nat_outside
+            ends = next((self.link_ends[p.link_index] for p in self.ports[nat] if outside in self.link_ends[p.link_index]), (outside,))
+            self._outside[nat] = frozenset(end for end in ends if end != nat)
+        return self._outside[nat]
 
     def _has_family(self, link_index: int, family: int) -> bool:
         """Every end of the link has an address of `family` (a link without ends: vacuously)."""

@@ -17,7 +17,7 @@ from harness.plan.routing import Address, Interface, Network, Port, RoutePlan, R
 
 __all__ = [
     "Address", "Conditions", "EndpointPlan", "FirewallPlan", "FULL_TUNNEL_TABLE", "GilbertElliottLoss", "Interface",
-    "MAIN_TABLE", "NatPlan", "Network", "NetworkPlan", "NodePlan", "PeerPlan", "PlanError", "PlanErrors", "Port",
+    "LanPlan", "MAIN_TABLE", "NatPlan", "Network", "NetworkPlan", "NodePlan", "PeerPlan", "PlanError", "PlanErrors", "Port",
     "RoutePlan", "VethPlan", "WgPlan",
 ]
 
@@ -97,6 +97,27 @@ class VethPlan:
 
     def egress(self, node: str) -> Conditions | None:
         return self.egress_a if node == self.a.node else self.egress_b
+
+
+@dataclass(frozen=True)
+class LanPlan:
+    """A shared segment: a bridge in a namespace of its own (`position`, from 1, names
+    it), a port of it per member, each joined to the member's own port by a veth pair."""
+
+    index: int  # its link index: after every veth pair's
+    position: int
+    name: str
+    members: tuple[Port, ...]  # the members' own ends, in the file's order
+    mtu: int | None
+    arriving: dict[str, Conditions] = field(default_factory=dict)  # member → on what reaches it (the bridge's port)
+    sending: dict[str, Conditions] = field(default_factory=dict)  # member → on what it sends (its own port)
+
+    def member(self, node: str) -> Port:
+        return next(p for p in self.members if p.node == node)
+
+    def bridge_port(self, member_position: int) -> str:
+        """The bridge's port towards member N (from 0), in the bridge's namespace."""
+        return f"p{member_position}"
 
 
 @dataclass(frozen=True)
@@ -223,16 +244,37 @@ class NetworkPlan:
     veths: tuple[VethPlan, ...]
     wireguard: dict[str, WgPlan]
     ports: dict[str, tuple[Port, ...]] = field(repr=False)
+    lans: tuple[LanPlan, ...] = ()
 
     def neighbour_entries(self) -> dict[int, int]:
-        """Per IP version, the neighbour entries the underlay resolves: one per link end
-        with an address of that version (each end learns the other's)."""
+        """Per IP version, the neighbour entries the underlay resolves: on a link, one per
+        end with an address of that version (each end learns the other's); on a LAN, per
+        member, the members it talks to: every other one for a router, else one per
+        WireGuard peer and one more (its router), at most every other member."""
         counts = {4: 0, 6: 0}
-        for ports in self.ports.values():
+        on_lan = {lan.index: len(lan.members) for lan in self.lans}
+        peers: dict[str, int] = {}
+        for wg in self.wireguard.values():
+            peers[wg.socket_node] = peers.get(wg.socket_node, 0) + len(wg.peers)
+        for node, ports in self.ports.items():
             for port in ports:
+                members = on_lan.get(port.link_index)
+                learnt = 1
+                if members is not None:
+                    others = members - 1
+                    learnt = others if self.nodes[node].forwards else min(others, peers.get(node, 0) + 1)
                 for family in {a.version for a in port.addresses}:
-                    counts[family] += 1
+                    counts[family] += learnt
         return counts
+
+    def link_ends(self) -> tuple[tuple[str, ...], ...]:
+        """Every link's nodes by link index: each veth pair's two, then each LAN's members."""
+        return tuple((v.a.node, v.b.node) for v in self.veths) + tuple(tuple(p.node for p in lan.members) for lan in self.lans)
+
+    def lan(self, link_index: int) -> "LanPlan | None":
+        """The LAN with this link index (None: a veth pair's)."""
+        position = link_index - len(self.veths)
+        return self.lans[position] if 0 <= position < len(self.lans) else None
 
     def routing(self, down_links: frozenset[int] | set[int] = frozenset()) -> Routing:
         """Route computation over this plan's underlay, without the links in `down_links`
@@ -243,7 +285,7 @@ class NetworkPlan:
             name: RoutingRole(node.forwards, node.nat.outside_neighbour if node.nat else None, node.gateway)
             for name, node in self.nodes.items()
         }
-        routing = Routing(roles, tuple((v.a.node, v.b.node) for v in self.veths), self.ports, down_links)
+        routing = Routing(roles, self.link_ends(), self.ports, down_links)
         if not down_links:
             object.__setattr__(self, "_routing", routing)  # a cache, not a field: equality and replace() ignore it
         return routing

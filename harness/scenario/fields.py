@@ -90,6 +90,27 @@ HostInterface = Annotated[
     WithJsonSchema({"type": "string", "description": "A host's IP address with optional /prefix (not a network, broadcast, multicast or loopback address)."}),
 ]
 Port = Annotated[int, Field(ge=1, le=65535)]
+
+
+def _subnet(value: Any) -> Any:
+    """'10.1.0.0/22' → ip_network; host bits set are a mistake, said as one."""
+    if isinstance(value, str):
+        try:
+            return ipaddress.ip_network(value)
+        except ValueError:
+            try:
+                near = ipaddress.ip_network(value, strict=False)
+            except ValueError:
+                raise ValueError(f"not a subnet (address/prefix): {value!r}") from None
+            raise ValueError(f"{value} has host bits set: the subnet is {near}") from None
+    return value
+
+
+Subnet = Annotated[
+    Union[ipaddress.IPv4Network, ipaddress.IPv6Network],
+    BeforeValidator(_subnet),
+    WithJsonSchema({"type": "string", "description": "A subnet: address/prefix with no host bits set, e.g. 10.1.0.0/22."}),
+]
 # names a file gives to links, probes, captures, background runs and measurements: they
 # end up in file names (pcaps, iperf3 reports), metric keys and test ids, so no '/',
 # no spaces, no control characters

@@ -9,6 +9,8 @@ member in turn:
 - `nodes.<group>`: each member gets a copy of the node's settings;
 - `links[].ends: [<group>, hub]`: one link per member (each its own subnet);
   `towards: {<group>: ...}` follows the member, a `name:` gets `-<member>` appended;
+- `lans[].members: [<group>, hub]`: every member on the one LAN; `towards:`/`from:`
+  `{<group>: ...}` gives each member's port those conditions;
 - `wireguard.<group>`: each member gets the interface;
 - `peers: {<group>: {...}}`: a peer entry for every member (other than itself, inside
   its own group); in that entry `endpoint: <group>` and `allowed_ips: [<group>]`
@@ -178,13 +180,15 @@ class _Expander:
         data = self.doc.data
         out: dict[Any, Any] = {}
         # lines outside the rebuilt sections stay where they are
-        rebuilt = ("nodes", "links", "wireguard", "steps")
+        rebuilt = ("nodes", "links", "lans", "wireguard", "steps")
         self.lines = {p: line for p, line in self.doc.lines.items() if not (len(p) > 1 and p[0] in rebuilt)}
         for key, value in data.items():
             if key == "nodes":
                 out[key] = self._nodes(value)
             elif key == "links" and isinstance(value, list):
                 out[key] = self._links(value)
+            elif key == "lans" and isinstance(value, list):
+                out[key] = self._lans(value)
             elif key == "wireguard" and isinstance(value, dict):
                 out[key] = self._wireguard(value)
             elif key == "steps" and isinstance(value, list):
@@ -243,6 +247,41 @@ class _Expander:
                 self._move(source, target)
                 self._move(source + ("towards", group), target + ("towards", member))
                 out.append(copied)
+        return out
+
+    def _lans(self, lans: list) -> list:
+        """A group among a LAN's members stands for all of them, on the same LAN; in
+        `towards:`/`from:` it gives every member's port the same conditions."""
+        out: list = []
+        for i, lan in enumerate(lans):
+            self._move(("lans", i), ("lans", i))
+            if not isinstance(lan, dict):
+                out.append(lan)
+                continue
+            lan = dict(lan)
+            members = lan.get("members")
+            if isinstance(members, list) and any(isinstance(m, str) and m in self.members for m in members):
+                line = self.doc.line_of(("lans", i, "members"))
+                expanded: list = []
+                for j, member in enumerate(members):
+                    names = self.members[member] if isinstance(member, str) and member in self.members else [member]
+                    for name in names:
+                        here = self.doc.line_of(("lans", i, "members", j)) or line
+                        if here is not None:
+                            self.lines[("lans", i, "members", len(expanded))] = here
+                        expanded.append(name)
+                lan["members"] = expanded
+            for key in ("towards", "from"):
+                conditions = lan.get(key)
+                if not isinstance(conditions, dict) or not any(k in self.members for k in conditions):
+                    continue
+                per_member: dict = {}
+                for name, spec in conditions.items():
+                    for member in self.members.get(name, [name]):
+                        per_member[member] = copy.deepcopy(spec)
+                        self._move(("lans", i, key, name), ("lans", i, key, member))
+                lan[key] = per_member
+            out.append(lan)
         return out
 
     def _wireguard(self, sections: dict) -> dict:

@@ -29,6 +29,7 @@ from harness.scenario.fields import (
     NodeName,
     Port,
     Strict,
+    Subnet,
     SysctlName,
     SysctlValue,
     Text,
@@ -37,6 +38,7 @@ from harness.scenario.steps import registry
 
 MAX_GROUP_SIZE = 10_000  # members of one node group
 MAX_EXPANDED_ENTRIES = 1_000_000  # peer (or allowed_ips) entries groups expand into: a full mesh of 1 000
+MAX_LAN_MEMBERS = 1023  # ports of one Linux bridge (the kernel's BR_MAX_PORTS is 1 024, port 0 unused)
 
 
 # --- topology -----------------------------------------------------------------
@@ -125,6 +127,34 @@ class LinkSpec(Impairment):
         None, description="Addresses of the two ends, in the order of `ends`."
     )
     ipv6: bool = Field(False, description="Also give both ends IPv6 addresses (from 2001:2::/48 unless given).")
+    mtu: int | None = Field(None, ge=576, le=65535)
+
+
+class LanSpec(Impairment):
+    """A shared segment (an office LAN, an ISP access network, a data-centre switch): one
+    Linux bridge in a namespace of its own, each member joined to one of its ports by a
+    veth pair, all members in one subnet and each other's neighbours. Impairments written
+    on the LAN apply to the traffic arriving at each member (so once between any two);
+    `towards:` sets one member's arriving traffic, `from:` what one member sends."""
+
+    name: Label | None = Field(None, description="A name for reports and errors (default 'lan<N>', from 1).")
+    members: list[NodeName] = Field(
+        min_length=2,
+        description=f"The nodes on the LAN, in address order (the first gets the subnet's first host address); a "
+        f"group's name stands for all its members. At most {MAX_LAN_MEMBERS} (one Linux bridge's ports).",
+    )
+    subnet: Subnet | None = Field(
+        None,
+        description="The LAN's IPv4 subnet (default: one from 198.18.0.0/15 that fits every member, a /24 at least).",
+    )
+    ipv6: bool = Field(False, description="Also give every member an IPv6 address (from 2001:2::/48 unless `subnet6`).")
+    subnet6: Subnet | None = Field(None, description="The LAN's IPv6 subnet (implies ipv6).")
+    towards: dict[NodeName, Impairment] = Field(
+        default_factory=dict, description="Per member: towards: {hub: {rate: 1gbit}} shapes only what arrives at the hub."
+    )
+    from_: dict[NodeName, Impairment] = Field(
+        default_factory=dict, alias="from", description="Per member: from: {spoke3: {loss: 5%}} drops only what spoke3 sends."
+    )
     mtu: int | None = Field(None, ge=576, le=65535)
 
 
@@ -261,6 +291,10 @@ class ScenarioSpec(Strict):
     description: Text | None = None
     nodes: dict[NodeName, NodeSpec] = Field(min_length=1)
     links: list[LinkSpec] = Field(default_factory=list)
+    lans: list[LanSpec] = Field(
+        default_factory=list,
+        description="Shared segments: any number of nodes on one bridge and one subnet (a hub's thousand spokes on one LAN).",
+    )
     wireguard: dict[NodeName, WireGuardSpec] = Field(default_factory=dict)
     steps: list[Step] = Field(default_factory=list)
     matrix: Union[dict[str, list[Any]], list[dict[str, Any]], None] = Field(

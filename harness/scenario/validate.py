@@ -7,10 +7,10 @@ import re
 
 from harness.diagnosis.causes import CAUSES
 from harness.errors import Problem
-from harness.plan.network import PlanError, PlanErrors, build_plan, resolve_endpoint
+from harness.plan.network import PlanError, PlanErrors, build_plan, lan_name, resolve_endpoint
 from harness.scenario import dns_checks, routing_checks
 from harness.scenario.conditions import impairment_problems
-from harness.scenario.model import ScenarioSpec, step_args, step_kind
+from harness.scenario.model import MAX_LAN_MEMBERS, ScenarioSpec, step_args, step_kind
 from harness.scenario.steps import registry
 from harness.scenario.steps.checking import FirstRound, StepCheck, StepPlanCheck, known
 from harness.scenario.yamlsource import SourceDoc
@@ -54,6 +54,8 @@ def check_references(spec: ScenarioSpec, doc: SourceDoc) -> list[Problem]:
         for conditions, path in [(link, ("links", i))] + [(c, ("links", i, "towards", t)) for t, c in link.towards.items()]:
             problems.extend(doc.problem(path + (field,), message) for field, message in impairment_problems(conditions))
 
+    lan_members, lan_names = _check_lans(spec, doc, names, neighbours, problem, problems)
+
     for name, node in nodes.items():
         for j, rule in enumerate(node.firewall):
             path = ("nodes", name, "firewall", j)
@@ -63,6 +65,12 @@ def check_references(spec: ScenarioSpec, doc: SourceDoc) -> list[Problem]:
                 problem(path + ("port",), "`port` goes with `drop: udp` or `drop: tcp`")
             if rule.from_ is not None and rule.from_ not in neighbours[name]:
                 problem(path + ("from",), f"'{rule.from_}' is not a neighbour of '{name}'{known(neighbours[name], rule.from_, 'neighbours')}")
+            elif rule.from_ is not None and (name, rule.from_) in lan_members:
+                problem(
+                    path + ("from",),
+                    f"'{rule.from_}' is a neighbour on {lan_members[name, rule.from_]}, whose port '{name}' shares with every "
+                    "other member: a rule `from:` one node needs a link of its own to it",
+                )
         if node.nat is not None:
             if node.nat.outside not in neighbours[name]:
                 problem(("nodes", name, "nat", "outside"), f"'{node.nat.outside}' is not a neighbour of '{name}'{known(neighbours[name], node.nat.outside, 'neighbours')}")
@@ -84,7 +92,7 @@ def check_references(spec: ScenarioSpec, doc: SourceDoc) -> list[Problem]:
     routing_checks.check_names(spec, neighbours, problem)
 
     # each kind's own checks (steps/), in step order: earlier steps start what later ones stop
-    first = FirstRound(spec, names, neighbours)
+    first = FirstRound(spec, names, neighbours, lan_names)
     for i, step in enumerate(spec.steps):
         args = step_args(step)
         kind = step_kind(step)
@@ -125,6 +133,63 @@ def check_references(spec: ScenarioSpec, doc: SourceDoc) -> list[Problem]:
 
 
 _CAUSE_CODE = re.compile(r"^[a-z]+(-[a-z]+)+$")
+
+
+def _check_lans(
+    spec: ScenarioSpec, doc: SourceDoc, link_names: dict[str, int], neighbours: dict[str, set[str]], problem, problems,
+) -> tuple[dict[tuple[str, str], str], dict[str, int]]:
+    """Each LAN's members, subnets and per-member conditions; the members become each
+    other's neighbours. Returns (node, neighbour) → the LAN's name, for the pairs that
+    are neighbours only through a LAN, and each LAN's name → its index in lans."""
+    nodes = spec.nodes
+    through_lan: dict[tuple[str, str], str] = {}
+    names: dict[str, int] = {}
+    direct = {(a, b) for a in neighbours for b in neighbours[a]}
+    for j, lan in enumerate(spec.lans):
+        path = ("lans", j)
+        label = lan_name(lan, j)
+        clash = f"links[{link_names[label]}]" if label in link_names else f"lans[{names[label]}]" if label in names else None
+        if clash is not None:
+            problem(path + (("name",) if lan.name else ("members",)), f"'{label}' also names {clash}: give one a `name:`")
+        names.setdefault(label, j)
+        if len(lan.members) > MAX_LAN_MEMBERS:
+            problem(
+                path + ("members",),
+                f"{len(lan.members)} members: at most {MAX_LAN_MEMBERS} on one LAN (one Linux bridge's ports); "
+                "split them into LANs joined by a router node",
+            )
+            continue
+        seen: dict[str, int] = {}
+        for k, member in enumerate(lan.members):
+            if member not in nodes:
+                problem(path + ("members", k), f"unknown node '{member}'{known(nodes, member)}")
+            elif member in seen:
+                problem(path + ("members", k), f"'{member}' is on this LAN twice (members[{seen[member]}] too)")
+            seen.setdefault(member, k)
+        if lan.subnet is not None:
+            if lan.subnet.version != 4:
+                problem(path + ("subnet",), f"{lan.subnet} is IPv6: `subnet` is the IPv4 one, `subnet6` the IPv6 one")
+            elif lan.subnet.num_addresses - 2 < len(lan.members):
+                problem(path + ("subnet",), f"{lan.subnet} has {max(lan.subnet.num_addresses - 2, 0)} host addresses for {len(lan.members)} members")
+        if lan.subnet6 is not None:
+            if lan.subnet6.version != 6:
+                problem(path + ("subnet6",), f"{lan.subnet6} is IPv4: `subnet6` is the IPv6 one, `subnet` the IPv4 one")
+            elif lan.subnet6.num_addresses - 1 < len(lan.members):
+                problem(path + ("subnet6",), f"{lan.subnet6} has too few addresses for {len(lan.members)} members")
+        for key, per_member in (("towards", lan.towards), ("from", lan.from_)):
+            for member in per_member:
+                if member not in seen:
+                    problem(path + (key, member), f"'{member}' is not a member of {label}{known(seen, member, 'members')}")
+        for conditions, where in [(lan, path)] + [(c, path + (k, m)) for k, per in (("towards", lan.towards), ("from", lan.from_)) for m, c in per.items()]:
+            problems.extend(doc.problem(where + (field,), message) for field, message in impairment_problems(conditions))
+        members = [m for m in seen if m in nodes]
+        for a in members:
+            for b in members:
+                if a != b:
+                    neighbours[a].add(b)
+                    if (a, b) not in direct:
+                        through_lan.setdefault((a, b), label)
+    return through_lan, names
 
 
 def _check_sockets(spec, problem) -> None:

@@ -89,6 +89,8 @@ PARSED_STRINGS = {
     "ProbeArgs.to": "node name or IP address (scenario/steps/background.py)",
     "PingArgs.source": "an address of the node (validate.py)",
     "LinkSpec.addresses": "HostInterface",
+    "LanSpec.subnet": "Subnet (scenario/fields.py)",
+    "LanSpec.subnet6": "Subnet (scenario/fields.py)",
     "WireGuardSpec.address": "HostInterface",
     "PeerSpec.allowed_ips": "CIDR or node name (validate.py)",
     "RoamArgs.renumber": "IP interface",

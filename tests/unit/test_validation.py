@@ -479,7 +479,7 @@ def test_overlapping_link_subnets_rejected():
           - {ends: [a, r], addresses: [10.0.0.1/24, 10.0.0.2/24]}
           - {ends: [r, b], addresses: [10.0.0.4/24, 10.0.0.3/24]}
         """
-    ) == [f"{FILE}:4: links[1].addresses: 10.0.0.0/24 overlaps links[0]'s subnet: each link needs its own"]
+    ) == [f"{FILE}:4: links[1].addresses: 10.0.0.0/24 overlaps links[0]'s subnet: each link and LAN needs its own"]
 
 
 def test_several_shape_problems_reported_at_once():

@@ -49,6 +49,7 @@ class FirstRound:
     spec: Any
     link_names: dict[str, int]  # a link's name (or 'a-b') → its index in links
     neighbours: dict[str, set[str]]  # node → the nodes it has a link to
+    lan_names: dict[str, int] = dataclass_field(default_factory=dict)  # a LAN's name (or 'lan<N>') → its index in lans
     running: dict[tuple[str, str], Started] = dataclass_field(default_factory=dict)  # (what, name) → since when
     rekeyed: set[str] = dataclass_field(default_factory=set)  # nodes whose key an earlier step replaced (they have an old key)
     records: set[str] = dataclass_field(default_factory=set)  # records of earlier foreground iperf3 steps (for ratio_to)
@@ -91,10 +92,20 @@ class StepCheck(_StepView):
     def need_link(self, field: str, name: str) -> int | None:
         """The link's index, or None (reported) if the file has no such link."""
         names = self.round.link_names
+        if name in self.round.lan_names and name not in names:
+            self.problem(f"'{name}' is a LAN: this step acts on links (a LAN's members and conditions are fixed for the run)", field)
+            return None
         if name not in names:
             self.problem(f"unknown link '{name}'{known(names, name, 'links')}", field)
             return None
         return names[name]
+
+    def lan_of(self, node: str) -> str | None:
+        """The name of the first LAN `node` is a member of, if any."""
+        for name, index in self.round.lan_names.items():
+            if node in self.spec.lans[index].members:
+                return name
+        return None
 
     def need_peers(self, a: str, b: str, field: str) -> None:
         """Two WireGuard nodes peer each other (either side's `peers:` will do)."""

@@ -68,6 +68,10 @@ def _link_needs(args: LinkArgs) -> set[str]:
 def _check_roam(args: RoamArgs, c: StepCheck) -> None:
     if not c.need_node("node", args.node):
         return
+    lan = c.lan_of(args.node)
+    if lan is not None:
+        c.problem(f"'{args.node}' is on LAN '{lan}': a LAN member cannot roam (give the roaming node links of its own)", "node")
+        return
     if args.via is not None:
         index = c.need_link("via", args.via)
         if index is not None and args.node not in c.spec.links[index].ends:
