@@ -97,6 +97,7 @@ class Routing:
         self._networks = {index: link_networks(members) for index, members in self._by_link.items()}
         self._adjacency: dict[int, dict[str, list[Port]]] = {}
         self._searches: dict[tuple[str, int], Mapping[str, Reached]] = {}
+        self._nat_on_link: dict[int, bool] = {}
         self._own_subnets: dict[str, PrefixSet] = {}
         self._routed: dict[str, tuple[Sequence[RoutePlan], PrefixSet]] = {}
         self._outside: dict[str, frozenset[str]] = {}
@@ -229,10 +230,16 @@ class Routing:
         NAT's view depends on which side one comes from)."""
         if self.roles[source].forwards or len(ports) != 1:
             return None
-        ends = self.link_ends[ports[0].link_index]
-        if len(ends) <= 2 or any(self.roles[m].nat_outside is not None for m in ends):
+        index = ports[0].link_index
+        if len(self.link_ends[index]) <= 2 or self._has_nat(index):
             return None
-        return ports[0].link_index
+        return index
+
+    def _has_nat(self, link_index: int) -> bool:
+        """A NAT among the link's ends (once per link: a LAN of M is asked M times)."""
+        if link_index not in self._nat_on_link:
+            self._nat_on_link[link_index] = any(self.roles[m].nat_outside is not None for m in self.link_ends[link_index])
+        return self._nat_on_link[link_index]
 
     def _only_way_out(self, source: str, ports: list[Port]) -> tuple[Port, str] | None:
         """(port, neighbour) if `source` is a host with one two-ended link, to a router that

@@ -4,6 +4,7 @@ plan must be buildable. Runs before anything is created (pure)."""
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator, Set as AbstractSet
 
 from harness.diagnosis.causes import CAUSES
 from harness.errors import Problem
@@ -54,7 +55,8 @@ def check_references(spec: ScenarioSpec, doc: SourceDoc) -> list[Problem]:
         for conditions, path in [(link, ("links", i))] + [(c, ("links", i, "towards", t)) for t, c in link.towards.items()]:
             problems.extend(doc.problem(path + (field,), message) for field, message in impairment_problems(conditions))
 
-    lan_members, lan_names = _check_lans(spec, doc, names, neighbours, problem, problems)
+    neighbours = {name: Neighbours(name, direct) for name, direct in neighbours.items()}
+    lan_names = _check_lans(spec, doc, names, neighbours, problem, problems)
 
     for name, node in nodes.items():
         for j, rule in enumerate(node.firewall):
@@ -65,11 +67,11 @@ def check_references(spec: ScenarioSpec, doc: SourceDoc) -> list[Problem]:
                 problem(path + ("port",), "`port` goes with `drop: udp` or `drop: tcp`")
             if rule.from_ is not None and rule.from_ not in neighbours[name]:
                 problem(path + ("from",), f"'{rule.from_}' is not a neighbour of '{name}'{known(neighbours[name], rule.from_, 'neighbours')}")
-            elif rule.from_ is not None and (name, rule.from_) in lan_members:
+            elif rule.from_ is not None and neighbours[name].only_through_lan(rule.from_):
                 problem(
                     path + ("from",),
-                    f"'{rule.from_}' is a neighbour on {lan_members[name, rule.from_]}, whose port '{name}' shares with every "
-                    "other member: a rule `from:` one node needs a link of its own to it",
+                    f"'{rule.from_}' is a neighbour on {neighbours[name].only_through_lan(rule.from_)}, whose port '{name}' "
+                    "shares with every other member: a rule `from:` one node needs a link of its own to it",
                 )
         if node.nat is not None:
             if node.nat.outside not in neighbours[name]:
@@ -135,16 +137,45 @@ def check_references(spec: ScenarioSpec, doc: SourceDoc) -> list[Problem]:
 _CAUSE_CODE = re.compile(r"^[a-z]+(-[a-z]+)+$")
 
 
+class Neighbours(AbstractSet[str]):
+    """The nodes one node has a link to, or shares a LAN with: a view, since a LAN of
+    1 000 would otherwise make a million pairs."""
+
+    def __init__(self, owner: str, direct: set[str]):
+        self.owner = owner
+        self.direct = direct
+        self.lans: list[tuple[str, frozenset[str]]] = []  # (LAN name, its members)
+
+    def __contains__(self, node: object) -> bool:
+        return node != self.owner and (node in self.direct or any(node in members for _, members in self.lans))
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._all())
+
+    def __len__(self) -> int:
+        return len(self._all())
+
+    def _all(self) -> set[str]:
+        found = set(self.direct)
+        for _, members in self.lans:
+            found |= members
+        found.discard(self.owner)
+        return found
+
+    def only_through_lan(self, node: str) -> str | None:
+        """The LAN `node` is a neighbour on, if it has no link of its own to it."""
+        if node == self.owner or node in self.direct:
+            return None
+        return next((name for name, members in self.lans if node in members), None)
+
+
 def _check_lans(
-    spec: ScenarioSpec, doc: SourceDoc, link_names: dict[str, int], neighbours: dict[str, set[str]], problem, problems,
-) -> tuple[dict[tuple[str, str], str], dict[str, int]]:
+    spec: ScenarioSpec, doc: SourceDoc, link_names: dict[str, int], neighbours: dict[str, "Neighbours"], problem, problems,
+) -> dict[str, int]:
     """Each LAN's members, subnets and per-member conditions; the members become each
-    other's neighbours. Returns (node, neighbour) → the LAN's name, for the pairs that
-    are neighbours only through a LAN, and each LAN's name → its index in lans."""
+    other's neighbours. Returns each LAN's name → its index in lans."""
     nodes = spec.nodes
-    through_lan: dict[tuple[str, str], str] = {}
     names: dict[str, int] = {}
-    direct = {(a, b) for a in neighbours for b in neighbours[a]}
     for j, lan in enumerate(spec.lans):
         path = ("lans", j)
         label = lan_name(lan, j)
@@ -182,14 +213,10 @@ def _check_lans(
                     problem(path + (key, member), f"'{member}' is not a member of {label}{known(seen, member, 'members')}")
         for conditions, where in [(lan, path)] + [(c, path + (k, m)) for k, per in (("towards", lan.towards), ("from", lan.from_)) for m, c in per.items()]:
             problems.extend(doc.problem(where + (field,), message) for field, message in impairment_problems(conditions))
-        members = [m for m in seen if m in nodes]
-        for a in members:
-            for b in members:
-                if a != b:
-                    neighbours[a].add(b)
-                    if (a, b) not in direct:
-                        through_lan.setdefault((a, b), label)
-    return through_lan, names
+        members = frozenset(m for m in seen if m in nodes)
+        for member in members:
+            neighbours[member].lans.append((label, members))
+    return names
 
 
 def _check_sockets(spec, problem) -> None:
