@@ -8,6 +8,13 @@ beside it. Where the harness runs in a cgroup of its own (a container, a systemd
 a CI job), that cgroup's `cpu.pressure` says how long *its* tasks waited, which is the
 sharper signal: it is used when present, the host's figure otherwise.
 
+PSI cannot see a machine that is itself descheduled: in a VM whose host is busy (a
+shared CI runner, an emulated guest), the guest's vCPUs simply stop, and no guest task
+counts as waiting. So every harness process also keeps a heartbeat: a thread that
+wakes every 10 ms and adds up how late it woke, beyond 20 ms (scheduler and GIL
+latency stay below that). Its growth over a window is the *timer lag* share, and the
+figure judged is the larger of the two.
+
 A timing or rate check that fails while the stall share was at least the threshold
 (`WGH_STALL_THRESHOLD`, default 0.5) and whose diagnosis names no cause is retried
 once, and if it fails stalled again its verdict is *inconclusive (machine overloaded)*
@@ -20,6 +27,7 @@ can force an overloaded verdict without a CPU hog it cannot time.
 from __future__ import annotations
 
 import os
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,6 +38,8 @@ DEFAULT_THRESHOLD = 0.5
 THRESHOLD_ENV = "WGH_STALL_THRESHOLD"
 TEST_STALL_ENV = "WGH_TEST_CPU_STALL"
 STRICT_LOAD_ENV = "WGH_STRICT_LOAD"
+HEARTBEAT_TICK = 0.01  # s between the heartbeat's wake-ups
+HEARTBEAT_FLOOR = 0.02  # s: a wake-up later than this was the process not being run
 
 
 @dataclass(frozen=True)
@@ -40,6 +50,7 @@ class PressureReading:
     system_us: int | None
     cgroup_us: int | None
     cgroup: str | None  # the cgroup's pressure file, when the harness runs in one that has it
+    lag_us: int | None = None  # the heartbeat's cumulative lateness (see Heartbeat)
 
 
 @dataclass(frozen=True)
@@ -50,11 +61,18 @@ class Stall:
     system: float | None  # share of the window, 0..1
     cgroup: float | None
     cgroup_path: str | None = None
+    lag: float | None = None  # share of the window the heartbeat woke late (a starved VM or process)
+
+    @property
+    def psi(self) -> float | None:
+        """The kernel's figure: the cgroup's where there is one, else the host's."""
+        return self.cgroup if self.cgroup is not None else self.system
 
     @property
     def share(self) -> float | None:
-        """The figure judged: the cgroup's where there is one, else the host's."""
-        return self.cgroup if self.cgroup is not None else self.system
+        """The figure judged: the larger of the kernel's and the heartbeat's."""
+        figures = [f for f in (self.psi, self.lag) if f is not None]
+        return max(figures) if figures else None
 
     def overloaded(self, threshold: float | None = None) -> bool:
         share = self.share
@@ -63,6 +81,12 @@ class Stall:
     def describe(self) -> str:
         if self.share is None:
             return "CPU pressure unknown (no /proc/pressure/cpu: kernel without PSI)"
+        if self.lag is not None and (self.psi is None or self.lag > self.psi):
+            text = (
+                f"the harness was not run for {self.lag:.0%} of the {self.seconds:.1f}s measurement (its heartbeat woke "
+                "late: a starved VM or process, which the kernel's pressure figures do not show)"
+            )
+            return text + (f"; CPU stalled {self.psi:.0%}" if self.psi is not None else "")
         where = f"cgroup {self.cgroup_path}" if self.cgroup is not None else "host, /proc/pressure/cpu"
         text = f"CPU stalled {self.share:.0%} of the {self.seconds:.1f}s measurement ({where})"
         if self.cgroup is not None and self.system is not None:
@@ -71,9 +95,42 @@ class Stall:
 
     def to_json(self) -> dict[str, float | str | None]:
         data: dict[str, float | str | None] = {"window_s": round(self.seconds, 3), "cpu_stall": _rounded(self.share), "host_cpu_stall": _rounded(self.system)}
+        if self.lag is not None:
+            data["timer_lag"] = _rounded(self.lag)
         if self.cgroup_path:
             data["cgroup"] = self.cgroup_path
         return data
+
+
+class Heartbeat:
+    """A daemon thread that sleeps HEARTBEAT_TICK at a time and adds up how much later
+    than that it woke, counting only wake-ups later than HEARTBEAT_FLOOR: the time this
+    process was not run although it was ready (its VM descheduled, the machine starved).
+    Started on the first reading in each process (a forked child starts its own)."""
+
+    def __init__(self, tick: float = HEARTBEAT_TICK, floor: float = HEARTBEAT_FLOOR):
+        self.tick, self.floor = tick, floor
+        self.lag_us = 0
+        self._pid: int | None = None
+
+    def ensure_running(self) -> None:
+        if self._pid != os.getpid():
+            self._pid = os.getpid()
+            threading.Thread(target=self._beat, name="wgh-heartbeat", daemon=True).start()
+
+    def _beat(self) -> None:
+        while True:
+            began = time.monotonic()
+            time.sleep(self.tick)
+            self.note(time.monotonic() - began - self.tick)
+
+    def note(self, late: float) -> None:
+        """One wake-up `late` seconds after it was due."""
+        if late > self.floor:
+            self.lag_us += int(late * 1e6)
+
+
+HEARTBEAT = Heartbeat()
 
 
 def _rounded(value: float | None) -> float | None:
@@ -144,7 +201,11 @@ def read() -> PressureReading:
     if not _cgroup_file:
         _cgroup_file.append(own_cgroup_pressure())
     cgroup = _cgroup_file[0]
-    return PressureReading(time.monotonic(), _read_total(SYSTEM_PSI), _read_total(cgroup) if cgroup else None, str(cgroup) if cgroup else None)
+    HEARTBEAT.ensure_running()
+    return PressureReading(
+        time.monotonic(), _read_total(SYSTEM_PSI), _read_total(cgroup) if cgroup else None, str(cgroup) if cgroup else None,
+        HEARTBEAT.lag_us,
+    )
 
 
 def between(before: PressureReading, after: PressureReading) -> Stall:
@@ -159,4 +220,7 @@ def between(before: PressureReading, after: PressureReading) -> Stall:
     if forced:
         value = float(forced)
         return Stall(seconds, value, None)
-    return Stall(seconds, share(before.system_us, after.system_us), share(before.cgroup_us, after.cgroup_us), after.cgroup)
+    return Stall(
+        seconds, share(before.system_us, after.system_us), share(before.cgroup_us, after.cgroup_us), after.cgroup,
+        share(before.lag_us, after.lag_us),
+    )

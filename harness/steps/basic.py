@@ -101,6 +101,15 @@ def ping(network, index: int, args: PingArgs, diagnose: bool = True) -> StepResu
                 watch.explain(diagnosis)
             # a large ping lost whole while small ones pass: measure the path MTU
             diagnosis = mtu.refine(network, args.from_, address, args.size, outcome.received, diagnosis)
+            if outcome.received and diagnosis.code == "handshake-no-data":
+                # some replies came back: data does arrive, so that is not the cause, and
+                # nothing the scenario configured explains the rest (a reply later than
+                # the timeout, or a drop on a starved machine): no cause named, so an
+                # overloaded machine may explain it (harness.steps.checks retries it)
+                diagnosis.code, diagnosis.cause = "", (
+                    f"{outcome.received} of {outcome.sent} replies came back, so the tunnel carries data; nothing "
+                    f"configured explains losing the rest (a reply later than {args.timeout:g}s, or a drop on a busy machine)"
+                )
         else:
             diagnosis = diagnose_underlay(network, args.from_, str(address))
         result.message += f": {diagnosis.summary}"

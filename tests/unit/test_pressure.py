@@ -155,3 +155,44 @@ def test_an_inconclusive_case_is_neither_failed_nor_passed():
     assert result.failed_steps == [] and result.inconclusive_steps == [step]
     assert "inconclusive" in result.summary()
     assert Stall(1.0, 0.9, None).overloaded(0.5)
+
+
+def test_the_heartbeat_counts_only_late_wake_ups_and_its_share_is_judged():
+    beat = pressure.Heartbeat(tick=0.01, floor=0.02)
+    for late in (0.001, 0.015, 0.02):  # scheduler and GIL latency: not counted
+        beat.note(late)
+    assert beat.lag_us == 0
+    beat.note(0.6)
+    assert beat.lag_us == 600_000
+    stall = pressure.between(PressureReading(0.0, 0, None, None, 0), PressureReading(1.0, 100_000, None, None, 600_000))
+    assert stall.psi == pytest.approx(0.1) and stall.lag == pytest.approx(0.6) and stall.share == pytest.approx(0.6)
+    assert stall.overloaded(0.5) and stall.to_json()["timer_lag"] == 0.6
+    assert "not run for 60% of the 1.0s measurement" in stall.describe() and "CPU stalled 10%" in stall.describe()
+
+
+def test_a_stopped_process_sees_its_stop_as_heartbeat_lag():
+    """What a descheduled VM looks like from inside: the process is not run (SIGSTOP
+    here), so its heartbeat wakes late by the whole stop, though no CPU was contended."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    child = subprocess.Popen(
+        [sys.executable, "-c", "import sys, time; from harness import pressure\n"
+         "pressure.read(); print('ready', flush=True); sys.stdin.readline(); time.sleep(0.1)\n"
+         "print(pressure.HEARTBEAT.lag_us, flush=True)"],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+    )
+    try:
+        assert child.stdout.readline().strip() == "ready"
+        child.send_signal(signal.SIGSTOP)
+        time.sleep(0.5)
+        child.send_signal(signal.SIGCONT)
+        child.stdin.write("go\n")
+        child.stdin.flush()
+        lag_us = int(child.stdout.readline())
+    finally:
+        child.kill()
+        child.wait()
+    assert lag_us >= 300_000, lag_us
