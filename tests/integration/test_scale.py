@@ -47,7 +47,9 @@ def hub(spokes: int, shared: bool = False) -> dict:
 
 
 @pytest.mark.parametrize("shared", [False, True], ids=["links", "lan"])
-def test_a_300_node_hub_converges_on_a_sample_that_covers_every_spoke(wgh_network, wgh_backend, shared):
+def test_a_300_node_hub_converges_on_a_sample_that_covers_every_spoke(wgh_network, wgh_backend, wgh_engine, shared):
+    if shared and wgh_engine == "mininet":
+        pytest.skip("a LAN at 300 is the netns engine's here (CI time); the Mininet engine's LAN switch is tested at small size (test_lan) and by the library's parity run")
     if caps.resolve_backend(wgh_backend) != "kernel":
         try:  # one inotify instance per wireguard-go; Debian allows 128 per user
             hostlimits.ensure_inotify_instances(SPOKES + 1)
