@@ -23,7 +23,14 @@ from harness.net import nsexec
 
 NLMSG_ERROR = 2
 _HEADER = struct.Struct("=IHHII")  # length, type, flags, sequence, port id
-CHUNK = 32 * 1024  # bytes per sendmsg (well below the socket's send buffer)
+# bytes per sendmsg: the kernel handles a whole sendmsg before we read, queueing an
+# acknowledgement per request, and each takes ~1 KiB of the receive buffer (its skb's
+# truesize), not its 36 bytes: 32 KiB of routes (~500) overflowed 6.1's default buffer
+# (ENOBUFS, acknowledgements lost) on a 300-spoke hub; 8 KiB is ~130 at a time
+CHUNK = 8 * 1024
+RECEIVE_BUFFER = 4 << 20
+SOL_NETLINK, NETLINK_CAP_ACK = 270, 10  # acknowledgements without a copy of the request
+SO_RCVBUFFORCE = getattr(socket, "SO_RCVBUFFORCE", 33)  # past net.core.rmem_max, as root
 
 
 class BatchError(HarnessError, OSError):
@@ -72,7 +79,14 @@ def send(namespace: str, messages: Sequence[bytes], *, ignore: tuple[int, ...] =
     sock = socket.socket(fileno=nsexec.netlink_fd(namespace))
     try:
         sock.bind((0, 0))
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 20)
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, SO_RCVBUFFORCE, RECEIVE_BUFFER)
+        except OSError:  # not root: as large as net.core.rmem_max allows
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, RECEIVE_BUFFER)
+        try:
+            sock.setsockopt(SOL_NETLINK, NETLINK_CAP_ACK, 1)
+        except OSError:  # before Linux 4.2: full acknowledgements, still within the chunk's budget
+            pass
         numbered = []
         for seq, message in enumerate(messages, start=1):
             length, kind, flags, _, _ = _HEADER.unpack_from(message)
