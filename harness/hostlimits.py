@@ -26,18 +26,25 @@ from pathlib import Path
 from harness.errors import MissingCapability
 
 BASE_FILES = 256  # the process's own: Python, pytest, logs, pipes to helpers
-FILES_PER_NODE = 4  # its netlink socket, a raw socket for `reach`, a UAPI or pidfd, spare
+# a pyroute2 handle is 4 descriptors (its netlink socket, an epoll and its event loop's
+# self-pipe pair): every node and LAN bridge holds one for the engine, every kernel
+# WireGuard device a second (generic netlink); 2 more per node for `reach`'s raw socket
+# and a UAPI connection or pidfd. Measured: 4.0 per wireguard-go node; a 300-spoke hub
+# with kernel WireGuard ran out of a 1 456 limit in the 6.1 VM
+FILES_PER_NODE = 6
+FILES_PER_KERNEL_DEVICE = 4
 
 
-def files_needed(nodes: int) -> int:
-    return BASE_FILES + FILES_PER_NODE * nodes
+def files_needed(nodes: int, kernel_devices: int = 0) -> int:
+    return BASE_FILES + FILES_PER_NODE * nodes + FILES_PER_KERNEL_DEVICE * kernel_devices
 
 
-def ensure_open_files(nodes: int) -> int:
-    """Raise the soft limit to what `nodes` nodes need (never lower it); returns it.
+def ensure_open_files(nodes: int, kernel_devices: int = 0) -> int:
+    """Raise the soft limit to what `nodes` nodes (LAN bridges counted as nodes) and
+    `kernel_devices` kernel WireGuard devices need (never lower it); returns it.
     MissingCapability if the hard limit cannot hold them."""
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    needed = files_needed(nodes)
+    needed = files_needed(nodes, kernel_devices)
     if soft == resource.RLIM_INFINITY or soft >= needed:
         return soft
     if hard != resource.RLIM_INFINITY and hard < needed:

@@ -75,8 +75,9 @@ class Network(ContextAccess):
         from harness.cleanup import reap
 
         # before anything exists: a limit too low is said, not hit halfway (the 129th wireguard-go)
-        ensure_open_files(len(self.plan.nodes) + len(self.plan.lans))  # a bridge holds a netlink socket as a node does
-        ensure_inotify_instances(WireGuardFleet.userspace_daemons(self.plan))
+        daemons = WireGuardFleet.userspace_daemons(self.plan)
+        ensure_open_files(len(self.plan.nodes) + len(self.plan.lans), len(self.plan.wireguard) - daemons)
+        ensure_inotify_instances(daemons)
         ensure_neighbour_tables(self.plan.neighbour_entries())
         reap()  # leftovers of crashed runs go first, so names and resources are free
         self.registry = RunRegistry(self.plan.run_id)

@@ -6,10 +6,12 @@ nothing left after teardown (the bridge's namespace or switch shell included).""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 
 import pytest
 
+from harness import caps, hostlimits
 from harness.plan.naming import lan_namespace_name
 from harness.steps.checks import check
 
@@ -44,8 +46,17 @@ def _qdisc_kinds(netns_path: str, ifname: str) -> set[str]:
     return {q["kind"] for q in json.loads(done.stdout or "[]")}
 
 
-def test_a_lan_is_one_bridge_with_a_port_per_member_and_conditions_where_written(wgh_network, wgh_engine):
+def _open_files() -> int:
+    return len(os.listdir("/proc/self/fd"))
+
+
+def test_a_lan_is_one_bridge_with_a_port_per_member_and_conditions_where_written(wgh_network, wgh_engine, wgh_backend):
+    before = _open_files()
     net = wgh_network(OFFICE)
+    # what the run holds stays within what the open-files check reserves for it
+    kernel = sum(1 for wg in net.plan.wireguard.values() if caps.resolve_backend(wg.backend or wgh_backend) == "kernel")
+    reserved = hostlimits.files_needed(len(net.plan.nodes) + len(net.plan.lans), kernel) - hostlimits.BASE_FILES
+    assert _open_files() - before <= reserved
     run_id = net.plan.run_id
     (lan,) = net.plan.lans
     bridge = net.engine._bridges[lan.index]

@@ -137,3 +137,11 @@ def test_a_plan_counts_one_neighbour_entry_per_link_end_and_version():
     }
     plan = build_plan(load_data(spec)[0].spec, "abc123")
     assert plan.neighbour_entries() == {4: 8, 6: 2}
+
+
+def test_kernel_wireguard_devices_need_descriptors_of_their_own(limits):
+    """Each kernel device holds a generic netlink handle beside its node's: a 300-spoke
+    hub with kernel WireGuard ran out of what 300 nodes alone were given."""
+    limits(1024, 1048576)
+    assert hostlimits.files_needed(300, 300) == hostlimits.files_needed(300) + 300 * hostlimits.FILES_PER_KERNEL_DEVICE
+    assert hostlimits.ensure_open_files(300, 300) == hostlimits.files_needed(300, 300) > 3000
