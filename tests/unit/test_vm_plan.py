@@ -94,6 +94,9 @@ def test_guest_script_loads_modules_then_runs_in_the_same_directory():
     # the command survives the shell: same argv after splitting
     assert shlex.split(script.split("exec env ", 1)[1])[-4:] == ["pytest", "scenarios/", "-k", "nat and v6"]
     assert "WGH_IN_VM=1" in script
+    # the throwaway guest lifts the limits of a large run before the command starts
+    limits = script.index("ulimit -Hn 1048576")
+    assert limits < script.index("exec env") and script.index("net.ipv4.neigh.default.gc_thresh3=16384") < script.index("exec env")
 
 
 def test_vng_argv_kvm_and_writable_dirs(tmp_path):
