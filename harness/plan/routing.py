@@ -66,6 +66,8 @@ class PrefixSet:
         return False
 
 
+_NOTHING = PrefixSet(())
+
 # what a search knows of a node: its distance, the source's port towards it, the
 # neighbour that port reaches first (on a LAN the port alone does not say which), and
 # the node before it on the path
@@ -101,6 +103,18 @@ class Routing:
         self._own_subnets: dict[str, PrefixSet] = {}
         self._routed: dict[str, tuple[Sequence[RoutePlan], PrefixSet]] = {}
         self._outside: dict[str, frozenset[str]] = {}
+        self._towards_link: dict[tuple, PrefixSet] = {}
+        self._views: dict[str, tuple] = {}
+        self._addresses: dict[tuple[str, int], list[tuple[int, list[Address]]]] = {}
+
+    def addresses_by_port(self, node: str, family: int) -> list[tuple[int, list[Address]]]:
+        """(link index, the addresses of `family` there) for each of the node's ports that
+        has one, in port order (made once: a mesh asks it of every node N-1 times)."""
+        key = (node, family)
+        if key not in self._addresses:
+            found = [(p.link_index, [a.ip for a in p.addresses if a.version == family]) for p in self.ports[node]]
+            self._addresses[key] = [(index, addresses) for index, addresses in found if addresses]
+        return self._addresses[key]
 
     def own_subnets(self, node: str) -> PrefixSet:
         """The subnets of the node's own ports (made once)."""
@@ -301,10 +315,33 @@ class Routing:
                                 routes.append(self._route(host, reach[end][1], reach[end][2]))
         return routes
 
-    def routes_towards_link(self, source: str, link_index: int) -> list[RoutePlan]:
-        """The per-subnet routes of `source` to one link only (what a default route's
-        gateway would carry there): one link's worth, not the whole table."""
-        return self._subnet_routes(source, [link_index])
+    def destinations_towards_link(self, source: str, link_index: int) -> PrefixSet:
+        """The destinations of `source`'s per-subnet routes to one link (what a default
+        route's gateway would carry there): one link's worth, not the whole table. Hosts
+        that see the world through one shared search (spokes of one router, members of one
+        LAN) have the same answer, made once: a mesh of 1 000 behind one router asks it
+        999 000 times."""
+        if any(port.link_index == link_index for port in self.ports[source]):
+            return _NOTHING  # its own link: its own subnets cover it
+        views = self._views.get(source)
+        if views is None:
+            views = self._views[source] = tuple(self._shared_view(source, family) for family in (4, 6))
+        if None in views:
+            return PrefixSet(r.destination for r in self._subnet_routes(source, [link_index]))
+        key = (views, link_index)
+        found = self._towards_link.get(key)
+        if found is None:
+            found = self._towards_link[key] = PrefixSet(r.destination for r in self._subnet_routes(source, [link_index]))
+        return found
+
+    def _shared_view(self, source: str, family: int) -> tuple[int, str | None] | tuple[()] | None:
+        """What identifies a host's search when it is another's seen through its one port
+        (whose routes then depend only on that search and the gateway), () when it reaches
+        nothing in that family, else None."""
+        search = self.search(source, family)
+        if isinstance(search, _SeenThrough):
+            return search.shared_key
+        return () if len(search) == 1 else None
 
     def _route(self, network: Network, first: Port, neighbour: str) -> RoutePlan:
         """A route through `first` (a port of the source) to `neighbour` on its link."""
@@ -328,6 +365,11 @@ class _SeenThrough(Mapping[str, Reached]):
         self._port = port
         self._gateway = gateway
         self._shift = shift
+
+    @property
+    def shared_key(self) -> tuple[int, str | None]:
+        """The search it shows and the gateway it goes through (its own port aside)."""
+        return (id(self._base), self._gateway)
 
     def __getitem__(self, node: str) -> Reached:
         if node == self._source:
@@ -373,13 +415,10 @@ def reachable_address(routing: Routing, routes: Sequence[RoutePlan], src: str, d
     own = routing.own_subnets(src)
     planned = routing.routed(src, routes)
     default = planned.has_default
-    for port in routing.ports[dst]:
-        candidates = [a.ip for a in port.addresses if a.version == family]
-        if not candidates:
-            continue
+    for link_index, candidates in routing.addresses_by_port(dst, family):
         # a default route covers every address: judge by what its gateway really reaches
         # there (the routes to this one link: a hub's thousand links are not all asked)
-        routed = PrefixSet(r.destination for r in routing.routes_towards_link(src, port.link_index)) if default else planned
+        routed = routing.destinations_towards_link(src, link_index) if default else planned
         for address in candidates:
             if own.covers(address) or routed.covers(address):
                 return address
