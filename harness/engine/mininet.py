@@ -166,24 +166,37 @@ class HarnessHost(DiesWithHarness, Host):
         """Nothing: the plan configures the host (no 10.0.0.0/8 address, no ifconfig)."""
 
 
-class VethLink(Link):
-    """A Mininet link made as the netns engine makes one: a veth pair through netlink,
-    each end created directly in its host; Mininet keeps its usual bookkeeping (intfs,
+class PlannedLink(Link):
+    """A Mininet link whose veth pair the harness makes through netlink (`_make`), each
+    end created directly in its namespace; Mininet keeps its usual bookkeeping (intfs,
     ports), so its CLI and `net.get(...)` see the link."""
 
-    def __init__(self, node1: HarnessHost, node2: HarnessHost, veth: VethPlan | None = None, **params: Any):
-        self.veth = veth
+    def __init__(self, node1: Any, node2: Any, **params: Any):
         params1 = dict(params.pop("params1", None) or {}, up=None)  # no `ifconfig up`: the plan brings it up
         params2 = dict(params.pop("params2", None) or {}, up=None)
         super().__init__(node1, node2, params1=params1, params2=params2, **params)
 
     def makeIntfPair(self, intfname1: str, intfname2: str, addr1: Any = None, addr2: Any = None, node1: Any = None, node2: Any = None, deleteIntfs: bool = True) -> None:  # noqa: N802
+        self._make(node1, node2)
+
+    def _make(self, node1: Any, node2: Any) -> None:
+        raise NotImplementedError
+
+    def delete(self) -> None:
+        """Nothing: a veth goes with the namespaces when the shells exit."""
+
+
+class VethLink(PlannedLink):
+    """A planned link (a veth pair) between two hosts, made as the netns engine makes it."""
+
+    def __init__(self, node1: HarnessHost, node2: HarnessHost, veth: VethPlan | None = None, **params: Any):
+        self.veth = veth
+        super().__init__(node1, node2, **params)
+
+    def _make(self, node1: Any, node2: Any) -> None:
         if self.veth is None or node1 is None or node2 is None:
             raise BuildError("a harness link needs its planned veth and both hosts")
         add_veth(node1.handle, node2.handle, self.veth)
-
-    def delete(self) -> None:
-        """Nothing: a veth goes with the namespace of its host when the shell exits."""
 
 
 class LanSwitch(DiesWithHarness, Switch):
@@ -196,6 +209,7 @@ class LanSwitch(DiesWithHarness, Switch):
         self.lan = lan
         self.registry = registry
         self.handle: MininetNode | None = None
+        self.bridge_index = 0  # its bridge's interface index, once made
         params.update(inNamespace=True, dpid=f"{lan.position if lan else 1:x}")
         super().__init__(name, **params)
 
@@ -205,7 +219,7 @@ class LanSwitch(DiesWithHarness, Switch):
             self.registry.add_process(self.shell.pid, f"mininet switch {self.name}")
         if self.lan is not None:
             self.handle = open_node(self, self.lan.name)
-            prepare_bridge(self.handle)
+            self.bridge_index = prepare_bridge(self.handle)
 
     def start(self, controllers: Any) -> None:
         """Nothing: the bridge forwards since the switch started."""
@@ -214,23 +228,18 @@ class LanSwitch(DiesWithHarness, Switch):
         """Nothing here: its shell is stopped with the hosts' (its namespace goes with it)."""
 
 
-class LanLink(Link):
+class LanLink(PlannedLink):
     """The link of a LAN's member `k` to the LAN's switch, made as the netns engine makes
     it (harness.engine.underlay.add_lan_port)."""
 
     def __init__(self, node1: HarnessHost, node2: LanSwitch, lan: LanPlan | None = None, member: int = 0, **params: Any):
         self.lan, self.member = lan, member
-        params1 = dict(params.pop("params1", None) or {}, up=None)
-        params2 = dict(params.pop("params2", None) or {}, up=None)
-        super().__init__(node1, node2, params1=params1, params2=params2, **params)
+        super().__init__(node1, node2, **params)
 
-    def makeIntfPair(self, intfname1: str, intfname2: str, addr1: Any = None, addr2: Any = None, node1: Any = None, node2: Any = None, deleteIntfs: bool = True) -> None:  # noqa: N802
+    def _make(self, node1: Any, node2: Any) -> None:
         if self.lan is None or node1 is None or node2 is None or node2.handle is None:
             raise BuildError("a harness LAN link needs its planned LAN, the member and the LAN's running switch")
-        add_lan_port(node2.handle, node1.handle, self.lan, self.member)
-
-    def delete(self) -> None:
-        """Nothing: a veth goes with the namespaces when the shells exit."""
+        add_lan_port(node2.handle, node2.bridge_index, node1.handle, self.lan, self.member)
 
 
 class PlanTopo(Topo):

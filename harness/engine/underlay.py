@@ -24,7 +24,7 @@ from pyroute2.netlink.exceptions import NetlinkError
 from harness.cleanup import RunRegistry
 from harness.errors import BuildError
 from harness.net import conntrack, firewall, impair, nat, nlbatch, nsexec
-from harness.net.iface import add_address, address_and_up, install_route, route_requests
+from harness.net.iface import add_address, install_route, route_requests
 from harness.net.nodesettings import node_sysctls
 from harness.plan.addressing import spare_address
 from harness.plan.network import NetworkPlan, Port
@@ -97,27 +97,29 @@ def add_veth(a: NamespaceNode, b: NamespaceNode, veth: VethPlan) -> None:
     )
 
 
-def prepare_bridge(node: NamespaceNode) -> None:
+def prepare_bridge(node: NamespaceNode) -> int:
     """The bridge of a LAN, up, in its own namespace: no spanning tree (a LAN has no
     loops, and STP would hold every port in listening for 15 s) and no multicast
-    snooping (without a querier on the LAN it would only delay IPv6 neighbour discovery)."""
+    snooping (without a querier on the LAN it would only delay IPv6 neighbour discovery).
+    Returns its interface index (the ports' master)."""
     nsexec.write_sysctls(node.namespace, BRIDGE_SYSCTLS)
     node.netlink.link("add", ifname=BRIDGE, kind="bridge", br_stp_state=0, br_mcast_snooping=0, br_forward_delay=0)
-    node.netlink.link("set", index=node.netlink.link_lookup(ifname=BRIDGE)[0], state="up")
+    index = node.netlink.link_lookup(ifname=BRIDGE)[0]
+    node.netlink.link("set", index=index, state="up")
+    return index
 
 
-def add_lan_port(bridge: NamespaceNode, member: NamespaceNode, lan: LanPlan, k: int) -> None:
+def add_lan_port(bridge: NamespaceNode, bridge_index: int, member: NamespaceNode, lan: LanPlan, k: int) -> None:
     """The veth pair of a LAN's member `k` (from 0): the bridge's end (`p<k>`) made in the
-    bridge's namespace, enslaved and up in the same request; the member's end created
-    directly in the member."""
-    ipr = bridge.netlink
+    bridge's namespace (`bridge_index`: the bridge's, from prepare_bridge), enslaved and
+    up in the same request; the member's end created directly in the member."""
     port = lan.members[k]
-    ipr.link(
+    bridge.netlink.link(
         "add",
         ifname=lan.bridge_port(k),
         kind="veth",
         index=LAN_PORT_INDEX_BASE + k,
-        master=ipr.link_lookup(ifname=BRIDGE)[0],
+        master=bridge_index,
         state="up",
         peer={"ifname": port.ifname, "net_ns_fd": member.netns_path},
         **({"mtu": lan.mtu} if lan.mtu else {}),
@@ -153,15 +155,23 @@ class UnderlayEngine:
         raise NotImplementedError
 
     def _configure(self, plan: NetworkPlan) -> None:
+        # every node's interfaces: addresses, MTU and up in one batch per node
+        interfaces: dict[str, list[tuple[str, tuple, int | None]]] = {}
         for veth in plan.veths:
             for port in (veth.a, veth.b):
-                address_and_up(self._ipr(port.node), port.ifname, port.addresses, veth.mtu)
+                interfaces.setdefault(port.node, []).append((port.ifname, port.addresses, veth.mtu))
+        for lan in plan.lans:
+            for port in lan.members:
+                interfaces.setdefault(port.node, []).append((port.ifname, port.addresses, lan.mtu))
+        for node, its_interfaces in interfaces.items():
+            nlbatch.addresses_and_up(self._nodes[node], its_interfaces)
+        for veth in plan.veths:
+            for port in (veth.a, veth.b):
                 conditions = veth.egress(port.node)
                 if conditions is not None:
                     impair.apply(self._nodes[port.node], port.ifname, conditions, veth.mtu or 1500)
         for lan in plan.lans:
             for k, port in enumerate(lan.members):
-                address_and_up(self._ipr(port.node), port.ifname, port.addresses, lan.mtu)
                 if port.node in lan.sending:
                     impair.apply(self._nodes[port.node], port.ifname, lan.sending[port.node], lan.mtu or 1500)
                 if port.node in lan.arriving:
@@ -205,9 +215,9 @@ class UnderlayEngine:
             namespace, netlink = namespaces[lan.index]
             bridge = NamespaceNode(lan.name, namespace, netlink)
             self._bridges[lan.index] = bridge
-            prepare_bridge(bridge)
+            bridge_index = prepare_bridge(bridge)
             for k, port in enumerate(lan.members):
-                add_lan_port(bridge, self._nodes[port.node], lan, k)
+                add_lan_port(bridge, bridge_index, self._nodes[port.node], lan, k)
 
     # --- use ------------------------------------------------------------------------
 

@@ -24,18 +24,6 @@ def add_address(ipr: Any, index: int, address: Any, **extra: Any) -> None:
     ipr.addr("add", index=index, address=str(address.ip), prefixlen=address.network.prefixlen, **extra)
 
 
-def address_and_up(ipr: Any, ifname: str, addresses: Sequence[Any], mtu: int | None) -> int:
-    """Add addresses to an interface, set its MTU, bring it up; returns its index."""
-    index = ipr.link_lookup(ifname=ifname)[0]
-    for address in addresses:
-        add_address(ipr, index, address)
-    settings: dict[str, Any] = {"state": "up"}
-    if mtu:
-        settings["mtu"] = mtu
-    ipr.link("set", index=index, **settings)
-    return index
-
-
 def route_requests(ipr: Any, routes: Sequence[Any]) -> list[dict[str, Any]]:
     """pyroute2 `route()` keywords for planned routes (interface indexes looked up once)."""
     indexes = {link.get_attr("IFLA_IFNAME"): link["index"] for link in ipr.get_links()} if routes else {}

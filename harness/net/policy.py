@@ -47,13 +47,16 @@ def policy_rules(wg: WgPlan) -> list[dict[str, Any]]:
     return rules
 
 
-def install(node: nsexec.InNamespace, wg: WgPlan, index: int) -> None:
-    """The interface's routes (into their tables) and, for a full tunnel, the rules.
-    Idempotent: a restarted interface gets its routes again, the rules are kept."""
+def install_routes(node: nsexec.InNamespace, wg: WgPlan, index: int) -> None:
+    """The interface's routes, each into its table (idempotent: a restarted interface
+    gets them again). Raw netlink, no pyroute2 handle: any thread may call it."""
     # one batch: a mesh node has hundreds of these, one request each is slow (see nlbatch)
-    nlbatch.install_routes(
-        node, [{"dst": str(d), "oif": index, "table": table} for d, table in wg.routes_by_table()], replace=True
-    )
+    nlbatch.install_routes(node, [{"dst": d, "oif": index, "table": table} for d, table in wg.routes_by_table()], replace=True)
+
+
+def install_rules(node: nsexec.InNamespace, wg: WgPlan) -> None:
+    """For a full tunnel, wg-quick's fwmark rules (kept if already there: a restarted
+    interface); nothing otherwise. Through the node's pyroute2 handle: its thread only."""
     if not wg.policy_families():
         return
     if 4 in wg.policy_families():
@@ -91,6 +94,5 @@ def prepare(node: nsexec.InNamespace, wg: WgPlan) -> None:
     REKEY_TIMEOUT (5 s) before trying again (kernel WireGuard just drops them)."""
     if not any(net.version == 6 and net.overlaps(_MULTICAST6) for p in wg.peers for net in p.allowed_ips):
         return
-    index = node.netlink.link_lookup(ifname=wg.ifname)[0]
-    node.netlink.link("set", index=index, flags=0, change=IFF_MULTICAST)
+    nlbatch.set_link_flags(node, wg.ifname, flags=0, change=IFF_MULTICAST)  # raw netlink: any thread
     nsexec.write_sysctls(node.netns_path, {f"net.ipv6.conf.{wg.ifname}.router_solicitations": "0"})

@@ -74,3 +74,24 @@ def test_batched_routes_report_the_route_the_kernel_refused(wgh_network):
         # the second one exists already: plain `add` refuses it, and says which
         nlbatch.install_routes(net.node("m1"), [{"dst": "198.18.200.0/24", "oif": index}, {"dst": "198.18.2.0/24", "gateway": "198.18.1.2", "oif": index}])
     assert "198.18.2.0/24" in str(exc.value) and "File exists" in str(exc.value)
+
+
+def test_batched_routes_are_each_checked_though_only_the_last_of_a_sendmsg_is_acknowledged(wgh_network):
+    """Only the last request of each sendmsg asks for an acknowledgement: a refused one in
+    the middle of a chunk is still reported (the kernel answers failures anyway), and a
+    batch of several chunks lands whole."""
+    net = wgh_network(MESH)
+    node = net.node("m1")
+    index = node.netlink.link_lookup(ifname="eth0")[0]
+    many = [{"dst": f"10.{i // 256}.{i % 256}.0/24", "oif": index} for i in range(600)]  # ~40 KiB: several chunks
+    nlbatch.install_routes(node, many)
+    installed = {r["dst"] for r in json.loads(net.run("m1", ["ip", "-j", "route", "show", "root", "10.0.0.0/8"]).stdout)}
+    assert installed == {r["dst"] for r in many}
+    # the refused one in the middle (an existing route), followed by one that succeeds
+    refused = [{"dst": "198.18.201.0/24", "oif": index}, {"dst": "10.0.5.0/24", "oif": index}, {"dst": "198.18.202.0/24", "oif": index}]
+    with pytest.raises(nlbatch.BatchError) as exc:
+        nlbatch.install_routes(node, refused)
+    assert "10.0.5.0/24" in str(exc.value) and "File exists" in str(exc.value)
+    # ...and the requests after a refused one are made (as `ip -batch` without -force would not)
+    after = json.loads(net.run("m1", ["ip", "-j", "route", "show", "198.18.202.0/24"]).stdout)
+    assert after, "the request after the refused one was not made"
