@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 import ipaddress
-from typing import Callable
+from typing import AbstractSet, Callable, Mapping
 
 from harness.scenario.model import ScenarioSpec, step_args
 from harness.scenario.steps.basic import PingArgs
@@ -12,7 +12,7 @@ from harness.scenario.steps.basic import PingArgs
 Report = Callable[[tuple, str], None]
 
 
-def check_names(spec: ScenarioSpec, neighbours: dict[str, set[str]], problem: Report) -> None:
+def check_names(spec: ScenarioSpec, neighbours: Mapping[str, AbstractSet[str]], problem: Report) -> None:
     """First round: what the fields name exists and has the right shape."""
     for name, node in spec.nodes.items():
         if node.gateway is not None and node.gateway not in neighbours.get(name, set()):

@@ -24,7 +24,7 @@ def check_references(spec: ScenarioSpec, doc: SourceDoc) -> list[Problem]:
         problems.append(doc.problem(path, message))
 
     nodes = spec.nodes
-    neighbours: dict[str, set[str]] = {name: set() for name in nodes}
+    neighbours = {name: Neighbours(name) for name in nodes}
     for i, link in enumerate(spec.links):
         for j, end in enumerate(link.ends):
             if end not in nodes:
@@ -32,8 +32,8 @@ def check_references(spec: ScenarioSpec, doc: SourceDoc) -> list[Problem]:
         if link.ends[0] == link.ends[1]:
             problem(("links", i, "ends"), "a link joins two different nodes")
         elif all(end in nodes for end in link.ends):
-            neighbours[link.ends[0]].add(link.ends[1])
-            neighbours[link.ends[1]].add(link.ends[0])
+            neighbours[link.ends[0]].direct.add(link.ends[1])
+            neighbours[link.ends[1]].direct.add(link.ends[0])
         if link.addresses is not None:
             a, b = link.addresses
             if a.version != b.version:
@@ -55,7 +55,6 @@ def check_references(spec: ScenarioSpec, doc: SourceDoc) -> list[Problem]:
         for conditions, path in [(link, ("links", i))] + [(c, ("links", i, "towards", t)) for t, c in link.towards.items()]:
             problems.extend(doc.problem(path + (field,), message) for field, message in impairment_problems(conditions))
 
-    neighbours = {name: Neighbours(name, direct) for name, direct in neighbours.items()}
     lan_names = _check_lans(spec, doc, names, neighbours, problem, problems)
 
     for name, node in nodes.items():
@@ -141,9 +140,9 @@ class Neighbours(AbstractSet[str]):
     """The nodes one node has a link to, or shares a LAN with: a view, since a LAN of
     1 000 would otherwise make a million pairs."""
 
-    def __init__(self, owner: str, direct: set[str]):
+    def __init__(self, owner: str):
         self.owner = owner
-        self.direct = direct
+        self.direct: set[str] = set()  # those it has a link to
         self.lans: list[tuple[str, frozenset[str]]] = []  # (LAN name, its members)
 
     def __contains__(self, node: object) -> bool:

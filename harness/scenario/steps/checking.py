@@ -11,7 +11,7 @@ from __future__ import annotations
 import difflib
 import ipaddress
 from dataclasses import dataclass, field as dataclass_field
-from typing import Any, Callable, Iterable
+from typing import AbstractSet, Any, Callable, Iterable, Mapping
 
 Report = Callable[[tuple, str], None]  # (path into the file, message)
 
@@ -48,7 +48,7 @@ class FirstRound:
 
     spec: Any
     link_names: dict[str, int]  # a link's name (or 'a-b') → its index in links
-    neighbours: dict[str, set[str]]  # node → the nodes it has a link to
+    neighbours: Mapping[str, AbstractSet[str]]  # node → the nodes it has a link to or shares a LAN with
     lan_names: dict[str, int] = dataclass_field(default_factory=dict)  # a LAN's name (or 'lan<N>') → its index in lans
     running: dict[tuple[str, str], Started] = dataclass_field(default_factory=dict)  # (what, name) → since when
     rekeyed: set[str] = dataclass_field(default_factory=set)  # nodes whose key an earlier step replaced (they have an old key)
