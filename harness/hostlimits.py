@@ -108,6 +108,12 @@ def ensure_inotify_instances(daemons: int, limit_path: Path = INOTIFY_LIMIT) -> 
         )
 
 
+def raise_to(wanted: int, in_use: int, limit: int) -> int | None:
+    """What a host-wide limit should be raised to when `wanted` more beside `in_use`
+    would pass it (twice the need: other runs share it), or None if they fit."""
+    return 2 * (wanted + in_use) if wanted + in_use > limit else None
+
+
 NEIGHBOUR_TABLES = {4: ("arp_cache", "ipv4"), 6: ("ndisc_cache", "ipv6")}
 
 
@@ -132,11 +138,51 @@ def ensure_neighbour_tables(entries: dict[int, int], sys_dir: Path = Path("/proc
         if wanted <= limit // 2:
             continue
         in_use = neighbour_entries_in_use(table, stat_dir)
-        if wanted + in_use > limit:
-            needed = 2 * (wanted + in_use)
+        needed = raise_to(wanted, in_use, limit)
+        if needed is not None:
             raise MissingCapability(
                 f"this run's links need about {wanted} IPv{family} neighbour entries (one per link end), and the host's "
                 f"{table} table, which every namespace shares, holds at most {limit} ({in_use} in use): past that the kernel "
                 f"drops packets (\"neighbor table overflow\"). Raise it, as root: `sysctl -w net.{ip}.neigh.default.gc_thresh3={needed} "
                 f"net.{ip}.neigh.default.gc_thresh2={needed // 2}` (add them to /etc/sysctl.d/ to keep them)"
+            )
+
+
+# threads of one userspace daemon: wireguard-go has ~12 after its first handshakes (Go's
+# runtime, and one per blocking read: TUN, UDP v4 and v6, UAPI), a hub's a few more
+THREADS_PER_DAEMON = 16
+HOST_TASKS = Path("/proc/loadavg")  # its 4th field: running/existing threads, host-wide
+
+
+def threads_in_use(loadavg: Path = HOST_TASKS) -> int:
+    """Threads that exist now, host-wide (every process's)."""
+    try:
+        return int(loadavg.read_text().split()[3].split("/")[1])
+    except (OSError, ValueError, IndexError):
+        return 0
+
+
+def ensure_threads(daemons: int, sys_dir: Path = Path("/proc/sys/kernel"), loadavg: Path = HOST_TASKS) -> None:
+    """MissingCapability if `daemons` userspace WireGuard daemons' threads would not fit
+    under the kernel's bound on task ids (kernel.pid_max, 32 768 on a small machine: a
+    thread takes one) or threads (kernel.threads-max), with what runs already: past it
+    fork() fails with EAGAIN halfway through the build (3 000 wireguard-go did)."""
+    wanted = daemons * THREADS_PER_DAEMON
+    limits = {}
+    for name in ("pid_max", "threads-max"):
+        try:
+            limits[name] = int((sys_dir / name).read_text())
+        except (OSError, ValueError):
+            continue
+    if not limits or wanted <= min(limits.values()) // 2:
+        return
+    in_use = threads_in_use(loadavg)
+    for name, limit in limits.items():
+        needed = raise_to(wanted, in_use, limit)
+        if needed is not None:
+            raise MissingCapability(
+                f"{daemons} userspace WireGuard daemons run about {wanted} threads ({THREADS_PER_DAEMON} each), and the "
+                f"kernel allows {limit} (kernel.{name}; {in_use} exist already): raise it, as root: "
+                f"`sysctl -w kernel.{name}={needed}` (add it to /etc/sysctl.d/ to keep it), or use kernel WireGuard "
+                f"(--backend kernel), which runs no daemons"
             )

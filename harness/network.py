@@ -22,7 +22,7 @@ from harness.cleanup import RunRegistry
 from harness.context import ContextAccess, RunContext
 from harness.engine.base import Engine, Node
 from harness.errors import BuildError, MissingCapability, StepTimeout
-from harness.hostlimits import ensure_inotify_instances, ensure_neighbour_tables, ensure_open_files
+from harness.hostlimits import ensure_inotify_instances, ensure_neighbour_tables, ensure_open_files, ensure_threads
 from harness.interrupts import Interrupted, checkpoint, shielded
 from harness.net import dns
 from harness.plan.network import NetworkPlan, PlanErrors
@@ -78,6 +78,7 @@ class Network(ContextAccess):
         daemons = WireGuardFleet.userspace_daemons(self.plan)
         ensure_open_files(len(self.plan.nodes) + len(self.plan.lans), len(self.plan.wireguard) - daemons)
         ensure_inotify_instances(daemons)
+        ensure_threads(daemons)
         ensure_neighbour_tables(self.plan.neighbour_entries())
         reap()  # leftovers of crashed runs go first, so names and resources are free
         self.registry = RunRegistry(self.plan.run_id)

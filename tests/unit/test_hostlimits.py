@@ -145,3 +145,26 @@ def test_kernel_wireguard_devices_need_descriptors_of_their_own(limits):
     limits(1024, 1048576)
     assert hostlimits.files_needed(300, 300) == hostlimits.files_needed(300) + 300 * hostlimits.FILES_PER_KERNEL_DEVICE
     assert hostlimits.ensure_open_files(300, 300) == hostlimits.files_needed(300, 300) > 3000
+
+
+def test_daemons_past_the_kernels_task_ids_are_an_error_naming_the_sysctl(tmp_path):
+    """3 000 wireguard-go (~12 threads each) hit Debian's pid_max, 32 768, and fork()
+    failed halfway through the build: the check says so before anything is built."""
+    sys_dir = tmp_path / "kernel"
+    sys_dir.mkdir()
+    (sys_dir / "pid_max").write_text("32768\n")
+    (sys_dir / "threads-max").write_text("192735\n")
+    loadavg = tmp_path / "loadavg"
+    loadavg.write_text("0.50 0.40 0.30 2/1200 12345\n")  # 1 200 threads exist
+    hostlimits.ensure_threads(1000, sys_dir, loadavg)  # 16 000 below half: not even counted
+    hostlimits.ensure_threads(1900, sys_dir, loadavg)  # 30 400 + 1 200 fits
+    with pytest.raises(MissingCapability) as exc:
+        hostlimits.ensure_threads(3000, sys_dir, loadavg)
+    text = str(exc.value)
+    assert "about 48000 threads" in text and "kernel allows 32768 (kernel.pid_max; 1200 exist already)" in text
+    assert "sysctl -w kernel.pid_max=98400" in text
+    hostlimits.ensure_threads(100_000, tmp_path / "missing", loadavg)  # no such limits: nothing to say
+
+
+def test_threads_in_use_reads_the_hosts_count():
+    assert hostlimits.threads_in_use() > 1
