@@ -13,21 +13,26 @@ the smallest size: a harness that scales keeps that ratio near 1.
 - lan: the same hub and spokes on one LAN (a bridge in its own namespace, one
   subnet): one veth pair per node instead of a routed link each, no routes at all; up
   to 1 024 nodes (one bridge's ports).
-- mesh: N peers behind one router, every one peering every other (N·(N-1) peers: a
-  mesh of 1 000 is 999 000, so it runs only up to --mesh-max).
+- lans: the same hub and spokes on several LANs of up to 1 000 members (3 at 3 000
+  nodes), each with a router that is its spokes' gateway and has a link to the hub:
+  past one bridge's 1 023 ports.
+- mesh: N peers behind one router (`gateway: switch`: a default route each, not N-1
+  subnet routes), every one peering every other (N·(N-1) peers: a mesh of 1 000 is
+  999 000, so it runs only up to --mesh-max).
 
 Memory per node is the resident memory of the run's daemons (wireguard-go: its PSS, so
 shared pages are not counted N times) plus the kernel's slab growth, over N. The
 teardown figure is the harness's; what the kernel still owes after it (namespaces are
 freed asynchronously) shows as slab not yet returned.
 
-    sudo .venv/bin/python benchmarks/bench_scale.py [--sizes 100,300,1000] [--topologies hub,lan,mesh] [--backend wireguard-go] [--out results/scale.json]
+    sudo .venv/bin/python benchmarks/bench_scale.py [--sizes 100,300,1000] [--topologies hub,lan,lans,mesh] [--backend wireguard-go] [--out results/scale.json]
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 from dataclasses import asdict, dataclass
@@ -40,6 +45,7 @@ from harness.scenario.load import load_data
 from harness.steps.checks import check
 
 TUNNEL_PREFIX = "100.64.0.0/16"
+LAN_MEMBERS = 1000  # per LAN in `lans` (one bridge holds at most 1 023 ports)
 
 
 @dataclass
@@ -53,6 +59,8 @@ class Figures:
     pairs: int
     teardown_s: float
     daemon_mib: float
+    daemon_cpu_s: float  # CPU time the daemons had used by the end of the build (0 for kernel WireGuard)
+    harness_cpu_s: float  # the harness's own CPU time over the build (all its threads)
     slab_mib: float
     slab_left_mib: float
 
@@ -80,6 +88,26 @@ def spec_of(topology: str, size: int) -> dict:
                 "spoke": {"peers": {"hub": {"endpoint": "hub", "allowed_ips": [TUNNEL_PREFIX]}}},
             },
         }
+    if topology == "lans":
+        # as many LANs as 1 000 members each need, spokes spread evenly; LAN x's router rx
+        # is its spokes' gateway and has a link to the hub
+        count = -(-(size - 1) // LAN_MEMBERS)
+        names = [chr(ord("a") + i) for i in range(count)]
+        spokes = size - 1 - count
+        nodes: dict = {"hub": {"router": True}}
+        for i, name in enumerate(names):
+            nodes[f"r{name}"] = {"router": True}
+            nodes[name] = {"count": spokes // count + (i < spokes % count), "gateway": f"r{name}"}
+        return {
+            "name": f"lans-{size}",
+            "nodes": nodes,
+            "links": [{"ends": [f"r{name}", "hub"]} for name in names],
+            "lans": [{"name": f"lan-{name}", "members": [f"r{name}", name]} for name in names],
+            "wireguard": {
+                "hub": {"peers": {name: {"allowed_ips": [name]} for name in names}},
+                **{name: {"peers": {"hub": {"endpoint": "hub", "allowed_ips": [TUNNEL_PREFIX]}}} for name in names},
+            },
+        }
     if topology == "hub":
         spokes = size - 1
         return {
@@ -93,14 +121,10 @@ def spec_of(topology: str, size: int) -> dict:
         }
     return {
         "name": f"mesh-{size}",
-        "nodes": {"switch": {"router": True}, "peer": {"count": size}},
+        "nodes": {"switch": {"router": True}, "peer": {"count": size, "gateway": "switch"}},
         "links": [{"ends": ["peer", "switch"]}],
         "wireguard": {"peer": {"peers": {"peer": {"endpoint": "peer"}}}},
     }
-
-
-def group_of(topology: str) -> str:
-    return "peer" if topology == "mesh" else "spoke"
 
 
 def slab_kib() -> int:
@@ -108,6 +132,30 @@ def slab_kib() -> int:
         if line.startswith("Slab:"):
             return int(line.split()[1])
     return 0
+
+
+def settled_slab_kib(timeout: float = 60.0) -> int:
+    """Slab once the kernel has stopped freeing what an earlier run left it to free
+    (namespaces go asynchronously): it falls by under 1 MiB in half a second, or the
+    timeout passes. Without this, a size's growth was once negative."""
+    last = slab_kib()
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        time.sleep(0.5)
+        now = slab_kib()
+        if last - now < 1024:
+            return now
+        last = now
+    return last
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far (0 if it is gone)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime, stime
 
 
 def pss_kib(pid: int) -> int:
@@ -127,16 +175,17 @@ def one(topology: str, size: int, backend: str, within: str) -> Figures:
     plan = build_plan(case.spec, new_run_id(), backend)
     plan_s = time.monotonic() - started
     peers = sum(len(wg.peers) for wg in plan.wireguard.values())
-    slab_before = slab_kib()
+    slab_before = settled_slab_kib()
     network = Network(plan)
     converge_s = None
     pairs = 0
     try:
-        started = time.monotonic()
+        started, cpu_started = time.monotonic(), time.process_time()
         network.build()
         build_s = time.monotonic() - started
-        group = group_of(topology)
-        members = [n for n in plan.wireguard if n.startswith(group) and n[len(group):].isdigit()]
+        harness_cpu = time.process_time() - cpu_started
+        daemon_cpu = sum(cpu_seconds(p.pid) for p in network.registry.record.processes)
+        members = [n for n in plan.wireguard if n != "hub"]  # the spokes, or the mesh's peers
         result = check(network, {"reach": {"among": members, "within": within}})
         if not result.passed:
             sys.exit(f"{topology} {size}: did not converge: {result.message}")
@@ -153,7 +202,7 @@ def one(topology: str, size: int, backend: str, within: str) -> Figures:
     slab_after = slab_kib()
     return Figures(
         topology, size, peers, round(plan_s, 3), round(build_s, 3), converge_s, pairs, round(teardown_s, 3),
-        round(daemons / 1024, 1), round((slab_built - slab_before) / 1024, 1), round((slab_after - slab_before) / 1024, 1),
+        round(daemons / 1024, 1), round(daemon_cpu, 1), round(harness_cpu, 1), round((slab_built - slab_before) / 1024, 1), round((slab_after - slab_before) / 1024, 1),
     )
 
 
@@ -179,7 +228,7 @@ def main() -> int:
             print(
                 f"{topology} {size}: plan {f.plan_s:.2f} s, build {f.build_s:.2f} s, converged {f.converge_s} s "
                 f"({f.pairs} pairs), teardown {f.teardown_s:.2f} s, daemons {f.daemon_mib} MiB, slab +{f.slab_mib} MiB "
-                f"(+{f.slab_left_mib} MiB after teardown)",
+                f"(+{f.slab_left_mib} MiB after teardown); CPU during the build: harness {f.harness_cpu_s} s, daemons {f.daemon_cpu_s} s",
                 flush=True,
             )
     print(f"\nbackend {args.backend}; per node, and its ratio to the smallest size of the topology")
