@@ -252,7 +252,7 @@ class UserspaceDevice(WgDevice):
         log_path = log_dir / f"{backend}-{ifname}.log"
         env = dict(os.environ, LOG_LEVEL="verbose" if os.environ.get("WGH_DEBUG") else "error")
         with held(f"starting {backend}"), open(log_path, "wb") as log:  # started and recorded as one
-            process = nsexec.popen(socket_namespace or namespace, argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env)
+            process = nsexec.spawn(socket_namespace or namespace, argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env)
             checkpoint(f"{backend}-started", run_of(ifname) or "")  # a SIGKILL here leaves it unrecorded (tests)
             on_started(process.pid)
         return UserspaceDevice(namespace, ifname, process, log_path, socket_namespace, backend)

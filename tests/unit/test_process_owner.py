@@ -4,11 +4,15 @@ exits instead of running on. No root needed: plain processes, no namespaces."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
+import sys
+import time
+from pathlib import Path
 
 from harness.net import nsexec
-from harness.processes import OWNER_ENV, _owner_of, marked_env, orphaned_processes, owned_processes, owner_marker, process_start_time
+from harness.processes import OWNER_ENV, _owner_of, marked_env, orphaned_processes, owned_processes, owner_marker, process_start_time, stat_fields
 
 
 def test_the_marker_names_this_process_and_its_start_time():
@@ -57,3 +61,34 @@ def test_a_child_whose_parent_died_before_pdeathsig_exits_instead_of_running():
 def test_nsexec_children_carry_the_marker():
     out = nsexec.run(None, ["sh", "-c", f"echo ${OWNER_ENV}"]).stdout.strip()
     assert out == owner_marker()
+
+
+def test_a_spawned_daemon_dies_with_its_starter_and_carries_the_marker():
+    """nsexec.spawn (no Python in the child: setpriv's --pdeathsig) gives a daemon the
+    same death signal popen's preexec_fn does: its starter SIGKILLed, it is gone."""
+    starter = subprocess.Popen(
+        [sys.executable, "-c", "import subprocess, sys, time; from harness.net import nsexec; "
+         "p = nsexec.spawn(None, ['sleep', '60'], stdin=subprocess.DEVNULL); print(p.pid, flush=True); time.sleep(60)"],
+        stdout=subprocess.PIPE, text=True,
+    )
+    child = int(starter.stdout.readline())
+    try:
+        deadline = time.monotonic() + 10  # setpriv, then sleep: the same PID all along
+        while time.monotonic() < deadline and Path(f"/proc/{child}/comm").read_text().strip() != "sleep":
+            time.sleep(0.01)
+        assert Path(f"/proc/{child}/comm").read_text().strip() == "sleep"
+        assert _owner_of(Path(f"/proc/{child}/environ").read_bytes()) == (starter.pid, process_start_time(starter.pid))
+        starter.kill()
+        starter.wait()
+        def running() -> bool:  # a zombie waiting for init to reap it has ended
+            fields = stat_fields(child)
+            return fields is not None and fields[0] != "Z"
+
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and running():
+            time.sleep(0.01)
+        assert not running(), "the spawned daemon outlived its starter"
+    finally:
+        starter.kill()
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(child, 9)
