@@ -16,7 +16,7 @@ import ipaddress
 import os
 import socket
 import struct
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 from harness.errors import HarnessError
 from harness.net import nsexec
@@ -137,13 +137,17 @@ def _send_chunk(sock: socket.socket, chunk: Sequence[tuple[int, bytes]], message
             offset += (length + 3) & ~3
 
 
+def send_in(node: nsexec.InNamespace, messages: Sequence[bytes], what: Callable[[int], str]) -> None:
+    """send() inside `node`; a refused request is named by `what(its index)`."""
+    try:
+        send(node.netns_path, messages)
+    except BatchError as exc:
+        raise BatchError(exc.errno, f"{what(exc.index)} in {node.netns_path}: {exc.strerror}") from None
+
+
 def install_routes(node: nsexec.InNamespace, requests: Sequence[dict[str, Any]], *, replace: bool = False) -> None:
     """`ip route add` (or `replace`) for every request inside `node`, in one batch."""
-    try:
-        send(node.netns_path, [route_message(replace=replace, **request) for request in requests])
-    except BatchError as exc:
-        request = requests[exc.index]
-        raise BatchError(exc.errno, f"route {request.get('dst')} in {node.netns_path}: {exc.strerror}") from None
+    send_in(node, [route_message(replace=replace, **request) for request in requests], lambda i: f"route {requests[i].get('dst')}")
 
 
 # linux/rtnetlink.h, linux/if_addr.h, linux/if_link.h, linux/if.h
@@ -198,10 +202,7 @@ def addresses_and_up(node: nsexec.InNamespace, interfaces: Sequence[tuple[str, S
             what.append(f"address {address} on {ifname}")
         messages.append(up_message(index, mtu))
         what.append(f"{ifname} up" + (f" with mtu {mtu}" if mtu else ""))
-    try:
-        send(node.netns_path, messages)
-    except BatchError as exc:
-        raise BatchError(exc.errno, f"{what[exc.index]} in {node.netns_path}: {exc.strerror}") from None
+    send_in(node, messages, what.__getitem__)
     return indexes
 
 
@@ -209,7 +210,4 @@ def set_link_flags(node: nsexec.InNamespace, ifname: str, *, flags: int, change:
     """`ip link set IFNAME` for the flags in `change` (e.g. multicast off: flags=0,
     change=IFF_MULTICAST)."""
     index = nsexec.call_in(node.netns_path, socket.if_nametoindex, ifname)
-    try:
-        send(node.netns_path, [link_message(index, flags, change)])
-    except BatchError as exc:
-        raise BatchError(exc.errno, f"flags of {ifname} in {node.netns_path}: {exc.strerror}") from None
+    send_in(node, [link_message(index, flags, change)], lambda _: f"flags of {ifname}")
