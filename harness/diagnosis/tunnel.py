@@ -61,9 +61,13 @@ def underlay_probe(network, node: str, endpoint: str) -> tuple[bool, str]:
     return False, f"underlay: {host} does not answer ping from {node}"
 
 
-def diagnose_tunnel(network, src: str, dst: str, dst_address: str | None = None, source_address: str | None = None) -> Diagnosis:
+def diagnose_tunnel(
+    network, src: str, dst: str, dst_address: str | None = None, source_address: str | None = None, since: float | None = None
+) -> Diagnosis:
     """Each side's view of the src → dst tunnel and a one-line likely cause.
-    `source_address`: the packets' inner source when not src's first tunnel address."""
+    `source_address`: the packets' inner source when not src's first tunnel address.
+    `since`: when the failed check sent its last packet (epoch seconds): state made
+    after it (a NAT mapping a later keepalive opened) is not what its packets met."""
     plan = network.plan
     diag = Diagnosis()
     now = time.time()
@@ -124,7 +128,7 @@ def diagnose_tunnel(network, src: str, dst: str, dst_address: str | None = None,
     nat_cause = None
     for node, other, peer in ((src, dst, src_peer), (dst, src, dst_peer)):
         if peer is not None and peer.endpoint and nat_cause is None:
-            nat_cause = _expired_nat_mapping(network, node, other, peer, now, diag)
+            nat_cause = _expired_nat_mapping(network, node, other, peer, now, diag, since)
     if diag.cause:
         pass
     elif src_status is None or dst_status is None:
@@ -231,8 +235,12 @@ def _nat_owning(plan, address: str) -> str | None:
     return None
 
 
-def _expired_nat_mapping(network, node: str, other: str, peer: PeerStatus, now: float, diag: Diagnosis) -> tuple[str, str] | None:
-    """`node` sends to `other` via a NAT's public address: is the mapping still there?"""
+def _expired_nat_mapping(
+    network, node: str, other: str, peer: PeerStatus, now: float, diag: Diagnosis, since: float | None = None
+) -> tuple[str, str] | None:
+    """`node` sends to `other` via a NAT's public address: was the mapping there when
+    the check sent its last packet (`since`), or is it there now (no `since`, or a
+    NAT that does not timestamp its mappings)?"""
     host = endpoint_host(peer.endpoint)
     nat = _nat_owning(network.plan, host)
     if nat is None:
@@ -243,7 +251,16 @@ def _expired_nat_mapping(network, node: str, other: str, peer: PeerStatus, now: 
         diag.lines.append(f"NAT {nat}: conntrack table unreadable ({exc})")
         return None
     mappings = [m for m in table if m.outside == peer.endpoint]
-    if not mappings and other in network.plan.wireguard:
+    newer = [m for m in mappings if since is not None and m.started is not None and m.started > since]
+    if newer:
+        # made after the check's packets met the NAT (other's passive keepalive, a
+        # handshake of its own): those packets found no mapping
+        diag.lines.append(
+            f"NAT {nat}: mapping {newer[0].inside} ↔ {peer.endpoint} present, but made {newer[0].started - since:.1f}s after "
+            f"the check's last packet (by a later packet from {other}): the check's packets found none"
+        )
+        mappings = [m for m in mappings if m not in newer]
+    if not mappings and not newer and other in network.plan.wireguard:
         # the peer's socket is mapped, but to another public port: a symmetric NAT
         port = network.plan.wireguard[other].listen_port
         moved = sorted({m.outside for m in table if m.inside.endswith(f":{port}") and endpoint_host(m.outside) == host})
@@ -275,7 +292,8 @@ def _expired_nat_mapping(network, node: str, other: str, peer: PeerStatus, now: 
     timeout = f"UDP timeout {spec.udp_timeout:g}s" if spec.udp_timeout else "its UDP timeout"
     keepalive = next((p.persistent_keepalive for p in network.plan.wireguard[other].peers if p.node == node), 0)
     age = peer.handshake_age(now)
-    diag.lines.append(f"NAT {nat}: no UDP mapping for {peer.endpoint} in its conntrack table")
+    if not newer:
+        diag.lines.append(f"NAT {nat}: no UDP mapping for {peer.endpoint} in its conntrack table")
     if keepalive and spec.udp_timeout and keepalive < spec.udp_timeout:
         # the keepalive alone holds such a mapping: it is gone because other's packets
         # stopped reaching the NAT (it moved, or cannot send from where it is now)
@@ -290,8 +308,8 @@ def _expired_nat_mapping(network, node: str, other: str, peer: PeerStatus, now: 
         if not keepalive
         else f"{other}'s keepalive of {keepalive}s did not keep it open"
     )
-    since = f", latest handshake {age:.0f}s ago" if age is not None else ""
+    handshake = f", latest handshake {age:.0f}s ago" if age is not None else ""
     return (
         "nat-mapping-expired",
-        f"{node} sends to {peer.endpoint}, the public side of NAT {nat}, but the NAT mapping has expired ({timeout}{since}); {advice}",
+        f"{node} sends to {peer.endpoint}, the public side of NAT {nat}, but the NAT mapping has expired ({timeout}{handshake}); {advice}",
     )

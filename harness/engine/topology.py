@@ -15,6 +15,7 @@ from harness.cleanup import RunRegistry
 from harness.engine.adopted import AdoptedMininet
 from harness.engine.mininet import SHELL_EXIT_TIMEOUT, SafeMininet, dying, stop_shells
 from harness.errors import BuildError
+from harness.net import conntrack
 from harness.plan.network import NetworkPlan
 from harness.plan.observed import ObservedPlan
 from harness.scenario.model import WireGuardSpec
@@ -55,7 +56,16 @@ class TopologyEngine(AdoptedMininet):
             self.net.start()
         except Exception as exc:
             raise BuildError(f"Mininet could not build the topology: {type(exc).__name__}: {exc}") from exc
-        return super().build(plan, registry)
+        observed = super().build(plan, registry)
+        # this network is ours: its NATs record when each mapping was made, as the
+        # harness's own do (a user's running network, adopted, is left as it is)
+        for name, node in observed.nodes.items():
+            if node.nat is not None:
+                try:
+                    conntrack.record_start_times(self._nodes[name])
+                except OSError:  # no conntrack there after all: the diagnosis goes without start times
+                    pass
+        return observed
 
     def close(self) -> None:
         super().close()  # WireGuard off the hosts, handles closed

@@ -14,6 +14,7 @@ probes leave from the node, through its routes, firewall and tunnel.
 
 from __future__ import annotations
 
+import dataclasses
 import ipaddress
 import math
 import os
@@ -146,12 +147,12 @@ def _exchange(sock, target, family, count, interval, timeout, payload, source, m
     send_errors: list[str] = []
     started = time.monotonic()
     next_seq = 0
-    last_sent = started
+    last_sent, last_sent_at = started, None
     while True:
         now = time.monotonic()
         if next_seq < count and now >= started + next_seq * interval:
             try:
-                sent_at[next_seq] = time.time()
+                sent_at[next_seq] = last_sent_at = time.time()
                 sock.sendto(echo_request(ident, next_seq, family, payload), (str(target), 0))
             except OSError as exc:  # no route, a firewall's reject: this probe is lost, as with iputils
                 sent_at.pop(next_seq, None)
@@ -177,4 +178,4 @@ def _exchange(sock, target, family, count, interval, timeout, payload, source, m
             rtts.append(max(received - sent_at.pop(seq), 0.0) * 1000)
     if send_errors and len(send_errors) == count:
         return PingOutcome(count, 0, error=f"sendto: {send_errors[0]}")
-    return summarize(count, rtts)
+    return dataclasses.replace(summarize(count, rtts), last_sent_at=last_sent_at)

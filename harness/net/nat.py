@@ -49,7 +49,7 @@ from __future__ import annotations
 import shutil
 
 from harness.errors import BuildError, MissingCapability
-from harness.net import nsexec
+from harness.net import conntrack, nsexec
 from harness.nattypes import ADDRESS_DEPENDENT, ENDPOINT_INDEPENDENT, NAT_TYPES, NatType
 from harness.plan.network import NatPlan
 from harness.plan.types import PlanError
@@ -214,15 +214,16 @@ def iptables_commands(nat: NatPlan) -> list[list[str]]:
 
 
 def conntrack_sysctls(nat: NatPlan) -> dict[str, str]:
-    """The UDP mapping lifetime: both the unreplied and the 'stream' (assured) timeout,
-    since WireGuard traffic flows both ways and becomes a stream at once."""
-    if nat.udp_timeout is None:
-        return {}
-    seconds = str(max(1, round(nat.udp_timeout)))
-    return {
-        "net.netfilter.nf_conntrack_udp_timeout": seconds,
-        "net.netfilter.nf_conntrack_udp_timeout_stream": seconds,
-    }
+    """Start times on the NAT's mappings (so that the diagnosis can tell a mapping
+    made after a check's packets were dropped from one they found), and the UDP
+    mapping lifetime: both the unreplied and the 'stream' (assured) timeout, since
+    WireGuard traffic flows both ways and becomes a stream at once."""
+    sysctls = {conntrack.TIMESTAMP_SYSCTL: "1"}
+    if nat.udp_timeout is not None:
+        seconds = str(max(1, round(nat.udp_timeout)))
+        sysctls["net.netfilter.nf_conntrack_udp_timeout"] = seconds
+        sysctls["net.netfilter.nf_conntrack_udp_timeout_stream"] = seconds
+    return sysctls
 
 
 def apply(node: nsexec.InNamespace, nat: NatPlan) -> None:
@@ -242,6 +243,4 @@ def apply(node: nsexec.InNamespace, nat: NatPlan) -> None:
             result = node.run([iptables, *command])
             if result.returncode != 0:
                 raise BuildError(f"iptables refused the NAT rule {' '.join(command)} in {node.netns_path}: {result.stderr.strip()}")
-    sysctls = conntrack_sysctls(nat)
-    if sysctls:
-        nsexec.write_sysctls(node.netns_path, sysctls)
+    nsexec.write_sysctls(node.netns_path, conntrack_sysctls(nat))

@@ -23,6 +23,7 @@ class PingOutcome:
     rtt_mdev: float | None = None
     error: str = ""
     rtts: tuple[float, ...] = ()  # each reply's RTT (ms), in arrival order: the raw samples
+    last_sent_at: float | None = None  # wall clock of the last request sent (what came after met none of them)
 
     @property
     def loss_percent(self) -> float:

@@ -56,7 +56,7 @@ def handshake(network, index: int, args: HandshakeArgs) -> StepResult:
         result.message = f"handshake after {elapsed * 1000:.0f} ms"
         result.measurements["time_to_handshake"] = Measurement(round(elapsed, 4), "s")
     else:
-        diagnosis = diagnose_tunnel(network, initiator, responder, str(target) if target else None)
+        diagnosis = diagnose_tunnel(network, initiator, responder, str(target) if target else None, since=time.time())
         result.message = f"no handshake within {args.within:g}s: {diagnosis.summary}"
         result.diagnosis = str(diagnosis)
     return result
@@ -96,7 +96,7 @@ def ping(network, index: int, args: PingArgs, diagnose: bool = True) -> StepResu
             result.message += f", rtt avg {outcome.rtt_avg:.3f} ms"
     if not passed and diagnose:
         if args.via == "tunnel":
-            diagnosis = diagnose_path(network, args.from_, address, source=args.source)
+            diagnosis = diagnose_path(network, args.from_, address, source=args.source, since=outcome.last_sent_at)
             if watch is not None:
                 watch.explain(diagnosis)
             # a large ping lost whole while small ones pass: measure the path MTU

@@ -118,3 +118,22 @@ def test_nat_rebind_flushes_the_mapping(wgh_network):
     from harness.net.conntrack import udp_mappings
 
     assert udp_mappings(net.node("nat")) == []
+
+
+def test_the_nat_stamps_when_it_made_each_mapping(wgh_network):
+    """The diagnosis tells a mapping made after a check's last packet from one its
+    packets met: the harness's NATs record each mapping's start time."""
+    from harness.net.conntrack import udp_mappings
+
+    net = wgh_network(
+        {
+            "nodes": {"c": {}, "nat": {"nat": {"outside": "s"}}, "s": {}},
+            "links": [{"ends": ["c", "nat"]}, {"ends": ["nat", "s"]}],
+            "wireguard": {"c": {"peers": {"s": {"endpoint": "s"}}}, "s": {}},
+        }
+    )
+    before = time.time()
+    assert check(net, {"handshake": {"between": ["c", "s"]}}).ok
+    after = time.time()
+    (mapping,) = [m for m in udp_mappings(net.node("nat")) if m.inside.endswith(":51820")]
+    assert mapping.started is not None and before - 1 <= mapping.started <= after + 1

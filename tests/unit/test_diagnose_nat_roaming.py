@@ -41,7 +41,7 @@ def server_view() -> PeerStatus:
     return PeerStatus(b"k" * 32, NAT_PUBLIC, latest_handshake=1.0, rx_bytes=100, tx_bytes=200)
 
 
-def run(monkeypatch, keepalive: int, table: list[UdpMapping], inside_answers: bool):
+def run(monkeypatch, keepalive: int, table: list[UdpMapping], inside_answers: bool, since: float | None = None):
     probed = []
 
     def probe(network, node, endpoint):
@@ -52,7 +52,7 @@ def run(monkeypatch, keepalive: int, table: list[UdpMapping], inside_answers: bo
     diag = Diagnosis()
     network = fake_network(keepalive)
     network.world.nat_mappings["home"] = table
-    cause = _expired_nat_mapping(network, "server", "client", server_view(), 10.0, diag)
+    cause = _expired_nat_mapping(network, "server", "client", server_view(), 10.0, diag, since)
     return cause, diag, probed
 
 
@@ -81,3 +81,28 @@ def test_gone_mapping_despite_a_short_keepalive_means_the_peer_stopped_reaching_
 def test_gone_mapping_without_a_keepalive_that_holds_it_has_expired(monkeypatch, keepalive):
     cause, _, _ = run(monkeypatch, keepalive, [], inside_answers=True)
     assert cause[0] == "nat-mapping-expired"
+
+
+def test_a_mapping_made_after_the_checks_last_packet_is_not_what_its_packets_met(monkeypatch):
+    """The NAT forgot the mapping; the check's packets were dropped; then the client's
+    passive keepalive made a new one before the diagnosis read the table (a slow
+    machine): the mapping had expired, and the diagnosis says so."""
+    table = [UdpMapping("198.18.1.1:51820", NAT_PUBLIC, "198.18.2.2:51820", 1, started=1005.5)]
+    cause, diag, probed = run(monkeypatch, 0, table, inside_answers=True, since=1000.0)
+    assert cause[0] == "nat-mapping-expired"
+    assert any("made 5.5s after the check's last packet" in line for line in diag.lines)
+    assert probed == []  # not treated as a live mapping
+
+
+def test_a_mapping_older_than_the_check_is_the_one_its_packets_met(monkeypatch):
+    table = [UdpMapping("198.18.1.1:51820", NAT_PUBLIC, "198.18.2.2:51820", 1, started=990.0)]
+    cause, diag, _ = run(monkeypatch, 0, table, inside_answers=True, since=1000.0)
+    assert cause is None
+    assert any("present, expires in 1s" in line for line in diag.lines)
+
+
+def test_without_start_times_the_mapping_present_now_counts(monkeypatch):
+    """A NAT that does not stamp its entries (a user's own network): as before."""
+    table = [UdpMapping("198.18.1.1:51820", NAT_PUBLIC, "198.18.2.2:51820", 1)]
+    cause, _, _ = run(monkeypatch, 0, table, inside_answers=True, since=1000.0)
+    assert cause is None

@@ -42,6 +42,7 @@ def test_ruleset_braces_balance():
 
 def test_conntrack_sysctls_for_udp_timeout():
     assert conntrack_sysctls(NatPlan("eth1", 5.0)) == {
+        "net.netfilter.nf_conntrack_timestamp": "1",
         "net.netfilter.nf_conntrack_udp_timeout": "5",
         "net.netfilter.nf_conntrack_udp_timeout_stream": "5",
     }
@@ -52,8 +53,10 @@ def test_conntrack_sysctls_round_and_floor_at_one_second():
     assert conntrack_sysctls(NatPlan("eth1", 0.2))["net.netfilter.nf_conntrack_udp_timeout_stream"] == "1"
 
 
-def test_no_sysctls_without_timeout():
-    assert conntrack_sysctls(NatPlan("eth1", None)) == {}
+def test_only_start_times_without_timeout():
+    """The kernel's timeouts stay; the mappings' start times are always recorded (the
+    diagnosis needs them to judge a mapping made after a check began)."""
+    assert conntrack_sysctls(NatPlan("eth1", None)) == {"net.netfilter.nf_conntrack_timestamp": "1"}
 
 
 # --- NAT types, hairpin, the guard -----------------------------------------------------
