@@ -169,3 +169,26 @@ def test_combined_table_has_a_column_per_combination():
     nat = next(line for line in table if line.startswith("nat"))
     assert "passed hs 12ms" in nat and "failed hs 500ms" in nat and nat.rstrip().endswith("-")
     assert "timed out after 60s" in table[-1]
+
+
+def test_pytest_in_the_guest_knows_it_runs_in_ci_as_the_host_does(monkeypatch, tmp_path):
+    """With CI set, pytest prints whole assertion messages; the guest's pytest gets the
+    same variables, or a VM test's failure reaches the log cut after 8 lines."""
+    from types import SimpleNamespace
+
+    from harness.plugin import session
+    from harness.vm import runner
+
+    seen = {}
+    monkeypatch.setattr(kernels, "resolve", lambda spec: Kernel(Path("/boot/vmlinuz"), "6.1.0-57-amd64", "debian:x"))
+    monkeypatch.setattr(runner, "run_in_vm", lambda kernel, command, options, log: seen.update(env=options.env) or SimpleNamespace(returncode=0))
+    monkeypatch.setenv("CI", "true")
+    monkeypatch.delenv("WGH_IN_VM", raising=False)
+    monkeypatch.delenv("BUILD_NUMBER", raising=False)
+    options = {"vm_kernel": "6.1", "results_dir": str(tmp_path), "vm_timeout": 60.0, "vm_cpus": 2, "vm_memory": "1G"}
+    config = SimpleNamespace(
+        getoption=options.__getitem__,
+        invocation_params=SimpleNamespace(args=("tests/", "--vm-kernel", "6.1"), dir=tmp_path),
+    )
+    assert session.pytest_cmdline_main(config) == 0
+    assert seen["env"] == {"CI": "true"}
