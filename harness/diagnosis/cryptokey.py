@@ -25,29 +25,26 @@ from harness.wg.backends import DeviceUnavailable
 
 
 def _stack_echo_requests(node: Node, family: int) -> int:
-    """ICMP echo requests the node's IP stack has received (/proc/net/snmp{,6}, which
-    follows the reading thread's namespace)."""
+    """ICMP echo requests the node's IP stack has received (/proc/net/snmp{,6})."""
+    return echo_requests_counted(node.read_proc_net("snmp6" if family == 6 else "snmp"), family)
 
-    def read() -> int:
-        if family == 6:
-            for line in open("/proc/thread-self/net/snmp6"):
-                name, _, value = line.partition(" ")
-                if name == "Icmp6InEchos":
-                    return int(value)
-            return 0
-        header, values = [line.split() for line in open("/proc/thread-self/net/snmp") if line.startswith("Icmp:")][:2]
-        return int(values[header.index("InEchos")])
 
-    return node.call(read)
+def echo_requests_counted(text: str, family: int) -> int:
+    """InEchos from /proc/net/snmp (IPv4: a header line, then a values line, per
+    protocol) or Icmp6InEchos from /proc/net/snmp6 (one `name value` per line)."""
+    if family == 6:
+        for line in text.splitlines():
+            name, _, value = line.partition(" ")
+            if name == "Icmp6InEchos":
+                return int(value)
+        return 0
+    header, values = [line.split() for line in text.splitlines() if line.startswith("Icmp:")][:2]
+    return int(values[header.index("InEchos")])
 
 
 def _interface_rx_errors(network, node: str) -> int:
-    ipr = network.node(node).netlink
-    ifname = network.plan.wireguard[node].ifname
-    for link in ipr.get_links(*ipr.link_lookup(ifname=ifname)):
-        stats = link.get_attr("IFLA_STATS64") or link.get_attr("IFLA_STATS") or {}
-        return int(stats.get("rx_errors", 0))  # kernel WireGuard counts a forbidden source here (and in rx_frame_errors)
-    return 0
+    counters = network.node(node).interface_counters(network.plan.wireguard[node].ifname)
+    return counters.get("rx_errors", 0)  # kernel WireGuard counts a forbidden source here (and in rx_frame_errors)
 
 
 @dataclass
@@ -149,18 +146,12 @@ def _routed_into_tunnel(network, node: str, host: str, mark: int | None) -> bool
     wg = network.plan.wireguard.get(node)
     if wg is None or node not in network.plan.nodes or wg.socket_node != node:
         return False  # a socket left in another namespace is routed there, never into this interface
-    ipr = network.node(node).netlink
-    try:
-        index = ipr.link_lookup(ifname=wg.ifname)
-        if not index:
-            return False
-        query = {"dst": host}
-        if mark is not None:
-            query["mark"] = mark  # WireGuard's socket marks its packets with the device's fwmark
-        route = ipr.route("get", **query)[0]
-    except NetlinkError:  # no route at all: the underlay probe reports that
-        return False
-    return route.get_attr("RTA_OIF") == index[0]
+    here = network.node(node)
+    index = here.interface_index(wg.ifname)
+    # WireGuard's socket marks its packets with the device's fwmark; no route at all:
+    # the underlay probe reports that
+    route = here.route_to(host, mark) if index is not None else None
+    return route is not None and route.oif == index
 
 
 def watch_delivery(network, sender: str, address, source: str) -> DeliveryWatch | None:

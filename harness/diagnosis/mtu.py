@@ -174,12 +174,11 @@ def verdict(
 
 def _route_mtus(network, node: str, address: str) -> tuple[int, int | None]:
     """(outgoing interface MTU, cached path MTU or None) towards `address` from `node`."""
-    ipr = network.node(node).netlink
-    route = ipr.route("get", dst=address)[0]
-    link = ipr.link("get", index=route.get_attr("RTA_OIF"))[0]
-    metrics = route.get_attr("RTA_METRICS")
-    cached = metrics.get_attr("RTAX_MTU") if metrics is not None else None
-    return int(link.get_attr("IFLA_MTU")), cached
+    here = network.node(node)
+    route = here.route_to(address)
+    if route is None:
+        raise OSError(errno.ENETUNREACH, f"{node} has no route to {address}")
+    return here.interface_mtu(route.oif), route.cached_mtu
 
 
 def _udp_socket(node: Node, family: int, bind: tuple) -> socket.socket:

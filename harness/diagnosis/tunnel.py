@@ -15,7 +15,6 @@ from harness.diagnosis.handshake import simultaneous_initiations
 from harness.diagnosis.result import Diagnosis
 from harness.endpoint import endpoint_host
 from harness.net.dns import stale_endpoint
-from harness.net.iface import unusable_address
 from harness.net.ping import parse_ping, ping_argv
 from harness.wg.backends import DeviceUnavailable
 from harness.wg.keys import short
@@ -189,7 +188,7 @@ def _unusable_tunnel_address(network, ends) -> str | None:
         if address is None:
             continue
         try:
-            state = unusable_address(network.node(node).netlink, address)
+            state = network.node(node).address_state(str(address))
         except (NetlinkError, OSError):
             continue
         if state == "tentative":
@@ -205,14 +204,12 @@ def _unusable_tunnel_address(network, ends) -> str | None:
 
 def diagnose_underlay(network, src: str, address: str) -> Diagnosis:
     diag = Diagnosis()
-    ipr = network.node(src).netlink
-    try:
-        route = ipr.route("get", dst=address)[0]
-        gateway = route.get_attr("RTA_GATEWAY")
-        diag.lines.append(f"{src}: route to {address} via {gateway or 'direct'}")
-        diag.set("underlay-drop", f"{address} does not answer although {src} has a route: a hop drops it (firewall, NAT, link down)")
-    except NetlinkError:  # ENETUNREACH
+    route = network.node(src).route_to(address)
+    if route is None:
         diag.set("no-route", f"{src} has no route to {address} on the underlay")
+    else:
+        diag.lines.append(f"{src}: route to {address} via {route.gateway or 'direct'}")
+        diag.set("underlay-drop", f"{address} does not answer although {src} has a route: a hop drops it (firewall, NAT, link down)")
     return diag
 
 

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any, Callable, Protocol, Sequence, TypeVar, ru
 if TYPE_CHECKING:
     from harness.cleanup import RunRegistry
     from harness.net.conntrack import UdpMapping
+    from harness.net.queries import RouteLookup
     from harness.plan.types import Conditions, NetworkPlan, Port
 
 T = TypeVar("T")
@@ -43,9 +44,29 @@ class Node(Protocol):
     def call(self, function: Callable[..., T], *args: Any) -> T:
         """Run a Python function in a thread inside its network namespace."""
 
+    def read_proc_net(self, name: str) -> str:
+        """/proc/net/<name> (snmp, tcp, …) as the node sees it."""
+
     @property
     def netlink(self) -> Any:
         """A cached rtnetlink handle (pyroute2 IPRoute) opened inside it."""
+
+    # what the diagnosis and the steps ask of its kernel (harness.net.queries): outside
+    # the engines and net/, these and not `netlink`
+    def route_to(self, destination: str, mark: int | None = None) -> "RouteLookup | None":
+        """The route a packet to `destination` takes; None when there is none."""
+
+    def interface_index(self, ifname: str) -> int | None:
+        """The index of interface `ifname`, None if there is none."""
+
+    def interface_mtu(self, index: int) -> int:
+        """The MTU of interface `index`."""
+
+    def interface_counters(self, ifname: str) -> dict[str, int]:
+        """The kernel's counters of `ifname` (rx_errors, …); {} if it is gone."""
+
+    def address_state(self, address: str) -> str | None:
+        """'tentative' or 'dadfailed' while the node cannot use its own `address`."""
 
 
 @runtime_checkable

@@ -22,6 +22,7 @@ from harness.context import ContextAccess, RunContext
 from harness.endpoint import format_endpoint
 from harness.net.conntrack import UdpMapping
 from harness.net.echo import SO_TIMESTAMPNS
+from harness.net.queries import NetlinkQueries
 from harness.plan.types import Conditions, NetworkPlan, Port
 from harness.wg.status import DeviceStatus, PeerStatus
 
@@ -141,7 +142,7 @@ class _FakeNetlink:
         ]
 
 
-class FakeNode:
+class FakeNode(NetlinkQueries):
     def __init__(self, name: str, world: FakeWorld):
         self.name = name
         self.world = world
@@ -170,6 +171,9 @@ class FakeNode:
 
     def call(self, function: Callable[..., Any], *args: Any) -> Any:
         raise NotImplementedError("the fake engine runs no code inside a node: it would run on the host")
+
+    def read_proc_net(self, name: str) -> str:
+        raise NotImplementedError("the fake engine has no /proc/net: it would read the host's")
 
 
 class FakeDevice:

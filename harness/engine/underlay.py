@@ -26,6 +26,7 @@ from harness.errors import BuildError
 from harness.net import conntrack, firewall, impair, nat, nlbatch, nsexec
 from harness.net.iface import add_address, install_route, route_requests
 from harness.net.nodesettings import node_sysctls
+from harness.net.queries import NetlinkQueries
 from harness.plan.addressing import spare_address
 from harness.plan.network import NetworkPlan, Port
 from harness.plan.types import Conditions, LanPlan, NodePlan, VethPlan
@@ -44,7 +45,7 @@ BRIDGE = "br0"
 BRIDGE_SYSCTLS = {"net.ipv6.conf.all.disable_ipv6": "1", "net.ipv6.conf.default.disable_ipv6": "1"}
 
 
-class NamespaceNode:
+class NamespaceNode(NetlinkQueries):
     """A node that is a network namespace, named (`ip netns` style) or given by path
     (/proc/<pid>/ns/net of the process that holds it); `netlink` is the engine's own
     rtnetlink handle opened inside it."""
@@ -69,6 +70,9 @@ class NamespaceNode:
 
     def call(self, function: Callable[..., T], *args: Any) -> T:
         return nsexec.call_in(self.namespace, function, *args)
+
+    def read_proc_net(self, name: str) -> str:
+        return nsexec.call_in(self.namespace, nsexec.read_proc_net, name)
 
     @property
     def netlink(self) -> Any:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import ctypes
 import ctypes.util
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -151,6 +152,17 @@ def _in_thread(function: Callable[[], T]) -> T:
     if "error" in outcome:
         raise outcome["error"]
     return outcome["value"]
+
+
+PROC_NET_NAME = re.compile(r"[a-z0-9_]+")
+
+
+def read_proc_net(name: str) -> str:
+    """/proc/net/<name> (snmp, tcp6, …) of the calling thread's network namespace
+    (/proc/self/net would be the process's): run it through call_in."""
+    if not PROC_NET_NAME.fullmatch(name):
+        raise ValueError(f"not a /proc/net file name: {name!r}")
+    return (Path("/proc/thread-self/net") / name).read_text()
 
 
 def _sysctl_path(name: str) -> Path:

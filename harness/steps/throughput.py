@@ -7,7 +7,6 @@ import json
 import shutil
 import subprocess
 import time
-from pathlib import Path
 
 from harness.diagnosis import mtu
 from harness.diagnosis.path import diagnose_path
@@ -23,22 +22,25 @@ PORT = 5201
 
 
 def _listening(node: Node, port: int) -> bool:
-    """Is a TCP socket listening on `port` in the namespace? (/proc/thread-self/net
-    follows the reading thread's namespace, /proc/self/net would not.)"""
+    """Is a TCP socket listening on `port` in the node?"""
+    for name in ("tcp", "tcp6"):
+        try:
+            table = node.read_proc_net(name)
+        except OSError:  # no IPv6 in the node
+            continue
+        if port in listening_ports(table):
+            return True
+    return False
 
-    def look() -> bool:
-        for name in ("tcp", "tcp6"):
-            try:
-                lines = Path(f"/proc/thread-self/net/{name}").read_text().splitlines()[1:]
-            except OSError:
-                continue
-            for line in lines:
-                fields = line.split()
-                if fields[3] == "0A" and int(fields[1].rsplit(":", 1)[1], 16) == port:
-                    return True
-        return False
 
-    return node.call(look)
+def listening_ports(table: str) -> set[int]:
+    """The local ports of the sockets in LISTEN state (0A) in /proc/net/tcp{,6}."""
+    ports = set()
+    for line in table.splitlines()[1:]:
+        fields = line.split()
+        if len(fields) > 3 and fields[3] == "0A":
+            ports.add(int(fields[1].rsplit(":", 1)[1], 16))
+    return ports
 
 
 class Iperf3Run:
