@@ -466,6 +466,13 @@ def cmd_doctor(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+@loads("harness.remote.worker")
+def cmd_worker(args: argparse.Namespace) -> int:
+    from harness.remote.worker import main as serve
+
+    return serve()
+
+
 @loads("harness.cleanup")
 def cmd_clean(args: argparse.Namespace) -> int:
     from harness.cleanup import reap
@@ -714,6 +721,12 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("doctor", help="what this host can do, and how to get what it lacks").set_defaults(func=cmd_doctor)
     sub.add_parser("clean", help="remove what crashed runs left behind").set_defaults(func=cmd_clean)
     sub.add_parser("schema", help="print the scenario JSON Schema").set_defaults(func=cmd_schema)
+    sub.add_parser(
+        "worker",
+        help="serve a controller on stdin/stdout (a controller starts it, over SSH on another machine)",
+        description="Builds the part of a run's network the controller sends, answers for its nodes, and removes "
+        "everything when the connection ends. Not for interactive use: it speaks frames, not text.",
+    ).set_defaults(func=cmd_worker)
 
     comp = sub.add_parser(
         "compare", help="compare two result sets metric by metric; exit 1 on a regression",

@@ -125,9 +125,9 @@ class Network(ContextAccess):
         if self.wireguard is not None:
             self.wireguard.close()
         self._keep_logs()
-        self.engine.close()
+        left_elsewhere = self.engine.close() or []  # an engine on other machines says what it could not remove there
         checkpoint("teardown-middle", self.plan.run_id)
-        leftovers = self.registry.release() if self.registry else []
+        leftovers = (self.registry.release() if self.registry else []) + left_elsewhere
         self.registry = None
         return leftovers
 

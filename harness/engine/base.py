@@ -47,6 +47,11 @@ class Node(Protocol):
     def read_proc_net(self, name: str) -> str:
         """/proc/net/<name> (snmp, tcp, …) as the node sees it."""
 
+    def apply(self, function: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        """`function(node, *args, **kwargs)` where the node is: on its own machine, so
+        what it opens there (a raw socket for a ping) is in reach. `function` is a
+        module-level harness function and what it takes and returns is plain data."""
+
     @property
     def netlink(self) -> Any:
         """A cached rtnetlink handle (pyroute2 IPRoute) opened inside it."""
@@ -112,8 +117,10 @@ class Engine(Protocol):
     def nat_mappings(self, node: str) -> list["UdpMapping"]:
         """The UDP mappings the NAT on `node` holds now (for the diagnosis)."""
 
-    def close(self) -> None:
-        """Let go of the engine's handles (what the registry records is removed with it)."""
+    def close(self) -> list[str] | None:
+        """Let go of the engine's handles (what the registry records is removed with
+        it). An engine whose network is on other machines tears it down there and
+        returns what it could not remove."""
 
 
 def send_datagram(node: Node, address: str, payload: bytes = b"wgharness handshake probe", port: int = 9) -> None:

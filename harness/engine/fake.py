@@ -175,6 +175,9 @@ class FakeNode(NetlinkQueries):
     def read_proc_net(self, name: str) -> str:
         raise NotImplementedError("the fake engine has no /proc/net: it would read the host's")
 
+    def apply(self, function: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        return function(self, *args, **kwargs)
+
 
 class FakeDevice:
     """A WireGuard device whose status the test writes."""

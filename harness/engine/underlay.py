@@ -74,6 +74,9 @@ class NamespaceNode(NetlinkQueries):
     def read_proc_net(self, name: str) -> str:
         return nsexec.call_in(self.namespace, nsexec.read_proc_net, name)
 
+    def apply(self, function: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        return function(self, *args, **kwargs)
+
     @property
     def netlink(self) -> Any:
         return self._netlink

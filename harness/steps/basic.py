@@ -73,8 +73,8 @@ def ping(network, index: int, args: PingArgs, diagnose: bool = True) -> StepResu
     if args.source:  # send from this address: the receiver's counters tell what became of it
         title = title.replace(f", {args.via},", f" from {args.source}, {args.via},")
         watch = watch_delivery(network, args.from_, address, args.source) if args.via == "tunnel" else None
-    outcome = echo.ping(
-        network.node(args.from_), str(address), count=args.count, interval=args.interval, timeout=args.timeout,
+    outcome = network.node(args.from_).apply(
+        echo.ping, str(address), count=args.count, interval=args.interval, timeout=args.timeout,
         size=args.size, source=args.source,
     )
     if watch is not None:

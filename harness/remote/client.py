@@ -1,0 +1,193 @@
+"""The controller's side of a worker: the connection (a child process whose stdin and
+stdout carry frames: `ssh host wgh worker`, or the worker module run locally), and
+the engine and node handles over it, which satisfy harness.engine.base's `Engine` and
+`Node` as far as a node elsewhere can: what needs a file descriptor in the node's
+namespace (a socket, a netlink handle) runs there, by name (`apply`)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import threading
+from typing import Any, Callable, Sequence
+
+from harness import __version__
+from harness.errors import HarnessError
+from harness.remote.wire import Failure, WireError, read_frame, write_frame
+
+LOCAL_WORKER = (sys.executable, "-m", "harness.remote.worker")
+CLOSE_TIMEOUT = 120.0  # a worker's teardown of a large network takes a while
+
+
+class WorkerConnection:
+    """One worker process and the frames to and from it. Requests are answered in
+    order; threads take turns (the fleet configures devices side by side)."""
+
+    def __init__(self, argv: Sequence[str] = LOCAL_WORKER, *, where: str = "local worker"):
+        self.where = where
+        self._lock = threading.Lock()
+        # stderr passes through: the worker's warnings and its tracebacks reach the log
+        # its own session: Ctrl-C reaches the controller, which then asks the worker to tear down
+        self.process = subprocess.Popen(list(argv), stdin=subprocess.PIPE, stdout=subprocess.PIPE, bufsize=0, start_new_session=True)
+        self.info: dict[str, Any] = {}
+
+    def hello(self) -> dict[str, Any]:
+        from harness.remote.worker import source_digest
+
+        self.info = self.request("hello", __version__, source_digest())
+        return self.info
+
+    def request(self, verb: str, *args: Any, **kwargs: Any) -> Any:
+        with self._lock:
+            if self.process.poll() is not None:
+                raise WireError(f"the {self.where} has exited (status {self.process.returncode})")
+            try:
+                write_frame(self.process.stdin, (verb, args, kwargs))
+                status, value = read_frame(self.process.stdout)
+            except (EOFError, BrokenPipeError) as exc:
+                raise WireError(f"the connection to the {self.where} broke during {verb!r}: {exc}") from None
+        if status == "error":
+            assert isinstance(value, Failure)
+            value.raise_it()
+        return value
+
+    def close(self, timeout: float = CLOSE_TIMEOUT) -> list[str]:
+        """Ask the worker to tear down and exit; returns what it could not remove. A
+        worker that does not answer in time is ended (by its PID, ours)."""
+        leftovers: list[str] = []
+        try:
+            if self.process.poll() is None:
+                leftovers = self.request("close")
+        except (WireError, HarnessError) as exc:
+            leftovers = [f"{self.where}: {exc}"]
+        finally:
+            for stream in (self.process.stdin, self.process.stdout):
+                if stream is not None:
+                    stream.close()
+            try:
+                self.process.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                self.process.terminate()  # its SIGTERM handler tears down
+                self.process.wait()
+        return leftovers
+
+
+def function_path(function: Callable[..., Any]) -> str:
+    """`module:qualname`, how a worker finds a function."""
+    return f"{function.__module__}:{function.__qualname__}"
+
+
+class RemoteNode:
+    """A node a worker built: every action is a request to that worker."""
+
+    def __init__(self, connection: WorkerConnection, name: str):
+        self.name = name
+        self._connection = connection
+
+    def _ask(self, method: str, *args: Any, **kwargs: Any) -> Any:
+        return self._connection.request("node", self.name, method, args, kwargs)
+
+    def run(self, argv: Sequence[str], *, timeout: float = 30.0, input: str | None = None) -> subprocess.CompletedProcess:
+        return self._ask("run", list(argv), timeout=timeout, input=input)
+
+    def read_proc_net(self, name: str) -> str:
+        return self._ask("read_proc_net", name)
+
+    def route_to(self, destination: str, mark: int | None = None) -> Any:
+        return self._ask("route_to", destination, mark)
+
+    def interface_index(self, ifname: str) -> int | None:
+        return self._ask("interface_index", ifname)
+
+    def interface_mtu(self, index: int) -> int:
+        return self._ask("interface_mtu", index)
+
+    def interface_counters(self, ifname: str) -> dict[str, int]:
+        return self._ask("interface_counters", ifname)
+
+    def address_state(self, address: str) -> str | None:
+        return self._ask("address_state", address)
+
+    def apply(self, function: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        return self._ask("apply", function_path(function), *args, **kwargs)
+
+    # what only a node on this machine has
+    def _elsewhere(self, what: str) -> HarnessError:
+        return HarnessError(f"node {self.name} is on the {self._connection.where}: {what} exists only there (use apply)")
+
+    @property
+    def netns_path(self) -> str:
+        raise self._elsewhere("its namespace path")
+
+    @property
+    def netlink(self) -> Any:
+        raise self._elsewhere("its netlink handle")
+
+    def socket(self, family: int, kind: int, proto: int = 0) -> Any:
+        raise self._elsewhere("a socket in it")
+
+    def call(self, function: Callable[..., Any], *args: Any) -> Any:
+        raise self._elsewhere("a thread in it")
+
+    def popen(self, argv: Sequence[str], **kwargs: Any) -> subprocess.Popen:
+        raise self._elsewhere("a process started in it")
+
+    def __repr__(self) -> str:
+        return f"RemoteNode({self.name!r}, {self._connection.where})"
+
+
+class RemoteEngine:
+    """An engine whose network a worker builds (with the worker's own `engine`) and
+    changes; the timeline's requests go to it."""
+
+    def __init__(self, connection: WorkerConnection, engine: str = "netns"):
+        self.name = f"{engine}@{connection.where}"
+        self.connection = connection
+        self.engine = engine
+        self._nodes: dict[str, RemoteNode] = {}
+
+    def build(self, plan: Any, registry: Any) -> None:
+        if not self.connection.info:
+            self.connection.hello()
+        self.connection.request("build", plan, self.engine)
+        self._nodes = {name: RemoteNode(self.connection, name) for name in plan.nodes}
+
+    def node(self, name: str) -> RemoteNode:
+        return self._nodes[name]
+
+    @property
+    def down_links(self) -> set[int]:
+        return self.connection.request("engine_attribute", "down_links")
+
+    def _engine(self, method: str, *args: Any, **kwargs: Any) -> Any:
+        return self.connection.request("engine", method, args, kwargs)
+
+    def port_addresses(self, port: Any) -> tuple:
+        return self._engine("port_addresses", port)
+
+    def set_link(self, index: int, *, up: bool | None = None, conditions: Any = None) -> None:
+        self._engine("set_link", index, up=up, conditions=conditions)
+
+    def conditions(self, index: int, sender: str) -> Any:
+        return self._engine("conditions", index, sender)
+
+    def detach(self, node: str, link_index: int) -> None:
+        self._engine("detach", node, link_index)
+
+    def attach(self, node: str, link_index: int) -> None:
+        self._engine("attach", node, link_index)
+
+    def reroute(self) -> None:
+        self._engine("reroute")
+
+    def renumber(self, node: str, to: Any = None) -> str:
+        return self._engine("renumber", node, to)
+
+    def flush_nat(self, node: str) -> int:
+        return self._engine("flush_nat", node)
+
+    def nat_mappings(self, node: str) -> list:
+        return self._engine("nat_mappings", node)
+
+    def close(self) -> list[str]:
+        return self.connection.close()

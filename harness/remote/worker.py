@@ -1,0 +1,185 @@
+"""The worker: one process per host and run, started by the controller (over SSH:
+`wgh worker`, or as a local child in tests), talking frames (harness.remote.wire) on
+its stdin and stdout.
+
+It builds the part of a run's network the controller gives it with a local engine,
+under its own run record on this host (so `wgh clean` here and the watchdog reap it
+like any run), and answers for its nodes. When the connection ends (the controller
+closed it, died, or SSH broke) or a SIGTERM/SIGHUP arrives, it tears down what it
+built and exits: nothing outlives the connection.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib
+import os
+import signal
+import socket
+import sys
+import traceback
+from pathlib import Path
+from typing import IO, Any, Callable
+
+from harness import __version__
+from harness.errors import HarnessError
+from harness.remote.wire import WireError, failure_of, read_frame, write_frame
+
+# what the controller may ask of a node and of the engine: the Node and Engine
+# interfaces (harness.engine.base), nothing else
+NODE_METHODS = frozenset(
+    {"run", "read_proc_net", "route_to", "interface_index", "interface_mtu", "interface_counters", "address_state", "apply"}
+)
+ENGINE_METHODS = frozenset(
+    {"port_addresses", "set_link", "conditions", "detach", "attach", "reroute", "renumber", "flush_nat", "nat_mappings"}
+)
+ENGINE_ATTRIBUTES = frozenset({"down_links"})
+
+
+def source_digest() -> str:
+    """A digest of the harness's own Python files: two installs answer alike only if
+    they run the same code (the version number alone does not change per commit)."""
+    root = Path(__file__).resolve().parents[1]
+    digest = hashlib.sha256()
+    for path in sorted(root.rglob("*.py")):
+        digest.update(str(path.relative_to(root)).encode() + b"\0" + path.read_bytes() + b"\0")
+    return digest.hexdigest()[:16]
+
+
+def named_function(path: str) -> Callable[..., Any]:
+    """`module:qualname` of a harness function (what `apply` may run on a node)."""
+    module, _, qualname = path.partition(":")
+    if not module.startswith("harness.") or not qualname:
+        raise HarnessError(f"a worker runs harness functions only, not {path!r}")
+    target: Any = importlib.import_module(module)
+    for part in qualname.split("."):
+        target = getattr(target, part)
+    if not callable(target):
+        raise HarnessError(f"{path} is not a function")
+    return target
+
+
+class Worker:
+    """What one worker holds: its engine, its run record, its nodes."""
+
+    def __init__(self) -> None:
+        self.engine: Any = None
+        self.registry: Any = None
+
+    def hello(self, controller_version: str, controller_digest: str) -> dict[str, Any]:
+        mine = source_digest()
+        if (controller_version, controller_digest) != (__version__, mine):
+            raise HarnessError(
+                f"the worker on {socket.gethostname()} runs wgharness {__version__} ({mine}), the controller "
+                f"{controller_version} ({controller_digest}): install the same version there (scripts/install.sh)"
+            )
+        return {"version": __version__, "digest": mine, "host": socket.gethostname(), "pid": os.getpid()}
+
+    def build(self, plan: Any, engine: str = "netns") -> None:
+        from harness.cleanup import RunRegistry, reap
+        from harness.engine import make_engine
+
+        if self.engine is not None:
+            raise HarnessError("this worker has built its network already")
+        reap()  # crashed runs' leftovers on this host first, as a local run does
+        self.registry = RunRegistry(plan.run_id)
+        self.registry.watch()  # a SIGKILLed worker is reaped at once, by its watchdog
+        self.engine = make_engine(engine)
+        self.engine.build(plan, self.registry)
+
+    def node(self, name: str, method: str, args: tuple, kwargs: dict) -> Any:
+        if method not in NODE_METHODS:
+            raise HarnessError(f"a worker's node does not answer {method!r}")
+        node = self._engine().node(name)
+        if method == "apply":
+            function, *rest = args
+            return named_function(function)(node, *rest, **kwargs)
+        return getattr(node, method)(*args, **kwargs)
+
+    def engine_call(self, method: str, args: tuple, kwargs: dict) -> Any:
+        if method not in ENGINE_METHODS:
+            raise HarnessError(f"a worker's engine does not answer {method!r}")
+        return getattr(self._engine(), method)(*args, **kwargs)
+
+    def engine_attribute(self, name: str) -> Any:
+        if name not in ENGINE_ATTRIBUTES:
+            raise HarnessError(f"a worker's engine does not show {name!r}")
+        return getattr(self._engine(), name)
+
+    def close(self) -> list[str]:
+        """Tear down what this worker built; returns what could not be removed."""
+        leftovers: list[str] = []
+        try:
+            if self.engine is not None:
+                self.engine.close()
+        finally:
+            self.engine = None
+            if self.registry is not None:
+                leftovers = self.registry.release()
+                self.registry = None
+        return leftovers
+
+    def _engine(self) -> Any:
+        if self.engine is None:
+            raise HarnessError("this worker has built nothing yet")
+        return self.engine
+
+
+class _Hangup(BaseException):
+    """SIGTERM or SIGHUP: end the loop, tear down (not an Exception: no handler keeps it)."""
+
+
+def serve(requests: IO[bytes], replies: IO[bytes]) -> int:
+    """Answer requests until the connection ends or `close`; always tear down."""
+    worker = Worker()
+    handlers: dict[str, Callable[..., Any]] = {
+        "hello": worker.hello,
+        "build": worker.build,
+        "node": worker.node,
+        "engine": worker.engine_call,
+        "engine_attribute": worker.engine_attribute,
+        "close": worker.close,
+    }
+
+    def hang_up(signum: int, frame: Any) -> None:
+        raise _Hangup(signum)
+
+    previous = {signum: signal.signal(signum, hang_up) for signum in (signal.SIGTERM, signal.SIGHUP)}
+    try:
+        while True:
+            try:
+                verb, args, kwargs = read_frame(requests)
+            except EOFError:
+                return 0
+            except (WireError, ValueError, TypeError) as exc:  # not a controller at the other end
+                print(f"wgh worker: {exc}: expected a controller's frames (see harness/remote/wire.py)", file=sys.stderr)
+                return 2
+            handler = handlers.get(verb)
+            try:
+                if handler is None:
+                    raise HarnessError(f"a worker does not know the request {verb!r}")
+                reply: tuple[str, Any] = ("ok", handler(*args, **kwargs))
+            except Exception as exc:
+                reply = ("error", failure_of(exc, traceback.format_exc()))
+            write_frame(replies, reply)
+            if verb == "close":
+                return 0
+    except _Hangup:
+        return 0
+    finally:
+        try:
+            worker.close()
+        finally:
+            for signum, handler in previous.items():
+                signal.signal(signum, handler)
+
+
+def main() -> int:
+    # frames go to the real stdout only: anything printed by a library goes to stderr
+    replies = os.fdopen(os.dup(sys.stdout.fileno()), "wb")
+    os.dup2(sys.stderr.fileno(), sys.stdout.fileno())
+    return serve(sys.stdin.buffer, replies)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
