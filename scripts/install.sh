@@ -37,7 +37,9 @@ APT_PACKAGES=(
   python3 python3-venv python3-pip
 )
 TEST_PACKAGES=(chromium         # renders `wgh report` pages once in tests (headless screenshot)
-  stress-ng)                     # CPU load beside the soak (benchmarks/soak.py; .ci/run's short soak)
+  stress-ng                      # CPU load beside the soak (benchmarks/soak.py; .ci/run's short soak)
+  openssh-server)                # the multihost tests' simulated hosts: `sshd -i` per connection, through
+                                 # ssh's ProxyCommand inside their namespaces (nothing listens)
 VM_PACKAGES=(qemu-system-x86 busybox-static udev)
 CONTAINER_PACKAGES=(podman runc debootstrap)  # runc: Debian's default crun cannot run privileged containers on every host
 
