@@ -27,6 +27,7 @@ from harness.interrupts import Interrupted, checkpoint, shielded
 from harness.net import dns
 from harness.plan.network import NetworkPlan, PlanErrors
 from harness.wg.fleet import WireGuardFleet
+from harness.wg.site import DeviceSite
 
 log = logging.getLogger(__name__)
 
@@ -88,7 +89,8 @@ class Network(ContextAccess):
             found = self.engine.build(self.plan, self.registry)
             if found is not None:  # an engine over a network it found (a user's Mininet) plans WireGuard on it
                 self.plan = found
-            self.wireguard = WireGuardFleet(self.plan, self.node, self.registry, self.work_dir, imported_keys=self._secrets)
+            site = self._device_site()
+            self.wireguard = WireGuardFleet(self.plan, lambda name: site, imported_keys=self._secrets)
             checkpoint("build", self.plan.run_id)
             dns.start_servers(self)  # before WireGuard: endpoints given by name are resolved through them
             if self.plan.wireguard:
@@ -102,6 +104,14 @@ class Network(ContextAccess):
             raise BuildError("; ".join(f"{'.'.join(map(str, e.path))}: {e}" for e in exc.errors)) from exc
         except Exception as exc:
             raise BuildError(f"building the network failed: {type(exc).__name__}: {exc}") from exc
+
+    def _device_site(self) -> DeviceSite:
+        """Where the devices are made: the engine's own site when its nodes are on
+        another machine (a worker's), else this machine."""
+        remote = getattr(self.engine, "device_site", None)
+        if remote is not None:
+            return remote()
+        return DeviceSite(self.plan, self.node, self.registry, self.work_dir)
 
     def teardown(self) -> list[str]:
         """Remove everything this run created. Safe to call twice. Returns leftovers.

@@ -182,62 +182,80 @@ def _route_mtus(network, node: str, address: str) -> tuple[int, int | None]:
 
 
 def _udp_socket(node: Node, family: int, bind: tuple) -> socket.socket:
-    af = socket.AF_INET6 if family == 6 else socket.AF_INET
-
-    def make() -> socket.socket:
-        sock = socket.socket(af, socket.SOCK_DGRAM)
-        try:
-            # room for a whole ladder of probes even when the reader is slow (root: FORCE)
-            sock.setsockopt(socket.SOL_SOCKET, SO_RCVBUFFORCE, RECEIVE_BUFFER)
-            sock.bind(bind)
-            if family == 6:
-                sock.setsockopt(socket.IPPROTO_IPV6, IPV6_MTU_DISCOVER, IPV6_PMTUDISC_PROBE)
-            else:
-                sock.setsockopt(socket.IPPROTO_IP, IP_MTU_DISCOVER, IP_PMTUDISC_PROBE)
-        except BaseException:
-            sock.close()
-            raise
-        return sock
-
-    return node.call(make)
+    """A UDP socket in `node` that sends with DF and never fragments, and can hold a
+    whole ladder of probes unread (its options and bind work from any thread: the
+    socket stays in the namespace it was opened in)."""
+    sock = node.socket(socket.AF_INET6 if family == 6 else socket.AF_INET, socket.SOCK_DGRAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, SO_RCVBUFFORCE, RECEIVE_BUFFER)  # root: FORCE
+        sock.bind(bind)
+        if family == 6:
+            sock.setsockopt(socket.IPPROTO_IPV6, IPV6_MTU_DISCOVER, IPV6_PMTUDISC_PROBE)
+        else:
+            sock.setsockopt(socket.IPPROTO_IP, IP_MTU_DISCOVER, IP_PMTUDISC_PROBE)
+    except BaseException:
+        sock.close()
+        raise
+    return sock
 
 
-def _probe_round(sender: socket.socket, receiver: socket.socket, target: tuple, sizes: list[int], family: int) -> set[int]:
-    """Send one DF probe of each total packet size; return the sizes that arrived."""
-    header = IP_HEADER[family] + UDP_HEADER
-    arrived: set[int] = set()
+class ProbeReceiver:
+    """The receiving end of a path MTU probe, kept on the receiver (Node.start): it
+    counts the probes that arrived whole."""
 
-    def drain(wait: float) -> None:
+    def __init__(self, node: Node, family: int, address: str):
+        self.family = family
+        self.sock = _udp_socket(node, family, (address, 0))
+
+    def target(self) -> tuple:
+        return tuple(self.sock.getsockname()[:2])
+
+    def collect(self, wait: float) -> set[int]:
+        """The sizes (whole packets) of the probes that arrive within `wait` seconds
+        (the receive buffer holds what came before)."""
+        header = IP_HEADER[self.family] + UDP_HEADER
+        arrived: set[int] = set()
         deadline = time.monotonic() + wait
-        while True:
-            if not readable(receiver, deadline - time.monotonic()):
-                return
-            data = receiver.recv(65535)
+        while readable(self.sock, deadline - time.monotonic()):
+            data = self.sock.recv(65535)
             if len(data) >= 4:
                 (size,) = struct.unpack("!I", data[:4])
                 if size == len(data) + header:  # our probe, whole
                     arrived.add(size)
+        return arrived
 
-    for size in sizes:
-        payload = struct.pack("!I", size) + b"\0" * (size - header - 4)
-        try:
-            sender.sendto(payload, target)
-        except OSError as exc:
-            if exc.errno != errno.EMSGSIZE:  # larger than the interface: simply not sent
-                raise
-        drain(SEND_GAP)
-    drain(QUIET)
-    return arrived
+    def close(self) -> None:
+        self.sock.close()
 
 
-def _ladder(tx: socket.socket, rx: socket.socket, target: tuple, sizes: list[int], family: int) -> set[int]:
+def send_probes(node: Node, family: int, target: tuple, sizes: list[int]) -> None:
+    """One DF probe of each total packet size from `node` (Node.apply: where it is),
+    a little apart, so a rate-limited link's queue is not what drops them."""
+    header = IP_HEADER[family] + UDP_HEADER
+    sock = _udp_socket(node, family, ("::" if family == 6 else "0.0.0.0", 0))
+    try:
+        for size in sizes:
+            payload = struct.pack("!I", size) + b"\0" * (size - header - 4)
+            try:
+                sock.sendto(payload, target)
+            except OSError as exc:
+                if exc.errno != errno.EMSGSIZE:  # larger than the interface: simply not sent
+                    raise
+            time.sleep(SEND_GAP)
+    finally:
+        sock.close()
+
+
+def _ladder(sender: Node, receiver: ProbeReceiver, target: tuple, sizes: list[int], family: int) -> set[int]:
     """One probe per size, then once more for every size that did not arrive: a size
     over the path MTU vanishes every time, a probe lost by chance (a busy machine, a
     full queue) does not, and must not pass for the MTU."""
-    arrived = _probe_round(tx, rx, target, sizes, family)
+    sender.apply(send_probes, family, target, sizes)
+    arrived = receiver.collect(QUIET)
     missing = [size for size in sizes if size not in arrived]
     if missing:
-        arrived |= _probe_round(tx, rx, target, missing, family)
+        sender.apply(send_probes, family, target, missing)
+        arrived |= receiver.collect(QUIET)
     return arrived
 
 
@@ -245,10 +263,10 @@ def probe_path_mtu(network, sender: str, receiver: str, address: str) -> PathMtu
     """The largest packet with DF that gets from `sender` to `address` (on `receiver`)."""
     family = _family(address)
     interface_mtu, _ = _route_mtus(network, sender, address)
-    rx = _udp_socket(network.node(receiver), family, (address, 0))
-    tx = _udp_socket(network.node(sender), family, ("::" if family == 6 else "0.0.0.0", 0))
+    rx = network.node(receiver).start(ProbeReceiver, family, address)
+    tx = network.node(sender)
     try:
-        target = rx.getsockname()[:2]
+        target = tuple(rx.target())
         # coarse steps up to the interface MTU, then every size above the largest that arrived
         sizes = probe_sizes(MIN_PATH_MTU[family], interface_mtu, COARSE_STEP)
         mtu = largest_contiguous(sizes, _ladder(tx, rx, target, sizes, family))
@@ -256,7 +274,6 @@ def probe_path_mtu(network, sender: str, receiver: str, address: str) -> PathMtu
             fine = probe_sizes(mtu + 1, min(mtu + COARSE_STEP - 1, interface_mtu), 1)
             mtu = largest_contiguous([mtu] + fine, _ladder(tx, rx, target, fine, family) | {mtu})
     finally:
-        tx.close()
         rx.close()
     _, cached = _route_mtus(network, sender, address)
     return PathMtu(sender, receiver, address, mtu, interface_mtu, cached if cached and cached < interface_mtu else None)

@@ -52,6 +52,11 @@ class Node(Protocol):
         what it opens there (a raw socket for a ping) is in reach. `function` is a
         module-level harness function and what it takes and returns is plain data."""
 
+    def start(self, factory: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        """`factory(node, *args, **kwargs)` where the node is, kept there: an object
+        that runs on (a probe stream, a capture). Its public methods are called there
+        too, and take and return plain data; `close()` ends it."""
+
     @property
     def netlink(self) -> Any:
         """A cached rtnetlink handle (pyroute2 IPRoute) opened inside it."""
@@ -126,7 +131,11 @@ class Engine(Protocol):
 def send_datagram(node: Node, address: str, payload: bytes = b"wgharness handshake probe", port: int = 9) -> None:
     """One UDP datagram from `node` to `address` (the discard port): into the tunnel,
     enough to start a handshake. Errors (no route, no peer) are ignored: the diagnosis
-    says what they were."""
+    says what they were. Sent where the node is."""
+    node.apply(_send_datagram_here, address, payload, port)
+
+
+def _send_datagram_here(node: Node, address: str, payload: bytes, port: int) -> None:
     family = socket.AF_INET6 if ":" in address else socket.AF_INET
     with node.socket(family, socket.SOCK_DGRAM) as sock:
         try:

@@ -178,6 +178,9 @@ class FakeNode(NetlinkQueries):
     def apply(self, function: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         return function(self, *args, **kwargs)
 
+    def start(self, factory: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        return factory(self, *args, **kwargs)
+
 
 class FakeDevice:
     """A WireGuard device whose status the test writes."""

@@ -77,6 +77,9 @@ class NamespaceNode(NetlinkQueries):
     def apply(self, function: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         return function(self, *args, **kwargs)
 
+    def start(self, factory: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        return factory(self, *args, **kwargs)
+
     @property
     def netlink(self) -> Any:
         return self._netlink

@@ -111,6 +111,10 @@ class RemoteNode:
     def apply(self, function: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         return self._ask("apply", function_path(function), *args, **kwargs)
 
+    def start(self, factory: Callable[..., Any], *args: Any, **kwargs: Any) -> "RemoteObject":
+        number = self._connection.request("start", self.name, function_path(factory), args, kwargs)
+        return RemoteObject(self._connection, number, f"{factory.__qualname__} on {self.name}")
+
     # what only a node on this machine has
     def _elsewhere(self, what: str) -> HarnessError:
         return HarnessError(f"node {self.name} is on the {self._connection.where}: {what} exists only there (use apply)")
@@ -136,6 +140,108 @@ class RemoteNode:
         return f"RemoteNode({self.name!r}, {self._connection.where})"
 
 
+class RemoteObject:
+    """What a factory made on a worker's node (a probe stream, a capture): its public
+    methods, called there; what they return is plain data."""
+
+    def __init__(self, connection: WorkerConnection, number: int, what: str):
+        self._connection = connection
+        self._number = number
+        self._what = what
+
+    def __getattr__(self, method: str) -> Callable[..., Any]:
+        if method.startswith("_"):
+            raise AttributeError(method)
+
+        def call(*args: Any, **kwargs: Any) -> Any:
+            return self._connection.request("object", self._number, method, args, kwargs)
+
+        return call
+
+    def __repr__(self) -> str:
+        return f"RemoteObject({self._what}, {self._connection.where})"
+
+
+class RemoteDevice:
+    """A WireGuard device a worker's site holds (harness.wg.backends.WgDevice's methods)."""
+
+    def __init__(self, connection: WorkerConnection, name: str, ifname: str, backend: str):
+        self._connection = connection
+        self.name = name
+        self.ifname = ifname
+        self.backend = backend
+
+    def _ask(self, method: str, *args: Any, **kwargs: Any) -> Any:
+        return self._connection.request("device", self.name, method, args, kwargs)
+
+    def for_another_thread(self) -> "RemoteDevice":
+        return self  # requests take turns on the connection
+
+    def configure(self, private_key: bytes, listen_port: int, peers: list) -> None:
+        self._ask("configure", private_key, listen_port, peers)
+
+    def set_private_key(self, private_key: bytes) -> None:
+        self._ask("set_private_key", private_key)
+
+    def update_peers(self, changes: Sequence[Any]) -> None:
+        self._ask("update_peers", list(changes))
+
+    def update_peer(self, public_key: bytes, **settings: Any) -> None:
+        self._ask("update_peer", public_key, **settings)
+
+    def remove_peer(self, public_key: bytes) -> None:
+        self._ask("remove_peer", public_key)
+
+    def set_fwmark(self, mark: int) -> None:
+        self._ask("set_fwmark", mark)
+
+    def set_listen_port(self, port: int) -> None:
+        self._ask("set_listen_port", port)
+
+    def status(self) -> Any:
+        return self._ask("status")
+
+    def close(self) -> None:
+        """Nothing here: the worker's site stops its devices."""
+
+
+class RemoteDeviceSite:
+    """The WireGuard devices of a worker's nodes (harness.wg.site.DeviceSite's methods)."""
+
+    def __init__(self, connection: WorkerConnection, plan: Any):
+        self._connection = connection
+        self._plan = plan
+        self.backends: dict[str, str] = {}
+        self.devices: dict[str, RemoteDevice] = {}
+
+    def _ask(self, method: str, *args: Any, **kwargs: Any) -> Any:
+        return self._connection.request("site", method, args, kwargs)
+
+    def resolve_backends(self, names: Any) -> dict[str, str]:
+        """What the worker's machine runs (its kernel may have WireGuard, ours not)."""
+        return self._ask("resolve_backends", list(names))
+
+    def create(self, backends: dict[str, str]) -> None:
+        self._ask("create", dict(backends))
+        for name, backend in backends.items():
+            self.devices[name] = RemoteDevice(self._connection, name, self._plan.wireguard[name].ifname, backend)
+
+    def wait_ready(self, name: str) -> None:
+        self._ask("wait_ready", name)
+
+    def configure_routing(self, name: str) -> None:
+        self._ask("configure_routing", name)
+
+    def configure_rules(self, name: str) -> None:
+        self._ask("configure_rules", name)
+
+    def recreate(self, name: str, backend: str) -> None:
+        self._ask("recreate", name, backend)
+
+    def close(self) -> None:
+        """Nothing here: the worker stops its devices when the engine closes."""
+
+
 class RemoteEngine:
     """An engine whose network a worker builds (with the worker's own `engine`) and
     changes; the timeline's requests go to it."""
@@ -150,7 +256,12 @@ class RemoteEngine:
         if not self.connection.info:
             self.connection.hello()
         self.connection.request("build", plan, self.engine)
+        self._plan = plan
         self._nodes = {name: RemoteNode(self.connection, name) for name in plan.nodes}
+
+    def device_site(self) -> RemoteDeviceSite:
+        """Where the nodes' WireGuard devices are made: on the worker's machine."""
+        return RemoteDeviceSite(self.connection, self._plan)
 
     def node(self, name: str) -> RemoteNode:
         return self._nodes[name]

@@ -17,6 +17,7 @@ import os
 import signal
 import socket
 import sys
+import tempfile
 import traceback
 from pathlib import Path
 from typing import IO, Any, Callable
@@ -24,6 +25,7 @@ from typing import IO, Any, Callable
 from harness import __version__
 from harness.errors import HarnessError
 from harness.remote.wire import WireError, failure_of, read_frame, write_frame
+from harness.wg.site import DeviceSite
 
 # what the controller may ask of a node and of the engine: the Node and Engine
 # interfaces (harness.engine.base), nothing else
@@ -34,6 +36,11 @@ ENGINE_METHODS = frozenset(
     {"port_addresses", "set_link", "conditions", "detach", "attach", "reroute", "renumber", "flush_nat", "nat_mappings"}
 )
 ENGINE_ATTRIBUTES = frozenset({"down_links"})
+# the WireGuard devices of its nodes (harness.wg.site) and what the fleet asks of each
+SITE_METHODS = frozenset({"resolve_backends", "create", "wait_ready", "configure_routing", "configure_rules", "recreate"})
+DEVICE_METHODS = frozenset(
+    {"configure", "set_private_key", "update_peers", "update_peer", "remove_peer", "set_fwmark", "set_listen_port", "status"}
+)
 
 
 def source_digest() -> str:
@@ -65,6 +72,9 @@ class Worker:
     def __init__(self) -> None:
         self.engine: Any = None
         self.registry: Any = None
+        self.site: Any = None  # its nodes' WireGuard devices
+        self.objects: dict[int, Any] = {}  # what `start` made on a node (probe streams, captures), by id
+        self._next_object = 1
 
     def hello(self, controller_version: str, controller_digest: str) -> dict[str, Any]:
         mine = source_digest()
@@ -84,8 +94,39 @@ class Worker:
         reap()  # crashed runs' leftovers on this host first, as a local run does
         self.registry = RunRegistry(plan.run_id)
         self.registry.watch()  # a SIGKILLed worker is reaped at once, by its watchdog
+        work_dir = Path(tempfile.mkdtemp(prefix=f"wgh-{plan.run_id}-"))  # daemons' logs; 0700
+        self.registry.add_dir(str(work_dir))
         self.engine = make_engine(engine)
         self.engine.build(plan, self.registry)
+        self.site = DeviceSite(plan, self.engine.node, self.registry, work_dir)
+
+    def start(self, name: str, factory: str, args: tuple, kwargs: dict) -> int:
+        """An object made by a harness factory on node `name` (Node.start); its id."""
+        made = named_function(factory)(self._engine().node(name), *args, **kwargs)
+        number, self._next_object = self._next_object, self._next_object + 1
+        self.objects[number] = made
+        return number
+
+    def object_call(self, number: int, method: str, args: tuple, kwargs: dict) -> Any:
+        if method.startswith("_"):
+            raise HarnessError(f"a worker's objects answer public methods only, not {method!r}")
+        # kept after close(): what it gathered is still asked for (a capture's packets)
+        return getattr(self.objects[number], method)(*args, **kwargs)
+
+    def site_call(self, method: str, args: tuple, kwargs: dict) -> Any:
+        if method not in SITE_METHODS:
+            raise HarnessError(f"a worker's device site does not answer {method!r}")
+        return getattr(self._site(), method)(*args, **kwargs)
+
+    def device(self, name: str, method: str, args: tuple, kwargs: dict) -> Any:
+        if method not in DEVICE_METHODS:
+            raise HarnessError(f"a worker's WireGuard device does not answer {method!r}")
+        return getattr(self._site().devices[name], method)(*args, **kwargs)
+
+    def _site(self) -> Any:
+        if self.site is None:
+            raise HarnessError("this worker has built nothing yet")
+        return self.site
 
     def node(self, name: str, method: str, args: tuple, kwargs: dict) -> Any:
         if method not in NODE_METHODS:
@@ -110,9 +151,18 @@ class Worker:
         """Tear down what this worker built; returns what could not be removed."""
         leftovers: list[str] = []
         try:
+            for made in reversed(list(self.objects.values())):  # newest first, as the run context does
+                try:
+                    made.close()
+                except Exception as exc:  # keep going: what it held goes with the namespaces
+                    print(f"wgh worker: closing {type(made).__name__}: {exc}", file=sys.stderr)
+            self.objects.clear()
+            if self.site is not None:
+                self.site.close()
             if self.engine is not None:
                 self.engine.close()
         finally:
+            self.site = None
             self.engine = None
             if self.registry is not None:
                 leftovers = self.registry.release()
@@ -138,6 +188,10 @@ def serve(requests: IO[bytes], replies: IO[bytes]) -> int:
         "node": worker.node,
         "engine": worker.engine_call,
         "engine_attribute": worker.engine_attribute,
+        "site": worker.site_call,
+        "start": worker.start,
+        "object": worker.object_call,
+        "device": worker.device,
         "close": worker.close,
     }
 

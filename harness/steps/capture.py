@@ -9,6 +9,7 @@ scapy's on every frame shape. A pcap is kept on failure."""
 
 from __future__ import annotations
 
+import io
 import socket
 import statistics
 import struct
@@ -167,17 +168,29 @@ class Capture:
     def contains(self, marker: bytes) -> bool:
         return any(marker in frame for _, frame in self.frames)
 
-    def write_pcap(self, path: Path) -> None:
-        from scapy.layers.l2 import Ether
-        from scapy.utils import wrpcap
+    def frame_count(self) -> int:
+        return len(self.frames)
 
-        packets = []
+    def pcap(self) -> bytes:
+        """The frames as a pcap file's bytes (written where the run keeps its artifacts)."""
+        from scapy.layers.l2 import Ether
+        from scapy.utils import PcapWriter
+
+        if not self.frames:  # scapy writes no header without a packet: an empty capture's file
+            return struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 65535, 1)  # pcap v2.4, Ethernet
+        out = io.BytesIO()
+        writer = PcapWriter(out)
         for at, frame in self.frames:
             packet = Ether(frame)
             packet.time = at
-            packets.append(packet)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        wrpcap(str(path), packets)
+            writer.write(packet)
+        writer.flush()
+        return out.getvalue()
+
+
+def start_capture(node: Node, ifname: str) -> Capture:
+    """A started capture on `node`'s `ifname` (Node.start: made and kept where the node is)."""
+    return Capture(node, ifname).start()
 
 
 @dataclass

@@ -95,6 +95,12 @@ class ProbeStream:
             if 0 <= index < len(self.sent) and index not in self.replies:
                 self.replies[index] = now
 
+    def first_answer_since(self, at: float) -> float | None:
+        """The send time (monotonic) of the first probe sent at or after `at` that was
+        answered: the recovery after an event at `at`."""
+        answered = [self.sent[i] for i in sorted(self.replies) if self.sent[i] >= at]
+        return answered[0] if answered else None
+
     def close(self) -> None:
         """Stop without a report (teardown of a scenario that did not stop its probe)."""
         self._stop_sending.set()
@@ -129,3 +135,8 @@ class ProbeStream:
                     report.outage_start = sent[previous + 1] if previous + 1 < len(sent) else None
             previous = i
         return report
+
+
+def start_stream(node: Node, address: str, interval: float = 0.01, timeout: float = 1.0) -> ProbeStream:
+    """A started stream from `node` (Node.start: made and kept where the node is)."""
+    return ProbeStream(node, address, interval, timeout).start()

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import subprocess
 import time
 
 from harness.diagnosis import mtu
@@ -13,7 +12,7 @@ from harness.diagnosis.path import diagnose_path
 from harness.engine.base import Node
 from harness.errors import MissingCapability
 from harness.interrupts import checkpoint
-from harness.processes import stop_children
+from harness.net.nodeprocess import NodeProcess
 from harness.scenario.steps.throughput import Iperf3Args
 from harness.steps.registry import runs
 from harness.steps.result import Measurement, StepResult
@@ -54,9 +53,8 @@ class Iperf3Run:
         self.address = network.plan.target_address(args.from_, args.to, args.via, args.family)
         arrow = "←" if args.reverse else "→"
         self.title = f"iperf3 {args.protocol.upper()} {args.from_} {arrow} {args.to} ({self.address}, {args.via}, {args.seconds:g}s)"
-        self.server = network.popen(
-            args.to, [binary, "-s", "-1", "-p", str(port), "-J"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL
-        )
+        # both ends kept where their nodes are (Node.start): a node may be on another machine
+        self.server = network.node(args.to).start(NodeProcess, [binary, "-s", "-1", "-p", str(port), "-J"])
         checkpoint("iperf3-started", network.plan.run_id)  # never recorded: found by namespace and owner (tests)
         self.client = None
         try:
@@ -74,14 +72,16 @@ class Iperf3Run:
                 argv.append("-R")
             if args.family == 6:
                 argv.append("-6")
-            self.client = network.popen(args.from_, argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True)
+            self.client = network.node(args.from_).start(NodeProcess, argv, capture=True)
         except BaseException:
             self.close()
             raise
 
     def close(self) -> None:
-        """Stop both ends (by PID) if they are still running."""
-        stop_children([p for p in (self.client, self.server) if p is not None])
+        """Stop both ends (by PID, where they run) if they are still running."""
+        for end in (self.client, self.server):
+            if end is not None:
+                end.close()
 
     def finish(self, network, index: int) -> StepResult:
         result = self._collect(network, index)
@@ -107,7 +107,7 @@ class Iperf3Run:
     def _collect(self, network, index: int) -> StepResult:
         args = self.args
         try:
-            out, err = self.client.communicate(timeout=args.seconds + 30)
+            out, err = self.client.communicate(args.seconds + 30)
         finally:
             self.close()
         result = StepResult(index, "iperf3", self.title, False, args.expect)

@@ -1,9 +1,9 @@
 """The run's WireGuard devices: their keys, the two-phase bring-up, and what the
 timeline does to them (restart, key rotation, revoked keys, endpoints, listen ports).
 
-Devices are created inside the nodes an engine built, through the `Node` handles
-only (their netlink socket and netns path): the fleet does not know how a node was
-made. Bring-up is in two phases so that no initiation is sent before its responder
+Devices are made where their nodes are, by that machine's `DeviceSite`
+(harness.wg.site): the fleet decides keys, peers and endpoints and reaches each device
+through its site, so a node on another machine (a worker's site) is driven alike. Bring-up is in two phases so that no initiation is sent before its responder
 listens (a lost first initiation costs REKEY_TIMEOUT, 5 s): `create()` makes every
 device with its key, peers (without endpoints) and addresses; the caller may then
 resolve endpoints given by name; `connect()` sets the endpoints.
@@ -11,40 +11,28 @@ resolve endpoints given by name; `connect()` sets the endpoints.
 
 from __future__ import annotations
 
-import logging
 import secrets
-from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Mapping
+from typing import TYPE_CHECKING, Any, Callable, Iterator, Mapping
 
 from harness import caps
-from harness.backends import BACKENDS, USERSPACE
-from harness.cleanup import RunRegistry
-from harness.errors import MissingCapability
-from harness.net import nlbatch, policy
-from harness.net.linkmove import move_link
+from harness.backends import BACKENDS
 from harness.plan.network import NetworkPlan, PeerPlan
-from harness.processes import stop_children
 from harness.sidebyside import each_after
-from harness.wg import uapi
-from harness.wg.backends import KernelDevice, UserspaceDevice, WgDevice, userspace_argv, wireguard_go_argv
+from harness.wg.backends import WgDevice
 from harness.wg.config import PeerChange, PeerConfig
 from harness.wg.keys import KeyPair
 from harness.wg.status import PeerStatus
 
 if TYPE_CHECKING:
     from harness.configs.export import NodeKeys
-    from harness.engine.base import Node
-
-log = logging.getLogger(__name__)
+    from harness.wg.site import DeviceSite
 
 
 class WireGuardFleet:
-    def __init__(self, plan: NetworkPlan, node: Callable[[str], "Node"], registry: RunRegistry, work_dir: Path, imported_keys: Any = None):
+    def __init__(self, plan: NetworkPlan, site_of: Callable[[str], "DeviceSite"], imported_keys: Any = None):
         self.plan = plan
-        self._node = node
-        self._registry = registry
-        self._work_dir = work_dir
-        self.devices: dict[str, WgDevice] = {}
+        self._site_of = site_of  # the site of a node's device (the machine it is on)
+        self.devices = _Devices(plan, site_of)
         self.keys: dict[str, KeyPair] = {}
         self.previous_keys: dict[str, KeyPair] = {}  # before the last key change, for reuse_old_key
         # preshared keys by the name a file gives them: fresh random ones, in memory only
@@ -67,24 +55,20 @@ class WireGuardFleet:
     def create(self) -> None:
         """Phase 1: every device exists with its key, peers and addresses; no endpoints."""
         plan = self.plan
+        by_site: dict[int, tuple["DeviceSite", list[str]]] = {}
+        for name in plan.wireguard:
+            site = self._site_of(name)
+            by_site.setdefault(id(site), (site, []))[1].append(name)
+        for site, names in by_site.values():
+            self.backends.update(site.resolve_backends(names))  # what that machine has
         for name, wg in plan.wireguard.items():
-            self.backends[name] = caps.resolve_backend(wg.backend)
             imported = self._imported_private.get(name)
             self.keys[name] = KeyPair.from_private(imported) if imported is not None else KeyPair.generate()
             for peer in wg.peers:
                 if peer.preshared_key is not None and peer.preshared_key not in self._preshared:
                     self._preshared[peer.preshared_key] = self._imported_preshared.get(peer.preshared_key) or secrets.token_bytes(32)
-        userspace = [name for name, backend in self.backends.items() if BACKENDS[backend].userspace]
-        if userspace:
-            self._registry.add_sockets([uapi.socket_path(plan.wireguard[n].ifname) for n in userspace])
-        try:
-            for name in plan.wireguard:
-                self._create_device(name, persist=False)
-        finally:
-            self._registry.persist()  # once for all the daemons (see RunRegistry.add_process)
-        for device in self.devices.values():  # started together, awaited together
-            if isinstance(device, UserspaceDevice):
-                device.wait_ready()
+        for site, names in by_site.values():  # daemons started together, awaited together, per machine
+            site.create({name: self.backends[name] for name in names})
         # side by side: a daemon (or the kernel) applying a mesh node's peers spends ~180 µs
         # on each (its key agreement first), and the kernel ~6 µs on each of its routes;
         # what goes through a pyroute2 handle (a full tunnel's rules) stays on this thread
@@ -96,34 +80,6 @@ class WireGuardFleet:
         self.endpoints.update(resolved or {})
         for name in self.plan.wireguard:
             self._set_endpoints(name)
-
-    def _create_device(self, name: str, *, persist: bool = True) -> None:
-        wg = self.plan.wireguard[name]
-        here = self._node(name)
-        # socket_in: born in another node's namespace and moved here; its UDP socket stays there
-        born_in = self._node(wg.socket_node)
-        backend = self.backends[name]
-        if backend == "kernel":
-            self.devices[name] = KernelDevice.create(born_in.netlink, here.netns_path, wg.ifname)
-            if born_in.name != name:
-                move_link(born_in.netlink, wg.ifname, here.netns_path)
-            return
-        if backend == USERSPACE:
-            if wg.userspace is None:
-                raise MissingCapability(f"'{name}' uses the userspace backend, which needs a command: --userspace 'wireguard-go -f {{ifname}}'")
-            argv = userspace_argv(wg.userspace, wg.ifname)
-        else:
-            argv = wireguard_go_argv(wg.ifname)
-        what = f"{backend} ({Path(argv[0]).name})" if backend == USERSPACE else backend
-        self.devices[name] = UserspaceDevice.start(
-            here.netns_path,
-            wg.ifname,
-            argv,
-            self._work_dir,
-            lambda pid: self._registry.add_process(pid, what, persist=persist),
-            backend=backend,
-            socket_namespace=born_in.netns_path if born_in.name != name else None,
-        )
 
     def _peer_configs(self, name: str, with_endpoints: bool = False) -> list[PeerConfig]:
         """The node's peers; with_endpoints for a device that is up and carrying traffic:
@@ -149,8 +105,8 @@ class WireGuardFleet:
 
     def _configure_device(self, name: str) -> None:
         self._configure_peers(self.devices[name], name)
-        self._configure_routing(name)
-        self._configure_rules(name)
+        self._site_of(name).configure_routing(name)
+        self._site_of(name).configure_rules(name)
 
     def _configure_peers(self, device: WgDevice, name: str) -> None:
         """The device's key, listen port, peers (without endpoints) and fwmark."""
@@ -163,27 +119,16 @@ class WireGuardFleet:
         """Peers and routing from a thread of its own (a kernel device's netlink socket
         serves one thread: this one gets its own, closed after)."""
         device = self.devices[name]
-        own = device.for_another_thread() if isinstance(device, KernelDevice) else device
+        own = device.for_another_thread()
         try:
             self._configure_peers(own, name)
         finally:
             if own is not device:
                 own.close()
-        self._configure_routing(name)
-
-    def _configure_routing(self, name: str) -> None:
-        """The device's addresses, its being up, and the routes of its AllowedIPs (raw
-        netlink only: any thread)."""
-        wg = self.plan.wireguard[name]
-        node = self._node(name)
-        policy.prepare(node, wg)
-        index = nlbatch.addresses_and_up(node, [(wg.ifname, wg.addresses, wg.mtu)])[0]
-        policy.install_routes(node, wg, index)
+        self._site_of(name).configure_routing(name)
 
     def _configure_rules(self, name: str) -> None:
-        """A full tunnel's fwmark policy routing, as wg-quick sets it (pyroute2: the
-        thread that owns the node's handle)."""
-        policy.install_rules(self._node(name), self.plan.wireguard[name])
+        self._site_of(name).configure_rules(name)
 
     def _set_endpoints(self, name: str) -> None:
         changes = []
@@ -203,19 +148,12 @@ class WireGuardFleet:
 
     def restart(self, node: str, new_key: bool = False) -> None:
         """Destroy the node's WireGuard interface and create it again (same or new key)."""
-        device = self.devices.pop(node)
-        device.close()
-        if isinstance(device, KernelDevice):
-            ipr = self._node(node).netlink
-            ipr.link("del", index=ipr.link_lookup(ifname=device.ifname)[0])
+        self._site_of(node).recreate(node, self.backends[node])
         old_public = self.keys[node].public
         if new_key:
             self.previous_keys[node] = self.keys[node]
             self.keys[node] = KeyPair.generate()
             self._tell_peers_new_key(node, old_public)
-        self._create_device(node)
-        if isinstance(self.devices[node], UserspaceDevice):
-            self.devices[node].wait_ready()
         self._configure_device(node)
         # as at build time: endpoints only once both sides can answer, so no
         # initiation is lost and costs REKEY_TIMEOUT (5 s)
@@ -305,12 +243,27 @@ class WireGuardFleet:
     # --- teardown ---------------------------------------------------------------------
 
     def close(self) -> None:
-        """Stop every device; failures are logged (the run's registry removes what is left)."""
-        daemons = [d for d in self.devices.values() if isinstance(d, UserspaceDevice)]
-        stop_children([d.process for d in daemons])  # all at once: their shutdowns overlap
-        for device in self.devices.values():
-            try:
-                device.close()
-            except Exception as exc:  # keep going: the registry removes the rest
-                log.warning("closing %s: %s", device.ifname, exc)
-        self.devices.clear()
+        """Stop every device, site by site (the run's registry removes what is left)."""
+        seen: set[int] = set()
+        for name in self.plan.wireguard:
+            site = self._site_of(name)
+            if id(site) not in seen:
+                seen.add(id(site))
+                site.close()
+
+
+class _Devices(Mapping[str, WgDevice]):
+    """The devices by node name, each from its node's site (a read-only view)."""
+
+    def __init__(self, plan: NetworkPlan, site_of: Callable[[str], "DeviceSite"]):
+        self._plan = plan
+        self._site_of = site_of
+
+    def __getitem__(self, name: str) -> WgDevice:
+        return self._site_of(name).devices[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return (name for name in self._plan.wireguard if name in self._site_of(name).devices)
+
+    def __len__(self) -> int:
+        return sum(1 for _ in self)

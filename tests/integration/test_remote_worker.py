@@ -6,6 +6,7 @@ when its connection ends, and (by its watchdog) when it is killed."""
 from __future__ import annotations
 
 import errno
+from pathlib import Path
 import os
 import signal
 import time
@@ -127,3 +128,26 @@ def test_a_worker_leaves_nothing_when_its_controller_is_gone(how):
     while _namespaces(plan.run_id) and time.monotonic() < deadline:
         time.sleep(0.1)
     assert not _namespaces(plan.run_id)
+
+
+# what a node elsewhere must do as a local one does: NAT and keepalive, probe streams
+# through a roam, a capture's leak check, the MTU probe and iperf3, restarts and new keys
+LIBRARY = ["nat.yaml", "roaming.yaml", "wire-check.yaml", "mtu-blackhole.yaml", "peer-restart.yaml", "key-rotation.yaml"]
+
+
+@pytest.mark.parametrize("file", LIBRARY)
+def test_library_scenarios_through_a_worker_give_the_local_verdicts(file, wgh_backend):
+    from harness.results.verdicts import verdicts
+    from harness.scenario.load import load_file
+
+    path = Path(__file__).resolve().parents[2] / "scenarios" / file
+    remote, local = [], []
+    for case in load_file(path):
+        remote.append(run_case(case, backend=wgh_backend, engine_factory=lambda name: RemoteEngine(WorkerConnection(), name)))
+        local.append(run_case(case, backend=wgh_backend))
+    # a case the machine's load made inconclusive on either side says nothing either way
+    unsettled = {r.case.id for r in remote + local if r.status == "inconclusive"}
+    as_run = lambda results: {k: v for k, v in verdicts({"scenarios": [r.to_json() for r in results]}).items() if k not in unsettled}  # noqa: E731
+    assert as_run(remote) == as_run(local), [r.report() for r in remote if r.status != "passed"]
+    assert as_run(remote), "every case was inconclusive: nothing compared"
+    assert all(not r.leftovers and not any(harness_objects({r.run_id}).values()) for r in remote)
