@@ -21,6 +21,7 @@ from typing import Any, Sequence
 from harness.cleanup import RunRegistry
 from harness.context import ContextAccess, RunContext
 from harness.engine.base import Engine, Node
+from harness.engine.place import Here, LocalPlace
 from harness.errors import BuildError, MissingCapability, StepTimeout
 from harness.hostlimits import ensure_inotify_instances, ensure_neighbour_tables, ensure_open_files, ensure_threads
 from harness.interrupts import Interrupted, checkpoint, shielded
@@ -58,6 +59,7 @@ class Network(ContextAccess):
         self._secrets = secrets  # imported files' keys (keys: as-is), for the fleet only
         # the steps' own state: events, and background resources closed at teardown, last first
         self.context = RunContext()
+        self._local_place: LocalPlace | None = None
 
     # --- lifecycle ------------------------------------------------------------------
 
@@ -104,6 +106,16 @@ class Network(ContextAccess):
             raise BuildError("; ".join(f"{'.'.join(map(str, e.path))}: {e}" for e in exc.errors)) from exc
         except Exception as exc:
             raise BuildError(f"building the network failed: {type(exc).__name__}: {exc}") from exc
+
+    def place(self, node: str) -> Any:
+        """Where `node` is (harness.engine.place): the engine's place for a node on
+        another machine, else this machine."""
+        remote = getattr(self.engine, "place", None)
+        if remote is not None:
+            return remote()
+        if self._local_place is None:
+            self._local_place = LocalPlace(Here(self.node, self.registry, self.work_dir))
+        return self._local_place
 
     def _device_site(self) -> DeviceSite:
         """Where the devices are made: the engine's own site when its nodes are on

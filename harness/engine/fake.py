@@ -20,6 +20,7 @@ from pyroute2.netlink.exceptions import NetlinkError
 
 from harness.context import ContextAccess, RunContext
 from harness.endpoint import format_endpoint
+from harness.engine.place import Here, LocalPlace
 from harness.net.conntrack import UdpMapping
 from harness.net.echo import SO_TIMESTAMPNS
 from harness.net.queries import NetlinkQueries
@@ -290,6 +291,10 @@ class FakeNetwork(ContextAccess):
 
     def node(self, name: str) -> FakeNode:
         return self.engine.node(name)
+
+    def place(self, node: str) -> LocalPlace:
+        """Every fake node is here (no run record, no work directory: nothing is made)."""
+        return LocalPlace(Here(self.node, None, None))  # type: ignore[arg-type]
 
     def run(self, node: str, argv: Sequence[str], *, timeout: float = 30.0) -> subprocess.CompletedProcess:
         return self.node(node).run(argv, timeout=timeout)

@@ -118,7 +118,12 @@ def resolve_in(network: Any, node: str, name: str, *, attempts: int = ATTEMPTS) 
     if found is None:  # validation makes this unreachable for planned endpoints
         raise DnsError(f"'{node}' reaches no DNS server for {name}")
     server, address = found
-    return Resolution(name, server, address, resolve(network.node(node).netns_path, address, name, attempts=attempts))
+    return Resolution(name, server, address, network.node(node).apply(resolve_from, address, name, attempts))
+
+
+def resolve_from(node: Any, server: Address, name: str, attempts: int = ATTEMPTS) -> Answer:
+    """resolve() from inside `node`, where it is (Node.apply)."""
+    return resolve(node.netns_path, server, name, attempts=attempts)
 
 
 # --- dnsmasq ---------------------------------------------------------------------
@@ -144,34 +149,67 @@ def dnsmasq_argv(binary: str, listen: Sequence[Address], hosts_path: Path, log_p
     return argv
 
 
-class DnsServer:
-    """A dnsmasq process in one node's namespace, and the records it serves."""
+class DnsService:
+    """A `dns:` node's server as the run sees it: the records it serves, and the server
+    itself where the node is (its place: this machine or a worker's)."""
 
     def __init__(self, network: Any, node: str):
+        if shutil.which("dnsmasq") is None:  # the common case, said before anything starts
+            raise MissingCapability(f"'{node}' runs a DNS server, but dnsmasq is not installed: apt-get install dnsmasq-base")
+        self.node = node
+        self.artifacts_dir = network.artifacts_dir
+        self.records = records_for(network, node)
+        listen = tuple(a.ip for p in network.plan.ports[node] for a in network.engine.port_addresses(p))
+        self.server = network.place(node).start(DnsServer, node, listen, self.records, network.plan.run_id)
+
+    def wait_ready(self, timeout: float = 10.0) -> None:
+        self.server.wait_ready(timeout)
+
+    def update(self, records: dict[str, tuple[Address, ...]], timeout: float = 3.0) -> None:
+        self.server.update(records, timeout)
+        self.records = records
+
+    def pid(self) -> int:
+        return self.server.pid()
+
+    def close(self) -> None:
+        """Stop the server; its query log goes among the run's artifacts."""
+        log = self.server.query_log()
+        self.server.close()
+        if self.artifacts_dir is not None and log:
+            self.artifacts_dir.mkdir(parents=True, exist_ok=True)
+            (self.artifacts_dir / f"dnsmasq-{self.node}.log").write_text(log)
+
+
+class DnsServer:
+    """A dnsmasq process in one node's namespace, and the records it serves (made and
+    kept where the node is: Place.start)."""
+
+    def __init__(self, here: Any, node: str, listen: tuple[Address, ...], records: dict[str, tuple[Address, ...]], run_id: str):
         binary = shutil.which("dnsmasq")
         if binary is None:
             raise MissingCapability(f"'{node}' runs a DNS server, but dnsmasq is not installed: apt-get install dnsmasq-base")
-        self.network = network
         self.node = node
-        self.namespace = network.node(node).netns_path
-        self.listen = tuple(a.ip for p in network.plan.ports[node] for a in network.engine.port_addresses(p))
-        self.directory = Path(tempfile.mkdtemp(prefix=f"wgh-{network.plan.run_id}-dns-{node}-"))
-        network.registry.add_dir(str(self.directory))
+        self.namespace = here.node(node).netns_path
+        self.listen = listen
+        registry = here.registry
+        self.directory = Path(tempfile.mkdtemp(prefix=f"wgh-{run_id}-dns-{node}-"))
+        registry.add_dir(str(self.directory))
         # dnsmasq drops to user nobody after start and re-reads the hosts file as nobody
         self.directory.chmod(0o755)
         self.hosts_path = self.directory / "hosts"
         self.log_path = self.directory / f"dnsmasq-{node}.log"
-        self.records = records_for(network, node)
+        self.records = records
         self._write(self.records)
         argv = dnsmasq_argv(binary, self.listen, self.hosts_path, self.log_path)
         # dnsmasq drops privileges, which clears PR_SET_PDEATHSIG: a watchdog makes it die with us
-        network.registry.watch()
+        registry.watch()
         # started and recorded as one: a Ctrl-C between the two would leave a dnsmasq that
         # nothing records, and without PDEATHSIG nothing stops
         with held("starting dnsmasq"), open(self.directory / "stderr.txt", "wb") as stderr:
             self.process = nsexec.popen(self.namespace, argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=stderr)
-            checkpoint("dnsmasq-started", network.plan.run_id)  # a SIGKILL here leaves it unrecorded (tests)
-            network.registry.add_process(self.process.pid, "dnsmasq")
+            checkpoint("dnsmasq-started", run_id)  # a SIGKILL here leaves it unrecorded (tests)
+            registry.add_process(self.process.pid, "dnsmasq")
 
     def _write(self, records: dict[str, tuple[Address, ...]]) -> None:
         tmp = self.hosts_path.with_suffix(".tmp")
@@ -233,12 +271,18 @@ class DnsServer:
                 pass
         return " | ".join(t for t in texts if t)[-1500:] or "(no output)"
 
+    def pid(self) -> int:
+        return self.process.pid
+
+    def query_log(self) -> str:
+        """What dnsmasq logged (its queries), '' if nothing."""
+        try:
+            return self.log_path.read_text(errors="replace")
+        except OSError:
+            return ""
+
     def close(self) -> None:
         stop_children([self.process])  # one that will not die: the registry's release tries again, by PID
-        artifacts = self.network.artifacts_dir
-        if artifacts is not None and self.log_path.exists() and self.log_path.stat().st_size:
-            artifacts.mkdir(parents=True, exist_ok=True)
-            shutil.copy(self.log_path, artifacts / self.log_path.name)
         shutil.rmtree(self.directory, ignore_errors=True)
 
 
@@ -261,7 +305,7 @@ def records_for(network: Any, server: str) -> dict[str, tuple[Address, ...]]:
     return {name: current_addresses(network, target) for name, target in network.plan.nodes[server].dns.items()}
 
 
-def servers(network: Any) -> list[DnsServer]:
+def servers(network: Any) -> list[DnsService]:
     return [s for key, s in network.services.items() if key.startswith(SERVICE_PREFIX)]
 
 
@@ -270,7 +314,7 @@ def start_servers(network: Any) -> None:
     started = []
     for node in dns_servers(network.plan):
         dnswire.load()  # not inside wait_ready's deadline
-        server = DnsServer(network, node)
+        server = DnsService(network, node)
         network.services[SERVICE_PREFIX + node] = server  # registered at once: teardown stops it
         started.append(server)
     for server in started:  # started together, awaited together

@@ -162,6 +162,24 @@ class RemoteObject:
         return f"RemoteObject({self._what}, {self._connection.where})"
 
 
+class RemotePlace:
+    """A worker's machine as a place (harness.engine.place): functions applied there,
+    objects kept there."""
+
+    def __init__(self, connection: WorkerConnection):
+        self._connection = connection
+
+    def apply(self, function: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        return self._connection.request("place_apply", function_path(function), args, kwargs)
+
+    def start(self, factory: Callable[..., Any], *args: Any, **kwargs: Any) -> RemoteObject:
+        number = self._connection.request("place_start", function_path(factory), args, kwargs)
+        return RemoteObject(self._connection, number, factory.__qualname__)
+
+    def __repr__(self) -> str:
+        return f"RemotePlace({self._connection.where})"
+
+
 class RemoteDevice:
     """A WireGuard device a worker's site holds (harness.wg.backends.WgDevice's methods)."""
 
@@ -251,6 +269,7 @@ class RemoteEngine:
         self.connection = connection
         self.engine = engine
         self._nodes: dict[str, RemoteNode] = {}
+        self._place: RemotePlace | None = None
 
     def build(self, plan: Any, registry: Any) -> None:
         if not self.connection.info:
@@ -258,6 +277,12 @@ class RemoteEngine:
         self.connection.request("build", plan, self.engine)
         self._plan = plan
         self._nodes = {name: RemoteNode(self.connection, name) for name in plan.nodes}
+
+    def place(self) -> RemotePlace:
+        """The worker's machine, where every node of this engine is."""
+        if self._place is None:
+            self._place = RemotePlace(self.connection)
+        return self._place
 
     def device_site(self) -> RemoteDeviceSite:
         """Where the nodes' WireGuard devices are made: on the worker's machine."""

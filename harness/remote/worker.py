@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import IO, Any, Callable
 
 from harness import __version__
+from harness.engine.place import Here
 from harness.errors import HarnessError
 from harness.remote.wire import WireError, failure_of, read_frame, write_frame
 from harness.wg.site import DeviceSite
@@ -73,6 +74,7 @@ class Worker:
         self.engine: Any = None
         self.registry: Any = None
         self.site: Any = None  # its nodes' WireGuard devices
+        self.here: Here | None = None  # its nodes, run record and work directory (harness.engine.place)
         self.objects: dict[int, Any] = {}  # what `start` made on a node (probe streams, captures), by id
         self._next_object = 1
 
@@ -99,13 +101,29 @@ class Worker:
         self.engine = make_engine(engine)
         self.engine.build(plan, self.registry)
         self.site = DeviceSite(plan, self.engine.node, self.registry, work_dir)
+        self.here = Here(self.engine.node, self.registry, work_dir)
 
-    def start(self, name: str, factory: str, args: tuple, kwargs: dict) -> int:
-        """An object made by a harness factory on node `name` (Node.start); its id."""
-        made = named_function(factory)(self._engine().node(name), *args, **kwargs)
+    def place_apply(self, function: str, args: tuple, kwargs: dict) -> Any:
+        """`function(here, ...)` on this machine (Place.apply)."""
+        return named_function(function)(self._here(), *args, **kwargs)
+
+    def place_start(self, factory: str, args: tuple, kwargs: dict) -> int:
+        """An object `factory(here, ...)` made and kept on this machine (Place.start); its id."""
+        return self._keep(named_function(factory)(self._here(), *args, **kwargs))
+
+    def _here(self) -> Here:
+        if self.here is None:
+            raise HarnessError("this worker has built nothing yet")
+        return self.here
+
+    def _keep(self, made: Any) -> int:
         number, self._next_object = self._next_object, self._next_object + 1
         self.objects[number] = made
         return number
+
+    def start(self, name: str, factory: str, args: tuple, kwargs: dict) -> int:
+        """An object made by a harness factory on node `name` (Node.start); its id."""
+        return self._keep(named_function(factory)(self._engine().node(name), *args, **kwargs))
 
     def object_call(self, number: int, method: str, args: tuple, kwargs: dict) -> Any:
         if method.startswith("_"):
@@ -163,6 +181,7 @@ class Worker:
                 self.engine.close()
         finally:
             self.site = None
+            self.here = None
             self.engine = None
             if self.registry is not None:
                 leftovers = self.registry.release()
@@ -190,6 +209,8 @@ def serve(requests: IO[bytes], replies: IO[bytes]) -> int:
         "engine_attribute": worker.engine_attribute,
         "site": worker.site_call,
         "start": worker.start,
+        "place_apply": worker.place_apply,
+        "place_start": worker.place_start,
         "object": worker.object_call,
         "device": worker.device,
         "close": worker.close,

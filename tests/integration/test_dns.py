@@ -68,7 +68,7 @@ def test_dnsmasq_is_confined_resolution_happens_inside_and_records_follow(wgh_ne
 
     net = wgh_network(yaml.safe_load(TOPOLOGY))
     (server,) = dns.servers(net)
-    pid = server.process.pid
+    pid = server.pid()
     # inside the isp node's namespace, as user nobody, bound to isp's addresses only
     assert os.stat(f"/proc/{pid}/ns/net").st_ino == os.stat(nsexec.netns_path(net.node("isp").netns_path)).st_ino
     uids = next(line for line in Path(f"/proc/{pid}/status").read_text().splitlines() if line.startswith("Uid:")).split()[1:]

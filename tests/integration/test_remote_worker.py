@@ -131,8 +131,11 @@ def test_a_worker_leaves_nothing_when_its_controller_is_gone(how):
 
 
 # what a node elsewhere must do as a local one does: NAT and keepalive, probe streams
-# through a roam, a capture's leak check, the MTU probe and iperf3, restarts and new keys
-LIBRARY = ["nat.yaml", "roaming.yaml", "wire-check.yaml", "mtu-blackhole.yaml", "peer-restart.yaml", "key-rotation.yaml"]
+# through a roam, a capture's leak check, the MTU probe and iperf3, restarts and new keys,
+# a DNS server and endpoints by name, reach across a LAN
+LIBRARY = [
+    "nat.yaml", "roaming.yaml", "wire-check.yaml", "mtu-blackhole.yaml", "peer-restart.yaml", "key-rotation.yaml", "dns-endpoint.yaml", "lan.yaml",
+]
 
 
 @pytest.mark.parametrize("file", LIBRARY)
