@@ -473,10 +473,20 @@ def cmd_worker(args: argparse.Namespace) -> int:
     return serve()
 
 
-@loads("harness.cleanup")
+@loads("harness.cleanup", "harness.hosts.inventory", "harness.hosts.clean")
 def cmd_clean(args: argparse.Namespace) -> int:
     from harness.cleanup import reap
 
+    inventory = None
+    if args.hosts or os.environ.get("WGH_HOSTS"):  # read first: a wrong file cleans nothing
+        from harness.errors import ScenarioError
+        from harness.hosts.inventory import from_environment, load_inventory
+
+        try:
+            inventory = load_inventory(args.hosts) if args.hosts else from_environment()
+        except ScenarioError as exc:
+            print(f"wgh clean: {exc}", file=sys.stderr)
+            return EXIT_INVALID
     report = reap(sweep=True)
     if report.empty and not report.failures:
         print("nothing to clean")
@@ -488,7 +498,15 @@ def cmd_clean(args: argparse.Namespace) -> int:
                 print(f"{what}: {', '.join(items)}")
         for failure in report.failures:
             print(f"could not remove: {failure}", file=sys.stderr)
-    return EXIT_FAILED if report.failures else EXIT_OK
+    failed = bool(report.failures)
+    if inventory is not None:
+        from harness.hosts.clean import clean_hosts
+
+        for host in clean_hosts(inventory):
+            for line in host.lines():
+                print(line, file=sys.stdout if host.ok else sys.stderr)
+            failed = failed or not host.ok
+    return EXIT_FAILED if failed else EXIT_OK
 
 
 def _positive_int(text: str) -> int:
@@ -719,7 +737,12 @@ def build_parser() -> argparse.ArgumentParser:
     validate.set_defaults(func=cmd_validate)
 
     sub.add_parser("doctor", help="what this host can do, and how to get what it lacks").set_defaults(func=cmd_doctor)
-    sub.add_parser("clean", help="remove what crashed runs left behind").set_defaults(func=cmd_clean)
+    clean = sub.add_parser("clean", help="remove what crashed runs left behind (here, and on --hosts)")
+    clean.add_argument(
+        "--hosts", metavar="FILE", default=None,
+        help="also on every host of this inventory, over SSH (default: the file WGH_HOSTS names, if set)",
+    )
+    clean.set_defaults(func=cmd_clean)
     sub.add_parser("schema", help="print the scenario JSON Schema").set_defaults(func=cmd_schema)
     sub.add_parser(
         "worker",

@@ -10,7 +10,7 @@ field of any mistake (pure).
         identity: ~/.ssh/wgh_ed25519           # the key ssh offers (default: ssh's own)
         known_hosts: ~/.ssh/known_hosts        # where its host key is checked (default: ssh's own)
         underlay: 192.0.2.11                   # where the other hosts reach it (VXLAN); default: address
-        command: /opt/wgharness/.venv/bin/wgh worker   # how the worker starts there
+        wgh: /opt/wgharness/.venv/bin/wgh      # the harness there (default: wgh on its PATH)
         ssh_options: {ConnectTimeout: "5"}     # any other ssh -o option
 
 Nothing is ever asked interactively: BatchMode is forced, and a host key must already
@@ -31,9 +31,9 @@ from harness.errors import Problem, ScenarioError
 from harness.scenario.yamlsource import SourceDoc, decode_text, parse_yaml
 
 ENV_VAR = "WGH_HOSTS"
-DEFAULT_COMMAND = ("wgh", "worker")
+DEFAULT_WGH = ("wgh",)
 HOST_NAME = re.compile(r"[a-z][a-z0-9-]{0,30}")  # becomes part of names and of a prefix
-FIELDS = {"address", "user", "port", "identity", "known_hosts", "underlay", "command", "ssh_options"}
+FIELDS = {"address", "user", "port", "identity", "known_hosts", "underlay", "wgh", "ssh_options"}
 # options the harness sets itself: a file may not turn them off
 FORCED_OPTIONS = {"batchmode", "stricthostkeychecking", "controlmaster", "controlpath", "controlpersist"}
 SSH_OPTION = re.compile(r"[A-Za-z][A-Za-z0-9]*")
@@ -48,8 +48,12 @@ class Host:
     identity: str | None = None
     known_hosts: str | None = None
     underlay: str | None = None  # the IP the other hosts' tunnels reach it at
-    command: tuple[str, ...] = DEFAULT_COMMAND
+    wgh: tuple[str, ...] = DEFAULT_WGH  # how the harness is run there (a path, or an interpreter and a module)
     ssh_options: tuple[tuple[str, str], ...] = ()
+
+    def command(self, *words: str) -> tuple[str, ...]:
+        """`wgh WORDS...` there (`worker`, `clean`)."""
+        return self.wgh + words
 
 
 @dataclass(frozen=True)
@@ -138,16 +142,16 @@ def _host(doc: SourceDoc, name: Any, settings: Any, problems: list[Problem]) -> 
     underlay = settings.get("underlay", _ip_or_none(address))
     if "underlay" in settings and _ip_or_none(underlay) is None:
         problems.append(doc.problem(at + ("underlay",), "an IP address (the other hosts' tunnels are sent to it)"))
-    command = settings.get("command", None)
-    words: tuple[str, ...] = DEFAULT_COMMAND
+    command = settings.get("wgh", None)
+    words: tuple[str, ...] = DEFAULT_WGH
     if command is not None:
         if not isinstance(command, str) or not command.strip():
-            problems.append(doc.problem(at + ("command",), "the command that starts the worker there, e.g. `/opt/wgharness/.venv/bin/wgh worker`"))
+            problems.append(doc.problem(at + ("wgh",), "how to run the harness there, e.g. `/opt/wgharness/.venv/bin/wgh`"))
         else:
             try:
                 words = tuple(shlex.split(command))
             except ValueError as exc:
-                problems.append(doc.problem(at + ("command",), f"not a command line: {exc}"))
+                problems.append(doc.problem(at + ("wgh",), f"not a command line: {exc}"))
     options: list[tuple[str, str]] = []
     raw_options = settings.get("ssh_options", {}) or {}
     if not isinstance(raw_options, dict):

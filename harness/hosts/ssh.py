@@ -111,7 +111,7 @@ class HostConnection:
     def worker(self) -> WorkerConnection:
         """The harness's worker on the host, its frames over this connection; its
         version is checked before anything else."""
-        connection = WorkerConnection(session_argv(self.host, self.control_path, self.host.command, ssh=self.ssh), where=f"host {self.host.name}")
+        connection = WorkerConnection(session_argv(self.host, self.control_path, self.host.command("worker"), ssh=self.ssh), where=f"host {self.host.name}")
         try:
             connection.hello()
         except BaseException:

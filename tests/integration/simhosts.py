@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Iterator
 
 import pytest
+import yaml
 
 from harness.cleanup import RunRegistry
 from harness.hosts.inventory import Host, Inventory
@@ -56,7 +57,7 @@ def _keygen(path: Path) -> str:
 
 
 @contextmanager
-def simulated_hosts(names: list[str], worker_command: tuple[str, ...] | None = None) -> Iterator[Inventory]:
+def simulated_hosts(names: list[str]) -> Iterator[Inventory]:
     """An inventory of `names`, each a namespace with its sshd behind ProxyCommand."""
     need_sshd()
     Path("/run/sshd").mkdir(mode=0o755, exist_ok=True)  # sshd's privilege separation directory
@@ -69,7 +70,7 @@ def simulated_hosts(names: list[str], worker_command: tuple[str, ...] | None = N
         client_public = _keygen(client_key)
         (private / "authorized_keys").write_text(client_public + "\n")
         known_hosts = private / "known_hosts"
-        command = worker_command or (str(Path(sys.executable).parent / "wgh"), "worker")
+        wgh = (str(Path(sys.executable).parent / "wgh"),)  # this checkout's, as install.sh puts it there
         physical = namespace_name(run_id, "phys")
         namespaces = {name: namespace_name(run_id, f"host-{name}") for name in names}
         registry.add_namespaces([physical, *namespaces.values()])
@@ -100,9 +101,17 @@ def simulated_hosts(names: list[str], worker_command: tuple[str, ...] | None = N
                 proxy = shlex.join(["nsenter", f"--net={nsexec.netns_path(namespaces[name])}", SSHD, "-i", "-f", str(private / f"sshd-{name}.conf")])
                 hosts[name] = Host(
                     name, name, identity=str(client_key), known_hosts=str(known_hosts), underlay=underlay,
-                    command=command, ssh_options=(("ProxyCommand", proxy),),
+                    wgh=wgh, ssh_options=(("ProxyCommand", proxy),),
                 )
-        yield Inventory("<simulated>", hosts)
+        inventory_file = private / "hosts.yaml"  # as a user writes one (for the CLI's --hosts)
+        inventory_file.write_text(yaml.safe_dump({"hosts": {
+            name: {
+                "address": host.address, "identity": host.identity, "known_hosts": host.known_hosts,
+                "underlay": host.underlay, "wgh": shlex.join(host.wgh), "ssh_options": dict(host.ssh_options),
+            }
+            for name, host in hosts.items()
+        }}))
+        yield Inventory(str(inventory_file), hosts)
     finally:
         leftovers = registry.release()
         assert not leftovers, leftovers

@@ -8,10 +8,12 @@ from __future__ import annotations
 import os
 import signal
 import time
+from pathlib import Path
 
 import pytest
 
 from harness.hosts.ssh import HostConnection, SshError
+from harness.processes import command_lines
 from harness.remote.client import RemoteEngine
 from harness.run import run_case
 from harness.scenario.load import load_data
@@ -85,3 +87,61 @@ def test_an_unknown_host_key_is_refused_with_sshs_words(tmp_path):
         with pytest.raises(SshError, match="Host key verification failed"):
             refused.open(timeout=20)
         assert not refused.control_dir.exists() and refused.master is None
+
+
+def _processes_of_run(run_id: str) -> list[tuple[int, str]]:
+    """(pid, what) of a run's worker-side processes: its watchdog (which names the run's
+    record) and the worker (found through its namespaces' owner: the record's pid)."""
+    found = []
+    for pid, argv in command_lines():
+        line = " ".join(argv)
+        if "harness.watchdog" in line and f"{run_id}.json" in line:
+            found.append((pid, "watchdog"))
+    return found
+
+
+# alone: any run's build reaps crashed runs first, and these are crashed runs on
+# purpose (simulated hosts share this kernel): no other test may build meanwhile
+@pytest.mark.alone
+def test_wgh_clean_on_each_host_removes_what_a_dead_worker_and_its_watchdog_left():
+    """Worst case: the worker and its watchdog both SIGKILLed (the host's OOM killer,
+    say). Each host's own `wgh clean`, run over SSH, removes its leftovers and says so."""
+    from harness.hosts.clean import clean_hosts
+    from harness.hosts.inventory import load_inventory
+
+    with simulated_hosts(["alpha", "beta"]) as inventory:
+        plans, opened = {}, []
+        for name in ("alpha", "beta"):  # both built before either dies: a build reaps dead runs
+            _, plans[name] = _plan()
+            connection = HostConnection(inventory.hosts[name]).open()
+            worker = connection.worker()
+            RemoteEngine(worker).build(plans[name], None)
+            opened.append((name, connection, worker))
+        for name, connection, worker in opened:
+            for pid, _ in _processes_of_run(plans[name].run_id):
+                os.kill(pid, signal.SIGKILL)  # the watchdog first: else it reaps at once
+            os.kill(worker.info["pid"], signal.SIGKILL)
+            worker.close(timeout=5)
+            connection.close()
+            assert _namespaces(plans[name].run_id)
+        reports = {r.host: r for r in clean_hosts(load_inventory(inventory.file))}
+        assert all(r.ok for r in reports.values()), reports
+        # simulated hosts share this kernel: the first host's clean may reap both runs
+        reaped = " ".join(r.report for r in reports.values())
+        assert plans["alpha"].run_id in reaped and plans["beta"].run_id in reaped
+        assert not _namespaces(plans["alpha"].run_id) and not _namespaces(plans["beta"].run_id)
+
+
+def test_wgh_clean_hosts_names_a_host_it_cannot_reach_and_a_wrong_inventory(tmp_path, wgh_cli):
+    with simulated_hosts(["alpha"]) as inventory:
+        done = wgh_cli("clean", "--hosts", inventory.file, timeout=120)
+        assert done.returncode == 0 and "host alpha: " in done.stdout, done.stderr
+        broken = tmp_path / "hosts.yaml"
+        text = Path(inventory.file).read_text().replace(inventory.hosts["alpha"].known_hosts, str(tmp_path / "empty"))
+        (tmp_path / "empty").write_text("")
+        broken.write_text(text)
+        done = wgh_cli("clean", "--hosts", str(broken), timeout=120)
+        assert done.returncode == 1 and "host alpha: not cleaned" in done.stderr and "Host key verification failed" in done.stderr
+    (tmp_path / "wrong.yaml").write_text("hosts:\n  alpha: {port: 0}\n")
+    done = wgh_cli("clean", "--hosts", str(tmp_path / "wrong.yaml"), timeout=60)
+    assert done.returncode == 2 and "wrong.yaml:2" in done.stderr and "hosts.alpha.port" in done.stderr

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from harness.errors import ScenarioError
-from harness.hosts.inventory import DEFAULT_COMMAND, Host, from_environment, load_inventory, parse_inventory
+from harness.hosts.inventory import DEFAULT_WGH, Host, from_environment, load_inventory, parse_inventory
 from harness.hosts.ssh import master_argv, session_argv
 
 GOOD = """\
@@ -21,7 +21,7 @@ hosts:
     identity: ~/.ssh/wgh_ed25519
     known_hosts: /etc/wgh/known_hosts
     underlay: 192.0.2.11
-    command: /opt/wgharness/.venv/bin/wgh worker
+    wgh: /opt/wgharness/.venv/bin/wgh
     ssh_options: {ConnectTimeout: 5, ProxyJump: bastion}
   gamma: {}
 """
@@ -33,9 +33,9 @@ def test_hosts_with_defaults_and_every_field():
     alpha, beta, gamma = (inventory.hosts[n] for n in inventory.names)
     assert alpha == Host("alpha", "192.0.2.10", underlay="192.0.2.10")  # root, port 22, `wgh worker`
     assert beta.port == 2222 and beta.user == "admin" and beta.underlay == "192.0.2.11"
-    assert beta.command == ("/opt/wgharness/.venv/bin/wgh", "worker")
+    assert beta.command("worker") == ("/opt/wgharness/.venv/bin/wgh", "worker")
     assert beta.ssh_options == (("ConnectTimeout", "5"), ("ProxyJump", "bastion"))
-    assert gamma.address == "gamma" and gamma.underlay is None and gamma.command == DEFAULT_COMMAND
+    assert gamma.address == "gamma" and gamma.underlay is None and gamma.wgh == DEFAULT_WGH and gamma.command("clean") == ("wgh", "clean")
 
 
 @pytest.mark.parametrize(
@@ -48,7 +48,7 @@ def test_hosts_with_defaults_and_every_field():
         ("hosts:\n  a: {address: -oProxyCommand=x}\n", "hosts.yaml:2 hosts.a.address", "not an option"),
         ("hosts:\n  a:\n    ssh_options: {BatchMode: 'no'}\n", "hosts.yaml:3 hosts.a.ssh_options.BatchMode", "the harness's own"),
         ("hosts:\n  a:\n    ssh_options: {StrictHostKeyChecking: accept-new}\n", "hosts.a.ssh_options.StrictHostKeyChecking", "known host keys only"),
-        ("hosts:\n  a: {command: \"wgh 'worker\"}\n", "hosts.a.command", "not a command line"),
+        ("hosts:\n  a: {wgh: \"/opt/wgh 'x\"}\n", "hosts.a.wgh", "not a command line"),
         ("hosts:\n  a: {underlay: 10.0.0.1}\n  b: {underlay: 10.0.0.1}\n", "hosts.b.underlay", "a's underlay address too"),
         ("nodes: {}\n", "hosts.yaml:1", "one key, `hosts:`"),
         ("hosts: {}\n", "hosts.yaml:1 hosts", "maps each host's name"),
