@@ -1,0 +1,91 @@
+"""Placing a topology's nodes on several hosts (pure)."""
+
+from __future__ import annotations
+
+import pytest
+
+from harness.plan.network import build_plan
+from harness.plan.placement import PlacementError, place
+from harness.scenario.load import load_data
+
+HOSTS = ["alpha", "beta", "gamma"]
+
+
+def plan_of(spec: dict):
+    (case,) = load_data(spec)
+    return build_plan(case.spec, "t00001", "wireguard-go", None)
+
+
+def hub(spokes: int) -> dict:
+    return {
+        "nodes": {"hub": {"router": True}, "peer": {"count": spokes}},
+        "links": [{"ends": ["peer", "hub"]}],
+        "wireguard": {"hub": {"peers": {"peer": {}}}, "peer": {"peers": {"hub": {"endpoint": "hub"}}}},
+    }
+
+
+def test_a_hub_is_balanced_and_keeps_a_full_share_of_its_spokes():
+    plan = plan_of(hub(300))
+    placement = place(plan, HOSTS)
+    sizes = [len(placement.nodes_on(h)) for h in HOSTS]
+    assert sizes == [101, 101, 99]  # none above an even share, rounded up
+    assert placement.host_of["hub"] == "alpha"
+    assert len(placement.crossing(plan)) == 200  # the spokes on beta and gamma reach the hub by tunnel
+    assert placement.describe()[0] == "alpha: hub, peer1…peer100 (101 nodes)"
+    assert placement.describe()[1] == "beta: peer101…peer201 (101 nodes)"
+
+
+def test_peer_pairs_and_their_links_stay_together_when_the_balance_allows():
+    nodes = {f"{side}{i}": {} for i in range(1, 7) for side in "xy"}
+    spec = {
+        "nodes": nodes,
+        "links": [{"ends": [f"x{i}", f"y{i}"]} for i in range(1, 7)],
+        "wireguard": {
+            **{f"x{i}": {"peers": {f"y{i}": {"endpoint": f"y{i}"}}} for i in range(1, 7)},
+            **{f"y{i}": {} for i in range(1, 7)},
+        },
+    }
+    plan = plan_of(spec)
+    placement = place(plan, HOSTS)
+    assert all(placement.host_of[f"x{i}"] == placement.host_of[f"y{i}"] for i in range(1, 7))
+    assert placement.crossing(plan) == [] and sorted(len(placement.nodes_on(h)) for h in HOSTS) == [4, 4, 4]
+
+
+def test_a_nat_keeps_the_nodes_behind_it():
+    spec = {
+        "nodes": {"server": {}, "home": {"nat": {"outside": "server"}}, "client": {}, "other": {}, "far": {}, "r": {"router": True}},
+        "links": [{"ends": ["client", "home"]}, {"ends": ["home", "server"]}, {"ends": ["other", "r"]}, {"ends": ["r", "far"]}],
+    }
+    placement = place(plan_of(spec), ["alpha", "beta"])
+    assert placement.host_of["client"] == placement.host_of["home"]
+
+
+def test_a_lan_is_never_split_and_placing_it_apart_by_hand_is_refused():
+    spec = {
+        "nodes": {"a": {}, "b": {}, "c": {}, "d": {}},
+        "lans": [{"name": "office", "members": ["a", "b", "c"]}],
+        "links": [{"ends": ["c", "d"]}],
+    }
+    plan = plan_of(spec)
+    placement = place(plan, ["alpha", "beta"])
+    assert len({placement.host_of[n] for n in "abc"}) == 1
+    with pytest.raises(PlacementError, match="must share a host.*a on alpha, b on beta"):
+        place(plan, ["alpha", "beta"], {"a": "alpha", "b": "beta"})
+
+
+def test_nodes_placed_by_hand_stay_and_bad_names_are_refused():
+    plan = plan_of(hub(8))
+    placement = place(plan, HOSTS, {"hub": "gamma", "peer1": "beta"})
+    assert placement.host_of["hub"] == "gamma" and placement.host_of["peer1"] == "beta"
+    assert sorted(len(placement.nodes_on(h)) for h in HOSTS) == [3, 3, 3]
+    with pytest.raises(PlacementError, match="not among the hosts"):
+        place(plan, HOSTS, {"hub": "delta"})
+    with pytest.raises(PlacementError, match="does not have: nobody"):
+        place(plan, HOSTS, {"nobody": "alpha"})
+    with pytest.raises(PlacementError, match="no hosts"):
+        place(plan, [])
+
+
+def test_the_same_plan_and_hosts_give_the_same_placement():
+    plan = plan_of(hub(50))
+    assert place(plan, HOSTS) == place(plan, HOSTS)
