@@ -68,9 +68,11 @@ class RunRecord:
 class RunRegistry:
     """The record of one live run. Every add is persisted before the caller creates the object."""
 
-    def __init__(self, run_id: str, directory: Path = REGISTRY_DIR):
+    def __init__(self, run_id: str, directory: Path = REGISTRY_DIR, *, part: str | None = None):
+        """`part`: one of several records of a run on this machine (a worker's share,
+        beside its controller's record): <run>.<part>.json."""
         self.directory = directory
-        self.path = directory / f"{run_id}.json"
+        self.path = directory / (f"{run_id}.{part}.json" if part else f"{run_id}.json")
         pid = os.getpid()
         self.record = RunRecord(run_id, pid, process_start_time(pid))
         self._watchdog: tuple[int, object] | None = None  # (pipe write end, process)
@@ -236,13 +238,15 @@ class ReapReport:
 
 
 def live_runs(directory: Path = REGISTRY_DIR) -> dict[str, RunRecord]:
+    """Every record, by its file's name without .json: a run's id, or <run>.<part> for
+    each further record of a run on this machine (a worker's share)."""
     runs = {}
     for path in sorted(directory.glob("*.json")) if directory.is_dir() else []:
         try:
             record = RunRecord.load(path)
         except (OSError, ValueError):
             continue
-        runs[record.run_id] = record
+        runs[path.name[: -len(".json")]] = record
     return runs
 
 
@@ -254,25 +258,29 @@ def reap(directory: Path = REGISTRY_DIR, *, sweep: bool = False) -> ReapReport:
     build skips it: its own dead runs' records and named namespaces cover the usual case."""
     report = ReapReport()
     records = live_runs(directory)
-    alive = {run for run, rec in records.items() if rec.owner_alive()}
-    for run, rec in records.items():
-        if run in alive:
+    alive_records = {name for name, rec in records.items() if rec.owner_alive()}
+    alive = {records[name].run_id for name in alive_records}  # runs with any live record
+    for name, rec in records.items():
+        if name in alive_records:
             continue
-        report.runs.append(run)
+        report.runs.append(name)
         removal = remove_run_objects(rec, owner_gone=True)
         report.namespaces += removal.namespaces
         report.processes += removal.processes
         report.failures += removal.failures
         if not removal.failures:
-            (directory / f"{run}.json").unlink(missing_ok=True)
+            (directory / f"{name}.json").unlink(missing_ok=True)
     if directory != REGISTRY_DIR:
         return report  # a private registry (tests): never sweep the host by name
+
+    def recorded(run: str) -> bool:
+        return (directory / f"{run}.json").exists() or any(directory.glob(f"{run}.*.json"))
 
     # objects named like ours whose run left no record (e.g. /run was wiped)
     def orphaned(run: str | None) -> bool:
         # checked again right before removal: a run that started after `records` was
         # read has written its record before creating anything, so it is spared
-        return bool(run) and run not in alive and not (directory / f"{run}.json").exists()
+        return bool(run) and run not in alive and not recorded(run)
 
     def end(pid: int, what: str) -> None:
         if stop_process(pid, process_start_time(pid)):

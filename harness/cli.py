@@ -55,7 +55,7 @@ def config_notes(cases: Sequence[Any]) -> list[str]:
     return list(dict.fromkeys(note for case in cases for note in case.notes))
 
 
-@loads("harness.run", "harness.scenario.load", "harness.results.store", "harness.progress", "harness.caps", "harness.schedule", "harness.configs.world", "harness.pressure")
+@loads("harness.run", "harness.scenario.load", "harness.results.store", "harness.progress", "harness.caps", "harness.schedule", "harness.configs.world", "harness.pressure", "harness.hosts.inventory")
 def cmd_run(args: argparse.Namespace) -> int:
     from harness.pressure import stall_threshold
     from harness.run import run_case
@@ -101,6 +101,17 @@ def cmd_run(args: argparse.Namespace) -> int:
             return EXIT_INVALID
         if args.jobs != 1:  # workers load cases from files, and this one has none
             print("wgh run: --configs: its world runs with the other cases one at a time (-j 1)", file=sys.stderr)
+            args.jobs = 1
+    inventory = None
+    if args.hosts or os.environ.get("WGH_HOSTS"):
+        from harness.hosts.inventory import from_environment, load_inventory
+
+        try:
+            inventory = load_inventory(args.hosts) if args.hosts else from_environment()
+        except ScenarioError as exc:
+            problems += exc.problems
+        if args.jobs != 1:  # each case's hosts are all of the inventory's: one case at a time
+            print("wgh run: --hosts: cases run one at a time (-j 1), each over all the hosts", file=sys.stderr)
             args.jobs = 1
     if problems:
         for problem in problems:
@@ -163,6 +174,7 @@ def cmd_run(args: argparse.Namespace) -> int:
                 result = run_case(
                     case, backend=args.backend, userspace=userspace, engine=args.engine,
                     artifacts_dir=results.artifacts_dir, on_step=on_step, repeat=repeat, repeats=args.repeat,
+                    **({"engine_factory": _over_hosts(inventory, case.id)} if inventory is not None else {}),
                 )
                 finished(result, result.to_json())
         except Interrupted as exc:
@@ -466,6 +478,17 @@ def cmd_doctor(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _over_hosts(inventory, case_id: str):
+    """The engine factory of a case spread over the inventory's hosts; where each node
+    went is printed once it is placed."""
+    from harness.hosts.engine import MultiHostEngine
+
+    def make(name: str):
+        return MultiHostEngine(inventory, engine=name, say=lambda line: print(f"wgh run: {case_id}: {line}", file=sys.stderr))
+
+    return make
+
+
 @loads("harness.remote.worker")
 def cmd_worker(args: argparse.Namespace) -> int:
     from harness.remote.worker import main as serve
@@ -637,6 +660,11 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--engine", choices=ENGINE_CHOICES, default=None,
         help=f"what builds the network for files that name no `engine:` (default: ${ENGINE_ENV_VAR}, else {ENGINE_DEFAULT})",
+    )
+    run.add_argument(
+        "--hosts", metavar="FILE", default=None,
+        help="spread each case over the hosts of this inventory, a worker on each over SSH (default: the file "
+        "WGH_HOSTS names, if set); prints where each node went. See docs/multihost.md",
     )
     run.add_argument(
         "--userspace",

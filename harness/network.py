@@ -16,7 +16,7 @@ import subprocess
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 from harness.cleanup import RunRegistry
 from harness.context import ContextAccess, RunContext
@@ -91,8 +91,7 @@ class Network(ContextAccess):
             found = self.engine.build(self.plan, self.registry)
             if found is not None:  # an engine over a network it found (a user's Mininet) plans WireGuard on it
                 self.plan = found
-            site = self._device_site()
-            self.wireguard = WireGuardFleet(self.plan, lambda name: site, imported_keys=self._secrets)
+            self.wireguard = WireGuardFleet(self.plan, self._device_sites(), imported_keys=self._secrets)
             checkpoint("build", self.plan.run_id)
             dns.start_servers(self)  # before WireGuard: endpoints given by name are resolved through them
             if self.plan.wireguard:
@@ -112,18 +111,19 @@ class Network(ContextAccess):
         another machine, else this machine."""
         remote = getattr(self.engine, "place", None)
         if remote is not None:
-            return remote()
+            return remote(node)
         if self._local_place is None:
             self._local_place = LocalPlace(Here(self.node, self.registry, self.work_dir))
         return self._local_place
 
-    def _device_site(self) -> DeviceSite:
-        """Where the devices are made: the engine's own site when its nodes are on
-        another machine (a worker's), else this machine."""
+    def _device_sites(self) -> Callable[[str], Any]:
+        """Where each node's WireGuard device is made: the engine's site for a node
+        on another machine (its worker's), else this machine."""
         remote = getattr(self.engine, "device_site", None)
         if remote is not None:
-            return remote()
-        return DeviceSite(self.plan, self.node, self.registry, self.work_dir)
+            return remote
+        site = DeviceSite(self.plan, self.node, self.registry, self.work_dir)
+        return lambda name: site
 
     def teardown(self) -> list[str]:
         """Remove everything this run created. Safe to call twice. Returns leftovers.

@@ -41,9 +41,6 @@ class Node(Protocol):
     def socket(self, family: int, kind: int, proto: int = 0) -> socket.socket:
         """A socket opened inside it; it stays there wherever it is used from."""
 
-    def call(self, function: Callable[..., T], *args: Any) -> T:
-        """Run a Python function in a thread inside its network namespace."""
-
     def read_proc_net(self, name: str) -> str:
         """/proc/net/<name> (snmp, tcp, …) as the node sees it."""
 

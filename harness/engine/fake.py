@@ -170,9 +170,6 @@ class FakeNode(NetlinkQueries):
             return _FakeIcmpSocket(self, family)
         return _FakeSocket(self)
 
-    def call(self, function: Callable[..., Any], *args: Any) -> Any:
-        raise NotImplementedError("the fake engine runs no code inside a node: it would run on the host")
-
     def read_proc_net(self, name: str) -> str:
         raise NotImplementedError("the fake engine has no /proc/net: it would read the host's")
 

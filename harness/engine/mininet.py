@@ -269,6 +269,8 @@ class MininetEngine(UnderlayEngine):
         self.net: Mininet | None = None
 
     def _create(self, plan: NetworkPlan, registry: RunRegistry) -> None:
+        if self.share is not None:
+            raise BuildError("the Mininet engine builds a whole network on one machine: a share of several hosts is the netns engine's")
         names = {node: namespace_name(plan.run_id, node) for node in plan.nodes}
         topo = PlanTopo(plan, names, registry)
         # built in two steps so that a failing build still leaves the hosts it started in our hands

@@ -29,6 +29,7 @@ from harness.net.nodesettings import node_sysctls
 from harness.net.queries import NetlinkQueries
 from harness.plan.addressing import spare_address
 from harness.plan.network import NetworkPlan, Port
+from harness.plan.share import VXLAN_PORT, CrossLink, HostShare
 from harness.plan.types import Conditions, LanPlan, NodePlan, VethPlan
 
 T = TypeVar("T")
@@ -68,9 +69,6 @@ class NamespaceNode(NetlinkQueries):
     def socket(self, family: int, kind: int, proto: int = 0) -> socket.socket:
         return nsexec.call_in(self.namespace, lambda: socket.socket(family, kind, proto))
 
-    def call(self, function: Callable[..., T], *args: Any) -> T:
-        return nsexec.call_in(self.namespace, function, *args)
-
     def read_proc_net(self, name: str) -> str:
         return nsexec.call_in(self.namespace, nsexec.read_proc_net, name)
 
@@ -104,6 +102,29 @@ def add_veth(a: NamespaceNode, b: NamespaceNode, veth: VethPlan) -> None:
         kind="veth",
         index=VETH_INDEX_BASE + veth.index,
         peer={"ifname": veth.b.ifname, "net_ns_fd": b.netns_path},
+    )
+
+
+def add_tunnel_end(here: Any, node: NamespaceNode, link: CrossLink) -> None:
+    """This host's end of a link to a node on another host: a VXLAN device made
+    directly in `node` under the link's interface name, its UDP socket in this
+    process's own namespace (the host's, on the physical network), so that the link
+    looks like a veth end to everything else. `here`: an rtnetlink handle in this
+    process's namespace. The physical interface must carry the file's MTU plus the
+    encapsulation: a build that cannot is stopped, never given a smaller MTU."""
+    route = here.route("get", dst=link.remote)[0]
+    oif = route.get_attr("RTA_OIF")
+    physical = int(here.link("get", index=oif)[0].get_attr("IFLA_MTU"))
+    if physical < link.outer_mtu:
+        raise BuildError(
+            f"link {link.index} ({link.node}'s {link.ifname}) goes to another host over a physical MTU of {physical}, "
+            f"but an inner MTU of {link.inner_mtu} needs {link.outer_mtu} with VXLAN: raise the MTU on the hosts' "
+            f"network (jumbo frames) or give the link `mtu: {physical - (link.outer_mtu - link.inner_mtu)}` in the file"
+        )
+    six = "6" if ":" in link.remote else ""
+    here.link(
+        "add", ifname=link.ifname, kind="vxlan", vxlan_id=link.vni, vxlan_port=VXLAN_PORT, vxlan_learning=0,
+        mtu=link.inner_mtu, net_ns_fd=node.netns_path, **{f"vxlan_local{six}": link.local, f"vxlan_group{six}": link.remote},
     )
 
 
@@ -144,7 +165,8 @@ class UnderlayEngine:
 
     def __init__(self) -> None:
         self.plan: NetworkPlan | None = None
-        self.down_links: set[int] = set()
+        self.share: HostShare | None = None  # this host's part, when the network spans several
+        self.down_links: set[int] = set()  # of the whole network: routes avoid them wherever they are
         self._nodes: dict[str, NamespaceNode] = {}
         self._bridges: dict[int, NamespaceNode] = {}  # a LAN's link index → its bridge's namespace
         self._conditions: dict[tuple[int, str], Conditions | None] = {}
@@ -154,10 +176,17 @@ class UnderlayEngine:
 
     # --- build ----------------------------------------------------------------------
 
-    def build(self, plan: NetworkPlan, registry: RunRegistry) -> None:
+    def build(self, plan: NetworkPlan, registry: RunRegistry, share: HostShare | None = None) -> None:
+        """`share`: only this host's part of a network placed over several hosts (its
+        nodes; tunnels for the links to the others); None: the whole network."""
         self.plan = plan
+        self.share = share
         self._create(plan, registry)
         self._configure(plan)
+
+    def _here(self, node: str) -> bool:
+        """Is `node` built by this engine (not on another host)?"""
+        return self.share is None or node in self.share.nodes
 
     def _create(self, plan: NetworkPlan, registry: RunRegistry) -> None:
         """Every node (prepared: see `prepare_node`) in self._nodes, and every veth
@@ -169,8 +198,9 @@ class UnderlayEngine:
         interfaces: dict[str, list[tuple[str, tuple, int | None]]] = {}
         for veth in plan.veths:
             for port in (veth.a, veth.b):
-                interfaces.setdefault(port.node, []).append((port.ifname, port.addresses, veth.mtu))
-        for lan in plan.lans:
+                if self._here(port.node):
+                    interfaces.setdefault(port.node, []).append((port.ifname, port.addresses, veth.mtu))
+        for lan in self._lans(plan):
             for port in lan.members:
                 interfaces.setdefault(port.node, []).append((port.ifname, port.addresses, lan.mtu))
         for node, its_interfaces in interfaces.items():
@@ -178,9 +208,9 @@ class UnderlayEngine:
         for veth in plan.veths:
             for port in (veth.a, veth.b):
                 conditions = veth.egress(port.node)
-                if conditions is not None:
+                if conditions is not None and self._here(port.node):
                     impair.apply(self._nodes[port.node], port.ifname, conditions, veth.mtu or 1500)
-        for lan in plan.lans:
+        for lan in self._lans(plan):
             for k, port in enumerate(lan.members):
                 if port.node in lan.sending:
                     impair.apply(self._nodes[port.node], port.ifname, lan.sending[port.node], lan.mtu or 1500)
@@ -189,6 +219,8 @@ class UnderlayEngine:
         if any(a.version == 6 for p in self._underlay_ports(plan) for a in p.addresses):
             self._wait_operstate_up()
         for node in plan.nodes.values():
+            if not self._here(node.name):
+                continue
             # one batch per node: a mesh behind one router has hundreds (see nlbatch)
             built = self._nodes[node.name]
             nlbatch.install_routes(built, route_requests(built.netlink, node.routes))
@@ -202,11 +234,12 @@ class UnderlayEngine:
         (it batches carrier events, ~0.1-0.3 s); until then the first neighbour
         solicitation is lost and the first packet waits a 1 s retransmission."""
         deadline = time.monotonic() + timeout
-        pending = {(p.node, p.ifname) for p in self._underlay_ports(self.plan)}
+        pending = {(p.node, p.ifname) for p in self._underlay_ports(self.plan) if self._here(p.node)}
         while pending and time.monotonic() < deadline:
             for node in {n for n, _ in pending}:
                 for link in self._ipr(node).get_links():
-                    if link.get("state") == "up" and link.get_attr("IFLA_OPERSTATE") == "UP":
+                    # a VXLAN end (a link to another host) has no carrier of its own: UNKNOWN once up
+                    if link.get("state") == "up" and link.get_attr("IFLA_OPERSTATE") in ("UP", "UNKNOWN"):
                         pending.discard((node, link.get_attr("IFLA_IFNAME")))
             if pending:
                 time.sleep(0.005)
@@ -218,10 +251,14 @@ class UnderlayEngine:
         """Every node's end of every link and LAN."""
         return [p for v in plan.veths for p in (v.a, v.b)] + [p for lan in plan.lans for p in lan.members]
 
+    def _lans(self, plan: NetworkPlan) -> list[LanPlan]:
+        """The LANs built here (a LAN is never split: placement keeps its members together)."""
+        return [lan for lan in plan.lans if self._here(lan.members[0].node)]
+
     def _create_lans(self, plan: NetworkPlan, namespaces: dict[int, tuple[str, Any]]) -> None:
         """Each LAN's bridge, prepared, and its members' veth pairs; `namespaces`: a LAN's
         index → (its namespace, as nsexec takes it; an rtnetlink handle inside it)."""
-        for lan in plan.lans:
+        for lan in self._lans(plan):
             namespace, netlink = namespaces[lan.index]
             bridge = NamespaceNode(lan.name, namespace, netlink)
             self._bridges[lan.index] = bridge
@@ -254,6 +291,8 @@ class UnderlayEngine:
     def set_link(self, index: int, *, up: bool | None = None, conditions: dict[str, Conditions | None] | None = None) -> None:
         veth = self.plan.veths[index]
         for port in (veth.a, veth.b):
+            if not self._here(port.node):
+                continue  # that end's host changes it
             ipr = self._ipr(port.node)
             if up is not None:
                 ipr.link("set", index=ipr.link_lookup(ifname=port.ifname)[0], state="up" if up else "down")
@@ -267,6 +306,8 @@ class UnderlayEngine:
             self.down_links.discard(index)
             # the kernel deleted the static routes through the ends when they went down
             for port in (veth.a, veth.b):
+                if not self._here(port.node):
+                    continue
                 for route in self._routes_of(port.node):
                     if route.dev == port.ifname:
                         install_route(self._ipr(port.node), route, replace=True)
@@ -300,6 +341,8 @@ class UnderlayEngine:
     def reroute(self) -> None:
         wanted = self.plan.routes_avoiding(self.down_links)
         for name, routes in wanted.items():
+            if not self._here(name):
+                continue
             ipr = self._ipr(name)
             for route in self._routes_of(name):
                 if route not in routes:

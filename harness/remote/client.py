@@ -130,9 +130,6 @@ class RemoteNode:
     def socket(self, family: int, kind: int, proto: int = 0) -> Any:
         raise self._elsewhere("a socket in it")
 
-    def call(self, function: Callable[..., Any], *args: Any) -> Any:
-        raise self._elsewhere("a thread in it")
-
     def popen(self, argv: Sequence[str], **kwargs: Any) -> subprocess.Popen:
         raise self._elsewhere("a process started in it")
 
@@ -270,23 +267,27 @@ class RemoteEngine:
         self.engine = engine
         self._nodes: dict[str, RemoteNode] = {}
         self._place: RemotePlace | None = None
+        self._site: RemoteDeviceSite | None = None
 
-    def build(self, plan: Any, registry: Any) -> None:
+    def build(self, plan: Any, registry: Any, share: Any = None) -> None:
+        """The worker builds `plan` (only `share`, its host's part, if given)."""
         if not self.connection.info:
             self.connection.hello()
-        self.connection.request("build", plan, self.engine)
+        self.connection.request("build", plan, self.engine, share)
         self._plan = plan
         self._nodes = {name: RemoteNode(self.connection, name) for name in plan.nodes}
 
-    def place(self) -> RemotePlace:
+    def place(self, node: str | None = None) -> RemotePlace:
         """The worker's machine, where every node of this engine is."""
         if self._place is None:
             self._place = RemotePlace(self.connection)
         return self._place
 
-    def device_site(self) -> RemoteDeviceSite:
+    def device_site(self, node: str | None = None) -> RemoteDeviceSite:
         """Where the nodes' WireGuard devices are made: on the worker's machine."""
-        return RemoteDeviceSite(self.connection, self._plan)
+        if self._site is None:
+            self._site = RemoteDeviceSite(self.connection, self._plan)
+        return self._site
 
     def node(self, name: str) -> RemoteNode:
         return self._nodes[name]

@@ -87,19 +87,25 @@ class Worker:
             )
         return {"version": __version__, "digest": mine, "host": socket.gethostname(), "pid": os.getpid()}
 
-    def build(self, plan: Any, engine: str = "netns") -> None:
+    def build(self, plan: Any, engine: str = "netns", share: Any = None) -> None:
+        """Build `plan` (only `share`, this host's part, when it spans several hosts)."""
         from harness.cleanup import RunRegistry, reap
         from harness.engine import make_engine
 
         if self.engine is not None:
             raise HarnessError("this worker has built its network already")
         reap()  # crashed runs' leftovers on this host first, as a local run does
-        self.registry = RunRegistry(plan.run_id)
+        # a record of its own beside any other of the run on this machine (its
+        # controller's, when it is local; another host's worker, when hosts are simulated)
+        self.registry = RunRegistry(plan.run_id, part=f"worker-{os.getpid()}")
         self.registry.watch()  # a SIGKILLed worker is reaped at once, by its watchdog
         work_dir = Path(tempfile.mkdtemp(prefix=f"wgh-{plan.run_id}-"))  # daemons' logs; 0700
         self.registry.add_dir(str(work_dir))
         self.engine = make_engine(engine)
-        self.engine.build(plan, self.registry)
+        if share is not None:
+            self.engine.build(plan, self.registry, share)
+        else:
+            self.engine.build(plan, self.registry)
         self.site = DeviceSite(plan, self.engine.node, self.registry, work_dir)
         self.here = Here(self.engine.node, self.registry, work_dir)
 

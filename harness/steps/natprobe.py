@@ -17,8 +17,9 @@ it saw: the NAT's external mapping for that destination.
   host gets it, from the NAT's public address (not the sender's private one), and
   its answer to that address comes back.
 
-Sockets are opened inside the nodes (`Node.call`) and then used from
-here: a socket keeps the namespace it was opened in. No WireGuard is involved.
+Sockets are opened inside the nodes (`Node.socket`) and then used from here: a
+socket keeps the namespace it was opened in, so all the nodes probed must be on this
+machine. No WireGuard is involved.
 """
 
 from __future__ import annotations
@@ -53,12 +54,13 @@ class NatClassification:
 
 
 def _udp_socket(node: Node, port: int = 0) -> socket.socket:
-    def open_socket() -> socket.socket:
-        sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sock = node.socket(socket.AF_INET, socket.SOCK_DGRAM)  # in the node's namespace, wherever it is bound from
+    try:
         sock.bind(("0.0.0.0", port))
-        return sock
-
-    return node.call(open_socket)
+    except BaseException:
+        sock.close()
+        raise
+    return sock
 
 
 def _receive(sock: socket.socket, timeout: float) -> tuple[bytes, tuple[str, int]] | None:

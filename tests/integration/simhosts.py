@@ -30,6 +30,7 @@ from harness.plan.naming import namespace_name, new_run_id
 
 SSHD = "/usr/sbin/sshd"
 PHYSICAL_SUBNET = "10.250.0"  # inside the simulated hosts' own namespaces only
+PHYSICAL_MTU = 1600  # room for VXLAN's 50 bytes around a 1500-byte link between hosts (as jumbo frames would)
 SSHD_CONFIG = """\
 HostKey {host_key}
 AuthorizedKeysFile {authorized_keys}
@@ -93,11 +94,11 @@ def simulated_hosts(names: list[str]) -> Iterator[Inventory]:
                     inside.link("set", index=inside.link_lookup(ifname="lo")[0], state="up")
                     bridge_side.link("add", ifname=f"p-{name}", kind="veth", peer={"ifname": "eth0", "net_ns_fd": str(nsexec.netns_path(namespaces[name]))})
                     port = bridge_side.link_lookup(ifname=f"p-{name}")[0]
-                    bridge_side.link("set", index=port, master=bridge, state="up")
+                    bridge_side.link("set", index=port, master=bridge, mtu=PHYSICAL_MTU, state="up")
                     eth0 = inside.link_lookup(ifname="eth0")[0]
                     underlay = f"{PHYSICAL_SUBNET}.{number}"
                     inside.addr("add", index=eth0, address=underlay, prefixlen=24)
-                    inside.link("set", index=eth0, state="up")
+                    inside.link("set", index=eth0, mtu=PHYSICAL_MTU, state="up")
                 proxy = shlex.join(["nsenter", f"--net={nsexec.netns_path(namespaces[name])}", SSHD, "-i", "-f", str(private / f"sshd-{name}.conf")])
                 hosts[name] = Host(
                     name, name, identity=str(client_key), known_hosts=str(known_hosts), underlay=underlay,

@@ -23,8 +23,11 @@ from harness.run import run_case
 from harness.scenario.load import load_data
 
 from .leftovers import harness_objects
+from .placement import host_only
 
-pytestmark = pytest.mark.requires("root")
+# the workers, SSH and placement are the harness's own machinery, the same on any
+# kernel: on the host (the emulated VM would repeat them at 10-50x the cost)
+pytestmark = [pytest.mark.requires("root"), host_only]
 
 UNDERLAY = {
     "name": "remote-underlay",

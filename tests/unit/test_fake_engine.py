@@ -94,6 +94,6 @@ def test_a_receivers_allowed_ips_that_miss_the_source_are_named():
     assert "bob's AllowedIPs for alice do not cover the source 100.64.0.1" in result.message
 
 
-def test_the_fake_refuses_to_run_code_on_the_host():
-    with pytest.raises(NotImplementedError, match="would run on the host"):
-        FakeNode("a", FakeWorld()).call(print)
+def test_the_fake_refuses_to_read_the_hosts_proc_net():
+    with pytest.raises(NotImplementedError, match="would read the host's"):
+        FakeNode("a", FakeWorld()).read_proc_net("snmp")

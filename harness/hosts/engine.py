@@ -1,0 +1,146 @@
+"""An engine whose network spans several hosts: the plan is placed over them
+(harness.plan.placement), each host's worker builds its share with the netns engine
+(harness.plan.share: its nodes, and VXLAN tunnel ends for the links to the other
+hosts), and every request about a node goes to that node's host. Links that cross
+hosts are changed on both hosts; every host knows which links are down (routes avoid
+them wherever they are)."""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, Callable, Mapping, Sequence, TypeVar
+
+from harness.errors import BuildError
+from harness.hosts.inventory import Inventory
+from harness.hosts.ssh import HostConnection
+from harness.plan.network import NetworkPlan
+from harness.plan.placement import Placement, PlacementError, place
+from harness.plan.share import share_of
+from harness.remote.client import RemoteDeviceSite, RemoteEngine
+
+T = TypeVar("T")
+
+
+class MultiHostEngine:
+    name = "netns@hosts"
+
+    def __init__(
+        self,
+        inventory: Inventory,
+        *,
+        hosts: Sequence[str] | None = None,
+        fixed: Mapping[str, str] | None = None,
+        engine: str = "netns",
+        say: Callable[[str], None] | None = None,
+    ):
+        """`fixed`: nodes placed by hand; `engine`: what each worker builds with (the
+        netns engine: a share of several hosts is its); `say`: where each node went."""
+        self.inventory = inventory
+        self.engine = engine
+        self.say = say
+        self.host_names = list(hosts or inventory.names)
+        self.fixed = dict(fixed or {})
+        self.placement: Placement | None = None
+        self.plan: NetworkPlan | None = None
+        self._connections: dict[str, HostConnection] = {}
+        self._engines: dict[str, RemoteEngine] = {}
+
+    # --- build ----------------------------------------------------------------------
+
+    def build(self, plan: NetworkPlan, registry: Any) -> None:
+        if self.engine != "netns":
+            raise BuildError(f"a network over several hosts is built by the netns engine on each, not {self.engine}")
+        self.plan = plan
+        missing = [h for h in self.host_names if self.inventory.hosts[h].underlay is None]
+        if missing:
+            raise BuildError(f"hosts {', '.join(missing)} have no `underlay:` address for the links between hosts (inventory {self.inventory.file})")
+        try:
+            self.placement = place(plan, self.host_names, self.fixed)
+        except PlacementError as exc:
+            raise BuildError(str(exc)) from None
+        if self.say is not None:
+            crossing = len(self.placement.crossing(plan))
+            for line in self.placement.describe():
+                self.say(f"placed {line}")
+            self.say(f"{crossing} link{'s' if crossing != 1 else ''} between hosts (VXLAN)")
+        used = [h for h in self.host_names if self.placement.nodes_on(h)]
+        underlays = {h: self.inventory.hosts[h].underlay for h in self.host_names}
+
+        def connect(host: str) -> RemoteEngine:
+            connection = HostConnection(self.inventory.hosts[host])
+            self._connections[host] = connection
+            connection.open()
+            engine = RemoteEngine(connection.worker(), "netns")
+            self._engines[host] = engine
+            return engine
+
+        self._each(used, connect)
+        self._each(used, lambda host: self._engines[host].build(plan, registry, share_of(plan, self.placement, host, underlays)))
+
+    def _each(self, hosts: Sequence[str], action: Callable[[str], T]) -> list[T]:
+        """`action` for every host at once; the first failure (in host order) is raised."""
+        with ThreadPoolExecutor(max(1, len(hosts))) as pool:
+            futures = [pool.submit(action, host) for host in hosts]
+        return [future.result() for future in futures]
+
+    # --- nodes, places, devices -----------------------------------------------------
+
+    def _host(self, node: str) -> RemoteEngine:
+        assert self.placement is not None
+        return self._engines[self.placement.host_of[node]]
+
+    def node(self, name: str) -> Any:
+        return self._host(name).node(name)
+
+    def place(self, node: str) -> Any:
+        return self._host(node).place(node)
+
+    def device_site(self, node: str) -> RemoteDeviceSite:
+        return self._host(node).device_site(node)
+
+    # --- the timeline ---------------------------------------------------------------
+
+    @property
+    def down_links(self) -> set[int]:
+        return set().union(*(engine.down_links for engine in self._engines.values()))
+
+    def port_addresses(self, port: Any) -> tuple:
+        return self._host(port.node).port_addresses(port)
+
+    def set_link(self, index: int, *, up: bool | None = None, conditions: Any = None) -> None:
+        # every host: the ends' hosts change them, all learn it is down (or up)
+        self._each(list(self._engines), lambda h: self._engines[h].set_link(index, up=up, conditions=conditions))
+
+    def conditions(self, index: int, sender: str) -> Any:
+        return self._host(sender).conditions(index, sender)
+
+    def detach(self, node: str, link_index: int) -> None:
+        self._host(node).detach(node, link_index)  # its addresses go, its end goes down
+        self.set_link(link_index, up=False)  # the far end too, if on another host
+
+    def attach(self, node: str, link_index: int) -> None:
+        self._host(node).attach(node, link_index)
+        self.set_link(link_index, up=True)
+
+    def reroute(self) -> None:
+        self._each(list(self._engines), lambda h: self._engines[h].reroute())
+
+    def renumber(self, node: str, to: Any = None) -> str:
+        return self._host(node).renumber(node, to)
+
+    def flush_nat(self, node: str) -> int:
+        return self._host(node).flush_nat(node)
+
+    def nat_mappings(self, node: str) -> list:
+        return self._host(node).nat_mappings(node)
+
+    def close(self) -> list[str]:
+        """Every host's worker tears down its share; then the connections go."""
+        leftovers: list[str] = []
+        for host, result in zip(self._engines, self._each(list(self._engines), lambda h: self._engines[h].close())):
+            leftovers += [f"host {host}: {item}" for item in result or []]
+        for connection in self._connections.values():
+            connection.close()
+        self._engines.clear()
+        self._connections.clear()
+        return leftovers

@@ -1,0 +1,79 @@
+"""One topology over several (simulated) hosts: placed, each host's share built by
+its worker over SSH, links between hosts carried by VXLAN, the same verdicts as on
+one machine, nothing left on any host."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from harness.errors import BuildError
+from harness.hosts.engine import MultiHostEngine
+from harness.results.verdicts import verdicts
+from harness.run import run_case
+from harness.scenario.load import load_data, load_file
+
+from .leftovers import harness_objects
+from .placement import host_only
+from .simhosts import simulated_hosts
+from .test_remote_worker import UNDERLAY
+
+# the workers, SSH and placement are the harness's own machinery, the same on any
+# kernel: on the host (the emulated VM would repeat them at 10-50x the cost)
+pytestmark = [pytest.mark.requires("root", "wireguard"), host_only]
+
+SCENARIOS = Path(__file__).resolve().parents[2] / "scenarios"
+
+
+def _same_verdicts(remote, local) -> None:
+    unsettled = {r.case.id for r in remote + local if r.status == "inconclusive"}
+    as_run = lambda results: {k: v for k, v in verdicts({"scenarios": [r.to_json() for r in results]}).items() if k not in unsettled}  # noqa: E731
+    assert as_run(remote) == as_run(local), [r.report() for r in remote if r.status != "passed"]
+    for result in remote:
+        assert not result.leftovers and not any(harness_objects({result.run_id}).values()), result.leftovers
+
+
+def test_a_link_between_hosts_carries_the_underlay_and_follows_the_timeline():
+    """a on alpha, r and b on beta: the link a–r is a VXLAN tunnel; pulled down on
+    both hosts, the diagnosis names the missing route; back up, a reaches b again."""
+    (case,) = load_data(UNDERLAY)
+    with simulated_hosts(["alpha", "beta"]) as inventory:
+        engines = []
+
+        def engine(name):
+            engines.append(MultiHostEngine(inventory, fixed={"a": "alpha", "r": "beta", "b": "beta"}))
+            return engines[-1]
+
+        result = run_case(case, engine_factory=engine)
+        assert result.status == "passed", result.report()
+        assert engines[0].placement.host_of == {"a": "alpha", "r": "beta", "b": "beta"}
+        _same_verdicts([result], [run_case(case)])
+
+
+@pytest.mark.parametrize("file", ["nat.yaml", "hub-and-spoke.yaml"])
+def test_library_scenarios_over_three_hosts_give_the_local_verdicts(file, wgh_backend):
+    with simulated_hosts(["alpha", "beta", "gamma"]) as inventory:
+        remote, local = [], []
+        for case in load_file(SCENARIOS / file):
+            remote.append(run_case(case, backend=wgh_backend, engine_factory=lambda name: MultiHostEngine(inventory)))
+            local.append(run_case(case, backend=wgh_backend))
+        _same_verdicts(remote, local)
+
+
+def test_an_inner_mtu_the_hosts_network_cannot_carry_stops_the_build():
+    spec = {**UNDERLAY, "links": [{"ends": ["a", "r"], "name": "left", "mtu": 1590}, {"ends": ["r", "b"]}], "steps": []}
+    (case,) = load_data(spec)
+    with simulated_hosts(["alpha", "beta"]) as inventory:
+        result = run_case(case, engine_factory=lambda name: MultiHostEngine(inventory, fixed={"a": "alpha", "r": "beta", "b": "beta"}))
+        assert result.status == "error" and "needs 1640 with VXLAN" in (result.error or ""), result.error
+        assert "mtu: 1550" in result.error
+        assert not any(harness_objects({result.run_id}).values())
+
+
+def test_wgh_run_hosts_says_where_each_node_went(wgh_cli):
+    with simulated_hosts(["alpha", "beta"]) as inventory:
+        done = wgh_cli("run", "--hosts", inventory.file, "--no-results", "-q", "scenarios/nat.yaml", timeout=300)
+        assert done.returncode == 0, done.stderr[-3000:]
+        assert "nat: placed alpha: " in done.stderr and "nat: placed beta: " in done.stderr
+        assert "between hosts (VXLAN)" in done.stderr
