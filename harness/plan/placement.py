@@ -48,7 +48,7 @@ class Placement:
 
     def describe(self) -> list[str]:
         """One line per host: 'alpha: hub, peer1…peer333 (334 nodes)'."""
-        return [f"{host}: {_ranges(self.nodes_on(host))} ({len(self.nodes_on(host))} nodes)" for host in self.hosts]
+        return [f"{host}: {_ranges(self.nodes_on(host))} ({_count(len(self.nodes_on(host)))})" for host in self.hosts]
 
 
 def place(plan: NetworkPlan, hosts: Sequence[str], fixed: Mapping[str, str] | None = None) -> Placement:
@@ -205,3 +205,7 @@ def _ranges(nodes: list[str]) -> str:
             parts.append(name)
     flush()
     return ", ".join(parts)
+
+
+def _count(nodes: int) -> str:
+    return f"{nodes} node" if nodes == 1 else f"{nodes} nodes"
