@@ -44,7 +44,9 @@ def clean_host(host: Host) -> HostCleanup:
 
 
 def clean_hosts(inventory: Inventory) -> list[HostCleanup]:
-    """Every host cleaned, side by side; in the inventory's order."""
+    """Every host cleaned, side by side; in the inventory's order. (Each thread keeps
+    its host's connection until it is done with it: the master's death signal follows
+    the thread that starts it.)"""
     hosts = list(inventory.hosts.values())
     with ThreadPoolExecutor(max(1, min(len(hosts), 16))) as pool:
         return list(pool.map(clean_host, hosts))

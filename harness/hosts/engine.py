@@ -7,7 +7,9 @@ them wherever they are)."""
 
 from __future__ import annotations
 
+import tempfile
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence, TypeVar
 
 from harness.errors import BuildError
@@ -66,15 +68,21 @@ class MultiHostEngine:
         used = [h for h in self.host_names if self.placement.nodes_on(h)]
         underlays = {h: self.inventory.hosts[h].underlay for h in self.host_names}
 
+        # the control sockets' directory is in the run's record: a killed controller's is reaped
+        control_dir = Path(tempfile.mkdtemp(prefix=f"wgh-{plan.run_id}-ssh-"))
+        if registry is not None:
+            registry.add_dir(str(control_dir))
+
         def connect(host: str) -> RemoteEngine:
-            connection = HostConnection(self.inventory.hosts[host])
+            connection = HostConnection(self.inventory.hosts[host], control_dir)
             self._connections[host] = connection
             connection.open()
             engine = RemoteEngine(connection.worker(), "netns")
             self._engines[host] = engine
             return engine
 
-        self._each(used, connect)
+        for host in used:  # from this thread: the ssh processes' death signal follows the thread that starts them
+            connect(host)
         self._each(used, lambda host: self._engines[host].build(plan, registry, share_of(plan, self.placement, host, underlays)))
 
     def _each(self, hosts: Sequence[str], action: Callable[[str], T]) -> list[T]:

@@ -20,6 +20,7 @@ from typing import Sequence
 
 from harness.errors import HarnessError, MissingCapability
 from harness.hosts.inventory import Host
+from harness.net import nsexec
 from harness.remote.client import WorkerConnection
 
 MASTER_TIMEOUT = 30.0  # to connect and authenticate
@@ -82,11 +83,13 @@ class HostConnection:
         self.master: subprocess.Popen | None = None
 
     def open(self, timeout: float = MASTER_TIMEOUT) -> "HostConnection":
-        """Connect and authenticate once; SshError with ssh's message if that fails."""
-        self.master = subprocess.Popen(
-            master_argv(self.host, self.control_path, ssh=self.ssh),
-            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
-            start_new_session=True,  # Ctrl-C reaches the controller, which closes this in order
+        """Connect and authenticate once; SshError with ssh's message if that fails.
+        From the thread that keeps the connection (its death signal follows that thread)."""
+        # its own session: Ctrl-C reaches the controller, which closes this in order; a
+        # death signal: it ends with a SIGKILLed controller, and every session over it
+        self.master = nsexec.spawn(
+            None, master_argv(self.host, self.control_path, ssh=self.ssh),
+            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, start_new_session=True,
         )
         deadline = time.monotonic() + timeout
         while True:

@@ -13,6 +13,7 @@ from typing import Any, Callable, Sequence
 
 from harness import __version__
 from harness.errors import HarnessError
+from harness.net import nsexec
 from harness.remote.wire import Failure, WireError, read_frame, write_frame
 
 LOCAL_WORKER = (sys.executable, "-m", "harness.remote.worker")
@@ -27,8 +28,10 @@ class WorkerConnection:
         self.where = where
         self._lock = threading.Lock()
         # stderr passes through: the worker's warnings and its tracebacks reach the log
-        # its own session: Ctrl-C reaches the controller, which then asks the worker to tear down
-        self.process = subprocess.Popen(list(argv), stdin=subprocess.PIPE, stdout=subprocess.PIPE, bufsize=0, start_new_session=True)
+        # its own session: Ctrl-C reaches the controller, which then asks the worker to
+        # tear down; a death signal: a SIGKILLed controller takes it along (start it from
+        # a thread that lives as long as the connection: the signal follows the thread)
+        self.process = nsexec.spawn(None, list(argv), stdin=subprocess.PIPE, stdout=subprocess.PIPE, bufsize=0, start_new_session=True)
         self.info: dict[str, Any] = {}
 
     def hello(self) -> dict[str, Any]:

@@ -4,12 +4,17 @@ one machine, nothing left on any host."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
 
 from harness.errors import BuildError
 from harness.hosts.engine import MultiHostEngine
+from harness.processes import command_lines
 from harness.results.verdicts import verdicts
 from harness.run import run_case
 from harness.scenario.load import load_data, load_file
@@ -23,7 +28,8 @@ from .test_remote_worker import UNDERLAY
 # kernel: on the host (the emulated VM would repeat them at 10-50x the cost)
 pytestmark = [pytest.mark.requires("root", "wireguard"), host_only]
 
-SCENARIOS = Path(__file__).resolve().parents[2] / "scenarios"
+REPO = Path(__file__).resolve().parents[2]
+SCENARIOS = REPO / "scenarios"
 
 
 def _same_verdicts(remote, local) -> None:
@@ -77,3 +83,36 @@ def test_wgh_run_hosts_says_where_each_node_went(wgh_cli):
         assert done.returncode == 0, done.stderr[-3000:]
         assert "nat: placed alpha: " in done.stderr and "nat: placed beta: " in done.stderr
         assert "between hosts (VXLAN)" in done.stderr
+
+
+def _our_ssh_processes(inventory_file: str) -> list[int]:
+    """ssh processes of a run over these simulated hosts (their ProxyCommand names the
+    hosts' private directory)."""
+    private = str(Path(inventory_file).parent)
+    return [pid for pid, argv in command_lines() if argv and Path(argv[0]).name == "ssh" and private in " ".join(argv)]
+
+
+# alone: a controller killed on purpose leaves a crashed run, which any other test's
+# build would reap first (this one must find it to `wgh clean --hosts`)
+@pytest.mark.alone
+@pytest.mark.parametrize("after", [0.5, 1.5, 3.0, 6.0])
+def test_a_controller_killed_at_any_moment_leaves_nothing_on_any_host(after, wgh_cli):
+    """SIGKILL `wgh run --hosts` while it builds, runs or tears down: its ssh processes
+    die with it (a death signal), every worker sees its connection end and removes its
+    share; what is left (the controller's own record) goes with `wgh clean --hosts`."""
+    with simulated_hosts(["alpha", "beta", "gamma"]) as inventory:
+        ours = set(os.listdir("/run/netns"))  # the simulated hosts' own
+        wgh = str(Path(sys.executable).parent / "wgh")
+        run = subprocess.Popen([wgh, "run", "--hosts", inventory.file, "--no-results", "-q", "scenarios/nat-keepalive.yaml"],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=REPO)
+        time.sleep(after)
+        run.kill()
+        run.wait()
+        done = wgh_cli("clean", "--hosts", inventory.file, timeout=300)
+        assert done.returncode == 0, done.stdout + done.stderr
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and (set(os.listdir("/run/netns")) - ours or _our_ssh_processes(inventory.file)):
+            time.sleep(0.2)
+        assert set(os.listdir("/run/netns")) - ours == set()
+        assert _our_ssh_processes(inventory.file) == []
+        assert not [p for p in Path("/tmp").glob("wgh-*-ssh-*")]
