@@ -42,6 +42,9 @@ def listening_ports(table: str) -> set[int]:
     return ports
 
 
+SERVER_START_TIMEOUT = 30.0  # s for iperf3's server to listen
+
+
 class Iperf3Run:
     """A started iperf3 test: the server (one test, then it exits) and the client."""
 
@@ -58,10 +61,11 @@ class Iperf3Run:
         checkpoint("iperf3-started", network.plan.run_id)  # never recorded: found by namespace and owner (tests)
         self.client = None
         try:
-            deadline = time.monotonic() + 10
+            # generous: an emulated VM on a busy machine took over 10 s to start one
+            deadline = time.monotonic() + SERVER_START_TIMEOUT
             while not _listening(network.node(args.to), port):
                 if self.server.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError(f"iperf3 server in {args.to} did not start (exit {self.server.poll()})")
+                    raise RuntimeError(f"iperf3 server in {args.to} did not listen on port {port} within {SERVER_START_TIMEOUT:g}s (exit {self.server.poll()})")
                 time.sleep(0.01)
             argv = [binary, "-c", str(self.address), "-p", str(port), "-J", "-t", f"{args.seconds:g}", "-P", str(args.parallel)]
             if args.protocol == "udp":
