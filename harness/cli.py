@@ -55,7 +55,7 @@ def config_notes(cases: Sequence[Any]) -> list[str]:
     return list(dict.fromkeys(note for case in cases for note in case.notes))
 
 
-@loads("harness.run", "harness.scenario.load", "harness.results.store", "harness.progress", "harness.caps", "harness.schedule", "harness.configs.world", "harness.pressure", "harness.hosts.inventory")
+@loads("harness.run", "harness.scenario.load", "harness.results.store", "harness.progress", "harness.caps", "harness.schedule", "harness.configs.world", "harness.pressure", "harness.hosts.inventory", "harness.hosts.engine")
 def cmd_run(args: argparse.Namespace) -> int:
     from harness.pressure import stall_threshold
     from harness.run import run_case
@@ -104,15 +104,16 @@ def cmd_run(args: argparse.Namespace) -> int:
             args.jobs = 1
     inventory = None
     if args.hosts or os.environ.get("WGH_HOSTS"):
-        from harness.hosts.inventory import from_environment, load_inventory
+        from harness.hosts.inventory import from_environment, load_inventory, placement_problems
 
         try:
             inventory = load_inventory(args.hosts) if args.hosts else from_environment()
         except ScenarioError as exc:
             problems += exc.problems
-        if args.jobs != 1:  # each case's hosts are all of the inventory's: one case at a time
-            print("wgh run: --hosts: cases run one at a time (-j 1), each over all the hosts", file=sys.stderr)
-            args.jobs = 1
+        if inventory is not None:
+            problems += placement_problems(cases, inventory)
+    elif any(case.spec.placement for case in cases):
+        print("wgh run: note: `placement:` applies to runs over several hosts (--hosts); here every node runs on this machine", file=sys.stderr)
     if problems:
         for problem in problems:
             print(problem, file=sys.stderr)
@@ -159,11 +160,13 @@ def cmd_run(args: argparse.Namespace) -> int:
         progress.finished(result.status, f"{marker:5} {result.case.id}  ({seconds:.2f}s) {result.summary()}", report=result.report(), record=record)
 
     if args.jobs != 1 and len(runs) > 1:
-        stopped = _run_side_by_side(args, runs, userspace, results, progress, finished)
+        stopped = _run_side_by_side(args, runs, userspace, results, progress, finished, inventory)
         if stopped is not None:
             return stopped
         outcomes.sort(key=lambda done: done.number)  # the table in the run's order; results.json as they ended
     else:
+        if inventory is not None:
+            from harness.hosts.engine import engine_over_hosts
         try:
             for case, repeat in runs:
                 progress.update(f"{case.id}: building")
@@ -174,7 +177,7 @@ def cmd_run(args: argparse.Namespace) -> int:
                 result = run_case(
                     case, backend=args.backend, userspace=userspace, engine=args.engine,
                     artifacts_dir=results.artifacts_dir, on_step=on_step, repeat=repeat, repeats=args.repeat,
-                    **({"engine_factory": _over_hosts(inventory, case.id)} if inventory is not None else {}),
+                    **({"engine_factory": engine_over_hosts(inventory, case.id)} if inventory is not None else {}),
                 )
                 finished(result, result.to_json())
         except Interrupted as exc:
@@ -225,7 +228,7 @@ def _configs_world(directory: str, behind_nat: list[str]) -> list:
     return load_data(data, str(Path(directory) / WORLD_FILE))
 
 
-def _run_side_by_side(args, runs, userspace, results, progress, finished) -> int | None:
+def _run_side_by_side(args, runs, userspace, results, progress, finished, inventory) -> int | None:
     """`wgh run -j`: the cases in worker processes; an exit code if the run stopped early
     (a signal, unreadable --durations), else None."""
     from harness.scenario.steps.registry import runs_alone
@@ -265,6 +268,7 @@ def _run_side_by_side(args, runs, userspace, results, progress, finished) -> int
     try:
         run_cases(
             entries, workers, backend=args.backend, userspace=userspace.template if userspace else None, engine=args.engine,
+            hosts=inventory.file if inventory is not None else None,
             artifacts_dir=str(results.artifacts_dir) if results.artifacts_dir else None,
             on_step=on_step, on_done=on_done, on_stderr=progress.message,
         )
@@ -476,17 +480,6 @@ def cmd_doctor(args: argparse.Namespace) -> int:
         rows.append(["yes" if cap.ok else "NO", cap.name, cap.detail, "" if cap.ok else cap.how_to_get])
     print(_table(rows, ["ok", "capability", "detail", "how to get it"]))
     return EXIT_OK
-
-
-def _over_hosts(inventory, case_id: str):
-    """The engine factory of a case spread over the inventory's hosts; where each node
-    went is printed once it is placed."""
-    from harness.hosts.engine import MultiHostEngine
-
-    def make(name: str):
-        return MultiHostEngine(inventory, engine=name, say=lambda line: print(f"wgh run: {case_id}: {line}", file=sys.stderr))
-
-    return make
 
 
 @loads("harness.remote.worker")

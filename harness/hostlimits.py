@@ -22,8 +22,12 @@ from __future__ import annotations
 import os
 import resource
 from pathlib import Path
+from typing import TYPE_CHECKING, AbstractSet
 
 from harness.errors import MissingCapability
+
+if TYPE_CHECKING:
+    from harness.plan.types import NetworkPlan
 
 BASE_FILES = 256  # the process's own: Python, pytest, logs, pipes to helpers
 # a pyroute2 handle is 4 descriptors (its netlink socket, an epoll and its event loop's
@@ -186,3 +190,20 @@ def ensure_threads(daemons: int, sys_dir: Path = Path("/proc/sys/kernel"), loada
                 f"`sysctl -w kernel.{name}={needed}` (add it to /etc/sysctl.d/ to keep it), or use kernel WireGuard "
                 f"(--backend kernel), which runs no daemons"
             )
+
+
+def ensure_room_for(plan: "NetworkPlan", nodes: AbstractSet[str] | None = None) -> None:
+    """This machine can hold `nodes` of `plan` (default: all of it): open files,
+    inotify instances, threads and neighbour entries, checked before anything is built.
+    A run over several hosts checks each host's share where it is built."""
+    from harness import caps
+    from harness.backends import BACKENDS
+
+    mine = [wg for wg in plan.wireguard.values() if nodes is None or wg.node in nodes]
+    daemons = sum(BACKENDS[caps.resolve_backend(wg.backend)].userspace for wg in mine)
+    count = len(plan.nodes) if nodes is None else len(nodes)
+    lans = sum(1 for lan in plan.lans if nodes is None or any(port.node in nodes for port in lan.members))
+    ensure_open_files(count + lans, len(mine) - daemons)
+    ensure_inotify_instances(daemons)
+    ensure_threads(daemons)
+    ensure_neighbour_tables(plan.neighbour_entries(nodes))

@@ -23,7 +23,7 @@ from harness.context import ContextAccess, RunContext
 from harness.engine.base import Engine, Node
 from harness.engine.place import Here, LocalPlace
 from harness.errors import BuildError, MissingCapability, StepTimeout
-from harness.hostlimits import ensure_inotify_instances, ensure_neighbour_tables, ensure_open_files, ensure_threads
+from harness.hostlimits import ensure_room_for
 from harness.interrupts import Interrupted, checkpoint, shielded
 from harness.net import dns
 from harness.plan.network import NetworkPlan, PlanErrors
@@ -77,12 +77,10 @@ class Network(ContextAccess):
     def build(self) -> None:
         from harness.cleanup import reap
 
-        # before anything exists: a limit too low is said, not hit halfway (the 129th wireguard-go)
-        daemons = WireGuardFleet.userspace_daemons(self.plan)
-        ensure_open_files(len(self.plan.nodes) + len(self.plan.lans), len(self.plan.wireguard) - daemons)
-        ensure_inotify_instances(daemons)
-        ensure_threads(daemons)
-        ensure_neighbour_tables(self.plan.neighbour_entries())
+        # before anything exists: a limit too low is said, not hit halfway (the 129th
+        # wireguard-go); nodes on other machines are counted there, by their workers
+        if not self.engine.elsewhere:
+            ensure_room_for(self.plan)
         reap()  # leftovers of crashed runs go first, so names and resources are free
         self.registry = RunRegistry(self.plan.run_id)
         self.work_dir = Path(tempfile.mkdtemp(prefix=f"wgh-{self.plan.run_id}-"))
@@ -109,9 +107,9 @@ class Network(ContextAccess):
     def place(self, node: str) -> Any:
         """Where `node` is (harness.engine.place): the engine's place for a node on
         another machine, else this machine."""
-        remote = getattr(self.engine, "place", None)
+        remote = self.engine.place(node)
         if remote is not None:
-            return remote(node)
+            return remote
         if self._local_place is None:
             self._local_place = LocalPlace(Here(self.node, self.registry, self.work_dir))
         return self._local_place
@@ -119,11 +117,8 @@ class Network(ContextAccess):
     def _device_sites(self) -> Callable[[str], Any]:
         """Where each node's WireGuard device is made: the engine's site for a node
         on another machine (its worker's), else this machine."""
-        remote = getattr(self.engine, "device_site", None)
-        if remote is not None:
-            return remote
         site = DeviceSite(self.plan, self.node, self.registry, self.work_dir)
-        return lambda name: site
+        return lambda name: self.engine.device_site(name) or site
 
     def teardown(self) -> list[str]:
         """Remove everything this run created. Safe to call twice. Returns leftovers.

@@ -6,7 +6,7 @@ import time
 import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable
 
 from harness import caps
 from harness.backends import AUTO, USERSPACE, UserspaceCommand
@@ -34,6 +34,7 @@ class ScenarioResult:
     error: str | None = None
     backends: dict[str, str] = field(default_factory=dict)
     engine: str = ""
+    placement: dict[str, str] = field(default_factory=dict)  # node → host, over several hosts
     run_id: str = ""
     build_seconds: float = 0.0
     steps_seconds: float = 0.0
@@ -67,6 +68,11 @@ class ScenarioResult:
         lines = [f"scenario {self.case.id} ({self.case.file}): {self.status}"]
         if self.backends:
             lines.append(f"engine {self.engine}, backends: " + ", ".join(f"{n}={b}" for n, b in self.backends.items()))
+        if self.placement:
+            hosts: dict[str, list[str]] = {}
+            for node, host in self.placement.items():
+                hosts.setdefault(host, []).append(node)
+            lines.append("hosts: " + "; ".join(f"{host}: {', '.join(nodes)}" for host, nodes in hosts.items()))
         for s in self.steps:
             lines.append(f"  [{s.outcome}] step {s.index + 1}: {s.title}: {s.message}")
             if s.diagnosis and s.failed:
@@ -106,6 +112,7 @@ class ScenarioResult:
             "error": self.error,
             "backends": self.backends,
             **({"engine": self.engine} if self.engine else {}),
+            **({"placement": self.placement} if self.placement else {}),
             **({"notes": list(self.case.notes)} if self.case.notes else {}),
             "timing": {
                 "build": {"value": round(self.build_seconds, 6), "unit": "s"},
@@ -199,6 +206,7 @@ def run_case(
         with time_budget(case.spec.timeout) as budget:
             network.build()
             result.backends = dict(network.wireguard.backends)
+            result.placement = network.engine.host_of()
             result.build_seconds = time.monotonic() - started
             checkpoint("steps", result.run_id)
             steps_started = time.monotonic()

@@ -20,7 +20,6 @@ from __future__ import annotations
 import cmd
 import shlex
 import signal
-import subprocess
 import sys
 from typing import Any, TextIO
 

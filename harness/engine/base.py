@@ -83,6 +83,9 @@ class Engine(Protocol):
 
     name: str
     down_links: set[int]  # links the timeline took down
+    # its nodes are on other machines: each checks its own limits, and places and
+    # device sites are there (place, device_site); False: this machine's
+    elsewhere: bool
 
     def build(self, plan: "NetworkPlan", registry: "RunRegistry") -> "NetworkPlan | None":
         """Nodes, links with their addresses and conditions, routes, NAT and firewall.
@@ -91,6 +94,17 @@ class Engine(Protocol):
 
     def node(self, name: str) -> Node:
         """The built node `name`."""
+
+    def place(self, node: str) -> Any:
+        """Where `node` is, when that is another machine (a worker's place, as
+        harness.engine.place's); None: this machine, the network's own place."""
+
+    def device_site(self, node: str) -> Any:
+        """Where `node`'s WireGuard device is made, when that is another machine (as
+        harness.wg.site's DeviceSite); None: this machine, the network's own site."""
+
+    def host_of(self) -> dict[str, str]:
+        """Which host of an inventory each node runs on; {} on one machine."""
 
     def port_addresses(self, port: "Port") -> tuple:
         """The addresses `port` has now (renumber and detach change the planned ones)."""

@@ -199,6 +199,20 @@ class FakeEngine:
 
     name = "fake"
 
+    elsewhere = False  # every node on this machine
+
+    def place(self, node: str) -> None:
+        """This machine's: the network's own place."""
+        return None
+
+    def device_site(self, node: str) -> None:
+        """This machine's: the network's own site."""
+        return None
+
+    def host_of(self) -> dict[str, str]:
+        """Which host each node runs on: {} on one machine."""
+        return {}
+
     def __init__(self, world: FakeWorld):
         self.world = world
         self.plan: NetworkPlan | None = None

@@ -163,6 +163,20 @@ class UnderlayEngine:
 
     name = ""
 
+    elsewhere = False  # every node on this machine
+
+    def place(self, node: str) -> None:
+        """This machine's: the network's own place."""
+        return None
+
+    def device_site(self, node: str) -> None:
+        """This machine's: the network's own site."""
+        return None
+
+    def host_of(self) -> dict[str, str]:
+        """Which host each node runs on: {} on one machine."""
+        return {}
+
     def __init__(self) -> None:
         self.plan: NetworkPlan | None = None
         self.share: HostShare | None = None  # this host's part, when the network spans several

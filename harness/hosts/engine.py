@@ -14,7 +14,7 @@ from typing import Any, Callable, Mapping, Sequence, TypeVar
 
 from harness.errors import BuildError
 from harness.hosts.inventory import Inventory
-from harness.hosts.ssh import HostConnection
+from harness.hosts.ssh import HostConnection, greeted
 from harness.plan.network import NetworkPlan
 from harness.plan.placement import Placement, PlacementError, place
 from harness.plan.share import share_of
@@ -25,6 +25,7 @@ T = TypeVar("T")
 
 class MultiHostEngine:
     name = "netns@hosts"
+    elsewhere = True  # each host's worker checks its limits, and has the places and sites of its nodes
 
     def __init__(
         self,
@@ -56,8 +57,8 @@ class MultiHostEngine:
         missing = [h for h in self.host_names if self.inventory.hosts[h].underlay is None]
         if missing:
             raise BuildError(f"hosts {', '.join(missing)} have no `underlay:` address for the links between hosts (inventory {self.inventory.file})")
-        try:
-            self.placement = place(plan, self.host_names, self.fixed)
+        try:  # the caller's hand placement over the file's `placement:`
+            self.placement = place(plan, self.host_names, {**plan.placement, **self.fixed})
         except PlacementError as exc:
             raise BuildError(str(exc)) from None
         if self.say is not None:
@@ -73,16 +74,16 @@ class MultiHostEngine:
         if registry is not None:
             registry.add_dir(str(control_dir))
 
-        def connect(host: str) -> RemoteEngine:
-            connection = HostConnection(self.inventory.hosts[host], control_dir)
-            self._connections[host] = connection
-            connection.open()
-            engine = RemoteEngine(connection.worker(), "netns")
-            self._engines[host] = engine
-            return engine
-
-        for host in used:  # from this thread: the ssh processes' death signal follows the thread that starts them
-            connect(host)
+        # every process is started from this thread (their death signal follows the
+        # thread that starts them); the waits, greetings and builds go side by side
+        for host in used:
+            self._connections[host] = HostConnection(self.inventory.hosts[host], control_dir)
+            self._connections[host].start()
+        self._each(used, lambda host: self._connections[host].wait_ready())
+        workers = {host: self._connections[host].start_worker() for host in used}
+        for host, worker in workers.items():  # closed with the engine, greeted or not
+            self._engines[host] = RemoteEngine(worker, "netns")
+        self._each(used, lambda host: greeted(workers[host]))
         self._each(used, lambda host: self._engines[host].build(plan, registry, share_of(plan, self.placement, host, underlays)))
 
     def _each(self, hosts: Sequence[str], action: Callable[[str], T]) -> list[T]:
@@ -105,6 +106,9 @@ class MultiHostEngine:
 
     def device_site(self, node: str) -> RemoteDeviceSite:
         return self._host(node).device_site(node)
+
+    def host_of(self) -> dict[str, str]:
+        return dict(self.placement.host_of) if self.placement is not None else {}
 
     # --- the timeline ---------------------------------------------------------------
 
@@ -152,3 +156,17 @@ class MultiHostEngine:
         self._engines.clear()
         self._connections.clear()
         return leftovers
+
+
+def engine_over_hosts(inventory: Inventory, case_id: str, say: Callable[[str], None] | None = None) -> Callable[[str], MultiHostEngine]:
+    """The engine factory of a case spread over the inventory's hosts; where each node
+    went is said (default: printed to stderr) once it is placed."""
+    import sys
+
+    def tell(line: str) -> None:
+        print(f"wgh run: {case_id}: {line}", file=sys.stderr)
+
+    def make(name: str) -> MultiHostEngine:
+        return MultiHostEngine(inventory, engine=name, say=say or tell)
+
+    return make

@@ -28,11 +28,12 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from harness.errors import Problem, ScenarioError
+from harness.scenario.fields import HOST_NAME_PATTERN
 from harness.scenario.yamlsource import SourceDoc, decode_text, parse_yaml
 
 ENV_VAR = "WGH_HOSTS"
 DEFAULT_WGH = ("wgh",)
-HOST_NAME = re.compile(r"[a-z][a-z0-9-]{0,30}")  # becomes part of names and of a prefix
+HOST_NAME = re.compile(HOST_NAME_PATTERN)  # becomes part of names and of a prefix
 FIELDS = {"address", "user", "port", "identity", "known_hosts", "underlay", "wgh", "ssh_options"}
 # options the harness sets itself: a file may not turn them off
 FORCED_OPTIONS = {"batchmode", "stricthostkeychecking", "controlmaster", "controlpath", "controlpersist"}
@@ -180,3 +181,13 @@ def _ip_or_none(value: Any) -> str | None:
         return str(ipaddress.ip_address(str(value)))
     except ValueError:
         return None
+
+
+def placement_problems(cases: Any, inventory: Inventory) -> list[Problem]:
+    """A file's `placement:` names hosts of this inventory (file, line and field)."""
+    return [
+        case.source.problem(("placement", host), f"host '{host}' is not in the inventory {inventory.file} ({', '.join(inventory.names)})")
+        for case in cases
+        for host in case.spec.placement
+        if host not in inventory.hosts
+    ]

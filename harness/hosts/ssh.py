@@ -85,12 +85,23 @@ class HostConnection:
     def open(self, timeout: float = MASTER_TIMEOUT) -> "HostConnection":
         """Connect and authenticate once; SshError with ssh's message if that fails.
         From the thread that keeps the connection (its death signal follows that thread)."""
+        self.start()
+        return self.wait_ready(timeout)
+
+    def start(self) -> None:
+        """Start the master, not waiting for it: from the thread that keeps the
+        connection (its death signal follows that thread); wait_ready from any."""
         # its own session: Ctrl-C reaches the controller, which closes this in order; a
         # death signal: it ends with a SIGKILLed controller, and every session over it
         self.master = nsexec.spawn(
             None, master_argv(self.host, self.control_path, ssh=self.ssh),
             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, start_new_session=True,
         )
+
+    def wait_ready(self, timeout: float = MASTER_TIMEOUT) -> "HostConnection":
+        """Until the started master has connected and authenticated; SshError with
+        ssh's message if it could not."""
+        assert self.master is not None, "start() first"
         deadline = time.monotonic() + timeout
         while True:
             if self.master.poll() is not None:
@@ -114,13 +125,12 @@ class HostConnection:
     def worker(self) -> WorkerConnection:
         """The harness's worker on the host, its frames over this connection; its
         version is checked before anything else."""
-        connection = WorkerConnection(session_argv(self.host, self.control_path, self.host.command("worker"), ssh=self.ssh), where=f"host {self.host.name}")
-        try:
-            connection.hello()
-        except BaseException:
-            connection.close(timeout=10)
-            raise
-        return connection
+        return greeted(self.start_worker())
+
+    def start_worker(self) -> WorkerConnection:
+        """The worker started, not yet greeted (from the thread that keeps it: see
+        start); `greeted` from any thread."""
+        return WorkerConnection(session_argv(self.host, self.control_path, self.host.command("worker"), ssh=self.ssh), where=f"host {self.host.name}")
 
     def close(self) -> None:
         """End the master (by its PID): every session over it ends with it."""
@@ -135,3 +145,13 @@ class HostConnection:
             self.master = None
         if self._own_dir:
             shutil.rmtree(self.control_dir, ignore_errors=True)
+
+
+def greeted(connection: WorkerConnection) -> WorkerConnection:
+    """A started worker once its version and code are checked; closed if they are not."""
+    try:
+        connection.hello()
+    except BaseException:
+        connection.close(timeout=10)
+        raise
+    return connection

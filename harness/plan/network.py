@@ -110,7 +110,8 @@ def build_plan(spec: ScenarioSpec, run_id: str, default_backend: str = AUTO, use
             dns=dict(node.dns),
         )
     problems = _overlapping_subnets(spec, ports)
-    plan = NetworkPlan(run_id, nodes, veths, {}, ports, lans)
+    placement = {node: host for host, names in spec.placement.items() for node in names}
+    plan = NetworkPlan(run_id, nodes, veths, {}, ports, lans, placement)
     _wireguard(spec.wireguard, plan, run_id, default_backend, userspace, problems)
     if problems:
         raise PlanErrors(problems)

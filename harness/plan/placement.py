@@ -48,7 +48,7 @@ class Placement:
 
     def describe(self) -> list[str]:
         """One line per host: 'alpha: hub, peer1…peer333 (334 nodes)'."""
-        return [f"{host}: {_ranges(self.nodes_on(host))} ({_count(len(self.nodes_on(host)))})" for host in self.hosts]
+        return [f"{host}: {_ranges(self.nodes_on(host))} ({_count(len(self.nodes_on(host)))})" if self.nodes_on(host) else f"{host}: no nodes" for host in self.hosts]
 
 
 def place(plan: NetworkPlan, hosts: Sequence[str], fixed: Mapping[str, str] | None = None) -> Placement:
@@ -92,12 +92,16 @@ def place(plan: NetworkPlan, hosts: Sequence[str], fixed: Mapping[str, str] | No
     def degree(index: int) -> int:
         return sum(len(ties.get(n, ())) for n in units[index])
 
+    # new seeds, most tied first (a group's ties do not change as others are placed)
+    seeds = sorted(unplaced, key=lambda i: (-degree(i), first(i)))
+
     # each host in turn grows a region: the unplaced group most tied to what is
     # already there next (a hub's spokes after the hub), else a new seed (the most
     # tied group left), until the host has its share
     for host in hosts:
         affinity: dict[int, int] = {}
         heap: list[tuple[int, int, int]] = []
+        next_seed = 0  # seeds before it are placed or too large for this host: each is passed once per host
 
         def attract(node: str) -> None:
             for other, weight in ties.get(node, {}).items():
@@ -109,7 +113,7 @@ def place(plan: NetworkPlan, hosts: Sequence[str], fixed: Mapping[str, str] | No
         for node, where in list(host_of.items()):
             if where == host:
                 attract(node)
-        skipped: list[int] = []  # too large for what room is left here
+        skipped: set[int] = set()  # too large for what room is left here
         while unplaced and load[host] < capacity:
             chosen = None
             while heap:
@@ -118,12 +122,13 @@ def place(plan: NetworkPlan, hosts: Sequence[str], fixed: Mapping[str, str] | No
                     chosen = index
                     break
             if chosen is None:  # nothing tied to this host is left: a new seed
-                candidates = [i for i in unplaced if i not in skipped]
-                if not candidates:
+                while next_seed < len(seeds) and (seeds[next_seed] not in unplaced or seeds[next_seed] in skipped):
+                    next_seed += 1
+                if next_seed == len(seeds):
                     break
-                chosen = min(candidates, key=lambda i: (-degree(i), first(i)))
+                chosen = seeds[next_seed]
             if load[host] + len(units[chosen]) > capacity and load[host] > 0:
-                skipped.append(chosen)
+                skipped.add(chosen)
                 continue
             put(chosen, host)
             for node in units[chosen]:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import ipaddress
 from dataclasses import asdict, dataclass, field, fields, replace
-from typing import Any
+from typing import AbstractSet, Any
 
 from harness import allowedips
 from harness.backends import UserspaceCommand
@@ -245,8 +245,9 @@ class NetworkPlan:
     wireguard: dict[str, WgPlan]
     ports: dict[str, tuple[Port, ...]] = field(repr=False)
     lans: tuple[LanPlan, ...] = ()
+    placement: dict[str, str] = field(default_factory=dict)  # node → host, from the file's `placement:`
 
-    def neighbour_entries(self) -> dict[int, int]:
+    def neighbour_entries(self, nodes: AbstractSet[str] | None = None) -> dict[int, int]:
         """Per IP version, the neighbour entries the underlay resolves: on a link, one per
         end with an address of that version (each end learns the other's); on a LAN, per
         member, the members it talks to: every other one for a router, else one per
@@ -257,6 +258,8 @@ class NetworkPlan:
         for wg in self.wireguard.values():
             peers[wg.socket_node] = peers.get(wg.socket_node, 0) + len(wg.peers)
         for node, ports in self.ports.items():
+            if nodes is not None and node not in nodes:  # another host's (a run over several)
+                continue
             for port in ports:
                 members = on_lan.get(port.link_index)
                 learnt = 1

@@ -120,7 +120,7 @@ class ScenarioItem(pytest.Item):
                     backend=self.config.getoption("wg_backend"),
                     userspace=userspace_command(self.config),
                     engine=self.config.getoption("wg_engine"),
-                    engine_factory=engine_factory(self.config),
+                    engine_factory=engine_factory(self.config, self.case.id),
                     artifacts_dir=results.artifacts_dir if results else None,
                     repeat=repeat,
                     repeats=repeats,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 from typing import Any, Callable
 
 import pytest
@@ -32,6 +33,13 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         default=None,
         choices=ENGINE_CHOICES,
         help=f"what builds the networks of files that name no `engine:` (default: ${ENGINE_ENV_VAR}, else netns)",
+    )
+    group.addoption(
+        "--wg-hosts",
+        default=os.environ.get("WGH_HOSTS") or None,
+        metavar="FILE",
+        help="spread each scenario over the hosts of this inventory, a worker on each over SSH (default: $WGH_HOSTS); "
+        "see docs/multihost.md",
     )
     group.addoption("--results-dir", default="results", help="where results/<run-id>/results.json goes (default: results)")
     group.addoption("--no-results", action="store_true", help="do not write results.json")
@@ -91,6 +99,7 @@ def pytest_configure(config: pytest.Config) -> None:
     except EngineChoiceError as exc:
         raise pytest.UsageError(str(exc)) from None
     shard_option(config)  # a wrong --wg-shard too
+    hosts_inventory(config)  # and a wrong --wg-hosts file
     if config.getoption("strict_load"):  # read by every check, xdist workers and VM guests included
         os.environ["WGH_STRICT_LOAD"] = "1"
     from harness.pressure import stall_threshold
@@ -132,8 +141,34 @@ def userspace_command(config: pytest.Config) -> UserspaceCommand | None:
         raise pytest.UsageError(f"--wg-userspace: {exc}") from None
 
 
-def engine_factory(config: pytest.Config) -> Callable[[str], Any]:
-    """Engines by name: a conftest's pytest_wgh_make_engine first, else the registry's."""
+_INVENTORY = pytest.StashKey[Any]()
+
+
+def hosts_inventory(config: pytest.Config) -> Any:
+    """--wg-hosts, read once (a harness.hosts.inventory.Inventory), or None; a bad file
+    stops the session naming its line and field."""
+    path = config.getoption("wg_hosts")
+    if path is None:
+        return None
+    if _INVENTORY not in config.stash:
+        from harness.errors import ScenarioError
+        from harness.hosts.inventory import load_inventory
+
+        try:
+            config.stash[_INVENTORY] = load_inventory(path)
+        except ScenarioError as exc:
+            raise pytest.UsageError("--wg-hosts: " + "; ".join(str(p) for p in exc.problems)) from None
+    return config.stash[_INVENTORY]
+
+
+def engine_factory(config: pytest.Config, case_id: str = "") -> Callable[[str], Any]:
+    """Engines by name: over --wg-hosts' hosts when given; else a conftest's
+    pytest_wgh_make_engine first, else the registry's."""
+    inventory = hosts_inventory(config)
+    if inventory is not None:
+        from harness.hosts.engine import engine_over_hosts
+
+        return engine_over_hosts(inventory, case_id, say=lambda line: print(f"wgharness: {case_id}: {line}", file=sys.stderr))
 
     def make(name: str) -> Any:
         from harness.engine import make_engine

@@ -264,6 +264,8 @@ class RemoteEngine:
     """An engine whose network a worker builds (with the worker's own `engine`) and
     changes; the timeline's requests go to it."""
 
+    elsewhere = True  # on the worker's machine
+
     def __init__(self, connection: WorkerConnection, engine: str = "netns"):
         self.name = f"{engine}@{connection.where}"
         self.connection = connection
@@ -280,20 +282,25 @@ class RemoteEngine:
         self._plan = plan
         self._nodes = {name: RemoteNode(self.connection, name) for name in plan.nodes}
 
-    def place(self, node: str | None = None) -> RemotePlace:
+    def place(self, node: str) -> RemotePlace:
         """The worker's machine, where every node of this engine is."""
         if self._place is None:
             self._place = RemotePlace(self.connection)
         return self._place
 
-    def device_site(self, node: str | None = None) -> RemoteDeviceSite:
-        """Where the nodes' WireGuard devices are made: on the worker's machine."""
+    def device_site(self, node: str) -> RemoteDeviceSite:
+        """Where the nodes' WireGuard devices are made: on the worker's machine (one
+        site for all of them)."""
         if self._site is None:
             self._site = RemoteDeviceSite(self.connection, self._plan)
         return self._site
 
     def node(self, name: str) -> RemoteNode:
         return self._nodes[name]
+
+    def host_of(self) -> dict[str, str]:
+        """Which host each node runs on: {} on one machine."""
+        return {}
 
     @property
     def down_links(self) -> set[int]:

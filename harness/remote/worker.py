@@ -91,6 +91,7 @@ class Worker:
         """Build `plan` (only `share`, this host's part, when it spans several hosts)."""
         from harness.cleanup import RunRegistry, reap
         from harness.engine import make_engine
+        from harness.hostlimits import ensure_room_for
 
         if self.engine is not None:
             raise HarnessError("this worker has built its network already")
@@ -101,6 +102,8 @@ class Worker:
         self.registry.watch()  # a SIGKILLed worker is reaped at once, by its watchdog
         work_dir = Path(tempfile.mkdtemp(prefix=f"wgh-{plan.run_id}-"))  # daemons' logs; 0700
         self.registry.add_dir(str(work_dir))
+        # this machine's limits, for its share (harness.hostlimits), before anything is built
+        ensure_room_for(plan, share.nodes if share is not None else None)
         self.engine = make_engine(engine)
         if share is not None:
             self.engine.build(plan, self.registry, share)

@@ -126,6 +126,9 @@ def _printable(value: str) -> str:
 
 Text = Annotated[str, AfterValidator(_printable), Field(max_length=500)]
 NodeName = Annotated[str, Field(pattern=NAME_PATTERN)]
+# a host of a `--hosts` inventory: part of names and of a prefix on that host
+HOST_NAME_PATTERN = r"^[a-z][a-z0-9-]{0,30}$"
+HostName = Annotated[str, Field(pattern=HOST_NAME_PATTERN, description="A host of the run's inventory (`wgh run --hosts`).")]
 DnsName = Annotated[str, Field(pattern=DNS_NAME_PATTERN, max_length=DNS_NAME_MAX, description="A DNS name: lowercase labels with at least one dot, e.g. server.wgh.test.")]
 Expectation = Literal["pass", "fail"]
 

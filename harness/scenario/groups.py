@@ -15,7 +15,8 @@ member in turn:
 - `peers: {<group>: {...}}`: a peer entry for every member (other than itself, inside
   its own group); in that entry `endpoint: <group>` and `allowed_ips: [<group>]`
   mean that member; elsewhere in `allowed_ips` a group means all its members;
-- `reach: {among: <group>}` lists the members.
+- `reach: {among: <group>}` lists the members;
+- `placement: {<host>: [<group>]}` puts every member on that host.
 
 Every expanded value keeps the line of the template it came from, so errors point
 into the file as written. Other steps name single members (`peer3`).
@@ -180,7 +181,7 @@ class _Expander:
         data = self.doc.data
         out: dict[Any, Any] = {}
         # lines outside the rebuilt sections stay where they are
-        rebuilt = ("nodes", "links", "lans", "wireguard", "steps")
+        rebuilt = ("nodes", "links", "lans", "wireguard", "steps", "placement")
         self.lines = {p: line for p, line in self.doc.lines.items() if not (len(p) > 1 and p[0] in rebuilt)}
         for key, value in data.items():
             if key == "nodes":
@@ -193,6 +194,8 @@ class _Expander:
                 out[key] = self._wireguard(value)
             elif key == "steps" and isinstance(value, list):
                 out[key] = self._steps(value)
+            elif key == "placement" and isinstance(value, dict):
+                out[key] = self._placement(value)
             else:
                 out[key] = value
                 self._move((key,), (key,))
@@ -259,18 +262,8 @@ class _Expander:
                 out.append(lan)
                 continue
             lan = dict(lan)
-            members = lan.get("members")
-            if isinstance(members, list) and any(isinstance(m, str) and m in self.members for m in members):
-                line = self.doc.line_of(("lans", i, "members"))
-                expanded: list = []
-                for j, member in enumerate(members):
-                    names = self.members[member] if isinstance(member, str) and member in self.members else [member]
-                    for name in names:
-                        here = self.doc.line_of(("lans", i, "members", j)) or line
-                        if here is not None:
-                            self.lines[("lans", i, "members", len(expanded))] = here
-                        expanded.append(name)
-                lan["members"] = expanded
+            if isinstance(lan.get("members"), list):
+                lan["members"] = self._names(lan["members"], ("lans", i, "members"))
             for key in ("towards", "from"):
                 conditions = lan.get(key)
                 if not isinstance(conditions, dict) or not any(k in self.members for k in conditions):
@@ -282,6 +275,29 @@ class _Expander:
                         self._move(("lans", i, key, name), ("lans", i, key, member))
                 lan[key] = per_member
             out.append(lan)
+        return out
+
+    def _names(self, names: list, path: Path) -> list:
+        """A list of node names in which a group stands for all its members, each
+        expanded name keeping its entry's line."""
+        if not any(isinstance(n, str) and n in self.members for n in names):
+            return names
+        line = self.doc.line_of(path)
+        expanded: list = []
+        for j, name in enumerate(names):
+            for member in self.members[name] if isinstance(name, str) and name in self.members else [name]:
+                here = self.doc.line_of(path + (j,)) or line
+                if here is not None:
+                    self.lines[path + (len(expanded),)] = here
+                expanded.append(member)
+        return expanded
+
+    def _placement(self, placement: dict) -> dict:
+        """`placement: {host: [<group>, …]}`: a group puts all its members there."""
+        out: dict = {}
+        for host, names in placement.items():
+            self._move(("placement", host), ("placement", host))
+            out[host] = self._names(names, ("placement", host)) if isinstance(names, list) else names
         return out
 
     def _wireguard(self, sections: dict) -> dict:

@@ -14,7 +14,7 @@ from pydantic import ValidationError
 from harness.errors import Problem, ScenarioError
 from harness.scenario.groups import collapse_member_problems, expand_groups, group_of_members
 from harness.scenario.matrix import expand
-from harness.scenario.fields import CONFIG_PATH_PATTERN, KEY_PATTERN, LABEL_PATTERN
+from harness.scenario.fields import CONFIG_PATH_PATTERN, HOST_NAME_PATTERN, KEY_PATTERN, LABEL_PATTERN
 from harness.scenario.model import STEP_KINDS, ScenarioSpec
 from harness.scenario.yamlsource import MAX_FILE_BYTES, SourceDoc, decode_text, format_path, parse_yaml
 
@@ -226,6 +226,8 @@ def _pydantic_problems(exc: ValidationError, doc: SourceDoc) -> list[Problem]:
             message = f"{loc[-1]!r} is not a valid name: use lowercase letters, digits and '_', at most 15 characters, starting with a letter"
             if len(loc) >= 2 and loc[-2] == "dns":  # nodes.<n>.dns keys are DNS names, not node names
                 message = f"{loc[-1]!r} is not a DNS name: lowercase letters, digits and '-' in labels joined by dots, e.g. server.wgh.test"
+            if (error.get("ctx") or {}).get("pattern") == HOST_NAME_PATTERN:
+                message = f"{loc[-1]!r} is not a host name of an inventory: lowercase letters, digits and '-', at most 31 characters, starting with a letter"
         problems.append(doc.problem(loc, message))
     return problems
 

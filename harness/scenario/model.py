@@ -25,6 +25,7 @@ from harness.scenario.fields import (
     DnsName,
     Duration,
     HostInterface,
+    HostName,
     Label,
     NodeName,
     Port,
@@ -317,4 +318,10 @@ class ScenarioSpec(Strict):
     )
     engine: Literal[ENGINE_CHOICES] | None = Field(  # type: ignore[valid-type]
         None, description="The engine that builds this scenario's network, whatever the run's `--engine` says (default: the run's)."
+    )
+    placement: dict[HostName, list[NodeName]] = Field(
+        default_factory=dict,
+        description="Where nodes run when the network spans several hosts (`wgh run --hosts`): host → its nodes (a group "
+        "stands for all its members). The rest are placed automatically, a NAT with what is behind it and a peer pair "
+        "together where balance allows. Ignored on one machine.",
     )

@@ -90,6 +90,7 @@ def check_references(spec: ScenarioSpec, doc: SourceDoc) -> list[Problem]:
             elif peer not in wg:
                 problem(("wireguard", name, "peers", peer), f"'{peer}' has no wireguard section{known(wg, peer, 'WireGuard nodes')}")
     _check_sockets(spec, problem)
+    _check_placement(spec, problem)
     routing_checks.check_names(spec, neighbours, problem)
 
     # each kind's own checks (steps/), in step order: earlier steps start what later ones stop
@@ -216,6 +217,30 @@ def _check_lans(
         for member in members:
             neighbours[member].lans.append((label, members))
     return names
+
+
+def _check_placement(spec: ScenarioSpec, problem) -> None:
+    """Every placed node exists and is placed once; what must share a host (a LAN's
+    members: one bridge; a device and its socket_in node) is not placed apart."""
+    host_of: dict[str, str] = {}
+    for host, names in spec.placement.items():
+        for k, name in enumerate(names):
+            if name not in spec.nodes:
+                problem(("placement", host, k), f"unknown node '{name}'{known(spec.nodes, name)}")
+            elif name in host_of:
+                problem(("placement", host, k), f"'{name}' is placed twice (on {host_of[name]} too)")
+            host_of.setdefault(name, host)
+    together = [(("lans", j, "members"), f"{lan_name(lan, j)}'s members share one bridge", lan.members) for j, lan in enumerate(spec.lans)]
+    together += [
+        (("wireguard", name, "socket_in"), f"'{name}''s device has its socket in '{iface.socket_in}'", [name, iface.socket_in])
+        for name, iface in spec.wireguard.items()
+        if iface.socket_in is not None
+    ]
+    for path, why, members in together:
+        hosts = {host_of[m]: m for m in members if m in host_of}
+        if len(hosts) > 1:
+            apart = ", ".join(f"{node} on {host}" for host, node in hosts.items())
+            problem(path, f"{why}, so they run on one host, but `placement` puts {apart}")
 
 
 def _check_sockets(spec, problem) -> None:

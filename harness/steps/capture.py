@@ -16,7 +16,6 @@ import struct
 import threading
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from harness.endpoint import format_endpoint
 from harness.engine.base import Node

@@ -14,8 +14,6 @@ from __future__ import annotations
 import secrets
 from typing import TYPE_CHECKING, Any, Callable, Iterator, Mapping
 
-from harness import caps
-from harness.backends import BACKENDS
 from harness.plan.network import NetworkPlan, PeerPlan
 from harness.sidebyside import each_after
 from harness.wg.backends import WgDevice
@@ -46,11 +44,6 @@ class WireGuardFleet:
         self.listen_ports: dict[str, int] = {}
 
     # --- bring-up ---------------------------------------------------------------------
-
-    @staticmethod
-    def userspace_daemons(plan: NetworkPlan) -> int:
-        """How many userspace daemons the plan's devices take (before any exists)."""
-        return sum(BACKENDS[caps.resolve_backend(wg.backend)].userspace for wg in plan.wireguard.values())
 
     def create(self) -> None:
         """Phase 1: every device exists with its key, peers and addresses; no endpoints."""

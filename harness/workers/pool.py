@@ -178,6 +178,7 @@ def run_cases(
     userspace: str | None,
     engine: str | None,
     artifacts_dir: str | None,
+    hosts: str | None = None,
     on_step: Callable[[CaseRun, dict[str, Any]], None] = lambda run, event: None,
     on_done: Callable[[FinishedCase], None] = lambda finished: None,
     on_stderr: Callable[[str], None] = lambda line: None,
@@ -193,7 +194,7 @@ def run_cases(
 
     def task_for(run: CaseRun) -> Task:
         case = run.case
-        return Task(run.number, case.file, case.case_id, run.repeat, run.repeats, backend, userspace, engine, artifacts_dir)
+        return Task(run.number, case.file, case.case_id, run.repeat, run.repeats, backend, userspace, engine, artifacts_dir, hosts)
 
     def hand_out() -> None:
         busy = [w for w in pool if w.running is not None]

@@ -23,6 +23,7 @@ class Task:
     userspace: str | None  # the template text (parsed again in the worker)
     engine: str | None
     artifacts_dir: str | None
+    hosts: str | None = None  # an inventory file: the case spreads over its hosts
 
     def to_line(self) -> str:
         return json.dumps(asdict(self)) + "\n"

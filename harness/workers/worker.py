@@ -40,8 +40,16 @@ def main(argv: list[str], loaded: dict[str, list] | None = None) -> int:
                 send(protocol, "step", number=task.number, index=step.index, kind=step.kind, outcome=step.outcome)
 
             try:
+                over_hosts = {}
+                if task.hosts is not None:  # the controller read this file already
+                    with interrupts.held():
+                        from harness.hosts.engine import engine_over_hosts
+                        from harness.hosts.inventory import load_inventory
+
+                        over_hosts = {"engine_factory": engine_over_hosts(load_inventory(task.hosts), case.id)}
                 result = run_case(
                     case,
+                    **over_hosts,
                     backend=task.backend,
                     userspace=UserspaceCommand.parse(task.userspace) if task.userspace else None,
                     engine=task.engine,

@@ -115,3 +115,20 @@ def left_by_finished_runs(stale_after: float | None = None) -> dict[str, list[st
     objects = harness_objects()
     running = before | excused()
     return {kind: [x for x in items if not any(run in x for run in running)] for kind, items in objects.items()}
+
+
+def assert_same_verdicts(elsewhere: list, local: list) -> None:
+    """Results of the same cases run elsewhere (a worker, several hosts) and here give
+    the same verdicts, at least one compared, and what ran elsewhere left nothing. A
+    case the machine's load made inconclusive on either side says nothing either way."""
+    from harness.results.verdicts import verdicts
+
+    unsettled = {r.case.id for r in elsewhere + local if r.status == "inconclusive"}
+
+    def as_run(results: list) -> dict:
+        return {k: v for k, v in verdicts({"scenarios": [r.to_json() for r in results]}).items() if k not in unsettled}
+
+    assert as_run(elsewhere) == as_run(local), [r.report() for r in elsewhere if r.status != "passed"]
+    assert as_run(elsewhere), "every case was inconclusive: nothing compared"
+    for result in elsewhere:
+        assert not result.leftovers and not any(harness_objects({result.run_id}).values()), result.leftovers

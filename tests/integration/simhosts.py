@@ -45,11 +45,16 @@ LogLevel ERROR
 """
 
 
+SSHD_HOW_TO = "apt-get install openssh-server openssh-client (scripts/install.sh installs them)"
+
+
+def sshd_available() -> bool:
+    return os.access(SSHD, os.X_OK) and shutil.which("ssh-keygen") is not None and shutil.which("ssh") is not None
+
+
 def need_sshd() -> None:
-    if not os.access(SSHD, os.X_OK):
-        pytest.skip("simulated hosts need sshd: apt-get install openssh-server (scripts/install.sh installs it)")
-    if shutil.which("ssh-keygen") is None:
-        pytest.skip("simulated hosts need ssh-keygen: apt-get install openssh-client")
+    if not sshd_available():
+        pytest.skip(f"simulated hosts need sshd, ssh and ssh-keygen: {SSHD_HOW_TO}")
 
 
 def _keygen(path: Path) -> str:

@@ -18,6 +18,8 @@ import pytest
 from harness.engines import DEFAULT, ENGINES
 from harness.results.verdicts import differences, verdicts
 
+from .simhosts import SSHD_HOW_TO, simulated_hosts, sshd_available
+
 pytestmark = pytest.mark.requires("root", "wireguard")
 
 REPO = Path(__file__).resolve().parents[2]
@@ -99,3 +101,15 @@ def test_the_library_gives_the_same_verdicts_on_every_engine_and_through_the_use
     assert rtts == {way: {} for way in ways}, f"RTTs under a configured delay differ by more than {RTT_TOLERANCE}: {rtts}"
     if IN_VM:
         assert _shaped_rtts(reference_document, delayed), "lossy-link's shaped RTT was measured"
+        return
+    # and spread over three hosts (simulated: namespaces reached over SSH, links between
+    # them over VXLAN), placed automatically; last, as it needs sshd (the host only: the
+    # workers, SSH and placement are the same on any kernel)
+    if not sshd_available():
+        pytest.skip(f"the engines and the template agree; the hosts axis needs sshd: {SSHD_HOW_TO}")
+    with simulated_hosts(["alpha", "beta", "gamma"]) as inventory:
+        spread = _library(wgh_cli, "--engine", DEFAULT, "--backend", wgh_backend, "--hosts", inventory.file)
+    assert differences(reference, verdicts(spread)) == {}
+    assert _rtt_disagreements(reference_document, spread, delayed) == {}
+    placed = [case["id"] for case in spread["scenarios"] if case["status"] != "skipped" and len(case.get("placement") or {}) > 1]
+    assert placed, "the cases were spread over several hosts (results.json's `placement`)"

@@ -4,6 +4,7 @@ one machine, nothing left on any host."""
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -12,14 +13,12 @@ from pathlib import Path
 
 import pytest
 
-from harness.errors import BuildError
 from harness.hosts.engine import MultiHostEngine
 from harness.processes import command_lines
-from harness.results.verdicts import verdicts
 from harness.run import run_case
 from harness.scenario.load import load_data, load_file
 
-from .leftovers import harness_objects
+from .leftovers import assert_same_verdicts, harness_objects
 from .placement import host_only
 from .simhosts import simulated_hosts
 from .test_remote_worker import UNDERLAY
@@ -30,14 +29,6 @@ pytestmark = [pytest.mark.requires("root", "wireguard"), host_only]
 
 REPO = Path(__file__).resolve().parents[2]
 SCENARIOS = REPO / "scenarios"
-
-
-def _same_verdicts(remote, local) -> None:
-    unsettled = {r.case.id for r in remote + local if r.status == "inconclusive"}
-    as_run = lambda results: {k: v for k, v in verdicts({"scenarios": [r.to_json() for r in results]}).items() if k not in unsettled}  # noqa: E731
-    assert as_run(remote) == as_run(local), [r.report() for r in remote if r.status != "passed"]
-    for result in remote:
-        assert not result.leftovers and not any(harness_objects({result.run_id}).values()), result.leftovers
 
 
 def test_a_link_between_hosts_carries_the_underlay_and_follows_the_timeline():
@@ -54,7 +45,7 @@ def test_a_link_between_hosts_carries_the_underlay_and_follows_the_timeline():
         result = run_case(case, engine_factory=engine)
         assert result.status == "passed", result.report()
         assert engines[0].placement.host_of == {"a": "alpha", "r": "beta", "b": "beta"}
-        _same_verdicts([result], [run_case(case)])
+        assert_same_verdicts([result], [run_case(case)])
 
 
 @pytest.mark.parametrize("file", ["nat.yaml", "hub-and-spoke.yaml"])
@@ -64,7 +55,7 @@ def test_library_scenarios_over_three_hosts_give_the_local_verdicts(file, wgh_ba
         for case in load_file(SCENARIOS / file):
             remote.append(run_case(case, backend=wgh_backend, engine_factory=lambda name: MultiHostEngine(inventory)))
             local.append(run_case(case, backend=wgh_backend))
-        _same_verdicts(remote, local)
+        assert_same_verdicts(remote, local)
 
 
 def test_an_inner_mtu_the_hosts_network_cannot_carry_stops_the_build():
@@ -83,6 +74,66 @@ def test_wgh_run_hosts_says_where_each_node_went(wgh_cli):
         assert done.returncode == 0, done.stderr[-3000:]
         assert "nat: placed alpha: " in done.stderr and "nat: placed beta: " in done.stderr
         assert "between hosts (VXLAN)" in done.stderr
+
+
+PLACED = """\
+name: placed
+nodes:
+  a: {}
+  r: {router: true}
+  b: {}
+links:
+  - {ends: [a, r]}
+  - {ends: [r, b]}
+wireguard:
+  a: {peers: {b: {endpoint: b}}}
+  b: {peers: {a: {}}}
+placement:
+  beta: [a]
+  alpha: [r, b]
+steps:
+  - handshake: {between: [a, b]}
+  - ping: {from: a, to: b}
+"""
+
+
+def test_a_files_placement_is_kept_side_by_side_and_recorded(wgh_cli, tmp_path):
+    """`placement:` puts the nodes on the hosts it names (a WireGuard pair split on
+    purpose), with -j 2 (each case's worker its own controller of all the hosts), and
+    results.json says where each node ran."""
+    scenario = tmp_path / "placed.yaml"
+    scenario.write_text(PLACED)
+    with simulated_hosts(["alpha", "beta"]) as inventory:
+        done = wgh_cli("run", "--hosts", inventory.file, "-j", "2", "--results-dir", str(tmp_path / "results"), "-q", str(scenario), "scenarios/nat.yaml", timeout=300)
+        assert done.returncode == 0, done.stderr[-3000:]
+        assert "placed: placed alpha: r, b (2 nodes)" in done.stderr and "placed: placed beta: a (1 node)" in done.stderr
+        (results,) = (tmp_path / "results").glob("*/results.json")
+        cases = {case["id"]: case for case in json.loads(results.read_text())["scenarios"]}
+        assert cases["placed"]["placement"] == {"a": "beta", "r": "alpha", "b": "alpha"}
+        assert set(cases["nat"]["placement"].values()) == {"alpha", "beta"}, "nat's nodes went to both hosts"
+
+
+def test_a_placement_naming_a_host_the_inventory_lacks_is_refused_with_its_line(wgh_cli, tmp_path):
+    scenario = tmp_path / "placed.yaml"
+    scenario.write_text(PLACED.replace("  beta: [a]", "  gamma: [a]"))
+    with simulated_hosts(["alpha", "beta"]) as inventory:
+        done = wgh_cli("run", "--hosts", inventory.file, "--no-results", str(scenario), timeout=120)
+    assert done.returncode == 2, done.stderr
+    assert f"{scenario}:13: placement.gamma: host 'gamma' is not in the inventory" in done.stderr
+
+
+def test_the_pytest_plugin_spreads_scenarios_over_wg_hosts(tmp_path):
+    """`pytest --wg-hosts FILE scenarios/…`: each scenario item over the hosts."""
+    with simulated_hosts(["alpha", "beta", "gamma"]) as inventory:
+        done = subprocess.run(
+            [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--wg-hosts", inventory.file,
+             "--results-dir", str(tmp_path), str(SCENARIOS / "nat.yaml")],
+            capture_output=True, text=True, timeout=300, cwd=REPO,
+        )
+        assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-2000:]
+    (results,) = tmp_path.glob("*/results.json")
+    (case,) = json.loads(results.read_text())["scenarios"]
+    assert case["status"] == "passed" and len(set(case["placement"].values())) > 1, case.get("placement")
 
 
 def _our_ssh_processes(inventory_file: str) -> list[int]:

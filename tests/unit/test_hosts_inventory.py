@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from harness.errors import ScenarioError
-from harness.hosts.inventory import DEFAULT_WGH, Host, from_environment, load_inventory, parse_inventory
+from harness.hosts.inventory import DEFAULT_WGH, Host, from_environment, load_inventory, parse_inventory, placement_problems
 from harness.hosts.ssh import master_argv, session_argv
 
 GOOD = """\
@@ -86,3 +86,14 @@ def test_ssh_never_asks_and_checks_host_keys_and_shares_one_connection():
     session = session_argv(beta, control, ("/opt/wgh x/wgh", "worker"))
     assert "ControlMaster=no" in session and session[-2] == "beta.lab.example"
     assert shlex.split(session[-1]) == ["/opt/wgh x/wgh", "worker"]  # one word for the remote shell, quoted
+
+
+def test_a_scenarios_placement_names_hosts_of_the_inventory_with_its_line(tmp_path):
+    from harness.scenario.load import load_file
+
+    scenario = tmp_path / "spread.yaml"
+    scenario.write_text("nodes:\n  a: {}\n  b: {}\nlinks:\n  - ends: [a, b]\nplacement:\n  alpha: [a]\n  delta: [b]\n")
+    inventory = parse_inventory(GOOD, "hosts.yaml")
+    (problem,) = placement_problems(load_file(scenario), inventory)
+    assert (problem.file, problem.line, problem.field) == (str(scenario), 8, "placement.delta")
+    assert "host 'delta' is not in the inventory hosts.yaml (alpha, beta, gamma)" in problem.message

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from harness.errors import ScenarioError
 from harness.plan.network import build_plan
 from harness.plan.placement import PlacementError, place
 from harness.scenario.load import load_data
@@ -89,3 +90,42 @@ def test_nodes_placed_by_hand_stay_and_bad_names_are_refused():
 def test_the_same_plan_and_hosts_give_the_same_placement():
     plan = plan_of(hub(50))
     assert place(plan, HOSTS) == place(plan, HOSTS)
+
+
+def test_a_files_placement_puts_nodes_and_whole_groups_on_named_hosts():
+    spec = {**hub(6), "placement": {"gamma": ["hub"], "beta": ["peer"]}}
+    plan = plan_of(spec)
+    assert plan.placement == {"hub": "gamma", **{f"peer{i}": "beta" for i in range(1, 7)}}
+    placement = place(plan, HOSTS, plan.placement)
+    assert placement.host_of["hub"] == "gamma" and {placement.host_of[f"peer{i}"] for i in range(1, 7)} == {"beta"}
+
+
+def _problems(spec: dict) -> list[str]:
+    with pytest.raises(ScenarioError) as raised:
+        load_data(spec)
+    return [f"{p.field}: {p.message}" for p in raised.value.problems]
+
+
+def test_a_files_placement_is_checked_against_its_nodes_and_what_must_share_a_host():
+    lan = {
+        "nodes": {"a": {}, "b": {}, "c": {}},
+        "lans": [{"name": "office", "members": ["a", "b"]}],
+        "links": [{"ends": ["b", "c"]}],
+    }
+    assert _problems({**lan, "placement": {"alpha": ["a", "nobody"], "beta": ["b", "a"]}}) == [
+        "placement.alpha[1]: unknown node 'nobody' (known nodes: a, b, c)",
+        "placement.beta[1]: 'a' is placed twice (on alpha too)",
+        "lans[0].members: office's members share one bridge, so they run on one host, but `placement` puts a on alpha, b on beta",
+    ]
+    assert _problems({**lan, "placement": {"Alpha!": ["a"]}}) == [
+        "placement.Alpha!: 'Alpha!' is not a host name of an inventory: lowercase letters, digits and '-', at most 31 characters, starting with a letter"
+    ]
+
+
+def test_placing_many_unconnected_nodes_takes_each_seed_once():
+    """10 000 nodes with no links: every one is a new seed (a scan of all the
+    unplaced for each would be 10⁸ steps)."""
+    plan = plan_of({"nodes": {"n": {"count": 10_000}}})
+    placement = place(plan, HOSTS)
+    assert [len(placement.nodes_on(h)) for h in HOSTS] == [3334, 3334, 3332]
+    assert placement.host_of["n1"] == "alpha" and placement.host_of["n10000"] == "gamma"
