@@ -34,7 +34,7 @@ class ScenarioResult:
     error: str | None = None
     backends: dict[str, str] = field(default_factory=dict)
     engine: str = ""
-    placement: dict[str, str] = field(default_factory=dict)  # node → host, over several hosts
+    spread: Any = None  # over several hosts: where each node ran, the latency between them (harness.plan.share.Spread)
     run_id: str = ""
     build_seconds: float = 0.0
     steps_seconds: float = 0.0
@@ -68,11 +68,12 @@ class ScenarioResult:
         lines = [f"scenario {self.case.id} ({self.case.file}): {self.status}"]
         if self.backends:
             lines.append(f"engine {self.engine}, backends: " + ", ".join(f"{n}={b}" for n, b in self.backends.items()))
-        if self.placement:
+        if self.spread:
             hosts: dict[str, list[str]] = {}
-            for node, host in self.placement.items():
+            for node, host in self.spread.placement.items():
                 hosts.setdefault(host, []).append(node)
             lines.append("hosts: " + "; ".join(f"{host}: {', '.join(nodes)}" for host, nodes in hosts.items()))
+            lines += [f"  {note}" for note in self.spread.notes]
         for s in self.steps:
             lines.append(f"  [{s.outcome}] step {s.index + 1}: {s.title}: {s.message}")
             if s.diagnosis and s.failed:
@@ -112,7 +113,7 @@ class ScenarioResult:
             "error": self.error,
             "backends": self.backends,
             **({"engine": self.engine} if self.engine else {}),
-            **({"placement": self.placement} if self.placement else {}),
+            **({"placement": dict(self.spread.placement), "underlay": [u.to_json() for u in self.spread.underlay]} if self.spread else {}),
             **({"notes": list(self.case.notes)} if self.case.notes else {}),
             "timing": {
                 "build": {"value": round(self.build_seconds, 6), "unit": "s"},
@@ -206,7 +207,7 @@ def run_case(
         with time_budget(case.spec.timeout) as budget:
             network.build()
             result.backends = dict(network.wireguard.backends)
-            result.placement = network.engine.host_of()
+            result.spread = network.engine.spread()
             result.build_seconds = time.monotonic() - started
             checkpoint("steps", result.run_id)
             steps_started = time.monotonic()

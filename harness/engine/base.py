@@ -103,8 +103,9 @@ class Engine(Protocol):
         """Where `node`'s WireGuard device is made, when that is another machine (as
         harness.wg.site's DeviceSite); None: this machine, the network's own site."""
 
-    def host_of(self) -> dict[str, str]:
-        """Which host of an inventory each node runs on; {} on one machine."""
+    def spread(self) -> Any:
+        """Over several hosts, where it ran (harness.plan.share.Spread: each node's
+        host, the latency between hosts); None on one machine."""
 
     def port_addresses(self, port: "Port") -> tuple:
         """The addresses `port` has now (renumber and detach change the planned ones)."""

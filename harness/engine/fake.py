@@ -209,9 +209,9 @@ class FakeEngine:
         """This machine's: the network's own site."""
         return None
 
-    def host_of(self) -> dict[str, str]:
-        """Which host each node runs on: {} on one machine."""
-        return {}
+    def spread(self) -> None:
+        """None: the whole network is on one machine."""
+        return None
 
     def __init__(self, world: FakeWorld):
         self.world = world

@@ -29,7 +29,7 @@ from harness.net.nodesettings import node_sysctls
 from harness.net.queries import NetlinkQueries
 from harness.plan.addressing import spare_address
 from harness.plan.network import NetworkPlan, Port
-from harness.plan.share import VXLAN_PORT, CrossLink, HostShare
+from harness.plan.share import VXLAN_PORT, CrossLink, HostShare, compensated
 from harness.plan.types import Conditions, LanPlan, NodePlan, VethPlan
 
 T = TypeVar("T")
@@ -173,9 +173,9 @@ class UnderlayEngine:
         """This machine's: the network's own site."""
         return None
 
-    def host_of(self) -> dict[str, str]:
-        """Which host each node runs on: {} on one machine."""
-        return {}
+    def spread(self) -> None:
+        """None: the whole network is on one machine."""
+        return None
 
     def __init__(self) -> None:
         self.plan: NetworkPlan | None = None
@@ -197,6 +197,12 @@ class UnderlayEngine:
         self.share = share
         self._create(plan, registry)
         self._configure(plan)
+
+    def _on_this_end(self, index: int, conditions: Conditions | None) -> Conditions | None:
+        """What tc sets for `conditions` on this host's end of link `index`: on a tunnel
+        to another host, the delay less what the hosts' own network adds."""
+        link = self.share.cross.get(index) if self.share is not None else None
+        return compensated(conditions, link.underlay_delay) if link is not None else conditions
 
     def _here(self, node: str) -> bool:
         """Is `node` built by this engine (not on another host)?"""
@@ -221,7 +227,7 @@ class UnderlayEngine:
             nlbatch.addresses_and_up(self._nodes[node], its_interfaces)
         for veth in plan.veths:
             for port in (veth.a, veth.b):
-                conditions = veth.egress(port.node)
+                conditions = self._on_this_end(veth.index, veth.egress(port.node))
                 if conditions is not None and self._here(port.node):
                     impair.apply(self._nodes[port.node], port.ifname, conditions, veth.mtu or 1500)
         for lan in self._lans(plan):
@@ -311,7 +317,7 @@ class UnderlayEngine:
             if up is not None:
                 ipr.link("set", index=ipr.link_lookup(ifname=port.ifname)[0], state="up" if up else "down")
             if conditions is not None and port.node in conditions:
-                impair.apply(self._nodes[port.node], port.ifname, conditions[port.node], veth.mtu or 1500)
+                impair.apply(self._nodes[port.node], port.ifname, self._on_this_end(index, conditions[port.node]), veth.mtu or 1500)
         if conditions is not None:
             self._conditions.update({(index, node): c for node, c in conditions.items()})
         if up is False:

@@ -17,7 +17,8 @@ from harness.hosts.inventory import Inventory
 from harness.hosts.ssh import HostConnection, greeted
 from harness.plan.network import NetworkPlan
 from harness.plan.placement import Placement, PlacementError, place
-from harness.plan.share import share_of
+from harness.hosts.underlay import echo_round_trips
+from harness.plan.share import Spread, UnderlayLatency, compensation_notes, share_of
 from harness.remote.client import RemoteDeviceSite, RemoteEngine
 
 T = TypeVar("T")
@@ -47,6 +48,8 @@ class MultiHostEngine:
         self.plan: NetworkPlan | None = None
         self._connections: dict[str, HostConnection] = {}
         self._engines: dict[str, RemoteEngine] = {}
+        self.latencies: dict[frozenset[str], UnderlayLatency] = {}  # between hosts a link crosses
+        self.notes: list[str] = []  # those latencies, and how the links' delays take them in
 
     # --- build ----------------------------------------------------------------------
 
@@ -84,7 +87,30 @@ class MultiHostEngine:
         for host, worker in workers.items():  # closed with the engine, greeted or not
             self._engines[host] = RemoteEngine(worker, "netns")
         self._each(used, lambda host: greeted(workers[host]))
-        self._each(used, lambda host: self._engines[host].build(plan, registry, share_of(plan, self.placement, host, underlays)))
+        self.latencies = self._measure_underlay(underlays)
+        self.notes = [latency.describe() for latency in self.latencies.values()]
+        self.notes += compensation_notes(plan, self.placement, self.latencies)
+        for note in self.notes if self.say is not None else ():
+            self.say(note)
+        self._each(used, lambda host: self._engines[host].build(plan, registry, share_of(plan, self.placement, host, underlays, self.latencies)))
+
+    def _measure_underlay(self, underlays: Mapping[str, str]) -> dict[frozenset[str], UnderlayLatency]:
+        """The round trip between every two hosts that a link crosses, side by side,
+        each from the first host of the pair."""
+        assert self.plan is not None and self.placement is not None
+        host_of = self.placement.host_of
+        pairs = sorted({
+            tuple(sorted((host_of[self.plan.veths[i].a.node], host_of[self.plan.veths[i].b.node])))
+            for i in self.placement.crossing(self.plan)
+        })
+
+        def measure(pair: tuple[str, str]) -> UnderlayLatency:
+            near, far = pair
+            sent, rtts = self._engines[near].on_machine(echo_round_trips, underlays[far])
+            return UnderlayLatency.of(pair, sent, rtts)
+
+        with ThreadPoolExecutor(max(1, len(pairs))) as pool:
+            return {frozenset(pair): latency for pair, latency in zip(pairs, pool.map(measure, pairs))}
 
     def _each(self, hosts: Sequence[str], action: Callable[[str], T]) -> list[T]:
         """`action` for every host at once; the first failure (in host order) is raised."""
@@ -107,8 +133,10 @@ class MultiHostEngine:
     def device_site(self, node: str) -> RemoteDeviceSite:
         return self._host(node).device_site(node)
 
-    def host_of(self) -> dict[str, str]:
-        return dict(self.placement.host_of) if self.placement is not None else {}
+    def spread(self) -> Spread | None:
+        if self.placement is None:
+            return None
+        return Spread(dict(self.placement.host_of), tuple(self.latencies.values()), tuple(self.notes))
 
     # --- the timeline ---------------------------------------------------------------
 

@@ -13,11 +13,13 @@ from __future__ import annotations
 
 import hashlib
 import ipaddress
-from dataclasses import dataclass, field
-from typing import Mapping
+import statistics
+from dataclasses import dataclass, field, replace
+from typing import Any, Mapping, Sequence
 
 from harness.plan.network import NetworkPlan
 from harness.plan.placement import Placement
+from harness.plan.types import Conditions
 
 VXLAN_PORT = 4789  # IANA's; every tunnel of every run shares it, told apart by VNI
 VNI_SPACE = 1 << 24
@@ -36,6 +38,8 @@ class CrossLink:
     local: str  # this host's underlay address
     remote: str  # the other host's
     inner_mtu: int
+    # one way, seconds: what the hosts' own network adds, taken off the link's configured delay
+    underlay_delay: float = 0.0
 
     @property
     def outer_mtu(self) -> int:
@@ -56,9 +60,14 @@ def vni_of(run_id: str, link_index: int) -> int:
     return (base + link_index) % VNI_SPACE or 1
 
 
-def share_of(plan: NetworkPlan, placement: Placement, host: str, underlays: Mapping[str, str]) -> HostShare:
+def share_of(
+    plan: NetworkPlan, placement: Placement, host: str, underlays: Mapping[str, str],
+    latencies: Mapping[frozenset[str], "UnderlayLatency"] | None = None,
+) -> HostShare:
     """`host`'s nodes and its ends of the links that cross to other hosts; `underlays`:
-    each host's underlay address."""
+    each host's underlay address; `latencies`: measured between pairs of hosts (their
+    one-way latency is taken off the links' configured delays)."""
+    latencies = latencies or {}
     mine = frozenset(placement.nodes_on(host))
     cross: dict[int, CrossLink] = {}
     for veth in plan.veths:
@@ -68,8 +77,93 @@ def share_of(plan: NetworkPlan, placement: Placement, host: str, underlays: Mapp
             continue  # both ends here (a veth), or neither
         port = here[0]
         other = veth.b if port is veth.a else veth.a
+        far = placement.host_of[other.node]
+        measured = latencies.get(frozenset((host, far)))
         cross[veth.index] = CrossLink(
             veth.index, port.node, port.ifname, vni_of(plan.run_id, veth.index),
-            underlays[host], underlays[placement.host_of[other.node]], veth.mtu or DEFAULT_MTU,
+            underlays[host], underlays[far], veth.mtu or DEFAULT_MTU,
+            measured.one_way if measured is not None else 0.0,
         )
     return HostShare(host, mine, cross)
+
+
+@dataclass(frozen=True)
+class UnderlayLatency:
+    """The round trip between two hosts over their own network, measured at build
+    (ICMP echo between their underlay addresses); milliseconds."""
+
+    hosts: tuple[str, str]
+    sent: int
+    received: int
+    rtt_min: float | None = None
+    rtt_median: float | None = None
+    rtt_max: float | None = None
+
+    @classmethod
+    def of(cls, hosts: tuple[str, str], sent: int, rtts: Sequence[float]) -> "UnderlayLatency":
+        if not rtts:
+            return cls(hosts, sent, 0)
+        return cls(hosts, sent, len(rtts), round(min(rtts), 3), round(statistics.median(rtts), 3), round(max(rtts), 3))
+
+    @property
+    def one_way(self) -> float:
+        """Seconds one way: half the median round trip (0 when nothing came back)."""
+        return self.rtt_median / 2000 if self.rtt_median is not None else 0.0
+
+    def describe(self) -> str:
+        if not self.received:
+            return f"{self.hosts[0]} ↔ {self.hosts[1]}: no echo reply over the hosts' network ({self.sent} sent): its latency is unknown, nothing is subtracted"
+        return (
+            f"{self.hosts[0]} ↔ {self.hosts[1]}: the hosts' network adds {self.one_way * 1000:.3g} ms one way "
+            f"(round trip min/median/max {self.rtt_min:g}/{self.rtt_median:g}/{self.rtt_max:g} ms, {self.received}/{self.sent} replies)"
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "hosts": list(self.hosts), "sent": self.sent, "received": self.received,
+            "rtt_min": self.rtt_min, "rtt_median": self.rtt_median, "rtt_max": self.rtt_max, "one_way": round(self.one_way * 1000, 4),
+        }
+
+
+@dataclass(frozen=True)
+class Spread:
+    """Where a network spread over several hosts ran: each node's host, the latency
+    between hosts a link crosses, and how the links' delays take it in."""
+
+    placement: Mapping[str, str]
+    underlay: tuple[UnderlayLatency, ...] = ()
+    notes: tuple[str, ...] = ()
+
+
+def compensated(conditions: Conditions | None, underlay_delay: float) -> Conditions | None:
+    """What netem sets on a tunnel end so that the link's one-way delay is the file's:
+    the configured delay less what the hosts' network adds, never below 0 (a link
+    with no delay configured carries the hosts' latency as it is)."""
+    if conditions is None or conditions.delay is None or underlay_delay <= 0:
+        return conditions
+    return replace(conditions, delay=max(conditions.delay - underlay_delay, 0.0))
+
+
+def compensation_notes(plan: NetworkPlan, placement: Placement, latencies: Mapping[frozenset[str], UnderlayLatency]) -> list[str]:
+    """How well each crossing link's configured delay holds: what netem sets, or why
+    the hosts' own latency cannot be taken off (pure)."""
+    notes: list[str] = []
+    for index in placement.crossing(plan):
+        veth = plan.veths[index]
+        hosts = frozenset((placement.host_of[veth.a.node], placement.host_of[veth.b.node]))
+        measured = latencies.get(hosts)
+        if measured is None or not measured.received:
+            continue
+        one_way = measured.one_way * 1000
+        for port in (veth.a, veth.b):
+            configured = veth.egress(port.node)
+            if configured is None or configured.delay is None:
+                continue
+            wanted = configured.delay * 1000
+            label = f"link {veth.name} from {port.node}"
+            if wanted >= one_way:
+                notes.append(f"{label}: delay {wanted:g} ms = {wanted - one_way:.3g} ms by netem + {one_way:.3g} ms of the hosts' network")
+            else:
+                notes.append(f"{label}: delay {wanted:g} ms is less than the hosts' network alone adds ({one_way:.3g} ms): it is {one_way:.3g} ms")
+    return notes
+

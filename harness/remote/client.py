@@ -288,6 +288,11 @@ class RemoteEngine:
             self._place = RemotePlace(self.connection)
         return self._place
 
+    def on_machine(self, function: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        """`function(*args, **kwargs)` on the worker's machine, built or not (a
+        module-level harness function; plain data in and out)."""
+        return self.connection.request("machine_apply", function_path(function), args, kwargs)
+
     def device_site(self, node: str) -> RemoteDeviceSite:
         """Where the nodes' WireGuard devices are made: on the worker's machine (one
         site for all of them)."""
@@ -298,9 +303,9 @@ class RemoteEngine:
     def node(self, name: str) -> RemoteNode:
         return self._nodes[name]
 
-    def host_of(self) -> dict[str, str]:
-        """Which host each node runs on: {} on one machine."""
-        return {}
+    def spread(self) -> None:
+        """None: the whole network is on one machine."""
+        return None
 
     @property
     def down_links(self) -> set[int]:

@@ -116,6 +116,11 @@ class Worker:
         """`function(here, ...)` on this machine (Place.apply)."""
         return named_function(function)(self._here(), *args, **kwargs)
 
+    def machine_apply(self, function: str, args: tuple, kwargs: dict) -> Any:
+        """`function(...)` on this machine, before or after a build (what needs no
+        node: the hosts' own network, measured)."""
+        return named_function(function)(*args, **kwargs)
+
     def place_start(self, factory: str, args: tuple, kwargs: dict) -> int:
         """An object `factory(here, ...)` made and kept on this machine (Place.start); its id."""
         return self._keep(named_function(factory)(self._here(), *args, **kwargs))
@@ -219,6 +224,7 @@ def serve(requests: IO[bytes], replies: IO[bytes]) -> int:
         "site": worker.site_call,
         "start": worker.start,
         "place_apply": worker.place_apply,
+        "machine_apply": worker.machine_apply,
         "place_start": worker.place_start,
         "object": worker.object_call,
         "device": worker.device,

@@ -129,3 +129,33 @@ def test_placing_many_unconnected_nodes_takes_each_seed_once():
     placement = place(plan, HOSTS)
     assert [len(placement.nodes_on(h)) for h in HOSTS] == [3334, 3334, 3332]
     assert placement.host_of["n1"] == "alpha" and placement.host_of["n10000"] == "gamma"
+
+
+def test_the_hosts_latency_comes_off_a_crossing_links_configured_delay_and_is_said():
+    from harness.plan.share import UnderlayLatency, compensated, compensation_notes, share_of
+
+    spec = {
+        "nodes": {"a": {}, "b": {}, "c": {}},
+        "links": [{"ends": ["a", "b"], "delay": "10ms"}, {"ends": ["b", "c"], "delay": "1ms", "towards": {"b": {"delay": "0.5ms"}}}],
+        "placement": {"alpha": ["a"], "beta": ["b"], "gamma": ["c"]},
+    }
+    plan = plan_of(spec)
+    placement = place(plan, HOSTS, plan.placement)
+    latencies = {
+        frozenset(("alpha", "beta")): UnderlayLatency.of(("alpha", "beta"), 20, [2.0, 2.2, 2.4, 9.0]),  # median 2.3: 1.15 ms one way
+        frozenset(("beta", "gamma")): UnderlayLatency.of(("beta", "gamma"), 20, [1.6] * 20),  # 0.8 ms one way
+    }
+    share = share_of(plan, placement, "beta", {"alpha": "10.0.0.1", "beta": "10.0.0.2", "gamma": "10.0.0.3"}, latencies)
+    assert share.cross[0].underlay_delay == pytest.approx(0.00115) and share.cross[1].underlay_delay == pytest.approx(0.0008)
+    # netem sets the rest; never below 0; nothing configured, nothing changed
+    assert compensated(plan.veths[0].egress("a"), 0.00115).delay == pytest.approx(0.00885)
+    assert compensated(plan.veths[1].egress("c"), 0.0008).delay == 0.0
+    assert compensated(None, 0.001) is None
+    assert compensation_notes(plan, placement, latencies) == [
+        "link a-b from a: delay 10 ms = 8.85 ms by netem + 1.15 ms of the hosts' network",
+        "link a-b from b: delay 10 ms = 8.85 ms by netem + 1.15 ms of the hosts' network",
+        "link b-c from b: delay 1 ms = 0.2 ms by netem + 0.8 ms of the hosts' network",
+        "link b-c from c: delay 0.5 ms is less than the hosts' network alone adds (0.8 ms): it is 0.8 ms",
+    ]
+    silent = UnderlayLatency.of(("alpha", "beta"), 20, [])
+    assert silent.one_way == 0.0 and "no echo reply" in silent.describe()
