@@ -343,7 +343,8 @@ def _vm_options(parser: argparse.ArgumentParser) -> None:
 
 
 def _vm_setup(args: argparse.Namespace, results_dir: str = "results"):
-    from harness.vm.runner import VmOptions
+    """The VM's options; ValueError naming a malformed --link."""
+    from harness.vm.runner import VmLink, VmOptions
 
     results = Path(results_dir).resolve()
     results.mkdir(parents=True, exist_ok=True)
@@ -354,6 +355,7 @@ def _vm_setup(args: argparse.Namespace, results_dir: str = "results"):
         kvm=args.kvm,
         cwd=Path.cwd(),
         writable=[results] + [Path(d).resolve() for d in args.rwdir],
+        links=tuple(VmLink.parse(text) for text in getattr(args, "link", [])),  # `wgh vm`'s own
     )
 
 
@@ -374,7 +376,7 @@ def cmd_vm(args: argparse.Namespace) -> int:
     try:
         kernel = resolve(args.kernel)
         outcome = run_in_vm(kernel, command, _vm_setup(args), log=_log)
-    except (KernelSpecError, MissingCapability) as exc:
+    except (KernelSpecError, MissingCapability, ValueError) as exc:
         print(f"wgh vm: {exc}", file=sys.stderr)
         return EXIT_INVALID
     _log(f"wgh vm: guest exited with {outcome.returncode} after {outcome.boot_and_run_seconds:.1f}s ({outcome.accel})")
@@ -698,6 +700,11 @@ def build_parser() -> argparse.ArgumentParser:
     vm = sub.add_parser("vm", help="run a command inside a VM booted from a chosen kernel")
     vm.add_argument("--kernel", required=True, help="a kernel image path, an installed release, or a version such as 6.1 or 6.12")
     _vm_options(vm)
+    vm.add_argument(
+        "--link", action="append", default=[], metavar="LOCAL:REMOTE",
+        help="an Ethernet to another VM (the guest's eth0, then eth1, …): this VM's unix datagram socket LOCAL, the other's "
+        "REMOTE (that VM gets --link REMOTE:LOCAL); nothing touches the host's network",
+    )
     vm.add_argument("command", nargs=argparse.REMAINDER, help="the command, after --")
     vm.set_defaults(func=cmd_vm)
 

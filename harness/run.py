@@ -162,10 +162,12 @@ def prepare_network(
     engine: str | None,
     engine_factory: Callable[[str], Engine] = make_engine,
     artifacts_dir: Path | None = None,
+    made: Engine | None = None,
 ) -> tuple[str, Network]:
     """The one way from a case to a network not yet built, for `wgh run`, scenario items
     and the wgh_network fixture alike: the engine chosen (the file's, else the caller's,
-    else WGH_ENGINE, else netns) and the plan made. Returns the engine's name too."""
+    else WGH_ENGINE, else netns) and the plan made. Returns the engine's name too.
+    `made`: the engine, already made by `engine_factory`."""
     chosen = choose_engine(engine, case.spec.engine)
     if case.spec.topology is not None:  # a Topo of the user's: WireGuard is planned once Mininet has built it
         from harness.engine.topology import TopologyEngine
@@ -175,7 +177,7 @@ def prepare_network(
         skeleton = NetworkPlan(run_id, {}, (), {}, {})
         return chosen, Network(skeleton, engine=TopologyEngine(topo, case.spec.wireguard, backend, userspace), artifacts_dir=artifacts_dir)
     plan = build_plan(case.spec, run_id, backend, userspace)
-    return chosen, Network(plan, engine=engine_factory(chosen), artifacts_dir=artifacts_dir, secrets=case.secrets)
+    return chosen, Network(plan, engine=made or engine_factory(chosen), artifacts_dir=artifacts_dir, secrets=case.secrets)
 
 
 def run_case(
@@ -191,15 +193,27 @@ def run_case(
     repeats: int = 1,
 ) -> ScenarioResult:
     result = ScenarioResult(case, repeat=repeat, repeats=repeats)
-    missing = missing_for(case, backend, userspace, engine)
+    # what the case needs, asked of the machines its engine builds on (over several
+    # hosts: theirs), once what making the engine needs here is here (a user's Topo
+    # is built here)
+    kind = ENGINES[choose_engine(engine, case.spec.engine)]
+    made = None
+    missing = caps.missing_for(set(kind.needs), backend, userspace)
+    if not missing and case.spec.topology is None:
+        made = engine_factory(kind.name)
+        missing = made.missing(requirements(case) | kind.needs, backend, userspace)
+    elif not missing:
+        missing = missing_for(case, backend, userspace, engine)
     if missing:
+        if made is not None:
+            made.close()  # nothing built; an engine over other machines lets go of them
         result.status, result.error = "skipped", "; ".join(missing)
         return result
     result.run_id = new_run_id()
     result.artifacts_dir = artifacts_dir / result.run_id if artifacts_dir else None
     result.engine, network = prepare_network(
         case, result.run_id, backend=backend, userspace=userspace, engine=engine, engine_factory=engine_factory,
-        artifacts_dir=result.artifacts_dir,
+        artifacts_dir=result.artifacts_dir, made=made,
     )
     started = time.monotonic()
     interrupted: KeyboardInterrupt | None = None

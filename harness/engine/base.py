@@ -92,6 +92,11 @@ class Engine(Protocol):
         An engine over a network it did not plan (a user's own Mininet) returns the
         plan of what it found, with WireGuard planned on it; the others return None."""
 
+    def missing(self, needs: set[str], backend: str, userspace: Any) -> list[str]:
+        """What the machines it builds on lack for `needs` (capability names of
+        harness/caps.py) with `backend`, each with how to get it; [] if nothing.
+        Asked before build: a case that cannot run there is skipped, saying why."""
+
     def node(self, name: str) -> Node:
         """The built node `name`."""
 

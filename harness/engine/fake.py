@@ -18,6 +18,7 @@ from typing import Any, Callable, Sequence
 
 from pyroute2.netlink.exceptions import NetlinkError
 
+from harness import caps
 from harness.context import ContextAccess, RunContext
 from harness.endpoint import format_endpoint
 from harness.engine.place import Here, LocalPlace
@@ -212,6 +213,10 @@ class FakeEngine:
     def spread(self) -> None:
         """None: the whole network is on one machine."""
         return None
+
+    def missing(self, needs: set[str], backend: str, userspace: Any) -> list[str]:
+        """What this machine lacks (harness.caps)."""
+        return caps.missing_for(needs, backend, userspace)
 
     def __init__(self, world: FakeWorld):
         self.world = world

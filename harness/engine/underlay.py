@@ -21,6 +21,7 @@ from typing import Any, Callable, Sequence, TypeVar
 
 from pyroute2.netlink.exceptions import NetlinkError
 
+from harness import caps
 from harness.cleanup import RunRegistry
 from harness.errors import BuildError
 from harness.net import conntrack, firewall, impair, nat, nlbatch, nsexec
@@ -176,6 +177,10 @@ class UnderlayEngine:
     def spread(self) -> None:
         """None: the whole network is on one machine."""
         return None
+
+    def missing(self, needs: set[str], backend: str, userspace: Any) -> list[str]:
+        """What this machine lacks (harness.caps)."""
+        return caps.missing_for(needs, backend, userspace)
 
     def __init__(self) -> None:
         self.plan: NetworkPlan | None = None

@@ -12,7 +12,8 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence, TypeVar
 
-from harness.errors import BuildError
+from harness import caps
+from harness.errors import BuildError, MissingCapability
 from harness.hosts.inventory import Inventory
 from harness.hosts.ssh import HostConnection, greeted
 from harness.plan.network import NetworkPlan
@@ -50,8 +51,15 @@ class MultiHostEngine:
         self._engines: dict[str, RemoteEngine] = {}
         self.latencies: dict[frozenset[str], UnderlayLatency] = {}  # between hosts a link crosses
         self.notes: list[str] = []  # those latencies, and how the links' delays take them in
+        self._needs: tuple[set[str], str, Any] | None = None  # what the case needs of every host (missing)
 
     # --- build ----------------------------------------------------------------------
+
+    def missing(self, needs: set[str], backend: str, userspace: Any) -> list[str]:
+        """The controller needs only root here (its run record); what the hosts need is
+        asked of each, once connected, before anything is built on any (build)."""
+        self._needs = (set(needs), backend, userspace)
+        return caps.missing_for(set(needs) & {"root"}, backend, userspace)
 
     def build(self, plan: NetworkPlan, registry: Any) -> None:
         if self.engine != "netns":
@@ -87,6 +95,10 @@ class MultiHostEngine:
         for host, worker in workers.items():  # closed with the engine, greeted or not
             self._engines[host] = RemoteEngine(worker, "netns")
         self._each(used, lambda host: greeted(workers[host]))
+        if self._needs is not None:  # a host that lacks something: the case is skipped, naming it
+            lacking = [reason for reasons in self._each(used, lambda host: self._engines[host].missing(*self._needs)) for reason in reasons]
+            if lacking:
+                raise MissingCapability("; ".join(lacking))
         self.latencies = self._measure_underlay(underlays)
         self.notes = [latency.describe() for latency in self.latencies.values()]
         self.notes += compensation_notes(plan, self.placement, self.latencies)
@@ -147,20 +159,24 @@ class MultiHostEngine:
     def port_addresses(self, port: Any) -> tuple:
         return self._host(port.node).port_addresses(port)
 
-    def set_link(self, index: int, *, up: bool | None = None, conditions: Any = None) -> None:
-        # every host: the ends' hosts change them, all learn it is down (or up)
-        self._each(list(self._engines), lambda h: self._engines[h].set_link(index, up=up, conditions=conditions))
+    def set_link(self, index: int, *, up: bool | None = None, conditions: Any = None, skip: str | None = None) -> None:
+        # every host (but `skip`, which has done it): the ends' hosts change them, and
+        # all learn it is down or up (their routes avoid it)
+        hosts = [h for h in self._engines if h != skip]
+        self._each(hosts, lambda h: self._engines[h].set_link(index, up=up, conditions=conditions))
 
     def conditions(self, index: int, sender: str) -> Any:
         return self._host(sender).conditions(index, sender)
 
     def detach(self, node: str, link_index: int) -> None:
-        self._host(node).detach(node, link_index)  # its addresses go, its end goes down
-        self.set_link(link_index, up=False)  # the far end too, if on another host
+        assert self.placement is not None
+        self._host(node).detach(node, link_index)  # its addresses go, the link goes down there
+        self.set_link(link_index, up=False, skip=self.placement.host_of[node])  # and everywhere else
 
     def attach(self, node: str, link_index: int) -> None:
+        assert self.placement is not None
         self._host(node).attach(node, link_index)
-        self.set_link(link_index, up=True)
+        self.set_link(link_index, up=True, skip=self.placement.host_of[node])
 
     def reroute(self) -> None:
         self._each(list(self._engines), lambda h: self._engines[h].reroute())

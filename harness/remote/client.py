@@ -288,6 +288,12 @@ class RemoteEngine:
             self._place = RemotePlace(self.connection)
         return self._place
 
+    def missing(self, needs: set[str], backend: str, userspace: Any) -> list[str]:
+        """What the worker's machine lacks (harness.caps, asked there)."""
+        from harness.caps import missing_for
+
+        return [f"{self.connection.where}: {reason}" for reason in self.on_machine(missing_for, set(needs), backend, userspace)]
+
     def on_machine(self, function: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         """`function(*args, **kwargs)` on the worker's machine, built or not (a
         module-level harness function; plain data in and out)."""

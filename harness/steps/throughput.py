@@ -21,7 +21,11 @@ PORT = 5201
 
 
 def _listening(node: Node, port: int) -> bool:
-    """Is a TCP socket listening on `port` in the node?"""
+    """Is a TCP socket listening on `port` in the node? (One request where it is.)"""
+    return node.apply(_listening_here, port)
+
+
+def _listening_here(node: Node, port: int) -> bool:
     for name in ("tcp", "tcp6"):
         try:
             table = node.read_proc_net(name)

@@ -38,6 +38,34 @@ class VmOptions:
     env: dict[str, str] = field(default_factory=dict)
     cache_code: bool = True  # read Python, the venv and the harness through a cached mount
     hang_report: bool = True  # print the guest's processes and stacks shortly before the timeout
+    links: tuple["VmLink", ...] = ()  # Ethernet to other VMs (the guest's eth0, eth1, … in order)
+
+
+@dataclass(frozen=True)
+class VmLink:
+    """An Ethernet between this VM and another, carried by two unix datagram sockets
+    (QEMU's `dgram` netdev): this VM's at `local`, the other's at `remote`; the other
+    VM is given the two the other way round. Nothing of it touches the host's network:
+    the frames go from one QEMU process to the other through the file system."""
+
+    local: Path
+    remote: Path
+
+    @classmethod
+    def parse(cls, text: str) -> "VmLink":
+        local, sep, remote = text.partition(":")
+        if not sep or not _PLAIN_PATH.match(local) or not _PLAIN_PATH.match(remote) or local == remote:
+            raise ValueError(f"--link {text!r}: expected LOCAL:REMOTE, two different absolute paths of plain characters")
+        return cls(Path(local), Path(remote))
+
+    def qemu_options(self, index: int) -> str:
+        netdev = f"wghlink{index}"
+        # locally administered MACs, distinct per side (the socket paths order them)
+        mac = f"52:54:00:77:{index:02x}:{1 if str(self.local) < str(self.remote) else 2:02x}"
+        return (
+            f"-device virtio-net-pci,netdev={netdev},mac={mac} "
+            f"-netdev dgram,id={netdev},local.type=unix,local.path={self.local},remote.type=unix,remote.path={self.remote}"
+        )
 
 
 # virtme-ng's root 9p mount has no cache: every stat and read is a round trip to the
@@ -155,6 +183,7 @@ def vng_argv(vng: str, kernel: Kernel, command: list[str], options: VmOptions, u
         f"-device virtio-9p-pci,fsdev={_cache_tag(index)},mount_tag={_cache_tag(index)}"
         for index, directory in enumerate(_cached(options))
     ]
+    exports += [link.qemu_options(index) for index, link in enumerate(options.links)]
     return argv + ([f"--qemu-opts={' '.join(exports)}"] if exports else [])  # vng: QEMU's options last
 
 

@@ -98,3 +98,36 @@ def test_an_engines_own_needs_are_asked_of_the_host(monkeypatch):
     monkeypatch.setitem(ENGINES, "netns", replace(ENGINES["netns"], needs=frozenset({"root", "netem"})))
     missing = run.missing_for(case, "wireguard-go", None, "netns")
     assert len(missing) == 1 and "sch_netem" in missing[0]
+
+
+def test_engines_over_other_machines_satisfy_the_protocol_and_say_they_are_elsewhere():
+    from harness.hosts.engine import MultiHostEngine
+    from harness.hosts.inventory import parse_inventory
+
+    spread = MultiHostEngine(parse_inventory("hosts:\n  alpha: {underlay: 192.0.2.1}\n", "hosts.yaml"))
+    assert isinstance(spread, Engine) and spread.elsewhere
+    assert not make_engine("netns").elsewhere and make_engine("netns").place("a") is None
+
+
+def test_what_a_case_needs_is_asked_of_its_engine_and_a_lack_skips_it_naming_where(monkeypatch):
+    """Over several hosts the hosts answer, not this machine: the engine's own answer
+    skips the case, and the engine (nothing built) is let go."""
+    from harness import caps
+    from harness.run import run_case
+    from harness.scenario.load import load_data
+
+    monkeypatch.setattr(caps, "is_root", lambda: True)
+    asked, closed = [], []
+
+    class Elsewhere(FakeEngine):
+        def missing(self, needs, backend, userspace):
+            asked.append(set(needs))
+            return ["host beta: needs sch_netem, which this kernel lacks"]
+
+        def close(self):
+            closed.append(True)
+
+    (case,) = load_data({"nodes": {"a": {}, "b": {}}, "links": [{"ends": ["a", "b"], "delay": "5ms"}], "steps": []})
+    result = run_case(case, engine_factory=lambda name: Elsewhere(FakeWorld()))
+    assert result.status == "skipped" and result.error == "host beta: needs sch_netem, which this kernel lacks"
+    assert asked == [{"root", "netem"}] and closed == [True]

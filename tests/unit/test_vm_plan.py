@@ -192,3 +192,18 @@ def test_pytest_in_the_guest_knows_it_runs_in_ci_as_the_host_does(monkeypatch, t
     )
     assert session.pytest_cmdline_main(config) == 0
     assert seen["env"] == {"CI": "true"}
+
+
+def test_a_link_to_another_vm_is_a_dgram_netdev_between_two_unix_sockets(tmp_path):
+    from harness.vm.runner import VmLink
+
+    one, other = VmLink.parse("/tmp/a.sock:/tmp/b.sock"), VmLink.parse("/tmp/b.sock:/tmp/a.sock")
+    argv = vng_argv("vng", Kernel(tmp_path / "vmlinuz", "6.1.0-1-amd64", "cache"), ["true"], VmOptions(links=(one,), cache_code=False), use_kvm=False)
+    (qemu,) = [a for a in argv if a.startswith("--qemu-opts=")]
+    assert "-netdev dgram,id=wghlink0,local.type=unix,local.path=/tmp/a.sock,remote.type=unix,remote.path=/tmp/b.sock" in qemu
+    assert "-device virtio-net-pci,netdev=wghlink0,mac=" in qemu
+    mac = lambda link: link.qemu_options(0).split("mac=")[1].split()[0]  # noqa: E731
+    assert mac(one) != mac(other), "the two ends of a link have different MACs"
+    for bad in ("/tmp/a.sock:/tmp/a.sock", "relative:/tmp/b.sock", "/tmp/a.sock", "/tmp/a b:/tmp/c"):
+        with pytest.raises(ValueError, match="expected LOCAL:REMOTE"):
+            VmLink.parse(bad)
