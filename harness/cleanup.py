@@ -295,9 +295,10 @@ def reap(directory: Path = REGISTRY_DIR, *, sweep: bool = False) -> ReapReport:
     # implementation from a template, dnsmasq, iperf3): nothing else is put there
     for pid, ns in _processes_in({netns_dir / ns: ns for ns in orphans}):
         end(pid, f"{_comm(pid)} {pid} in {ns}")
-    # unnamed namespaces (the Mininet engine's hosts) are held by shells named after the
-    # run: the shell and everything inside its namespace go, and the namespace with them
-    lost = [(pid, name) for pid, name in (_mininet_shells() if sweep else []) if orphaned(naming.run_of(name))]
+    # unnamed namespaces (the Mininet engine's hosts) are held by processes named after
+    # the run (each engine says how to find its own): the holder and everything inside
+    # its namespace go, and the namespace with them
+    lost = [(pid, name) for pid, name in (_namespace_holders() if sweep else []) if orphaned(naming.run_of(name))]
     held = dict(lost)
     inside = [(pid, name) for pid, name in _processes_in({Path(f"/proc/{pid}/ns/net"): name for pid, name in lost}) if pid not in held]
     for pid, name in inside + lost:  # what runs inside first, then the shell
@@ -320,15 +321,18 @@ def reap(directory: Path = REGISTRY_DIR, *, sweep: bool = False) -> ReapReport:
     return report
 
 
-def _mininet_shells() -> list[tuple[int, str]]:
-    """(pid, host name) of every Mininet host shell on the host (`bash … mininet:<name>`)."""
-    from harness.processes import command_lines
+def _namespace_holders() -> list[tuple[int, str]]:
+    """(pid, name) of the processes that hold unnamed namespaces, by every engine's own
+    finder (harness.engines: EngineKind.holders)."""
+    import importlib
 
-    found = []
-    for pid, argv in command_lines():
-        name = next((a[len("mininet:"):] for a in argv[1:] if a.startswith("mininet:")), None)
-        if name is not None:
-            found.append((pid, name))
+    from harness.engines import ENGINES
+
+    found: list[tuple[int, str]] = []
+    for kind in ENGINES.values():
+        if kind.holders:
+            module, _, function = kind.holders.partition(":")
+            found += getattr(importlib.import_module(module), function)()
     return found
 
 

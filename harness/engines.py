@@ -24,6 +24,9 @@ class EngineKind:
     description: str
     implementation: str  # "module:Class", a class satisfying harness.engine.base.Engine
     needs: frozenset[str] = frozenset({"root"})  # capability names (harness/caps.py) any build of it needs
+    # "module:function" listing (pid, name) of the processes that hold its unnamed
+    # namespaces, by name: `wgh clean` ends those of runs that left no record
+    holders: str | None = None
 
 
 ENGINES: dict[str, EngineKind] = {
@@ -35,6 +38,7 @@ ENGINES: dict[str, EngineKind] = {
             "a Mininet network built from the plan as a Topo: hosts in unnamed namespaces held by a shell, veth links",
             "harness.engine.mininet:MininetEngine",
             frozenset({"root", "mininet"}),
+            "harness.engine.holders:mininet_shells",
         ),
     )
 }

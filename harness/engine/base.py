@@ -27,6 +27,9 @@ T = TypeVar("T")
 @runtime_checkable
 class Node(Protocol):
     name: str
+    # its machine's monotonic clock minus this one's: 0 on this machine; a node on
+    # another machine's times (a probe stream's) are read through it
+    clock_offset: float
 
     @property
     def netns_path(self) -> str:

@@ -145,6 +145,8 @@ class _FakeNetlink:
 
 
 class FakeNode(NetlinkQueries):
+    clock_offset = 0.0  # on this machine
+
     def __init__(self, name: str, world: FakeWorld):
         self.name = name
         self.world = world

@@ -52,6 +52,8 @@ class NamespaceNode(NetlinkQueries):
     (/proc/<pid>/ns/net of the process that holds it); `netlink` is the engine's own
     rtnetlink handle opened inside it."""
 
+    clock_offset = 0.0  # on this machine
+
     def __init__(self, name: str, namespace: nsexec.Namespace, netlink: Any):
         self.name = name
         self.namespace = namespace

@@ -9,6 +9,7 @@ from __future__ import annotations
 import subprocess
 import sys
 import threading
+import time
 from typing import Any, Callable, Sequence
 
 from harness import __version__
@@ -18,6 +19,17 @@ from harness.remote.wire import Failure, WireError, read_frame, write_frame
 
 LOCAL_WORKER = (sys.executable, "-m", "harness.remote.worker")
 CLOSE_TIMEOUT = 120.0  # a worker's teardown of a large network takes a while
+
+
+CLOCK_SAMPLES = 5
+
+
+def clock_offset(samples: Sequence[tuple[float, float, float]]) -> tuple[float, float]:
+    """The other machine's monotonic clock minus ours, and how far off that may be, from
+    (sent, its clock, received) exchanges (pure): the quickest round trip, its reading
+    taken as half-way (as NTP does), within half that round trip."""
+    sent, there, received = min(samples, key=lambda s: s[2] - s[0])
+    return there - (sent + received) / 2, (received - sent) / 2
 
 
 class WorkerConnection:
@@ -33,11 +45,21 @@ class WorkerConnection:
         # a thread that lives as long as the connection: the signal follows the thread)
         self.process = nsexec.spawn(None, list(argv), stdin=subprocess.PIPE, stdout=subprocess.PIPE, bufsize=0, start_new_session=True)
         self.info: dict[str, Any] = {}
+        # the worker's monotonic clock minus ours (hello measures it), and its uncertainty
+        self.clock_offset = 0.0
+        self.clock_uncertainty = 0.0
 
     def hello(self) -> dict[str, Any]:
+        """Check the worker runs this very code, then estimate its clock's offset."""
         from harness.remote.worker import source_digest
 
         self.info = self.request("hello", __version__, source_digest())
+        samples = []
+        for _ in range(CLOCK_SAMPLES):
+            sent = time.monotonic()
+            there = self.request("clock")
+            samples.append((sent, there, time.monotonic()))
+        self.clock_offset, self.clock_uncertainty = clock_offset(samples)
         return self.info
 
     def request(self, verb: str, *args: Any, **kwargs: Any) -> Any:
@@ -110,6 +132,11 @@ class RemoteNode:
 
     def address_state(self, address: str) -> str | None:
         return self._ask("address_state", address)
+
+    @property
+    def clock_offset(self) -> float:
+        """Its machine's monotonic clock minus ours (measured at hello)."""
+        return self._connection.clock_offset
 
     def apply(self, function: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         return self._ask("apply", function_path(function), *args, **kwargs)

@@ -18,6 +18,7 @@ import signal
 import socket
 import sys
 import tempfile
+import time
 import traceback
 from pathlib import Path
 from typing import IO, Any, Callable
@@ -86,6 +87,10 @@ class Worker:
                 f"{controller_version} ({controller_digest}): install the same version there (scripts/install.sh)"
             )
         return {"version": __version__, "digest": mine, "host": socket.gethostname(), "pid": os.getpid()}
+
+    def clock(self) -> float:
+        """This machine's monotonic clock now (the controller estimates the offset)."""
+        return time.monotonic()
 
     def build(self, plan: Any, engine: str = "netns", share: Any = None) -> None:
         """Build `plan` (only `share`, this host's part, when it spans several hosts)."""
@@ -218,6 +223,7 @@ def serve(requests: IO[bytes], replies: IO[bytes]) -> int:
     handlers: dict[str, Callable[..., Any]] = {
         "hello": worker.hello,
         "build": worker.build,
+        "clock": worker.clock,
         "node": worker.node,
         "engine": worker.engine_call,
         "engine_attribute": worker.engine_attribute,

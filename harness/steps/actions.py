@@ -219,12 +219,14 @@ def stop(network, index: int, args: StopArgs) -> StepResult:
     events = [(at, what) for at, what in network.events if at >= began]
     if events:
         at, what = events[-1]
-        # both monotonic clocks of one machine; a probe from a node on another machine
-        # needs the clocks' offset (not measured yet: the same machine in the tests)
-        first = stream.first_answer_since(at)
+        # the event on this machine's monotonic clock, the stream on its node's: a node
+        # on another machine reads ours through the offset measured when it connected
+        offset = network.node(probe_args.from_).clock_offset
+        first = stream.first_answer_since(at + offset)
         if first is not None:
-            m[prefix + "recovery"] = Measurement(round(first - at, 4), "s")
-            result.message = f"recovered {(first - at) * 1000:.0f} ms after {what}; "
+            recovered = first - offset - at
+            m[prefix + "recovery"] = Measurement(round(recovered, 4), "s")
+            result.message = f"recovered {recovered * 1000:.0f} ms after {what}; "
         else:
             result.message = f"never recovered after {what}; "
     problems = []

@@ -70,6 +70,8 @@ def test_remote_node_answers_in_plain_data():
         engine.build(plan, None)
         assert connection.info["pid"] == connection.process.pid
         a, b = engine.node("a"), engine.node("b")
+        # one machine, one monotonic clock: the offset measured at hello is ~0, within its bound
+        assert abs(a.clock_offset) <= connection.clock_uncertainty + 0.002 and connection.clock_uncertainty < 0.5
         address = str(plan.ports["b"][0].addresses[0].ip)
         outcome = a.apply(ping, address, count=2, interval=0.05, timeout=1.0)  # a raw socket, opened where a is
         assert outcome.received == 2

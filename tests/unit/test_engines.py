@@ -131,3 +131,13 @@ def test_what_a_case_needs_is_asked_of_its_engine_and_a_lack_skips_it_naming_whe
     result = run_case(case, engine_factory=lambda name: Elsewhere(FakeWorld()))
     assert result.status == "skipped" and result.error == "host beta: needs sch_netem, which this kernel lacks"
     assert asked == [{"root", "netem"}] and closed == [True]
+
+
+def test_an_engines_namespace_holders_are_found_by_its_own_registered_finder():
+    import importlib
+
+    for kind in ENGINES.values():
+        if kind.holders:
+            module, _, function = kind.holders.partition(":")
+            assert callable(getattr(importlib.import_module(module), function)), kind.holders
+    assert ENGINES["mininet"].holders == "harness.engine.holders:mininet_shells"

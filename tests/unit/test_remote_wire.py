@@ -76,3 +76,12 @@ def test_a_worker_given_text_says_it_expects_frames_and_exits_2(capsys):
 
     assert serve(io.BytesIO(b"hello there\n"), io.BytesIO()) == 2
     assert "expected a controller's frames" in capsys.readouterr().err
+
+
+def test_a_workers_clock_offset_comes_from_the_quickest_exchange_read_half_way():
+    from harness.remote.client import clock_offset
+
+    # the other clock is 100 s ahead; the second exchange is the quickest (2 ms round trip)
+    samples = [(10.000, 110.004, 10.010), (10.020, 110.021, 10.022), (10.030, 110.040, 10.050)]
+    offset, uncertainty = clock_offset(samples)
+    assert offset == pytest.approx(100.0) and uncertainty == pytest.approx(0.001)
