@@ -148,6 +148,28 @@ class Engine(Protocol):
         returns what it could not remove."""
 
 
+class OnThisMachine:
+    """What an engine whose nodes are all on this machine answers (a mixin): the
+    network's own place and device site, no spread over hosts, this machine's
+    capabilities."""
+
+    elsewhere = False
+
+    def place(self, node: str) -> None:
+        return None
+
+    def device_site(self, node: str) -> None:
+        return None
+
+    def spread(self) -> None:
+        return None
+
+    def missing(self, needs: set[str], backend: str, userspace: Any) -> list[str]:
+        from harness import caps
+
+        return caps.missing_for(needs, backend, userspace)
+
+
 def send_datagram(node: Node, address: str, payload: bytes = b"wgharness handshake probe", port: int = 9) -> None:
     """One UDP datagram from `node` to `address` (the discard port): into the tunnel,
     enough to start a handshake. Errors (no route, no peer) are ignored: the diagnosis

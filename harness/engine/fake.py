@@ -18,9 +18,9 @@ from typing import Any, Callable, Sequence
 
 from pyroute2.netlink.exceptions import NetlinkError
 
-from harness import caps
 from harness.context import ContextAccess, RunContext
 from harness.endpoint import format_endpoint
+from harness.engine.base import OnThisMachine
 from harness.engine.place import Here, LocalPlace
 from harness.net.conntrack import UdpMapping
 from harness.net.echo import SO_TIMESTAMPNS
@@ -195,30 +195,12 @@ class FakeDevice:
         return self.current
 
 
-class FakeEngine:
+class FakeEngine(OnThisMachine):
     """An Engine that builds nothing: its nodes answer from the world, and the timeline's
     operations are recorded in `world.timeline` (links down/up and conditions are also
     remembered, as the diagnosis reads them back)."""
 
     name = "fake"
-
-    elsewhere = False  # every node on this machine
-
-    def place(self, node: str) -> None:
-        """This machine's: the network's own place."""
-        return None
-
-    def device_site(self, node: str) -> None:
-        """This machine's: the network's own site."""
-        return None
-
-    def spread(self) -> None:
-        """None: the whole network is on one machine."""
-        return None
-
-    def missing(self, needs: set[str], backend: str, userspace: Any) -> list[str]:
-        """What this machine lacks (harness.caps)."""
-        return caps.missing_for(needs, backend, userspace)
 
     def __init__(self, world: FakeWorld):
         self.world = world

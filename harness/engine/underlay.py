@@ -13,6 +13,7 @@ on through its namespace's path, so both mean exactly the same by every setting.
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 import socket
 import subprocess
@@ -21,8 +22,8 @@ from typing import Any, Callable, Sequence, TypeVar
 
 from pyroute2.netlink.exceptions import NetlinkError
 
-from harness import caps
 from harness.cleanup import RunRegistry
+from harness.engine.base import OnThisMachine
 from harness.errors import BuildError
 from harness.net import conntrack, firewall, impair, nat, nlbatch, nsexec
 from harness.net.iface import add_address, install_route, route_requests
@@ -160,29 +161,11 @@ def add_lan_port(bridge: NamespaceNode, bridge_index: int, member: NamespaceNode
     )
 
 
-class UnderlayEngine:
+class UnderlayEngine(OnThisMachine):
     """An engine's shared part: subclasses create the nodes and links (`_create`), and
     this configures and changes them. See harness.engine.base.Engine."""
 
     name = ""
-
-    elsewhere = False  # every node on this machine
-
-    def place(self, node: str) -> None:
-        """This machine's: the network's own place."""
-        return None
-
-    def device_site(self, node: str) -> None:
-        """This machine's: the network's own site."""
-        return None
-
-    def spread(self) -> None:
-        """None: the whole network is on one machine."""
-        return None
-
-    def missing(self, needs: set[str], backend: str, userspace: Any) -> list[str]:
-        """What this machine lacks (harness.caps)."""
-        return caps.missing_for(needs, backend, userspace)
 
     def __init__(self) -> None:
         self.plan: NetworkPlan | None = None
@@ -227,9 +210,10 @@ class UnderlayEngine:
             for port in (veth.a, veth.b):
                 if self._here(port.node):
                     interfaces.setdefault(port.node, []).append((port.ifname, port.addresses, veth.mtu))
-        for lan in self._lans(plan):
+        for lan in plan.lans:
             for port in lan.members:
-                interfaces.setdefault(port.node, []).append((port.ifname, port.addresses, lan.mtu))
+                if self._here(port.node):  # its LAN's bridge here, or reached by a tunnel
+                    interfaces.setdefault(port.node, []).append((port.ifname, port.addresses, lan.mtu))
         for node, its_interfaces in interfaces.items():
             nlbatch.addresses_and_up(self._nodes[node], its_interfaces)
         for veth in plan.veths:
@@ -237,12 +221,16 @@ class UnderlayEngine:
                 conditions = self._on_this_end(veth.index, veth.egress(port.node))
                 if conditions is not None and self._here(port.node):
                     impair.apply(self._nodes[port.node], port.ifname, conditions, veth.mtu or 1500)
-        for lan in self._lans(plan):
+        for lan in plan.lans:
+            bridge_here = lan.index in self._bridges
             for k, port in enumerate(lan.members):
-                if port.node in lan.sending:
-                    impair.apply(self._nodes[port.node], port.ifname, lan.sending[port.node], lan.mtu or 1500)
-                if port.node in lan.arriving:
-                    impair.apply(self._bridges[lan.index], lan.bridge_port(k), lan.arriving[port.node], lan.mtu or 1500)
+                # on a tunnel to or from the bridge's host, less what the hosts' network adds
+                crossing = self.share.lan_ends.get((lan.index, k)) if self.share is not None else None
+                delay = crossing.underlay_delay if crossing is not None else 0.0
+                if port.node in lan.sending and self._here(port.node):
+                    impair.apply(self._nodes[port.node], port.ifname, compensated(lan.sending[port.node], delay), lan.mtu or 1500)
+                if port.node in lan.arriving and bridge_here:
+                    impair.apply(self._bridges[lan.index], lan.bridge_port(k), compensated(lan.arriving[port.node], delay), lan.mtu or 1500)
         if any(a.version == 6 for p in self._underlay_ports(plan) for a in p.addresses):
             self._wait_operstate_up()
         for node in plan.nodes.values():
@@ -279,19 +267,37 @@ class UnderlayEngine:
         return [p for v in plan.veths for p in (v.a, v.b)] + [p for lan in plan.lans for p in lan.members]
 
     def _lans(self, plan: NetworkPlan) -> list[LanPlan]:
-        """The LANs built here (a LAN is never split: placement keeps its members together)."""
-        return [lan for lan in plan.lans if self._here(lan.members[0].node)]
+        """The LANs whose bridge is built here (over several hosts: on its first
+        member's host; a member elsewhere reaches it by a tunnel)."""
+        return [lan for lan in plan.lans if self.share is None or self.share.bridge_here(lan.index)]
 
     def _create_lans(self, plan: NetworkPlan, namespaces: dict[int, tuple[str, Any]]) -> None:
         """Each LAN's bridge, prepared, and its members' veth pairs; `namespaces`: a LAN's
-        index → (its namespace, as nsexec takes it; an rtnetlink handle inside it)."""
-        for lan in self._lans(plan):
-            namespace, netlink = namespaces[lan.index]
-            bridge = NamespaceNode(lan.name, namespace, netlink)
-            self._bridges[lan.index] = bridge
-            bridge_index = prepare_bridge(bridge)
-            for k, port in enumerate(lan.members):
-                add_lan_port(bridge, bridge_index, self._nodes[port.node], lan, k)
+        index → (its namespace, as nsexec takes it; an rtnetlink handle inside it).
+        Over several hosts, the tunnels of the members on other hosts: their ends in the
+        bridge's namespace (enslaved to it), or in the member here."""
+        ends = self.share.lan_ends if self.share is not None else {}
+        with contextlib.ExitStack() as stack:
+            here = None
+            if ends:  # this process's namespace: the host's, where the tunnels' sockets live
+                from pyroute2 import IPRoute
+
+                here = stack.enter_context(IPRoute())
+            for lan in self._lans(plan):
+                namespace, netlink = namespaces[lan.index]
+                bridge = NamespaceNode(lan.name, namespace, netlink)
+                self._bridges[lan.index] = bridge
+                bridge_index = prepare_bridge(bridge)
+                for k, port in enumerate(lan.members):
+                    if (lan.index, k) in ends:  # the member is on another host
+                        add_tunnel_end(here, bridge, ends[(lan.index, k)])
+                        port_index = netlink.link_lookup(ifname=lan.bridge_port(k))[0]
+                        netlink.link("set", index=port_index, master=bridge_index, state="up")
+                    else:
+                        add_lan_port(bridge, bridge_index, self._nodes[port.node], lan, k)
+            for (index, k), end in ends.items():
+                if end.node:  # a member here, its LAN's bridge on another host
+                    add_tunnel_end(here, self._nodes[end.node], end)
 
     # --- use ------------------------------------------------------------------------
 

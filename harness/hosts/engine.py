@@ -73,7 +73,7 @@ class MultiHostEngine:
         except PlacementError as exc:
             raise BuildError(str(exc)) from None
         if self.say is not None:
-            crossing = len(self.placement.crossing(plan))
+            crossing = len(self.placement.crossing(plan)) + len(self.placement.crossing_lan_ports(plan))
             for line in self.placement.describe():
                 self.say(f"placed {line}")
             self.say(f"{crossing} link{'s' if crossing != 1 else ''} between hosts (VXLAN)")
@@ -111,10 +111,10 @@ class MultiHostEngine:
         each from the first host of the pair."""
         assert self.plan is not None and self.placement is not None
         host_of = self.placement.host_of
-        pairs = sorted({
-            tuple(sorted((host_of[self.plan.veths[i].a.node], host_of[self.plan.veths[i].b.node])))
-            for i in self.placement.crossing(self.plan)
-        })
+        lans = {lan.index: lan for lan in self.plan.lans}
+        ends = [(self.plan.veths[i].a.node, self.plan.veths[i].b.node) for i in self.placement.crossing(self.plan)]
+        ends += [(lans[i].members[0].node, lans[i].members[k].node) for i, k in self.placement.crossing_lan_ports(self.plan)]
+        pairs = sorted({tuple(sorted((host_of[a], host_of[b]))) for a, b in ends})
 
         def measure(pair: tuple[str, str]) -> UnderlayLatency:
             near, far = pair

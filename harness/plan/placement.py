@@ -1,10 +1,11 @@
 """Which host each node of a plan runs on, when a topology spans several machines (pure).
 
-What must share a host: the members of a LAN (their bridge is one namespace), and a
-WireGuard device with the node whose namespace holds its socket (`socket_in`: the
-interface is moved from one to the other). What should, where the hosts' balance
-allows: a NAT router and the nodes behind it, a WireGuard peer pair, the two ends of
-a link (each link between hosts becomes a tunnel between them, with its own cost).
+What must share a host: a WireGuard device with the node whose namespace holds its
+socket (`socket_in`: the interface is moved from one to the other). What should,
+where the hosts' balance allows: a NAT router and the nodes behind it, a WireGuard
+peer pair, the two ends of a link, a LAN's members with its first (each link between
+hosts becomes a tunnel between them, and so does each LAN member's port on another
+host than the LAN's bridge, which is on its first member's host).
 
 Nodes placed by hand (`fixed`) stay where they are put. Then each host in turn grows
 a region up to an even share of the nodes (rounded up): next comes the unplaced
@@ -23,6 +24,7 @@ from typing import Mapping, Sequence
 
 from harness.errors import HarnessError
 from harness.plan.network import NetworkPlan
+from harness.plan.types import LanPlan
 
 # how strongly a tie wants its two nodes on one host
 LINK_WEIGHT = 1  # an underlay link (across hosts: a VXLAN tunnel)
@@ -45,6 +47,15 @@ class Placement:
     def crossing(self, plan: NetworkPlan) -> list[int]:
         """The indexes of the links whose two ends are on different hosts."""
         return [veth.index for veth in plan.veths if self.host_of[veth.a.node] != self.host_of[veth.b.node]]
+
+    def lan_home(self, lan: LanPlan) -> str:
+        """The host of a LAN's bridge: its first member's."""
+        return self.host_of[lan.members[0].node]
+
+    def crossing_lan_ports(self, plan: NetworkPlan) -> list[tuple[int, int]]:
+        """(LAN index, member position) of the LAN members on another host than their
+        LAN's bridge: each port is a tunnel between the two."""
+        return [(lan.index, k) for lan in plan.lans for k, port in enumerate(lan.members) if self.host_of[port.node] != self.lan_home(lan)]
 
     def describe(self) -> list[str]:
         """One line per host: 'alpha: hub, peer1…peer333 (334 nodes)'."""
@@ -80,7 +91,7 @@ def place(plan: NetworkPlan, hosts: Sequence[str], fixed: Mapping[str, str] | No
         wanted = {fixed[node] for node in unit if node in fixed}
         if len(wanted) > 1:
             by_host = ", ".join(f"{n} on {fixed[n]}" for n in unit if n in fixed)
-            raise PlacementError(f"{', '.join(unit)} must share a host (a LAN, or a socket_in), but are placed apart: {by_host}")
+            raise PlacementError(f"{', '.join(unit)} must share a host (a device and its socket_in), but are placed apart: {by_host}")
         if wanted:
             put(index, wanted.pop())
         else:
@@ -139,7 +150,8 @@ def place(plan: NetworkPlan, hosts: Sequence[str], fixed: Mapping[str, str] | No
 
 
 def _units(plan: NetworkPlan) -> list[list[str]]:
-    """The groups of nodes that must share a host, in the file's order (union-find)."""
+    """The groups of nodes that must share a host (a device and its socket_in node),
+    in the file's order (union-find)."""
     parent = {node: node for node in plan.nodes}
 
     def root(node: str) -> str:
@@ -153,9 +165,6 @@ def _units(plan: NetworkPlan) -> list[list[str]]:
         if ra != rb:
             parent[rb] = ra
 
-    for lan in plan.lans:
-        for port in lan.members[1:]:
-            join(lan.members[0].node, port.node)
     for wg in plan.wireguard.values():
         if wg.socket_node != wg.node:
             join(wg.node, wg.socket_node)
@@ -180,6 +189,9 @@ def _ties(plan: NetworkPlan) -> dict[str, dict[str, int]]:
             nat = plan.nodes[router.node].nat
             if nat is not None and router.ifname in nat.inside_devs:
                 tie(router.node, other.node, NAT_WEIGHT)
+    for lan in plan.lans:  # a member away from the bridge's host is a tunnel to it
+        for port in lan.members[1:]:
+            tie(lan.members[0].node, port.node, LINK_WEIGHT)
     for wg in plan.wireguard.values():
         for peer in wg.peers:
             tie(wg.node, peer.node, PEER_WEIGHT)

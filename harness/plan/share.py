@@ -25,15 +25,16 @@ VXLAN_PORT = 4789  # IANA's; every tunnel of every run shares it, told apart by 
 VNI_SPACE = 1 << 24
 VXLAN_OVERHEAD = {4: 50, 6: 70}  # outer IP + UDP + VXLAN + inner Ethernet
 DEFAULT_MTU = 1500
+LAN_MEMBERS_PER_VNI_BLOCK = 1024  # a LAN's members are at most a bridge's ports
 
 
 @dataclass(frozen=True)
 class CrossLink:
     """This host's end of link `index`: the tunnel to the other end's host."""
 
-    index: int
-    node: str  # the node here
-    ifname: str  # its planned interface name
+    index: int  # the link's (or the LAN's)
+    node: str  # the node here ("": a LAN's bridge, here)
+    ifname: str  # its planned interface name (a LAN's bridge: its port towards the member)
     vni: int
     local: str  # this host's underlay address
     remote: str  # the other host's
@@ -52,12 +53,24 @@ class HostShare:
     host: str
     nodes: frozenset[str]
     cross: Mapping[int, CrossLink] = field(default_factory=dict)  # link index → this host's tunnel end
+    # a LAN's bridge is on one host (lan_homes: LAN index → host); a member elsewhere
+    # reaches it by a tunnel: (LAN index, member position) → this host's end of it, in
+    # the member node (its port's name) or, on the bridge's host, in the bridge's
+    # namespace (the bridge's port towards that member)
+    lan_homes: Mapping[int, str] = field(default_factory=dict)
+    lan_ends: Mapping[tuple[int, int], CrossLink] = field(default_factory=dict)
+
+    def bridge_here(self, lan_index: int) -> bool:
+        return self.lan_homes.get(lan_index, self.host) == self.host
 
 
-def vni_of(run_id: str, link_index: int) -> int:
-    """A link's VNI: from the run id (runs sharing hosts keep apart) and the link's index."""
+def vni_of(run_id: str, link_index: int, member: int | None = None) -> int:
+    """A tunnel's VNI: from the run id (runs sharing hosts keep apart) and the link's
+    index, or a LAN's and its member's position (every tunnel of a run has its own:
+    the kernel keeps one VXLAN device per VNI and port in the hosts' namespace)."""
     base = int.from_bytes(hashlib.sha256(run_id.encode()).digest()[:3], "big") & ~0xFFF
-    return (base + link_index) % VNI_SPACE or 1
+    offset = link_index if member is None else (1 << 23) + link_index * LAN_MEMBERS_PER_VNI_BLOCK + member
+    return (base + offset) % VNI_SPACE or 1
 
 
 def share_of(
@@ -78,13 +91,30 @@ def share_of(
         port = here[0]
         other = veth.b if port is veth.a else veth.a
         far = placement.host_of[other.node]
-        measured = latencies.get(frozenset((host, far)))
         cross[veth.index] = CrossLink(
             veth.index, port.node, port.ifname, vni_of(plan.run_id, veth.index),
-            underlays[host], underlays[far], veth.mtu or DEFAULT_MTU,
-            measured.one_way if measured is not None else 0.0,
+            underlays[host], underlays[far], veth.mtu or DEFAULT_MTU, _one_way(latencies, host, far),
         )
-    return HostShare(host, mine, cross)
+    homes = {lan.index: placement.lan_home(lan) for lan in plan.lans}
+    lan_ends: dict[tuple[int, int], CrossLink] = {}
+    for index, k in placement.crossing_lan_ports(plan):
+        lan = next(lan for lan in plan.lans if lan.index == index)
+        port, home = lan.members[k], homes[index]
+        member_host = placement.host_of[port.node]
+        if host not in (home, member_host):
+            continue
+        far = home if host == member_host else member_host
+        node, ifname = (port.node, port.ifname) if host == member_host else ("", lan.bridge_port(k))
+        lan_ends[(index, k)] = CrossLink(
+            index, node, ifname, vni_of(plan.run_id, index, k), underlays[host], underlays[far],
+            lan.mtu or DEFAULT_MTU, _one_way(latencies, host, far),
+        )
+    return HostShare(host, mine, cross, homes, lan_ends)
+
+
+def _one_way(latencies: Mapping[frozenset[str], "UnderlayLatency"], host: str, far: str) -> float:
+    measured = latencies.get(frozenset((host, far)))
+    return measured.one_way if measured is not None else 0.0
 
 
 @dataclass(frozen=True)

@@ -220,8 +220,8 @@ def _check_lans(
 
 
 def _check_placement(spec: ScenarioSpec, problem) -> None:
-    """Every placed node exists and is placed once; what must share a host (a LAN's
-    members: one bridge; a device and its socket_in node) is not placed apart."""
+    """Every placed node exists and is placed once; what must share a host (a device
+    and its socket_in node) is not placed apart."""
     host_of: dict[str, str] = {}
     for host, names in spec.placement.items():
         for k, name in enumerate(names):
@@ -230,8 +230,7 @@ def _check_placement(spec: ScenarioSpec, problem) -> None:
             elif name in host_of:
                 problem(("placement", host, k), f"'{name}' is placed twice (on {host_of[name]} too)")
             host_of.setdefault(name, host)
-    together = [(("lans", j, "members"), f"{lan_name(lan, j)}'s members share one bridge", lan.members) for j, lan in enumerate(spec.lans)]
-    together += [
+    together = [
         (("wireguard", name, "socket_in"), f"'{name}''s device has its socket in '{iface.socket_in}'", [name, iface.socket_in])
         for name, iface in spec.wireguard.items()
         if iface.socket_in is not None

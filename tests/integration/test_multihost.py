@@ -48,7 +48,9 @@ def test_a_link_between_hosts_carries_the_underlay_and_follows_the_timeline():
         assert_same_verdicts([result], [run_case(case)])
 
 
-@pytest.mark.parametrize("file", ["nat.yaml", "hub-and-spoke.yaml"])
+# lan.yaml: its office LAN (8 members) spans the three hosts, each member away from the
+# bridge's host on a tunnel of its own (IPv4, IPv6, NAT and a rate on the bridge's port)
+@pytest.mark.parametrize("file", ["nat.yaml", "hub-and-spoke.yaml", "lan.yaml"])
 def test_library_scenarios_over_three_hosts_give_the_local_verdicts(file, wgh_backend):
     with simulated_hosts(["alpha", "beta", "gamma"]) as inventory:
         remote, local = [], []
@@ -56,6 +58,10 @@ def test_library_scenarios_over_three_hosts_give_the_local_verdicts(file, wgh_ba
             remote.append(run_case(case, backend=wgh_backend, engine_factory=lambda name: MultiHostEngine(inventory)))
             local.append(run_case(case, backend=wgh_backend))
         assert_same_verdicts(remote, local)
+        for result in remote:
+            assert len(set(result.spread.placement.values())) == 3, result.spread.placement
+            for lan in result.case.spec.lans:
+                assert len({result.spread.placement[m] for m in lan.members}) > 1, "the LAN spans hosts"
 
 
 def test_an_inner_mtu_the_hosts_network_cannot_carry_stops_the_build():

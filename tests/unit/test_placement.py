@@ -61,7 +61,7 @@ def test_a_nat_keeps_the_nodes_behind_it():
     assert placement.host_of["client"] == placement.host_of["home"]
 
 
-def test_a_lan_is_never_split_and_placing_it_apart_by_hand_is_refused():
+def test_a_lan_stays_on_one_host_where_balance_allows_and_may_be_split_by_hand():
     spec = {
         "nodes": {"a": {}, "b": {}, "c": {}, "d": {}},
         "lans": [{"name": "office", "members": ["a", "b", "c"]}],
@@ -69,9 +69,29 @@ def test_a_lan_is_never_split_and_placing_it_apart_by_hand_is_refused():
     }
     plan = plan_of(spec)
     placement = place(plan, ["alpha", "beta"])
-    assert len({placement.host_of[n] for n in "abc"}) == 1
-    with pytest.raises(PlacementError, match="must share a host.*a on alpha, b on beta"):
-        place(plan, ["alpha", "beta"], {"a": "alpha", "b": "beta"})
+    assert len({placement.host_of[n] for n in "abc"}) == 1 or len(placement.crossing_lan_ports(plan)) == 1
+    split = place(plan, ["alpha", "beta"], {"a": "alpha", "b": "beta"})
+    (lan,) = plan.lans
+    assert split.lan_home(lan) == "alpha", "the bridge is on its first member's host"
+    assert (lan.index, 1) in split.crossing_lan_ports(plan)
+
+
+def test_a_lan_split_over_hosts_is_a_tunnel_per_member_away_from_its_bridge():
+    from harness.plan.share import share_of, vni_of
+
+    spec = {"nodes": {"a": {}, "b": {}, "c": {}}, "lans": [{"name": "office", "members": ["a", "b", "c"]}]}
+    plan = plan_of(spec)
+    placement = place(plan, ["alpha", "beta"], {"a": "alpha", "b": "beta", "c": "alpha"})
+    underlays = {"alpha": "10.0.0.1", "beta": "10.0.0.2"}
+    (lan,) = plan.lans
+    home, away = share_of(plan, placement, "alpha", underlays), share_of(plan, placement, "beta", underlays)
+    assert home.bridge_here(lan.index) and not away.bridge_here(lan.index)
+    (bridge_end,) = home.lan_ends.values()
+    (member_end,) = away.lan_ends.values()
+    assert (bridge_end.node, bridge_end.ifname, bridge_end.remote) == ("", "p1", "10.0.0.2"), "the bridge's port towards b"
+    assert (member_end.node, member_end.ifname, member_end.remote) == ("b", lan.member("b").ifname, "10.0.0.1")
+    assert bridge_end.vni == member_end.vni == vni_of(plan.run_id, lan.index, 1)
+    assert len({vni_of(plan.run_id, i) for i in range(100)} | {vni_of(plan.run_id, lan.index, k) for k in range(1024)}) == 1124
 
 
 def test_nodes_placed_by_hand_stay_and_bad_names_are_refused():
@@ -109,13 +129,13 @@ def _problems(spec: dict) -> list[str]:
 def test_a_files_placement_is_checked_against_its_nodes_and_what_must_share_a_host():
     lan = {
         "nodes": {"a": {}, "b": {}, "c": {}},
-        "lans": [{"name": "office", "members": ["a", "b"]}],
-        "links": [{"ends": ["b", "c"]}],
+        "links": [{"ends": ["a", "c"]}, {"ends": ["b", "c"]}],
+        "wireguard": {"a": {"socket_in": "c", "peers": {"b": {}}}, "b": {"peers": {"a": {}}}},
     }
-    assert _problems({**lan, "placement": {"alpha": ["a", "nobody"], "beta": ["b", "a"]}}) == [
+    assert _problems({**lan, "placement": {"alpha": ["a", "nobody"], "beta": ["c", "a"]}}) == [
         "placement.alpha[1]: unknown node 'nobody' (known nodes: a, b, c)",
         "placement.beta[1]: 'a' is placed twice (on alpha too)",
-        "lans[0].members: office's members share one bridge, so they run on one host, but `placement` puts a on alpha, b on beta",
+        "wireguard.a.socket_in: 'a''s device has its socket in 'c', so they run on one host, but `placement` puts a on alpha, c on beta",
     ]
     assert _problems({**lan, "placement": {"Alpha!": ["a"]}}) == [
         "placement.Alpha!: 'Alpha!' is not a host name of an inventory: lowercase letters, digits and '-', at most 31 characters, starting with a letter"
