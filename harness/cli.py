@@ -702,7 +702,7 @@ def build_parser() -> argparse.ArgumentParser:
     _vm_options(vm)
     vm.add_argument(
         "--link", action="append", default=[], metavar="LOCAL:REMOTE",
-        help="an Ethernet to another VM (the guest's eth0, then eth1, …): this VM's unix datagram socket LOCAL, the other's "
+        help="an Ethernet to another VM (in the guest: wghlink0, then wghlink1, …): this VM's unix datagram socket LOCAL, the other's "
         "REMOTE (that VM gets --link REMOTE:LOCAL); nothing touches the host's network",
     )
     vm.add_argument("command", nargs=argparse.REMAINDER, help="the command, after --")

@@ -1,6 +1,6 @@
 """The hosts' own network, measured when a run spreads over several hosts: ICMP echo
 from one host's worker to another host's underlay address (the addresses VXLAN runs
-between), before any tunnel exists. Half the median round trip is taken off the
+between), before any tunnel exists. Half the quickest round trip is taken off the
 configured delay of every link between those two hosts (harness.plan.share)."""
 
 from __future__ import annotations

@@ -137,8 +137,10 @@ class UnderlayLatency:
 
     @property
     def one_way(self) -> float:
-        """Seconds one way: half the median round trip (0 when nothing came back)."""
-        return self.rtt_median / 2000 if self.rtt_median is not None else 0.0
+        """Seconds one way: half the quickest round trip (0 when nothing came back). The
+        minimum, not the median: it is what the path itself takes, where a busy machine
+        (or a queue) only ever adds, and a loaded build must not take off more than that."""
+        return self.rtt_min / 2000 if self.rtt_min is not None else 0.0
 
     def describe(self) -> str:
         if not self.received:

@@ -24,7 +24,8 @@ from harness.errors import MissingCapability
 from harness.vm.kernels import Kernel, cache_dir
 
 EXIT_TIMEOUT = 124
-GUEST_MODULES = ("tun", "wireguard", "sch_netem", "ifb", "nf_conntrack")
+LINK_MAC_PREFIX = "52:54:00:77"  # a link's NIC: <prefix>:<link number>:<side>, locally administered
+GUEST_MODULES = ("tun", "wireguard", "sch_netem", "ifb", "nf_conntrack", "vxlan", "virtio_net")  # the last two: links between VMs and hosts
 
 
 @dataclass
@@ -38,7 +39,7 @@ class VmOptions:
     env: dict[str, str] = field(default_factory=dict)
     cache_code: bool = True  # read Python, the venv and the harness through a cached mount
     hang_report: bool = True  # print the guest's processes and stacks shortly before the timeout
-    links: tuple["VmLink", ...] = ()  # Ethernet to other VMs (the guest's eth0, eth1, … in order)
+    links: tuple["VmLink", ...] = ()  # Ethernet to other VMs (in the guest: wghlink0, wghlink1, …)
 
 
 @dataclass(frozen=True)
@@ -61,7 +62,7 @@ class VmLink:
     def qemu_options(self, index: int) -> str:
         netdev = f"wghlink{index}"
         # locally administered MACs, distinct per side (the socket paths order them)
-        mac = f"52:54:00:77:{index:02x}:{1 if str(self.local) < str(self.remote) else 2:02x}"
+        mac = f"{LINK_MAC_PREFIX}:{index:02x}:{1 if str(self.local) < str(self.remote) else 2:02x}"
         return (
             f"-device virtio-net-pci,netdev={netdev},mac={mac} "
             f"-netdev dgram,id={netdev},local.type=unix,local.path={self.local},remote.type=unix,remote.path={self.remote}"
@@ -156,8 +157,15 @@ def guest_script(command: list[str], options: VmOptions) -> str:
         f" --after {after:g} --within {max(options.timeout - after - 30, 10):g} </dev/null & "
         if options.hang_report else ""
     )
+    # a link's NIC is named by udev after its PCI slot: renamed wghlink<N> (found by its MAC)
+    links = "".join(
+        f"d=$(ip -o link | awk -F': ' '/link\\/ether {LINK_MAC_PREFIX}:{index:02x}:/ {{print $2; exit}}'); "
+        f"[ -n \"$d\" ] && ip link set \"$d\" name wghlink{index}; "
+        for index in range(len(options.links))
+    )
+    settle = "udevadm settle 2>/dev/null; " if options.links else ""
     return (
-        f"{mounts}for m in {modules}; do modprobe -q $m 2>/dev/null; done; {GUEST_LIMITS}"
+        f"{mounts}for m in {modules}; do modprobe -q $m 2>/dev/null; done; {settle}{links}{GUEST_LIMITS}"
         f"cd {shlex.quote(str(options.cwd))} && {watch}exec env {exports} {shlex.join(command)}"
     )
 

@@ -204,6 +204,10 @@ def test_a_link_to_another_vm_is_a_dgram_netdev_between_two_unix_sockets(tmp_pat
     assert "-device virtio-net-pci,netdev=wghlink0,mac=" in qemu
     mac = lambda link: link.qemu_options(0).split("mac=")[1].split()[0]  # noqa: E731
     assert mac(one) != mac(other), "the two ends of a link have different MACs"
+    # udev names the NIC after its PCI slot: the guest renames it by its MAC before the command
+    script = guest_script(["true"], VmOptions(links=(one,), cache_code=False, hang_report=False))
+    assert "/link\\/ether 52:54:00:77:00:/" in script and 'name wghlink0' in script
+    assert script.index("wghlink0") < script.index("exec env")
     for bad in ("/tmp/a.sock:/tmp/a.sock", "relative:/tmp/b.sock", "/tmp/a.sock", "/tmp/a b:/tmp/c"):
         with pytest.raises(ValueError, match="expected LOCAL:REMOTE"):
             VmLink.parse(bad)
