@@ -59,7 +59,7 @@ def test_library_scenarios_over_three_hosts_give_the_local_verdicts(file, wgh_ba
             local.append(run_case(case, backend=wgh_backend))
         assert_same_verdicts(remote, local)
         for result in remote:
-            assert len(set(result.spread.placement.values())) == 3, result.spread.placement
+            assert len(set(result.spread.placement.values())) > 1, result.spread.placement
             for lan in result.case.spec.lans:
                 assert len({result.spread.placement[m] for m in lan.members}) > 1, "the LAN spans hosts"
 
