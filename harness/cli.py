@@ -363,10 +363,10 @@ def _log(text: str) -> None:
     print(text, file=sys.stderr, flush=True)
 
 
-@loads("harness.vm.kernels", "harness.vm.runner")
+@loads("harness.kernels.resolve", "harness.vm.runner")
 def cmd_vm(args: argparse.Namespace) -> int:
     from harness.errors import MissingCapability
-    from harness.vm.kernels import KernelSpecError, resolve
+    from harness.kernels.resolve import KernelSpecError, resolve
     from harness.vm.runner import run_in_vm
 
     command = args.command[1:] if args.command[:1] == ["--"] else args.command
@@ -698,7 +698,11 @@ def build_parser() -> argparse.ArgumentParser:
     run.set_defaults(func=cmd_run)
 
     vm = sub.add_parser("vm", help="run a command inside a VM booted from a chosen kernel")
-    vm.add_argument("--kernel", required=True, help="a kernel image path, an installed release, or a version such as 6.1 or 6.12")
+    vm.add_argument(
+        "--kernel", required=True,
+        help="a version (6.1, 6.1.0-53, 6.12.115, latest: Debian's archive on Debian, Ubuntu's on Ubuntu), a kernel image, "
+        "a .deb or a folder of .debs, a kernel build tree, or an installed release",
+    )
     _vm_options(vm)
     vm.add_argument(
         "--link", action="append", default=[], metavar="LOCAL:REMOTE",
@@ -710,7 +714,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     matrix = sub.add_parser("matrix", help="run scenarios across kernels x backends x engines, each combination in its own VM")
     matrix.add_argument("files", nargs="*", default=["scenarios"], help="scenario files or directories (default: scenarios)")
-    matrix.add_argument("--kernels", required=True, help="comma-separated kernel specs; 'host' runs without a VM")
+    matrix.add_argument(
+        "--kernels", required=True,
+        help="comma-separated kernel specs: versions (6.1, 6.1.0-53, 6.12.115), 'latest', 'all' (every kernel this host's apt offers), "
+        "ranges (6.1.0-47..6.1.0-57), paths (an image, a .deb, a kernel build tree); 'host' runs without a VM",
+    )
     matrix.add_argument("--backends", default="kernel,wireguard-go", help=f"comma-separated, of {', '.join(CHOICES)} (default: kernel,wireguard-go)")
     matrix.add_argument(
         "--engines", default=ENGINE_DEFAULT, help=f"comma-separated, of {', '.join(ENGINE_CHOICES)} (default: {ENGINE_DEFAULT}): each is a column of its own"

@@ -36,7 +36,7 @@ def _kvm() -> Capability:
 
 
 def _kernels() -> Capability:
-    from harness.vm.kernels import cached_kernels, kernels_dir
+    from harness.kernels.cache import cached_kernels, kernels_dir
 
     cached = cached_kernels()
     if not cached:

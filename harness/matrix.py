@@ -74,10 +74,16 @@ def shard_of(items: list, index: int, count: int) -> list:
 
 
 def run_matrix(args, options, log: Callable[[str], None]) -> int:
-    from harness.vm.kernels import KernelSpecError, resolve
+    from harness.kernels.resolve import HOST, KernelSpecError, expand, resolve
     from harness.vm.runner import run_in_vm
 
-    kernels = [k.strip() for k in args.kernels.split(",") if k.strip()]
+    try:
+        kernels = expand(args.kernels)
+    except (KernelSpecError, MissingCapability) as exc:
+        log(f"wgh matrix: --kernels {args.kernels}: {exc}")
+        return 2
+    if kernels != [k.strip() for k in args.kernels.split(",") if k.strip()]:
+        log(f"wgh matrix: --kernels {args.kernels}: {len(kernels)} kernel{'s' if len(kernels) != 1 else ''}: {', '.join(kernels)}")
     backends = [b.strip() for b in args.backends.split(",") if b.strip()]
     unknown = [b for b in backends if b not in CHOICES]
     if unknown:
@@ -115,13 +121,15 @@ def run_matrix(args, options, log: Callable[[str], None]) -> int:
     stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
     resolved = {}
     for spec in kernels:  # fail early, before any VM boots
-        if spec == "host":
+        if spec == HOST:
             continue
         try:
             resolved[spec] = resolve(spec)
         except (KernelSpecError, MissingCapability) as exc:
             log(f"wgh matrix: {exc}")
             return 2
+        if missing := resolved[spec].missing_features():
+            log(f"wgh matrix: kernel {spec} has no {' and no '.join(missing)} module: its cases that need them will be skipped")
     combos = [Combination(k, b, f"{stamp}-{_slug(k)}-{b}{engine_suffix(e, '-')}", engine=e) for k, b, e in all_combos]
     from harness.progress import RunProgress
 
@@ -138,7 +146,7 @@ def run_matrix(args, options, log: Callable[[str], None]) -> int:
             jobs=getattr(args, "jobs", 1), engine=combo.engine, repeat=getattr(args, "repeat", 1),
         )
         t0 = time.monotonic()
-        if combo.kernel_spec == "host":
+        if combo.kernel_spec == HOST:
             combo.exit_code = _run_child(argv, guest_stdout)
         else:
             with contextlib.redirect_stdout(guest_stdout):  # the runner pumps the guest's stdout to sys.stdout

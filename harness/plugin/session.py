@@ -170,7 +170,7 @@ def pytest_cmdline_main(config: pytest.Config) -> int | None:
     if not spec or os.environ.get("WGH_IN_VM"):
         return None
     from harness.errors import MissingCapability
-    from harness.vm.kernels import KernelSpecError, resolve
+    from harness.kernels.resolve import KernelSpecError, resolve
     from harness.vm.runner import VmOptions, run_in_vm
 
     args = without_vm_options(list(config.invocation_params.args))

@@ -87,6 +87,8 @@ PLOT_SECTIONS = (
      "No matrix cases vary loss or delay with a throughput measurement (a scenario with a matrix over a link's loss or delay and an iperf3 step makes this plot)."),
     ("RTT distributions", plots.rtt_distributions, "No RTT samples recorded (probe streams stopped with `stop:` record them)."),
     ("Recovery-time distributions", plots.recovery_distributions, "No recovery times recorded (timeline scenarios with probe streams or `wait_until` record them)."),
+    ("Across kernels", plots.kernel_trends,
+     "Fewer than two kernels, or no measurement shared by two (wgh matrix --kernels 6.1.0-47..6.1.0-57 makes this plot)."),
     ("Side by side", plots.side_by_side, "Only one input, or no measurement shared by two inputs: nothing to put side by side."),
 )
 

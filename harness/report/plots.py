@@ -15,7 +15,7 @@ matplotlib.use("Agg")  # before pyplot: no display, no GUI toolkit
 import matplotlib.pyplot as plt  # noqa: E402
 
 from harness.report.inputs import Metric, RunInput, ScenarioRecord  # noqa: E402
-from harness.report.tables import metric_label  # noqa: E402
+from harness.report.tables import BAR_LEAVES, comparable, metric_label, trend_metrics  # noqa: E402
 from harness.units import parse_duration, parse_percent  # noqa: E402
 
 DPI = 100
@@ -183,7 +183,15 @@ def recovery_distributions(runs: list[RunInput]) -> Plot | None:
 
 # --- side by side --------------------------------------------------------------------------
 
-BAR_LEAVES = ("throughput", "recovery", "time", "time_to_handshake", "rtt_p50", "rtt_avg", "outage", "jitter")
+def _display_unit(unit: str, values: list[float]) -> tuple[str, float]:
+    """The unit to draw values in, and the factor: Mbit/s for rates, ms for sub-second times."""
+    if unit == "bit/s":
+        return "Mbit/s", 1e-6
+    if unit == "s" and max(values, default=0) < 1:
+        return "ms", 1e3
+    return unit, 1.0
+
+
 MAX_BARS = 16
 
 
@@ -198,7 +206,7 @@ def side_by_side(runs: list[RunInput]) -> Plot | None:
             if scenario.status not in ("passed", "failed"):
                 continue
             for metric in scenario.metrics:
-                if metric.leaf in BAR_LEAVES and not (metric.leaf == "time" and metric.step_kind != "wait_until"):
+                if comparable(metric):
                     found.setdefault((scenario.id, metric.name), {})[run.label] = metric
     shared = [(k, v) for k, v in found.items() if len(v) >= 2]
     if not shared:
@@ -213,11 +221,7 @@ def side_by_side(runs: list[RunInput]) -> Plot | None:
         ax.axis("off")
     for ax, ((sid, key), by_label) in zip(axes.flat, shared):
         sample = next(iter(by_label.values()))
-        unit, scale = sample.unit, 1.0
-        if unit == "bit/s":
-            unit, scale = "Mbit/s", 1e-6
-        elif unit == "s" and max(m.value or 0 for m in by_label.values()) < 1:
-            unit, scale = "ms", 1e3
+        unit, scale = _display_unit(sample.unit, [m.value or 0 for m in by_label.values()])
         # every input keeps its slot, so a missing measurement shows as a gap
         slots = [i for i, run in enumerate(runs) if run.label in by_label]
         labels = [runs[i].label for i in slots]
@@ -243,3 +247,51 @@ def side_by_side(runs: list[RunInput]) -> Plot | None:
     caption += "medians where there are repeats, with their range as a line."
     return Plot("Side by side", _png(fig), caption)
 
+
+
+# --- trends across kernels ---------------------------------------------------------------
+
+MAX_TRENDS = 16
+
+
+def kernel_trends(runs: list[RunInput]) -> Plot | None:
+    """One line per measurement across kernels (oldest to newest), one per backend: medians where there are repeats, with their range as a bar."""
+    kernels, shared = trend_metrics(runs)
+    if len(kernels) < 2 or not shared:
+        return None
+    keys = sorted(shared, key=lambda k: (BAR_LEAVES.index(next(iter(next(iter(shared[k].values())).values())).leaf), k))
+    shown = keys[:MAX_TRENDS]
+    series_names = sorted({name for key in shown for name in shared[key]})
+    palette = plt.get_cmap("tab10").colors
+    colour = {name: palette[i % len(palette)] for i, name in enumerate(series_names)}
+    columns = min(4, len(shown))
+    rows = (len(shown) + columns - 1) // columns
+    fig, axes = plt.subplots(rows, columns, figsize=(4.2 * columns, 3.2 * rows + 1.2), squeeze=False)
+    for ax in axes.flat[len(shown):]:
+        ax.axis("off")
+    for ax, key in zip(axes.flat, shown):
+        series = shared[key]
+        sample = next(iter(next(iter(series.values())).values()))
+        unit, scale = _display_unit(sample.unit, [m.value or 0 for by_kernel in series.values() for m in by_kernel.values()])
+        for name, by_kernel in sorted(series.items()):
+            xs = [i for i, kernel in enumerate(kernels) if kernel in by_kernel]
+            ys = [by_kernel[kernels[i]].value * scale for i in xs]
+            ax.plot(xs, ys, marker="o", color=colour[name], label=name, linewidth=1.4, markersize=4)
+            for x in xs:
+                values = by_kernel[kernels[x]].repeat_values
+                if len(values) > 1:
+                    ax.plot([x, x], [min(values) * scale, max(values) * scale], color=colour[name], linewidth=1, alpha=0.6)
+        ax.set_xticks(range(len(kernels)))
+        ax.set_xticklabels(kernels, rotation=60, ha="right", fontsize=6)
+        ax.set_xlim(-0.5, len(kernels) - 0.5)
+        ax.set_title(f"{key[0]}\n{metric_label(sample)} ({unit})", fontsize=8)
+        ax.margins(y=0.15)
+        ax.tick_params(axis="y", labelsize=7)
+    handles = [plt.Line2D([0], [0], color=colour[name], marker="o") for name in series_names]
+    fig.legend(handles, series_names, loc="upper center", ncol=min(4, len(series_names)), fontsize=8, frameon=False)
+    fig.subplots_adjust(left=0.05, right=0.98, bottom=0.12, top=1 - 0.7 / (3.2 * rows + 1.2), wspace=0.3, hspace=0.9)
+    caption = f"{len(shown)} measurement{'s' if len(shown) != 1 else ''} across {len(kernels)} kernels, oldest to newest"
+    if len(keys) > len(shown):
+        caption += f" (the first {len(shown)} of {len(keys)}; the Measurements table has them all)"
+    caption += "; a line per backend, medians where there are repeats with their range as a bar."
+    return Plot("Across kernels", _png(fig), caption)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from harness.kernels.names import release_key
 from harness.report.inputs import Metric, RunInput
 
 # The measurements worth a place in the summary cell, by their kind (the key without
@@ -169,3 +170,43 @@ def environment_rows(runs: list[RunInput]) -> list[tuple[str, list[str]]]:
     rows.append(("outcomes", [", ".join(f"{n} {s}" for s, n in run.summary.items()) or "-" for run in runs]))
     rows.append(("results file", [str(run.path) for run in runs]))
     return rows
+
+
+# --- trends across kernels ---------------------------------------------------------------
+
+# what is compared across inputs (side by side, and across kernels)
+BAR_LEAVES = ("throughput", "recovery", "time", "time_to_handshake", "rtt_p50", "rtt_avg", "outage", "jitter")
+
+
+def comparable(metric: Metric) -> bool:
+    """A measurement worth comparing across inputs: one of BAR_LEAVES (a `time` only
+    where it is how long a wait_until waited)."""
+    return metric.leaf in BAR_LEAVES and not (metric.leaf == "time" and metric.step_kind != "wait_until")
+
+
+def trend_metrics(runs: list[RunInput]) -> tuple[list[str], dict[tuple[str, str], dict[str, dict[str, Metric]]]]:
+    """The kernels (oldest first) and, per (case, measurement), each backend's metric
+    per kernel: only measurements at least two kernels have."""
+    kernels = sorted({run.kernel_release for run in runs}, key=release_key)
+    found: dict[tuple[str, str], dict[str, dict[str, Metric]]] = {}
+    for run in runs:
+        for scenario in run.scenarios:
+            if scenario.status not in ("passed", "failed"):
+                continue
+            for metric in scenario.metrics:
+                if metric.value is not None and comparable(metric):
+                    found.setdefault((scenario.id, metric.name), {}).setdefault(run.backend, {})[run.kernel_release] = metric
+    shared = {key: series for key, series in found.items() if len({k for by_kernel in series.values() for k in by_kernel}) >= 2}
+    return kernels, shared
+
+
+def kernel_trend_rows(runs: list[RunInput]) -> tuple[list[str], list[tuple[str, str, str, list[float | None], Metric]]]:
+    """The trend as a table: (case, measurement, backend, value per kernel, a sample
+    metric for its unit), for the Markdown summary."""
+    kernels, shared = trend_metrics(runs)
+    rows = []
+    for (sid, name), series in sorted(shared.items()):
+        for backend, by_kernel in sorted(series.items()):
+            sample = next(iter(by_kernel.values()))
+            rows.append((sid, name, backend, [by_kernel[k].value if k in by_kernel else None for k in kernels], sample))
+    return kernels, rows

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Iterator
 
 from harness.errors import MissingCapability
-from harness.vm.kernels import Kernel, cache_dir
+from harness.kernels.cache import Kernel, cache_dir
 
 EXIT_TIMEOUT = 124
 LINK_MAC_PREFIX = "52:54:00:77"  # a link's NIC: <prefix>:<link number>:<side>, locally administered

@@ -15,7 +15,7 @@ from harness.net.ping import PingUsageError
 from harness.plan.types import PlanError, PlanErrors
 from harness.report.inputs import ReportInputError
 from harness.results.load import ResultsError
-from harness.vm.kernels import KernelSpecError
+from harness.kernels.select import KernelSpecError
 from harness.wg.backends import DeviceUnavailable, WgDevice
 from harness.wg.uapi import UapiError
 

@@ -182,9 +182,9 @@ def test_html_summary_table_environment_and_embedded_plots(matrix_summary: Path,
     assert environment["wireguard-go"] == ["v0.0.20220316"] * 4
 
     # every plot has data here, each a PNG embedded in the page
-    assert parsed.headings[2:6] == ["Throughput against loss and delay", "RTT distributions", "Recovery-time distributions", "Side by side"]
+    assert parsed.headings[2:7] == ["Throughput against loss and delay", "RTT distributions", "Recovery-time distributions", "Across kernels", "Side by side"]
     assert parsed.nodata == []
-    assert len(parsed.images) == 4
+    assert len(parsed.images) == 5
     for image in parsed.images:
         assert image["src"].startswith("data:image/png;base64,")
         png = base64.b64decode(image["src"].split(",", 1)[1])
@@ -203,8 +203,9 @@ def test_plots_are_left_out_with_a_note_when_there_is_no_data(tmp_path: Path) ->
     (tmp_path / "results.json").write_text(json.dumps(data))
     parsed = _parse(render_html(load_inputs([tmp_path])))
     assert parsed.images == []
-    assert len(parsed.nodata) == 4
+    assert len(parsed.nodata) == 5
     assert any("loss or delay" in note for note in parsed.nodata)
+    assert any("Fewer than two kernels" in note for note in parsed.nodata)
     assert any("Only one input" in note for note in parsed.nodata)
 
 
@@ -229,7 +230,7 @@ def test_repeats_are_merged_into_medians(tmp_path: Path) -> None:
 def test_markdown_summary(matrix_summary: Path) -> None:
     runs = load_inputs([matrix_summary])
     text = render_markdown(runs)
-    lines = text.splitlines()
+    lines = text.split("### Across kernels")[0].splitlines()
     header = next(line for line in lines if line.startswith("| scenario"))
     assert header == "| scenario | case | " + " | ".join(run.label for run in runs) + " |"
     rows = [line for line in lines if line.startswith("| ") and not line.startswith(("| scenario", "| ---"))]
@@ -240,6 +241,41 @@ def test_markdown_summary(matrix_summary: Path) -> None:
     assert failed.count(" | ") == len(runs) + 1 and "\\|" in failed and "<script>" not in failed
     assert "**FAILED**" in failed
     assert "<details><summary>Environment</summary>" in text
+
+
+def _trend_inputs(tmp_path: Path, releases: list[str]) -> list:
+    """One input per kernel, given out of order; each kernel's handshake takes a step
+    longer than the last one's: speed 1 / (release's rank + 1)."""
+    ranked = sorted(releases, key=lambda r: [int(n) for n in r.replace("+deb", "-").replace("-amd64", "").replace("-", ".").split(".")])
+    paths = []
+    for release in releases:
+        data = _results(release, "kernel", speed=1.0 / (ranked.index(release) + 1))
+        data["scenarios"] = data["scenarios"][:1]  # `direct`: a handshake time and two ping RTTs
+        (tmp_path / release).mkdir()
+        (tmp_path / release / "results.json").write_text(json.dumps(data))
+        paths.append(tmp_path / release)
+    return load_inputs(paths)
+
+
+def test_across_kernels_a_trend_per_measurement_oldest_to_newest(tmp_path: Path) -> None:
+    from harness.report.tables import kernel_trend_rows
+
+    runs = _trend_inputs(tmp_path, ["6.12.100+deb12-amd64", "6.1.0-9-amd64", "6.1.0-47-amd64"])
+    kernels, rows = kernel_trend_rows(runs)
+    assert kernels == ["6.1.0-9-amd64", "6.1.0-47-amd64", "6.12.100+deb12-amd64"]  # versions, not strings
+    handshake = next(r for r in rows if r[1] == "time_to_handshake")
+    assert handshake[:3] == ("direct", "time_to_handshake", "kernel")
+    assert handshake[3] == pytest.approx([0.02, 0.04, 0.06])
+    markdown = render_markdown(runs)
+    table = markdown.split("### Across kernels (3, oldest to newest)")[1]
+    assert "| scenario | measurement | backend | 6.1.0-9-amd64 | 6.1.0-47-amd64 | 6.12.100+deb12-amd64 | first → last |" in table
+    assert "| direct | time_to_handshake | kernel | 20 ms | 40 ms | 60 ms | +200% |" in table
+    parsed = _parse(render_html(runs))
+    assert "Across kernels" in parsed.headings and not any("Fewer than two kernels" in note for note in parsed.nodata)
+    # one kernel only: no trend, and the page says why
+    one = _parse(render_html(runs[:1]))
+    assert any("Fewer than two kernels" in note for note in one.nodata)
+    assert "### Across kernels" not in render_markdown(runs[:1])
 
 
 def test_cli_writes_html_and_markdown(matrix_summary: Path, tmp_path: Path, capsys) -> None:

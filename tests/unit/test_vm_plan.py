@@ -10,81 +10,8 @@ import pytest
 
 from harness.matrix import Combination, combined_table
 from harness.plugin.session import without_vm_options
-from harness.vm import kernels
-from harness.vm.kernels import Kernel, KernelSpecError, available_packages, pick_package, release_from_image
+from harness.kernels.cache import Kernel
 from harness.vm.runner import VmOptions, cached_dirs, guest_script, vng_argv
-
-APT_NAMES = """\
-linux-image-6.1.0-47-amd64-unsigned
-linux-image-6.1.0-56-amd64-unsigned
-linux-image-6.1.0-56-rt-amd64-unsigned
-linux-image-6.1.0-56-cloud-amd64-unsigned
-linux-image-6.1.0-56-amd64
-linux-image-6.12.111+deb12-amd64-unsigned
-linux-image-6.12.117+deb12-amd64-unsigned
-linux-image-6.12.117+deb12-arm64-unsigned
-linux-image-6.12-amd64-signed-template
-linux-image-amd64
-""".splitlines()
-
-
-def test_only_generic_unsigned_packages_of_this_arch():
-    found = dict(available_packages(APT_NAMES, "amd64"))
-    assert set(found) == {
-        "linux-image-6.1.0-47-amd64-unsigned",
-        "linux-image-6.1.0-56-amd64-unsigned",
-        "linux-image-6.12.111+deb12-amd64-unsigned",
-        "linux-image-6.12.117+deb12-amd64-unsigned",
-    }
-    assert found["linux-image-6.12.117+deb12-amd64-unsigned"] == "6.12.117+deb12-amd64"
-
-
-@pytest.mark.parametrize(
-    "spec, package",
-    [
-        ("6.1", "linux-image-6.1.0-56-amd64-unsigned"),  # newest 6.1, never 6.12
-        ("6.12", "linux-image-6.12.117+deb12-amd64-unsigned"),
-        ("6.12.111", "linux-image-6.12.111+deb12-amd64-unsigned"),
-        ("6.1.0-47", "linux-image-6.1.0-47-amd64-unsigned"),
-        ("6.2", None),
-        ("6.1.0-4", None),  # a version boundary, not a prefix of 47
-    ],
-)
-def test_pick_package(spec, package):
-    picked = pick_package(spec, available_packages(APT_NAMES, "amd64"))
-    assert (picked[0] if picked else None) == package
-
-
-def test_release_from_image_name():
-    assert release_from_image(Path("/x/boot/vmlinuz-6.1.0-56-amd64")) == "6.1.0-56-amd64"
-    assert release_from_image(Path("/x/bzImage")) is None
-
-
-def test_unknown_spec_says_what_to_do(monkeypatch):
-    monkeypatch.setattr(kernels, "_apt_package_names", lambda: APT_NAMES)
-    monkeypatch.setattr(kernels, "cached_kernels", lambda: [])
-    with pytest.raises(KernelSpecError, match=r"no Debian kernel package matches '9.99'.*apt-get update"):
-        kernels.resolve("9.99")
-    with pytest.raises(KernelSpecError, match="not a file, not an installed release"):
-        kernels.resolve("no/such/kernel")
-
-
-def test_cached_kernel_is_used_without_download(monkeypatch, tmp_path):
-    monkeypatch.setenv("WGH_CACHE_DIR", str(tmp_path))
-    package = tmp_path / "kernels" / "linux-image-6.1.0-56-amd64-unsigned"
-    (package / "boot").mkdir(parents=True)
-    (package / "boot" / "vmlinuz-6.1.0-56-amd64").write_bytes(b"kernel")
-    (package / "lib/modules/6.1.0-56-amd64").mkdir(parents=True)
-    (package / ".complete").write_text("6.1.0-56-amd64\n")
-    monkeypatch.setattr(kernels, "_apt_package_names", lambda: APT_NAMES)
-    monkeypatch.setattr(kernels, "fetch", lambda *a: pytest.fail("must not download a cached kernel"))
-    kernel = kernels.resolve("6.1")
-    assert kernel.release == "6.1.0-56-amd64"
-    assert kernel.modules_dir == package / "lib/modules/6.1.0-56-amd64"
-    # offline (no package lists): the cached kernel still resolves
-    monkeypatch.setattr(kernels, "_apt_package_names", lambda: [])
-    assert kernels.resolve("6.1").image == package / "boot" / "vmlinuz-6.1.0-56-amd64"
-
 
 def test_guest_script_loads_modules_then_runs_in_the_same_directory():
     script = guest_script(["pytest", "scenarios/", "-k", "nat and v6"], VmOptions(cwd=Path("/work/x y")))
@@ -176,6 +103,7 @@ def test_pytest_in_the_guest_knows_it_runs_in_ci_as_the_host_does(monkeypatch, t
     same variables, or a VM test's failure reaches the log cut after 8 lines."""
     from types import SimpleNamespace
 
+    from harness.kernels import resolve as kernels
     from harness.plugin import session
     from harness.vm import runner
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from harness.vm import runner
-from harness.vm.kernels import Kernel
+from harness.kernels.cache import Kernel
 
 # stands in for vng: starts a long-lived child (qemu's part) and waits for it
 FAKE_VNG = """#!/bin/sh

@@ -123,7 +123,7 @@ def _boot(wgh: str, name: str, shared: Path, link: str, log: Path) -> subprocess
 def test_one_topology_over_two_vms_with_their_own_kernels(wgh_cli):
     if shutil.which("ssh-keygen") is None or not Path("/usr/sbin/sshd").exists():
         pytest.skip("two VMs reached over SSH need openssh-server and openssh-client (scripts/install.sh installs them)")
-    from harness.vm.kernels import resolve
+    from harness.kernels.resolve import resolve
 
     resolve(KERNEL)  # fetched and cached once, before two guests want it
     wgh = str(Path(sys.executable).parent / "wgh")

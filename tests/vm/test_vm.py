@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from harness.vm.kernels import resolve
+from harness.kernels.resolve import resolve
 
 pytestmark = pytest.mark.requires("root", "vm")
 KERNEL = "6.1"
