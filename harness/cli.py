@@ -56,6 +56,17 @@ def config_notes(cases: Sequence[Any]) -> list[str]:
 
 
 @loads("harness.run", "harness.scenario.load", "harness.results.store", "harness.progress", "harness.caps", "harness.schedule", "harness.configs.world", "harness.pressure", "harness.hosts.inventory", "harness.hosts.engine")
+def _cases_by_needs(cases: list, only: list[str], without: list[str]) -> list:
+    """The cases that need every capability of `only` and none of `without` (e.g. the
+    netem cases, to run them in a VM where this kernel has no netem, and the rest here)."""
+    from harness.run import requirements
+
+    kept = [c for c in cases if set(only) <= (needs := requirements(c)) and not set(without) & needs]
+    wanted = " and ".join([f"needing {', '.join(only)}"] * bool(only) + [f"not needing {', '.join(without)}"] * bool(without))
+    print(f"wgh run: {len(kept)} of {len(cases)} cases {wanted}", file=sys.stderr)
+    return kept
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     from harness.pressure import stall_threshold
     from harness.run import run_case
@@ -120,6 +131,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         return EXIT_INVALID
     for note in config_notes(cases):
         print(f"wgh run: note: {note}", file=sys.stderr)
+    if args.only_needing or args.except_needing:
+        cases = _cases_by_needs(cases, args.only_needing, args.except_needing)
     if shard is not None:
         cases = _shard_cases(cases, shard, args.durations, args.results_dir)
         if cases is None:
@@ -190,7 +203,7 @@ def cmd_run(args: argparse.Namespace) -> int:
             return EXIT_INTERRUPTED
 
     counts = {s: sum(1 for r in outcomes if r.status == s) for s in ("passed", "failed", "inconclusive", "error", "skipped")}
-    summary_line = ", ".join(f"{n} {s}" + (" (machine overloaded)" if s == "inconclusive" else "") for s, n in counts.items() if n)
+    summary_line = ", ".join(f"{n} {s}" + (" (machine overloaded)" if s == "inconclusive" else "") for s, n in counts.items() if n) or "no cases"
     summary_line += f"; results: {results.path}" if results.path else ""
     report_path = _write_run_report(results) if results.directory is not None and not args.no_report else None
     if report_path is not None:
@@ -631,6 +644,9 @@ def _choices_epilog() -> str:
     return "\n".join(lines)
 
 
+NEEDS_CHOICES = ("netem", "kernel_wireguard", "wireguard_go", "userspace")
+
+
 def build_parser() -> argparse.ArgumentParser:
     from harness import __version__
 
@@ -686,6 +702,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="run up to N cases side by side in worker processes, or `auto` (by memory, files and namespaces allowed; "
         "cases mostly wait on timers, so several per CPU); cases that measure throughput or keepalive timing run alone (default 1)",
     )
+    for flag, what in (("--only-needing", "only the cases that need"), ("--except-needing", "only the cases that do not need")):
+        run.add_argument(
+            flag, action="append", default=[], choices=NEEDS_CHOICES, metavar="CAPABILITY",
+            help=f"{what} this ({', '.join(NEEDS_CHOICES)}; repeatable): e.g. the netem cases in a VM, the rest on a "
+            "runner whose kernel lacks netem (selected before --shard deals them)",
+        )
     run.add_argument(
         "--shard", default=None, metavar="I/N",
         help="run only shard I of N (from 1): every machine given the same files and --durations runs its own share of the cases, balanced by duration",

@@ -22,8 +22,9 @@ WORKFLOWS = sorted((ROOT / ".github" / "workflows").glob("*.yml"))
 EXPRESSIONS = {
     "matrix.backend": "kernel", "matrix.shard": "1", "env.SHARDS": "2", "env.REPEAT": "5", "matrix.kernel": "6.1",
     "steps.baseline.outputs.run_id": "123", "github.base_ref": "main",
+    "steps.netem.outputs.where == 'vm' && '--except-needing netem' || ''": "--except-needing netem",
 }
-SHELL = {"$GITHUB_STEP_SUMMARY": "/tmp/summary.md", "$backend": "kernel"}
+SHELL = {"$GITHUB_STEP_SUMMARY": "/tmp/summary.md", "$backend": "kernel", '"${files[@]}"': "scenarios/", '"${matrices[@]}"': "kernels/x-matrix.json"}
 
 
 def _actionlint() -> str:
@@ -119,12 +120,12 @@ def test_the_workflow_runs_the_readmes_main_command():
     (the job adds only its matrix's choices: backend, shard, repeats, run id)."""
     readme = (ROOT / "README.md").read_text()
     first = re.search(r"```sh\n(.+?)\n", readme.split("## Quick start", 1)[1]).group(1).split("#")[0].strip()
-    install, run = (part.strip() for part in first.split("&&"))
-    assert install == "scripts/install.sh" and run.startswith(".venv/bin/wgh run ")
+    readme_install, run = (part.strip() for part in first.split("&&"))
+    assert readme_install == "scripts/install.sh --runtime" and run.startswith(".venv/bin/wgh run ")
     readme_argv = build_parser().parse_args(shlex.split(run.split("/wgh ", 1)[1]))
     suite = yaml.safe_load(WORKFLOWS[0].read_text())["jobs"]["suite"]["steps"]
     scripts = [step["run"] for step in suite if "run" in step]
-    assert any(s.strip().endswith("scripts/install.sh") for s in scripts)
+    assert any(s.strip().endswith(readme_install) for s in scripts)
     (workflow_run,) = [c for s in scripts for c in _wgh_commands(s) if c[0] == "run"]
     workflow_argv = build_parser().parse_args(workflow_run)
     for option in ("files", "jobs", "engine", "userspace"):
