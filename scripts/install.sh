@@ -44,7 +44,7 @@ APT_PACKAGES=(
 TEST_PACKAGES=(stress-ng         # CPU load beside the soak (benchmarks/soak.py; .ci/run's short soak)
   openssh-server)                # the multihost tests' simulated hosts: `sshd -i` per connection, through
                                  # ssh's ProxyCommand inside their namespaces (nothing listens)
-VM_PACKAGES=(qemu-system-x86 busybox-static udev)
+VM_PACKAGES=(qemu-system-x86 busybox-static udev file)  # file: virtme-ng reads the kernel's version with it
 CONTAINER_PACKAGES=(podman runc debootstrap)  # runc: Debian's default crun cannot run privileged containers on every host
 
 if [ "$(id -u)" -ne 0 ]; then

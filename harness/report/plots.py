@@ -286,6 +286,7 @@ def kernel_trends(runs: list[RunInput]) -> Plot | None:
         ax.set_xlim(-0.5, len(kernels) - 0.5)
         ax.set_title(f"{key[0]}\n{metric_label(sample)} ({unit})", fontsize=8)
         ax.margins(y=0.15)
+        ax.set_ylim(bottom=0)  # from zero: a few percent of noise should not look like a cliff
         ax.tick_params(axis="y", labelsize=7)
     handles = [plt.Line2D([0], [0], color=colour[name], marker="o") for name in series_names]
     fig.legend(handles, series_names, loc="upper center", ncol=min(4, len(series_names)), fontsize=8, frameon=False)

@@ -79,20 +79,31 @@ CACHED_MOUNT = "trans=virtio,version=9p2000.L,msize=524288,cache=loose,ro"
 _PLAIN_PATH = re.compile(r"^/[A-Za-z0-9_./+-]*$")  # vng passes QEMU's options through a shell
 
 
+# virtme-ng mounts the guest kernel's modules here; a mount over it, or over a folder
+# holding it, would leave modprobe (and the kernel's module autoloading) without them
+GUEST_MODULES_DIR = Path("/usr/lib/modules")
+
+
 def code_dirs() -> list[Path]:
-    """Python's installation, the venv and the harness's own package. Not /usr: virtme-ng
-    overlays it to link the guest kernel's modules into /usr/lib/modules, and a mount over
-    it would leave modprobe (and the kernel's module autoloading) without them."""
+    """Python's standard library, the venv and the harness's own package. Not Python's
+    prefix: for the distribution's Python (Debian's, and any container's) that is /usr,
+    which holds the guest's modules (GUEST_MODULES_DIR)."""
+    import sysconfig
+
     import harness
 
-    return [Path(sys.base_prefix), Path(sys.prefix), Path(harness.__file__).resolve().parent]
+    paths = sysconfig.get_paths(vars={"base": sys.base_prefix, "platbase": sys.base_exec_prefix})
+    return [Path(paths["stdlib"]), Path(paths["platstdlib"]), Path(sys.prefix), Path(harness.__file__).resolve().parent]
 
 
 def cached_dirs(candidates: list[Path], writable: list[Path]) -> list[Path]:
     """The candidates worth a cached read-only mount: existing directories with plain
     names, none inside another (its mount covers them), none holding or inside a
     directory the guest writes (a read-only mount over it would hide or freeze it)."""
-    resolved = sorted({c.resolve() for c in candidates if c.is_dir() and _PLAIN_PATH.match(str(c.resolve()))}, key=lambda p: (len(p.parts), str(p)))
+    resolved = sorted(
+        {c.resolve() for c in candidates if c.is_dir() and _PLAIN_PATH.match(str(c.resolve())) and not GUEST_MODULES_DIR.is_relative_to(c.resolve())},
+        key=lambda p: (len(p.parts), str(p)),
+    )
     written = [w.resolve() for w in writable]
     chosen: list[Path] = []
     for directory in resolved:
@@ -113,7 +124,7 @@ def find_vng() -> str:
     vng = shutil.which("vng", path=f"{_tools_dir()}{os.pathsep}{os.environ.get('PATH', '')}")
     if vng is None:
         raise MissingCapability("virtme-ng is not installed: pip install virtme-ng (scripts/install.sh --vm)")
-    for binary, package in (("qemu-system-x86_64", "qemu-system-x86"), ("busybox", "busybox-static"), ("udevadm", "udev")):
+    for binary, package in (("qemu-system-x86_64", "qemu-system-x86"), ("busybox", "busybox-static"), ("udevadm", "udev"), ("file", "file")):  # virtme-ng reads the kernel version with `file`
         if shutil.which(binary) is None and not Path(f"/bin/{binary}").exists():
             raise MissingCapability(f"{binary} is missing: apt-get install --no-install-recommends {package} (scripts/install.sh --vm)")
     return vng

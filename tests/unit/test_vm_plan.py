@@ -139,3 +139,17 @@ def test_a_link_to_another_vm_is_a_dgram_netdev_between_two_unix_sockets(tmp_pat
     for bad in ("/tmp/a.sock:/tmp/a.sock", "relative:/tmp/b.sock", "/tmp/a.sock", "/tmp/a b:/tmp/c"):
         with pytest.raises(ValueError, match="expected LOCAL:REMOTE"):
             VmLink.parse(bad)
+
+
+def test_no_cached_mount_hides_the_guest_kernels_modules(monkeypatch, tmp_path):
+    """virtme-ng mounts the guest kernel's modules at /usr/lib/modules: a cached mount
+    of /usr (Python's prefix for Debian's Python, and in every container) hid them and
+    the guest loaded neither WireGuard nor netem. Found by running the workflow's jobs
+    in containers."""
+    from harness.vm import runner
+
+    assert runner.cached_dirs([Path("/"), Path("/usr"), Path("/usr/lib")], writable=[]) == []
+    monkeypatch.setattr(runner.sys, "base_prefix", "/usr")
+    monkeypatch.setattr(runner.sys, "base_exec_prefix", "/usr")
+    dirs = runner.code_dirs()
+    assert Path("/usr") not in dirs and any(d.parts[:3] == ("/", "usr", "lib") and d.name.startswith("python3") for d in dirs)
