@@ -55,7 +55,6 @@ def config_notes(cases: Sequence[Any]) -> list[str]:
     return list(dict.fromkeys(note for case in cases for note in case.notes))
 
 
-@loads("harness.run", "harness.scenario.load", "harness.results.store", "harness.progress", "harness.caps", "harness.schedule", "harness.configs.world", "harness.pressure", "harness.hosts.inventory", "harness.hosts.engine")
 def _cases_by_needs(cases: list, only: list[str], without: list[str]) -> list:
     """The cases that need every capability of `only` and none of `without` (e.g. the
     netem cases, to run them in a VM where this kernel has no netem, and the rest here)."""
@@ -67,6 +66,7 @@ def _cases_by_needs(cases: list, only: list[str], without: list[str]) -> list:
     return kept
 
 
+@loads("harness.run", "harness.scenario.load", "harness.results.store", "harness.progress", "harness.caps", "harness.schedule", "harness.configs.world", "harness.pressure", "harness.hosts.inventory", "harness.hosts.engine")
 def cmd_run(args: argparse.Namespace) -> int:
     from harness.pressure import stall_threshold
     from harness.run import run_case

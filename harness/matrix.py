@@ -175,7 +175,8 @@ def run_matrix(args, options, log: Callable[[str], None]) -> int:
                         "kernel_release": (c.results or {}).get("environment", {}).get("kernel_release"),
                         "backend": c.backend,
                         "engine": c.engine,
-                        "results": str(results_dir / c.run_id / "results.json"),
+                        # beside this file: the folder stays readable wherever it is moved (a CI artifact)
+                        "results": f"{c.run_id}/results.json",
                         "exit_code": c.exit_code,
                         "error": c.error,
                         "seconds": round(c.seconds, 1),

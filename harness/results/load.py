@@ -86,6 +86,8 @@ def _combinations(path: Path, summary: dict[str, Any]) -> list[tuple[str, Path]]
         results = Path(combo["results"])
         if not results.is_absolute():
             results = path.parent / results
+        elif not results.exists() and (path.parent / results.parent.name / results.name).exists():
+            results = path.parent / results.parent.name / results.name  # written elsewhere, moved with its runs
         if results.exists():  # not: a combination that failed before writing results
             found.append((f"{combo.get('kernel_spec')}/{combo.get('backend')}", results))
     if not found:
@@ -182,7 +184,8 @@ def load_result_sets(path: str | Path) -> list[ResultSet]:
     """A results.json, a run folder, a matrix summary (`<stamp>-matrix.json`, one
     result set per kernel × backend combination that produced results), or a folder
     of runs: one result set merging every results.json beneath it (`merge_runs`), or
-    the only one."""
+    the only one; one per environment (labelled with it) where their kernels or
+    backends differ."""
     path = Path(path)
     if path.is_file():
         summary = _matrix_summary(path)
@@ -190,6 +193,20 @@ def load_result_sets(path: str | Path) -> list[ResultSet]:
             return [ResultSet(label, results, load_results(results)) for label, results in _combinations(path, summary)]
         return [ResultSet("", path, load_results(path))]
     files = results_files(path)
-    if len(files) > 1:
-        return [merge_runs(path, [(file, load_results(file)) for file in files])]
-    return [ResultSet("", files[0], load_results(files[0]))]
+    if len(files) == 1:
+        return [ResultSet("", files[0], load_results(files[0]))]
+    documents = [(file, load_results(file)) for file in files]
+    by_environment: dict[str, list[tuple[Path, dict[str, Any]]]] = {}
+    for file, document in documents:
+        by_environment.setdefault(_identity(document.get("environment") or {}), []).append((file, document))
+    if len(by_environment) == 1:
+        return [merge_runs(path, documents)]
+    # runs of several environments (e.g. a CI shard's runs on the runner and, for the
+    # netem cases, in a VM): one result set each, named by its environment, so that
+    # reports show them side by side and comparisons pair them
+    note = f"{path}: runs of {len(by_environment)} environments, each its own input ({'; '.join(by_environment)})"
+    sets = []
+    for identity, runs in by_environment.items():
+        one = merge_runs(path, runs) if len(runs) > 1 else ResultSet("", runs[0][0], runs[0][1])
+        sets.append(ResultSet(identity, one.path, one.data, [note, *one.notes]))
+    return sets

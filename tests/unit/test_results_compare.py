@@ -277,8 +277,15 @@ def test_merging_shards_notes_what_is_missing_and_refuses_other_environments(tmp
     assert main(["compare", str(tmp_path / "runs"), str(tmp_path / "runs" / "a")]) == 0
     assert "wgh compare: note: " in capsys.readouterr().err
     _write(tmp_path / "runs" / "c", docs[2:], kernel="6.12")
-    with pytest.raises(ResultsError, match="different environments .*kernel 6.12, backend kernel: .*runs/c"):
-        load_result_sets(tmp_path / "runs")
+    # a folder of runs of two environments (a CI shard's runs on the runner and in a VM):
+    # one set each, named by its environment; compared with itself, pair by pair
+    sets = load_result_sets(tmp_path / "runs")
+    assert [s.label for s in sets] == ["kernel 6.1, backend kernel", "kernel 6.12, backend kernel"]
+    assert [len(s.data["scenarios"]) for s in sets] == [sum(len(d["scenarios"]) for d in docs[:2]), sum(len(d["scenarios"]) for d in docs[2:])]
+    assert sets[0].notes[0] == f"{tmp_path / 'runs'}: runs of 2 environments, each its own input ({sets[0].label}; {sets[1].label})"
+    assert main(["compare", "--json", str(tmp_path / "runs"), str(tmp_path / "runs")]) == 0
+    assert {row["group"] for row in json.loads(capsys.readouterr().out)["metrics"]} == {s.label for s in sets}
+    # runs given one by one on a side are one run: those must share an environment
     assert main(["compare", "--base", str(tmp_path / "runs" / "a"), str(tmp_path / "runs" / "c"), "--new", str(tmp_path / "runs" / "a")]) == 2
     assert "wgh compare: --base: its runs were taken in different environments" in capsys.readouterr().err
     (tmp_path / "empty").mkdir()

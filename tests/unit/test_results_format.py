@@ -183,3 +183,22 @@ def test_metric_keys_prefix_only_names_recorded_by_several_steps():
 def test_direction_and_timing_of_every_measurement_the_steps_record(name, unit, expected, timing):
     assert direction(name, unit) is expected
     assert is_timing(name, unit) is timing
+
+
+def test_a_matrix_folder_moved_elsewhere_still_reads(tmp_path):
+    """A matrix summary names its runs beside it (relative paths), so the folder reads
+    wherever it goes, e.g. as a CI artifact downloaded by another job; summaries written
+    with absolute paths are found beside it too."""
+    import json
+
+    from harness.results.load import load_result_sets
+
+    document = {"schema_version": 2, "run_id": "r", "environment": {"kernel_release": "6.1.0-57-amd64"}, "scenarios": [], "summary": {}}
+    for name, results in (("relative", "r/results.json"), ("absolute", "/gone/elsewhere/r/results.json")):
+        folder = tmp_path / name
+        (folder / "r").mkdir(parents=True)
+        (folder / "r" / "results.json").write_text(json.dumps(document))
+        combination = {"kernel_spec": "6.1", "backend": "kernel", "results": results, "exit_code": 0}
+        (folder / "x-matrix.json").write_text(json.dumps({"kernels": ["6.1"], "backends": ["kernel"], "combinations": [combination]}))
+        (one,) = load_result_sets(folder / "x-matrix.json")
+        assert one.path == folder / "r" / "results.json" and one.label == "6.1/kernel"
