@@ -85,12 +85,18 @@ def _owner_of(environ: bytes) -> tuple[int, int | None] | None:
 
 
 def owned_processes() -> list[OwnedProcess]:
-    """Every process on the host that carries an owner's marker (a zombie, which has
-    exited and only waits for its parent, is left out)."""
+    """Every process of this PID namespace that carries an owner's marker (a zombie,
+    which has exited and only waits for its parent, is left out)."""
     found = []
     me = os.getpid()
+    ours = _pid_namespace("self")
     for entry in os.listdir("/proc"):
         if not entry.isdigit() or int(entry) == me:
+            continue
+        # a marker names its owner by PID in the owner's PID namespace: one from another
+        # (a harness running in a container, seen from the host) would look orphaned
+        # here and be killed while its owner runs on
+        if _pid_namespace(entry) != ours:
             continue
         try:
             environ = Path(f"/proc/{entry}/environ").read_bytes()
@@ -106,6 +112,13 @@ def owned_processes() -> list[OwnedProcess]:
             continue
         found.append(OwnedProcess(int(entry), int(fields[19]), name, *owner))
     return found
+
+
+def _pid_namespace(pid: str) -> str | None:
+    try:
+        return os.readlink(f"/proc/{pid}/ns/pid")
+    except OSError:
+        return None
 
 
 def orphaned_processes(owner: tuple[int, int | None] | None = None) -> list[OwnedProcess]:

@@ -92,3 +92,30 @@ def test_a_spawned_daemon_dies_with_its_starter_and_carries_the_marker():
         starter.kill()
         with contextlib.suppress(ProcessLookupError):
             os.kill(child, 9)
+
+
+def test_a_marked_process_of_another_pid_namespace_is_never_an_orphan_here():
+    """A harness in a container marks its processes with PIDs of the container's PID
+    namespace. Seen from the host, their owner looks gone, and `wgh clean` on the host
+    killed a container's wireguard-go mid-run (found running the workflow's jobs in
+    podman beside the host suite). Only processes of our own PID namespace count."""
+    import shutil
+
+    import pytest
+
+    if os.geteuid() != 0 or shutil.which("unshare") is None:
+        pytest.skip("needs root and unshare (a PID namespace)")
+    gone = f"{OWNER_ENV}=999999:1"  # an owner that does not exist, in either namespace
+    here = subprocess.Popen(["env", gone, "sleep", "30"])
+    there = subprocess.Popen(["unshare", "--pid", "--fork", "env", gone, "sleep", "30"])
+    try:
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline and not any(p.owner_pid == 999999 for p in orphaned_processes()):
+            time.sleep(0.05)
+        orphans = {p.pid for p in orphaned_processes() if p.owner_pid == 999999}
+        inner = [int(c) for c in Path(f"/proc/{there.pid}/task/{there.pid}/children").read_text().split()]
+        assert here.pid in orphans and inner and not set(inner) & orphans
+    finally:
+        for process in (here, there):
+            process.kill()
+            process.wait()
