@@ -174,11 +174,8 @@ def _wait_listening(net, node: str, port: int, timeout: float = 20.0) -> None:
 
 @needs_netem
 @measures
-def test_rate_carries_that_many_bits_through_the_tunnel(wgh_network):
-    rate = 20e6  # well within what the TCG VM reaches: 90 Mbit/s through the tunnel unthrottled
-    net = wgh_network(two_peers("fidelity-rate", rate=f"{rate / 1e6:g}mbit"))
-    handshake(net, "5s")
-    bob = str(net.plan.tunnel_address("bob", 4))
+def _iperf3_received(net, bob: str) -> float:
+    """One 3-second iperf3 run alice → bob through the tunnel: bits per second received."""
     server = net.popen("bob", ["iperf3", "-s", "-1", "-J", "-p", str(IPERF_PORT)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         _wait_listening(net, "bob", IPERF_PORT)
@@ -192,6 +189,16 @@ def test_rate_carries_that_many_bits_through_the_tunnel(wgh_network):
             server.kill()
             server.wait(timeout=10)
     assert server.returncode is not None
+    return received
+
+
+def test_rate_carries_that_many_bits_through_the_tunnel(wgh_network):
+    from harness import pressure
+
+    rate = 20e6  # well within what the TCG VM reaches: 90 Mbit/s through the tunnel unthrottled
+    net = wgh_network(two_peers("fidelity-rate", rate=f"{rate / 1e6:g}mbit"))
+    handshake(net, "5s")
+    bob = str(net.plan.tunnel_address("bob", 4))
     # tbf on the veth limits whole frames. A full TCP segment in the tunnel is a
     # 1420-byte inner IPv4 packet carrying 1420 - 20 (IP) - 32 (TCP with timestamps)
     # = 1368 bytes of payload; on the wire it is 1420 + 32 (WireGuard header and
@@ -200,5 +207,17 @@ def test_rate_carries_that_many_bits_through_the_tunnel(wgh_network):
     payload = WG_MTU - 20 - 32
     frame = WG_MTU + 32 + 8 + 20 + 14
     expected = rate * payload / frame
-    print(f"rate {rate / 1e6:g} Mbit/s: iperf3 received {received / 1e6:.2f} Mbit/s, expected goodput {expected / 1e6:.2f} Mbit/s ({received / expected - 1:+.1%})")
+    # as the harness judges a rate on a busy machine: a shortfall while the CPU was
+    # stalled (under TCG, the VM starved by the host) is measured again once, and if
+    # the machine is still overloaded the verdict is inconclusive, not a failure
+    for attempt in (1, 2):
+        before = pressure.read()
+        received = _iperf3_received(net, bob)
+        stall = pressure.between(before, pressure.read())
+        print(f"rate {rate / 1e6:g} Mbit/s: iperf3 received {received / 1e6:.2f} Mbit/s, expected goodput {expected / 1e6:.2f} Mbit/s "
+              f"({received / expected - 1:+.1%}); {stall.describe()}")
+        if received / expected - 1 >= -0.10 or not stall.overloaded():
+            break
+        if attempt == 2:
+            pytest.skip(f"inconclusive (machine overloaded): {received / 1e6:.2f} of {expected / 1e6:.2f} Mbit/s while {stall.describe()}")
     assert abs(received / expected - 1) <= 0.10
