@@ -108,13 +108,23 @@ def test_a_marked_process_of_another_pid_namespace_is_never_an_orphan_here():
     gone = f"{OWNER_ENV}=999999:1"  # an owner that does not exist, in either namespace
     here = subprocess.Popen(["env", gone, "sleep", "30"])
     there = subprocess.Popen(["unshare", "--pid", "--fork", "env", gone, "sleep", "30"])
+    def sleeping_marked(pid: int) -> bool:  # env has exec'd sleep: the marker is in place
+        with contextlib.suppress(OSError):
+            return Path(f"/proc/{pid}/comm").read_text().strip() == "sleep" and gone.encode() in Path(f"/proc/{pid}/environ").read_bytes()
+        return False
+
     try:
-        deadline = time.monotonic() + 5
-        while time.monotonic() < deadline and not any(p.owner_pid == 999999 for p in orphaned_processes()):
+        deadline = time.monotonic() + 30  # a loaded machine may take a while to start them
+        inner: list[int] = []
+        while time.monotonic() < deadline:
+            with contextlib.suppress(OSError):
+                inner = [int(c) for c in Path(f"/proc/{there.pid}/task/{there.pid}/children").read_text().split()]
+            if sleeping_marked(here.pid) and inner and all(sleeping_marked(pid) for pid in inner):
+                break
             time.sleep(0.05)
+        assert inner and all(sleeping_marked(pid) for pid in inner), "the process in the other PID namespace did not start"
         orphans = {p.pid for p in orphaned_processes() if p.owner_pid == 999999}
-        inner = [int(c) for c in Path(f"/proc/{there.pid}/task/{there.pid}/children").read_text().split()]
-        assert here.pid in orphans and inner and not set(inner) & orphans
+        assert here.pid in orphans and not set(inner) & orphans
     finally:
         for process in (here, there):
             process.kill()
