@@ -6,6 +6,7 @@ stay comparable."""
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import os
 import subprocess
@@ -74,11 +75,12 @@ def shard_of(items: list, index: int, count: int) -> list:
 
 
 def run_matrix(args, options, log: Callable[[str], None]) -> int:
-    from harness.kernels.resolve import HOST, KernelSpecError, expand, resolve
+    from harness.kernels.resolve import HOST, KernelSpecError, expand, offer, resolve
     from harness.vm.runner import run_in_vm
 
+    offered = functools.cache(offer)  # apt asked once for every kernel of the matrix
     try:
-        kernels = expand(args.kernels)
+        kernels = expand(args.kernels, offered)
     except (KernelSpecError, MissingCapability) as exc:
         log(f"wgh matrix: --kernels {args.kernels}: {exc}")
         return 2
@@ -124,7 +126,7 @@ def run_matrix(args, options, log: Callable[[str], None]) -> int:
         if spec == HOST:
             continue
         try:
-            resolved[spec] = resolve(spec)
+            resolved[spec] = resolve(spec, offered=offered)
         except (KernelSpecError, MissingCapability) as exc:
             log(f"wgh matrix: {exc}")
             return 2

@@ -13,6 +13,7 @@ import os
 import shutil
 import tempfile
 from pathlib import Path
+from typing import Callable
 
 from harness.kernels import archive
 from harness.kernels.cache import Kernel, cached, cached_kernels, finish, kernels_dir, release_from_image, unpack
@@ -104,8 +105,10 @@ def _unknown(spec: str) -> KernelSpecError:
     )
 
 
-def resolve(spec: str, *, download: bool = True) -> Kernel:
-    """The one kernel a spec names (a version: the newest that matches)."""
+def resolve(spec: str, *, download: bool = True, offered: Callable[[], list[ArchiveKernel]] | None = None) -> Kernel:
+    """The one kernel a spec names (a version: the newest that matches). `offered`
+    gives what is on offer, asked only for an archive term: callers resolving several
+    pass one that asks apt once (functools.cache(offer))."""
     local = _local(spec)
     if local is not None:
         return local
@@ -113,27 +116,26 @@ def resolve(spec: str, *, download: bool = True) -> Kernel:
         raise _unknown(spec)
     if spec == "all" or ".." in spec:
         raise KernelSpecError(f"{spec!r} names several kernels: give one (`wgh matrix --kernels` takes several)")
-    (chosen,) = select(spec, offer())
+    (chosen,) = select(spec, (offered or offer)())
     if not download and cached(chosen.image_package) is None:
         raise KernelSpecError(f"{chosen.image_package} is not cached yet (`wgh vm --kernel {spec} -- true` fetches it)")
     return fetch(chosen)
 
 
-def expand(expression: str) -> list[str]:
+def expand(expression: str, offered: Callable[[], list[ArchiveKernel]] | None = None) -> list[str]:
     """A comma-separated kernel expression → one spec per kernel, in order, duplicates
     dropped: archive terms become releases ('all' every one on offer), paths and
-    'host' stay as they are. Nothing is downloaded."""
+    'host' stay as they are. Nothing is downloaded. `offered`: as for resolve()."""
     specs: list[str] = []
-    archive_offer: list[ArchiveKernel] | None = None
     for term in split_terms(expression):
         if term == HOST or _local_path(term):
             specs.append(term)
         elif is_archive_term(term):
-            archive_offer = offer() if archive_offer is None else archive_offer
-            specs += [k.release for k in select(term, archive_offer)]
+            specs += [k.release for k in select(term, (offered or offer)())]
         else:
             raise _unknown(term)
     return list(dict.fromkeys(specs))
+
 
 
 def _local_path(term: str) -> bool:

@@ -183,6 +183,18 @@ def recovery_distributions(runs: list[RunInput]) -> Plot | None:
 
 # --- side by side --------------------------------------------------------------------------
 
+def _panels(count: int, panel_height: float, margin: float):
+    """A grid of up to 4 panels a row for `count` plots (the spare ones blank): the
+    figure, its axes and its height in inches (for the legend's room at the top)."""
+    columns = min(4, count)
+    rows = (count + columns - 1) // columns
+    height = panel_height * rows + margin
+    fig, axes = plt.subplots(rows, columns, figsize=(4.2 * columns, height), squeeze=False)
+    for ax in axes.flat[count:]:
+        ax.axis("off")
+    return fig, axes, height
+
+
 def _display_unit(unit: str, values: list[float]) -> tuple[str, float]:
     """The unit to draw values in, and the factor: Mbit/s for rates, ms for sub-second times."""
     if unit == "bit/s":
@@ -214,11 +226,7 @@ def side_by_side(runs: list[RunInput]) -> Plot | None:
     shared.sort(key=lambda item: (BAR_LEAVES.index(item[1][next(iter(item[1]))].leaf), item[0]))
     shared = shared[:MAX_BARS]
     colour = colours(runs)
-    columns = min(4, len(shared))
-    rows = (len(shared) + columns - 1) // columns
-    fig, axes = plt.subplots(rows, columns, figsize=(4.2 * columns, 3.0 * rows + 0.8), squeeze=False)
-    for ax in axes.flat[len(shared):]:
-        ax.axis("off")
+    fig, axes, height = _panels(len(shared), panel_height=3.0, margin=0.8)
     for ax, ((sid, key), by_label) in zip(axes.flat, shared):
         sample = next(iter(by_label.values()))
         unit, scale = _display_unit(sample.unit, [m.value or 0 for m in by_label.values()])
@@ -241,7 +249,7 @@ def side_by_side(runs: list[RunInput]) -> Plot | None:
     handles = [plt.Rectangle((0, 0), 1, 1, color=colour[run.label]) for run in runs]
     fig.legend(handles, [run.label for run in runs], loc="upper center", ncol=min(4, len(runs)), fontsize=8, frameon=False)
     # fixed spacing: tight_layout on a dozen subplots costs seconds
-    fig.subplots_adjust(left=0.05, right=0.98, bottom=0.03, top=1 - 0.7 / (3.0 * rows + 0.8), wspace=0.3, hspace=0.45)
+    fig.subplots_adjust(left=0.05, right=0.98, bottom=0.03, top=1 - 0.7 / height, wspace=0.3, hspace=0.45)
     groups = len({run.group for run in runs})
     caption = f"The same measurements across {len(runs)} inputs ({groups} kernel × backend group{'s' if groups != 1 else ''}); "
     caption += "medians where there are repeats, with their range as a line."
@@ -264,11 +272,7 @@ def kernel_trends(runs: list[RunInput]) -> Plot | None:
     series_names = sorted({name for key in shown for name in shared[key]})
     palette = plt.get_cmap("tab10").colors
     colour = {name: palette[i % len(palette)] for i, name in enumerate(series_names)}
-    columns = min(4, len(shown))
-    rows = (len(shown) + columns - 1) // columns
-    fig, axes = plt.subplots(rows, columns, figsize=(4.2 * columns, 3.2 * rows + 1.2), squeeze=False)
-    for ax in axes.flat[len(shown):]:
-        ax.axis("off")
+    fig, axes, height = _panels(len(shown), panel_height=3.2, margin=1.2)
     for ax, key in zip(axes.flat, shown):
         series = shared[key]
         sample = next(iter(next(iter(series.values())).values()))
@@ -290,7 +294,7 @@ def kernel_trends(runs: list[RunInput]) -> Plot | None:
         ax.tick_params(axis="y", labelsize=7)
     handles = [plt.Line2D([0], [0], color=colour[name], marker="o") for name in series_names]
     fig.legend(handles, series_names, loc="upper center", ncol=min(4, len(series_names)), fontsize=8, frameon=False)
-    fig.subplots_adjust(left=0.05, right=0.98, bottom=0.12, top=1 - 0.7 / (3.2 * rows + 1.2), wspace=0.3, hspace=0.9)
+    fig.subplots_adjust(left=0.05, right=0.98, bottom=0.12, top=1 - 0.7 / height, wspace=0.3, hspace=0.9)
     caption = f"{len(shown)} measurement{'s' if len(shown) != 1 else ''} across {len(kernels)} kernels, oldest to newest"
     if len(keys) > len(shown):
         caption += f" (the first {len(shown)} of {len(keys)}; the Measurements table has them all)"

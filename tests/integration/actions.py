@@ -121,21 +121,18 @@ class Expressions:
         self._at += 1
         return token
 
-    def _or(self) -> Any:
-        value = self._and()
-        while self._peek() == ("op", "||"):
+    def _chain(self, op: str, operand, combine) -> Any:
+        value = operand()
+        while self._peek() == ("op", op):
             self._next()
-            right = self._and()
-            value = value if value else right
+            value = combine(value, operand())
         return value
 
-    def _and(self) -> Any:
-        value = self._compare()
-        while self._peek() == ("op", "&&"):
-            self._next()
-            right = self._compare()
-            value = right if value else value
-        return value
+    def _or(self) -> Any:  # GitHub's ||, as Python's `or`: the first truthy operand
+        return self._chain("||", self._and, lambda left, right: left or right)
+
+    def _and(self) -> Any:  # GitHub's &&, as Python's `and`
+        return self._chain("&&", self._compare, lambda left, right: left and right)
 
     def _compare(self) -> Any:
         value = self._unary()
