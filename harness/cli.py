@@ -551,6 +551,20 @@ def _jobs(text: str) -> int | str:
     return "auto" if text == "auto" else _positive_int(text)
 
 
+def _at_least_two(text: str) -> int:
+    value = _positive_int(text)
+    if value < 2:
+        raise argparse.ArgumentTypeError("at least 2 (a t-test needs 2 values a side)")
+    return value
+
+
+def _probability(text: str) -> float:
+    value = float(text)
+    if not 0 < value < 1:
+        raise argparse.ArgumentTypeError(f"a probability between 0 and 1 (e.g. 0.01), not {text}")
+    return value
+
+
 def _fraction(text: str) -> float:
     """`5%` or a bare `5` (percent) → 0.05."""
     from harness.units import parse_percent
@@ -561,11 +575,13 @@ def _fraction(text: str) -> float:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
-@loads("harness.pressure", "harness.results.compare", "harness.results.load")
+@loads("harness.pressure", "harness.results.compare", "harness.results.history", "harness.results.load")
 def cmd_compare(args: argparse.Namespace) -> int:
     from harness.results.compare import compare, format_report
     from harness.results.load import ResultsError
 
+    if args.history:
+        return _compare_with_history(args)
     if args.base or args.new:
         if not (args.base and args.new) or args.sets:
             print("wgh compare: give BASE NEW, or --base RESULTS... and --new RESULTS... (not both forms)", file=sys.stderr)
@@ -598,18 +614,94 @@ def cmd_compare(args: argparse.Namespace) -> int:
             return EXIT_INVALID
     for note in dict.fromkeys(note for s in base + new for note in s.notes):
         print(f"wgh compare: note: {note}", file=sys.stderr)
+    report = compare(base, new, **_judging(args))
+    return _print_comparison(args, report)
+
+
+def _judging(args: argparse.Namespace) -> dict:
+    """wgh compare's statistics options, as compare_sides takes them."""
     from harness import pressure
 
     judged_whatever_the_load = args.strict_load or pressure.strict_load()
-    report = compare(
-        base, new, threshold=args.threshold, alpha=args.alpha, min_samples=args.min_samples,
-        stall_threshold=None if judged_whatever_the_load else pressure.stall_threshold(),
-    )
+    return {
+        "threshold": args.threshold, "alpha": args.alpha, "family": args.family, "min_samples": args.min_samples,
+        "stall_threshold": None if judged_whatever_the_load else pressure.stall_threshold(),
+    }
+
+
+def _print_comparison(args: argparse.Namespace, report) -> int:
+    from harness.results.compare import format_report
+
     if args.json:
         print(json.dumps(report.to_json(), indent=2))
     else:
         print(format_report(report, verbose=args.all))
     return EXIT_FAILED if report.regressions else EXIT_OK
+
+
+def _compare_with_history(args: argparse.Namespace) -> int:
+    """wgh compare --history DIR NEW...: the new runs against the stored runs of their environments."""
+    from harness.results.history import compare_with_history
+    from harness.results.load import ResultsError
+
+    if args.base or args.cases:
+        print("wgh compare: --history is the baseline: give only the new results (NEW... or --new), not --base or --cases", file=sys.stderr)
+        return EXIT_INVALID
+    paths = args.sets + args.new
+    if not paths:
+        print("wgh compare: --history DIR needs the new results to judge (NEW...)", file=sys.stderr)
+        return EXIT_INVALID
+    try:
+        new = _compare_side("--new", paths)
+        report = compare_with_history(Path(args.history), new, window=args.window, host_class=args.host_class, **_judging(args))
+    except ResultsError as exc:
+        print(f"wgh compare: {exc}", file=sys.stderr)
+        return EXIT_INVALID
+    for note in dict.fromkeys(note for s in new for note in s.notes):
+        print(f"wgh compare: note: {note}", file=sys.stderr)
+    return _print_comparison(args, report)
+
+
+def _as_one_run(run_id: str, sets: list) -> list:
+    """Result sets (e.g. a CI run's shards) as one run named `run_id`, per environment
+    (the shards' cases on the runner, and netem's in a VM, stay apart)."""
+    from harness.results.load import identity, merge_runs
+
+    by_environment: dict[str, list] = {}
+    for result_set in sets:
+        by_environment.setdefault(identity(result_set.data.get("environment") or {}), []).append(result_set)
+    return [merge_runs(Path(run_id), [(s.path, s.data) for s in group]) for group in by_environment.values()]
+
+
+@loads("harness.results.history", "harness.results.load")
+def cmd_history(args: argparse.Namespace) -> int:
+    """wgh history add DIR RESULTS... / wgh history show DIR."""
+    from harness.results import history
+    from harness.results.load import ResultsError
+
+    directory = Path(args.directory)
+    try:
+        if args.action == "show":
+            if not directory.is_dir():
+                raise ResultsError(f"{directory}: no such history folder")
+            held = history.keys(directory)
+            for key, runs in held:
+                print(f"{runs:4d} runs  {key.describe()}  ({key.filename})")
+            if not held:
+                print(f"{directory}: no runs yet (wgh history add {directory} RESULTS...)")
+            return EXIT_OK
+        if not args.results:
+            print("wgh history add: give the results to add (run folders, results.json, matrix summaries, folders of runs)", file=sys.stderr)
+            return EXIT_INVALID
+        sets = [s for path in args.results for s in _compare_side("results", [path])]
+        if args.run_id:
+            sets = _as_one_run(args.run_id, sets)
+        for key, run_id, added in history.add(directory, sets, args.host_class):
+            print(f"{'added' if added else 'already there'}: {run_id} → {key.describe()}")
+    except ResultsError as exc:
+        print(f"wgh history: {exc}", file=sys.stderr)
+        return EXIT_INVALID
+    return EXIT_OK
 
 
 def _compare_side(option: str, paths: list[str]) -> list:
@@ -818,8 +910,24 @@ def build_parser() -> argparse.ArgumentParser:
     comp.add_argument("--base", nargs="+", action="extend", default=[], metavar="RESULTS", help="the baseline as several results, merged (e.g. its shards)")
     comp.add_argument("--new", nargs="+", action="extend", default=[], metavar="RESULTS", help="the candidate as several results, merged")
     comp.add_argument("--threshold", type=_fraction, default=0.05, help="smallest relative change of the medians that counts (default 5%%)")
-    comp.add_argument("--alpha", type=float, default=0.01, help="significance level of the rank test (default 0.01; 5 runs a side can reach it)")
-    comp.add_argument("--min-samples", type=_positive_int, default=3, help="runs needed on each side to judge a metric (default 3)")
+    comp.add_argument(
+        "--alpha", type=_probability, default=0.01,
+        help="false-alarm rate over all the metrics of the comparison (default 0.01; see --family)",
+    )
+    comp.add_argument(
+        "--family", choices=("bh", "holm", "none"), default="bh",
+        help="how the metrics' p-values are adjusted for being tested together: bh (Benjamini-Hochberg, default: with "
+        "nothing changed, a false alarm in at most alpha of comparisons; of what it flags, at most alpha false), holm "
+        "(at most alpha chance of any false flag, whatever else changed), none (alpha per metric)",
+    )
+    comp.add_argument("--min-samples", type=_at_least_two, default=3, help="runs needed on each side to judge a metric (default 3, at least 2)")
+    comp.add_argument(
+        "--history", metavar="DIR",
+        help="judge NEW against a results history (wgh history add) of the same host class, kernel, backend and engine, "
+        "instead of a BASE",
+    )
+    comp.add_argument("--window", type=_positive_int, default=20, metavar="RUNS", help="with --history: the newest RUNS runs are the baseline (default 20)")
+    comp.add_argument("--host-class", metavar="NAME", help="with --history: judge against this host class's runs (default: the one NEW recorded)")
     comp.add_argument("--all", action="store_true", help="list unchanged metrics too")
     comp.add_argument(
         "--strict-load", action="store_true",
@@ -833,6 +941,21 @@ def build_parser() -> argparse.ArgumentParser:
         "versions of one matrix; then one RESULTS serves as both sides",
     )
     comp.set_defaults(func=cmd_compare)
+
+    hist = sub.add_parser(
+        "history", help="keep runs in a results history, the baseline of wgh compare --history",
+        description="A history is a folder of JSON Lines files, one per host class, kernel, backend and engine; each "
+        "run is added once. The host class is $WGH_HOST_CLASS when the run was taken, else the machine's CPU count and model.",
+    )
+    hist.add_argument("action", choices=("add", "show"), help="add: append runs; show: the environments held and their run counts")
+    hist.add_argument("directory", metavar="DIR", help="the history folder (created by add)")
+    hist.add_argument("results", nargs="*", metavar="RESULTS", help="add: run folders, results.json files, matrix summaries or folders of runs")
+    hist.add_argument("--host-class", metavar="NAME", help="add: file the runs under this host class instead of the one they recorded")
+    hist.add_argument(
+        "--run-id", metavar="ID",
+        help="add: all RESULTS are one run (e.g. a CI run's shards), stored once under this id, one per environment",
+    )
+    hist.set_defaults(func=cmd_history)
 
     from harness.report.command import add_parser as add_report_parser
 

@@ -2,17 +2,23 @@
 
 The unit of evidence is one run of a scenario case: each repeat (`--repeat N`)
 contributes one observation per metric (its value, or the median of its samples
-when it only has samples). Per metric the two sides' medians are compared, and a
-difference is only called a regression or an improvement when all of these hold:
+when it only has samples). The baseline is another run (or several), or a results
+history (harness.results.history: every stored run of the same scenario, metric,
+kernel, backend, engine and host class). Per metric, a difference is only called a
+regression or an improvement when all of these hold:
 
 - the relative change of the medians is at least `threshold` (default 5%) in
   the metric's direction (see harness.results.metrics.direction);
 - the absolute change is above the metric's resolution floor (`MIN_ABS`: 5 ms for
   times in s, 0.05 ms for RTTs, 1 point for percentages) — below it a relative
   change of a tiny number is noise of the clock or the scheduler;
-- the 95% bootstrap confidence interval of the relative change of the medians
-  excludes zero, and
-- a two-sided Mann–Whitney U test gives p < alpha (default 0.01).
+- the two sides differ by the t-test of harness.results.stats (on logarithms), with
+  its p-value adjusted over every metric of the comparison (`family`: Benjamini–
+  Hochberg by default, or Holm) below `alpha` (default 0.01).
+
+3 runs a side are enough (a history gives the test many more on the base side). With
+fewer than `min_samples` (default 3) on a side, a metric is "insufficient samples",
+whatever the change.
 
 A difference that passes all of these while the machine was overloaded when it was
 measured (the median CPU stall of either side's observations, recorded with each step
@@ -22,33 +28,22 @@ run stretches handshake times and lowers rates as a real regression would, and t
 two cannot be told apart. It is not a regression (exit 0); `--strict-load` (or
 WGH_STRICT_LOAD=1) judges it whatever the load.
 
-With fewer than `min_samples` (default 3) observations on a side, or so few that
-the rank test could not reach p < alpha even with the two sides completely apart
-(its smallest p is 2 / C(n1 + n2, n1): 0.1 for 3 against 3, 0.029 for 4 against
-4, 0.008 for 5 against 5), the verdict is "insufficient samples", whatever the
-change: use `--repeat 5` or more for a gate. Per metric, two runs of the same
-configuration are then flagged in about 1% of comparisons (alpha 0.01, and the
-effect must also pass the threshold), and a 20% change with 5% noise is caught
-about 9 times in 10 (tests/unit/test_results_compare.py).
+The false-alarm rate and the power, measured on stored runs of the whole library, are
+in docs/regressions.md (benchmarks/calibrate_compare.py).
 """
 
 from __future__ import annotations
 
 import dataclasses
-
-import math
-import random
 import statistics
-import zlib
 from dataclasses import asdict, dataclass, field
-from itertools import combinations
 from typing import Any, Iterable
 
 from harness.results.load import ResultSet
 from harness.results.metrics import Direction, direction, observation
+from harness.results.stats import adjust, location_test
 
 MIN_ABS = {"s": 0.005, "ms": 0.05, "%": 1.0}  # resolution floors, by unit
-BOOTSTRAP_RESAMPLES = 2000
 
 REGRESSION, IMPROVEMENT, CHANGED, UNCHANGED, INSUFFICIENT, MISSING, OVERLOADED = (
     "regression",
@@ -82,8 +77,9 @@ class Comparison:
     base_median: float | None = None
     new_median: float | None = None
     change: float | None = None  # relative change of the medians, (new - base) / |base|
-    ci: tuple[float, float] | None = None  # 95% bootstrap interval of `change`
-    p_value: float | None = None  # Mann–Whitney U, two-sided
+    ci: tuple[float, float] | None = None  # 95% interval of the relative change (of the geometric means, for positive metrics)
+    p_value: float | None = None  # the t-test's, two-sided (harness.results.stats)
+    p_adjusted: float | None = None  # over the comparison's family of metrics
     base_stall: float | None = None  # median CPU stall share while the observations were taken, where recorded
     new_stall: float | None = None
     verdict: str = UNCHANGED
@@ -111,6 +107,8 @@ class CompareReport:
     min_samples: int
     rows: list[Comparison]
     statuses: list[StatusChange]
+    family: str = "bh"
+    notes: list[str] = field(default_factory=list)
 
     @property
     def regressions(self) -> list[Comparison | StatusChange]:
@@ -123,6 +121,7 @@ class CompareReport:
         return {
             "threshold": self.threshold,
             "alpha": self.alpha,
+            "family": self.family,
             "min_samples": self.min_samples,
             "counts": counts,
             "regressions": len(self.regressions),
@@ -131,75 +130,12 @@ class CompareReport:
         }
 
 
-# --- statistics ---------------------------------------------------------------------
+# --- judging ------------------------------------------------------------------------
 
 
-def mann_whitney_p(a: list[float], b: list[float]) -> float:
-    """Two-sided p-value of the Mann–Whitney U test: exact for small samples (by
-    enumerating every split of the pooled mid-ranks, so ties are handled exactly),
-    else the normal approximation with tie and continuity corrections."""
-    n1, n2 = len(a), len(b)
-    if n1 == 0 or n2 == 0:
-        return 1.0
-    pooled = sorted((v, side) for side, values in ((0, a), (1, b)) for v in values)
-    ranks: list[float] = [0.0] * len(pooled)
-    tie_sizes = []
-    i = 0
-    while i < len(pooled):
-        j = i
-        while j + 1 < len(pooled) and pooled[j + 1][0] == pooled[i][0]:
-            j += 1
-        for k in range(i, j + 1):
-            ranks[k] = (i + j) / 2 + 1
-        tie_sizes.append(j - i + 1)
-        i = j + 1
-    mean = n1 * n2 / 2
-    offset = n1 * (n1 + 1) / 2
-    u = sum(r for r, (_, side) in zip(ranks, pooled) if side == 0) - offset
-    observed = abs(u - mean) - 1e-9
-    if math.comb(n1 + n2, n1) <= 200_000:
-        total = extreme = 0
-        for chosen in combinations(ranks, n1):
-            total += 1
-            extreme += abs(sum(chosen) - offset - mean) >= observed
-        return min(1.0, extreme / total)
-    n = n1 + n2
-    tie_term = sum(t**3 - t for t in tie_sizes) / (n * (n - 1))
-    variance = n1 * n2 / 12 * ((n + 1) - tie_term)
-    if variance <= 0:
-        return 1.0
-    z = (abs(u - mean) - 0.5) / math.sqrt(variance)
-    return min(1.0, 2 * (1 - statistics.NormalDist().cdf(max(z, 0.0))))
-
-
-def bootstrap_change_ci(base: list[float], new: list[float], seed: int, resamples: int = BOOTSTRAP_RESAMPLES) -> tuple[float, float] | None:
-    """95% percentile-bootstrap interval of (median(new) - median(base)) / |median(base)|."""
-    rng = random.Random(seed)
-    changes = []
-    for _ in range(resamples):
-        mb = statistics.median(rng.choices(base, k=len(base)))
-        mn = statistics.median(rng.choices(new, k=len(new)))
-        if mb == 0:
-            continue
-        changes.append((mn - mb) / abs(mb))
-    if len(changes) < resamples // 2:
-        return None
-    changes.sort()
-    return changes[int(0.025 * (len(changes) - 1))], changes[int(math.ceil(0.975 * (len(changes) - 1)))]
-
-
-def judge(
-    row: Comparison,
-    *,
-    threshold: float,
-    alpha: float,
-    min_samples: int,
-    min_abs: dict[str, float],
-    stall_threshold: float | None = None,
-) -> Comparison:
-    """Fill in medians, change, interval, p-value and the verdict of one metric.
-    `stall_threshold`: a regression or improvement measured with either side's median
-    stall at or above it is inconclusive (None: judged whatever the load)."""
+def measure(row: Comparison, *, min_samples: int) -> Comparison:
+    """Fill in medians, change, and (with enough runs a side) the test's p-value and
+    interval of one metric; its verdict waits for the family's (see decide)."""
     base, new = row.base, row.new
     row.base_median = statistics.median(base) if base else None
     row.new_median = statistics.median(new) if new else None
@@ -211,28 +147,40 @@ def judge(
         row.change = difference / abs(row.base_median)
     elif difference == 0:
         row.change = 0.0
-    if len(base) < min_samples or len(new) < min_samples or 2 / math.comb(len(base) + len(new), len(base)) >= alpha:
+    if len(base) < min_samples or len(new) < min_samples:
         row.verdict = INSUFFICIENT
-        row.note = f"{len(base)} vs {len(new)} runs: too few for p<{alpha:g}, use --repeat"
+        row.note = f"{len(base)} vs {len(new)} runs: at least {min_samples} a side, use --repeat"
         return row
-    seed = zlib.crc32(f"{row.group}|{row.scenario}|{row.metric}".encode())
-    row.ci = bootstrap_change_ci(base, new, seed)
-    row.p_value = mann_whitney_p(base, new)
+    test = location_test(base, new)
+    row.p_value, row.ci = test.p_value, test.ci
+    return row
+
+
+def decide(
+    row: Comparison,
+    *,
+    threshold: float,
+    alpha: float,
+    min_abs: dict[str, float],
+    stall_threshold: float | None = None,
+) -> Comparison:
+    """The verdict of a measured metric whose family-adjusted p-value is set.
+    `stall_threshold`: a regression or improvement measured with either side's median
+    stall at or above it is inconclusive (None: judged whatever the load)."""
+    if row.p_adjusted is None:
+        return row
+    difference = row.new_median - row.base_median
     floor = min_abs.get(row.unit, 0.0)
     if row.change is None:  # a zero baseline: no relative change, judge the absolute one
         big = abs(difference) > floor
     else:
         big = abs(row.change) >= threshold and abs(difference) > floor
-    excludes_zero = row.ci is not None and (row.ci[0] > 0 or row.ci[1] < 0)
-    if row.change is None:
-        excludes_zero = min(new) > max(base) or max(new) < min(base)
-    significant = excludes_zero and row.p_value < alpha
     if not big:
         row.verdict = UNCHANGED
         if abs(difference) <= floor and difference:
             row.note = f"below the {floor:g} {row.unit} resolution"
-    elif not significant:
-        row.verdict, row.note = UNCHANGED, f"not significant, p={row.p_value:.3f}"
+    elif row.p_adjusted >= alpha:
+        row.verdict, row.note = UNCHANGED, f"not significant, p={row.p_adjusted:.3g} in the family"
     elif row.direction == Direction.NONE.value:
         row.verdict = CHANGED
     else:
@@ -243,6 +191,28 @@ def judge(
                 f"would be {'a regression' if worse else 'an improvement'}: rerun on a quiet machine, or --strict-load"
             row.verdict = OVERLOADED
     return row
+
+
+def judge_family(
+    rows: list[Comparison],
+    *,
+    threshold: float,
+    alpha: float,
+    family: str,
+    min_samples: int,
+    min_abs: dict[str, float],
+    stall_threshold: float | None = None,
+) -> list[Comparison]:
+    """Judge every metric of one comparison: each one's test, then the p-values
+    adjusted over all the metrics that were tested (`family`, see stats.adjust), so
+    that a suite of hundreds of metrics raises no more false alarms than one."""
+    for row in rows:
+        measure(row, min_samples=min_samples)
+    tested = [row for row in rows if row.p_value is not None]
+    for row, adjusted in zip(tested, adjust([row.p_value for row in tested], family)):
+        row.p_adjusted = adjusted
+        decide(row, threshold=threshold, alpha=alpha, min_abs=min_abs, stall_threshold=stall_threshold)
+    return rows
 
 
 def _overloaded(row: Comparison, threshold: float) -> bool:
@@ -304,20 +274,13 @@ def _by_group(sets: Iterable[ResultSet]) -> dict[str, list[ResultSet]]:
     return groups
 
 
-def compare(
-    base_sets: list[ResultSet],
-    new_sets: list[ResultSet],
-    *,
-    threshold: float = 0.05,
-    alpha: float = 0.01,
-    min_samples: int = 3,
-    min_abs: dict[str, float] | None = None,
-    stall_threshold: float | None = None,
-) -> CompareReport:
+Side = tuple[dict[tuple[str, str], Series], dict[str, dict[str, int]]]  # collect()'s: series and status counts
+
+
+def compare(base_sets: list[ResultSet], new_sets: list[ResultSet], **judging: Any) -> CompareReport:
     """Compare two result sets. Matrix summaries are matched combination by
     combination (by kernel spec/backend label); a plain run on one side is compared
-    with every combination of the other. `stall_threshold`: see judge."""
-    floors = dict(MIN_ABS, **(min_abs or {}))
+    with every combination of the other. `judging`: compare_sides's options."""
     base_groups, new_groups = _by_group(base_sets), _by_group(new_sets)
     if len(base_groups) == 1 and len(new_groups) == 1:
         pairs = [("", base_groups.popitem()[1], new_groups.popitem()[1])]
@@ -330,11 +293,25 @@ def compare(
     else:
         labels = list(dict.fromkeys(list(base_groups) + list(new_groups)))
         pairs = [(label, base_groups.get(label, []), new_groups.get(label, [])) for label in labels]
+    return compare_sides([(label, merge_sides(base_side), merge_sides(new_side)) for label, base_side, new_side in pairs], **judging)
+
+
+def compare_sides(
+    pairs: list[tuple[str, Side, Side]],
+    *,
+    threshold: float = 0.05,
+    alpha: float = 0.01,
+    family: str = "bh",
+    min_samples: int = 3,
+    min_abs: dict[str, float] | None = None,
+    stall_threshold: float | None = None,
+) -> CompareReport:
+    """Compare (label, base, new) sides, each a Side (runs' or a history's): status
+    changes per scenario, and every metric judged in one family (judge_family)."""
+    floors = dict(MIN_ABS, **(min_abs or {}))
     rows: list[Comparison] = []
     status_rows: list[StatusChange] = []
-    for label, base_side, new_side in pairs:
-        base_series, base_status = _merge(base_side)
-        new_series, new_status = _merge(new_side)
+    for label, (base_series, base_status), (new_series, new_status) in pairs:
         for scenario in dict.fromkeys(list(base_status) + list(new_status)):
             b, n = base_status.get(scenario, {}), new_status.get(scenario, {})
             verdict = UNCHANGED
@@ -347,20 +324,21 @@ def compare(
         for scenario, metric in dict.fromkeys(list(base_series) + list(new_series)):
             bs, ns = base_series.get((scenario, metric)), new_series.get((scenario, metric))
             unit = (bs or ns).unit
-            row = Comparison(
+            rows.append(Comparison(
                 label, scenario, metric, unit, direction(metric, unit).value,
                 bs.observations if bs else [], ns.observations if ns else [],
                 base_stall=_median(bs.stalls) if bs else None, new_stall=_median(ns.stalls) if ns else None,
-            )
-            rows.append(judge(row, threshold=threshold, alpha=alpha, min_samples=min_samples, min_abs=floors, stall_threshold=stall_threshold))
-    return CompareReport(threshold, alpha, min_samples, rows, status_rows)
+            ))
+    judge_family(rows, threshold=threshold, alpha=alpha, family=family, min_samples=min_samples, min_abs=floors, stall_threshold=stall_threshold)
+    return CompareReport(threshold, alpha, min_samples, rows, status_rows, family)
 
 
 def _median(values: list[float]) -> float | None:
     return statistics.median(values) if values else None
 
 
-def _merge(sets: list[ResultSet]) -> tuple[dict[tuple[str, str], Series], dict[str, dict[str, int]]]:
+def merge_sides(sets: list[ResultSet]) -> Side:
+    """collect() over several result sets, as one side."""
     series: dict[tuple[str, str], Series] = {}
     statuses: dict[str, dict[str, int]] = {}
     for result_set in sets:
@@ -392,7 +370,7 @@ def _number(value: float | None, unit: str) -> str:
 def format_report(report: CompareReport, *, verbose: bool = False) -> str:
     """A table: every metric that changed, or could not be judged; with verbose,
     every metric."""
-    header = ["scenario", "metric", "base", "new", "change", "95% CI", "p", "verdict"]
+    header = ["scenario", "metric", "base", "new", "change", "95% CI", "p (family)", "verdict"]
     lines: list[list[str]] = []
     for r in report.rows:
         if not verbose and r.verdict == UNCHANGED and not r.note.startswith("not significant"):
@@ -401,7 +379,7 @@ def format_report(report: CompareReport, *, verbose: bool = False) -> str:
         scenario = scenario if len(scenario) <= 60 else scenario[:59] + "…"
         change = f"{r.change:+.1%}" if r.change is not None else "-"
         ci = f"[{r.ci[0]:+.1%}, {r.ci[1]:+.1%}]" if r.ci else "-"
-        p = f"{r.p_value:.3f}" if r.p_value is not None else "-"
+        p = _p(r.p_adjusted)
         verdict = _MARK[r.verdict] + (f" ({r.note})" if r.note else "")
         lines.append([
             scenario, r.metric,
@@ -420,8 +398,22 @@ def format_report(report: CompareReport, *, verbose: bool = False) -> str:
     for r in report.rows:
         counts[r.verdict] = counts.get(r.verdict, 0) + 1
     summary = ", ".join(f"{n} {v}" for v, n in counts.items()) or "no metrics in common"
-    out.append(f"{len(report.rows)} metrics: {summary} (threshold {report.threshold:.0%}, alpha {report.alpha:g}, at least {report.min_samples} runs a side)")
+    tested = sum(r.p_value is not None for r in report.rows)
+    out.append(
+        f"{len(report.rows)} metrics: {summary} (threshold {report.threshold:.0%}; alpha {report.alpha:g} over the {tested} tested, "
+        f"{FAMILY_NAMES[report.family]}; at least {report.min_samples} runs a side)"
+    )
+    out += [f"note: {note}" for note in report.notes]
     return "\n".join(out)
+
+
+FAMILY_NAMES = {"bh": "Benjamini-Hochberg", "holm": "Holm", "none": "each on its own"}
+
+
+def _p(value: float | None) -> str:
+    if value is None:
+        return "-"
+    return f"{value:.3f}" if value >= 0.001 else f"{value:.1e}"
 
 
 def _counts(counts: dict[str, int]) -> str:

@@ -63,4 +63,7 @@ def environment(requested_backend: str, userspace: UserspaceCommand | None = Non
     }
     if shard is not None:
         found["shard"] = dict(shard)
+    host_class = os.environ.get("WGH_HOST_CLASS")  # harness.results.history's key: which machines compare
+    if host_class:
+        found["host_class"] = host_class
     return found

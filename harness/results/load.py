@@ -121,7 +121,7 @@ def newest_results(directory: str | Path) -> Path | None:
         return None
 
 
-def _identity(environment: dict[str, Any]) -> str:
+def identity(environment: dict[str, Any]) -> str:
     """What runs merged into one set must share: kernel release and backend."""
     backend = environment.get("backend_requested") or "?"
     if backend == "auto":
@@ -138,9 +138,9 @@ def merge_runs(path: Path, documents: list[tuple[Path, dict[str, Any]]]) -> Resu
     differ in kernel release or backend: those are separate inputs, not one run."""
     identities: dict[str, list[Path]] = {}
     for file, document in documents:
-        identities.setdefault(_identity(document.get("environment") or {}), []).append(file)
+        identities.setdefault(identity(document.get("environment") or {}), []).append(file)
     if len(identities) > 1:
-        kinds = "; ".join(f"{identity}: {', '.join(str(f if f.is_dir() else f.parent) for f in files)}" for identity, files in identities.items())
+        kinds = "; ".join(f"{kind}: {', '.join(str(f if f.is_dir() else f.parent) for f in files)}" for kind, files in identities.items())
         raise ResultsError(f"{path}: its runs were taken in different environments ({kinds}); give each environment's runs as its own input")
     environment = {k: v for k, v in (documents[0][1].get("environment") or {}).items() if k != "shard"}
     shards = [d.get("environment", {}).get("shard") for _, d in documents]
@@ -198,7 +198,7 @@ def load_result_sets(path: str | Path) -> list[ResultSet]:
     documents = [(file, load_results(file)) for file in files]
     by_environment: dict[str, list[tuple[Path, dict[str, Any]]]] = {}
     for file, document in documents:
-        by_environment.setdefault(_identity(document.get("environment") or {}), []).append((file, document))
+        by_environment.setdefault(identity(document.get("environment") or {}), []).append((file, document))
     if len(by_environment) == 1:
         return [merge_runs(path, documents)]
     # runs of several environments (e.g. a CI shard's runs on the runner and, for the
@@ -206,7 +206,7 @@ def load_result_sets(path: str | Path) -> list[ResultSet]:
     # reports show them side by side and comparisons pair them
     note = f"{path}: runs of {len(by_environment)} environments, each its own input ({'; '.join(by_environment)})"
     sets = []
-    for identity, runs in by_environment.items():
+    for environment, runs in by_environment.items():
         one = merge_runs(path, runs) if len(runs) > 1 else ResultSet("", runs[0][0], runs[0][1])
-        sets.append(ResultSet(identity, one.path, one.data, [note, *one.notes]))
+        sets.append(ResultSet(environment, one.path, one.data, [note, *one.notes]))
     return sets

@@ -68,10 +68,11 @@ class JobResult:
     workspace: Path
     summary: str
     skipped: bool = False  # its `if:` was false
+    failed: bool = False  # a step failed that was not `continue-on-error`
 
     @property
     def ok(self) -> bool:
-        return not self.skipped and all(step.outcome != "failure" for step in self.steps)
+        return not self.skipped and not self.failed
 
     def step(self, name_or_id: str) -> StepResult:
         return next(s for s in self.steps if name_or_id in (s.name, s.outputs.get("__id__")))
@@ -218,7 +219,8 @@ class Runner:
         contexts: dict[str, Any] = {
             "matrix": {k: str(v) for k, v in (matrix or {}).items()},
             "env": dict(self.env),
-            "github": {"event_name": self.event, "base_ref": self.base_ref, "repository": "wgharness/wgharness", "token": "not-a-token",
+            "github": {"event_name": self.event, "base_ref": self.base_ref, "ref_name": self.base_ref if self.event == "pull_request" else "main",
+                       "repository": "wgharness/wgharness", "token": "not-a-token",
                        "run_id": self.run_id, "workspace": WORKSPACE, "job": name},
             "runner": {"os": "Linux", "temp": TEMP},
             "steps": {},
@@ -252,11 +254,12 @@ class Runner:
                     contexts["steps"][step["id"]] = {"outputs": result.outputs, "outcome": result.outcome}
                     result.outputs = {**result.outputs, "__id__": step["id"]}
                 results.append(result)
-                failed = failed or result.outcome == "failure"
+                # continue-on-error: the step's outcome stays a failure, the job goes on
+                failed = failed or (result.outcome == "failure" and str(step.get("continue-on-error", False)).lower() != "true")
         finally:
             run([*self.podman, "rm", "--force", "--time", "5", name_tag], 120)
         summary = "".join(p.read_text() for p in sorted(temp.glob("summary-*")))
-        return JobResult(name, results, workspace, summary)
+        return JobResult(name, results, workspace, summary, failed=failed)
 
     def _run_step(self, container: str, index: int, script: str, env: dict[str, str], temp: Path, label: str, timeout: float) -> StepResult:
         for kind in ("output", "summary", "env"):

@@ -8,8 +8,11 @@ passed between jobs as folders), so a broken step fails our CI and not the user'
 - kernels (6.1): in a fresh Debian 12 container, installs with --vm and runs the
   scenarios under Debian's 6.1 kernel, booted under TCG;
 - report: one report for the backend (both runs merged) and one across kernels;
-- gate: on a pull request, `wgh compare` against a baseline run's artifacts: passes
-  against itself, fails against a baseline where every case was twice as fast.
+- history: on a push, the run's results added to the results history it downloads
+  from the previous push run (or starts), uploaded for the next;
+- gate: on a pull request, `wgh compare --history` against the base branch's history:
+  passes against itself, fails against a history where every case was twice as
+  fast, and passes (saying why) without a baseline run or without a history in it.
 
 The scenarios are cut down to two files (the workflow's SCENARIOS, as a user may set
 it), one of which needs netem, so the whole run takes minutes, not an hour.
@@ -35,6 +38,7 @@ pytestmark = [pytest.mark.requires("root"), host_only, pytest.mark.timeout(3600)
 
 WORKFLOW = ROOT / ".github" / "workflows" / "scenarios.yml"
 SCENARIOS = "scenarios/direct.yaml scenarios/lossy-link.yaml"  # lossy-link needs netem
+WORKFLOW_ENV = {"SHARDS": "1", "REPEAT": "3", "SCENARIOS": SCENARIOS}
 
 
 def _mounts() -> dict[str, str]:
@@ -89,7 +93,7 @@ def test_the_workflow_jobs_pass_end_to_end_in_containers(project_image, tmp_path
     store = tmp_path / "artifacts"
     runner = Runner(
         WORKFLOW, ROOT, store, project_image=tag, podman=podman, limits=limits, mounts=_mounts(), host_env=HOST_ENV,
-        env={"SHARDS": "1", "REPEAT": "5", "SCENARIOS": SCENARIOS}, event="pull_request", base_ref="main", run_id="2",
+        env=WORKFLOW_ENV, event="pull_request", base_ref="main", run_id="2",
     )
 
     suite = runner.run_job("suite", matrix={"backend": "wireguard-go", "shard": 1})
@@ -98,8 +102,8 @@ def test_the_workflow_jobs_pass_end_to_end_in_containers(project_image, tmp_path
     assert "has no netem: its delay and loss cases run in a VM" in suite.step("netem").log
     assert "### wgh doctor (wireguard-go, shard 1)" in suite.summary
     artifact = store / "2" / "results-wireguard-go-shard-1"
-    assert _statuses(artifact / "wireguard-go-shard-1") == {"direct": ["passed"] * 5}
-    assert _statuses(artifact / "wireguard-go-shard-1-vm") == {"lossy-link": ["passed"] * 5}
+    assert _statuses(artifact / "wireguard-go-shard-1") == {"direct": ["passed"] * 3}
+    assert _statuses(artifact / "wireguard-go-shard-1-vm") == {"lossy-link": ["passed"] * 3}
     in_vm = json.loads((artifact / "wireguard-go-shard-1-vm" / "results.json").read_text())["environment"]
     assert in_vm["netem"] is True and in_vm["kernel_release"] != os.uname().release
 
@@ -120,20 +124,40 @@ def test_the_workflow_jobs_pass_end_to_end_in_containers(project_image, tmp_path
     assert re.search(r"\| direct \| - \| passed.*\| not run \|", report.summary), report.summary
     assert re.search(r"\| lossy-link \| - \| not run \| passed", report.summary), report.summary
 
-    # the gate, against a baseline push run: this run's own results, then faster ones
-    shutil.copytree(store / "2", store / "1", ignore=shutil.ignore_patterns("kernel-*", "report"))
-    gate = runner.run_job("gate", gh_run_id="1")
+    # the history: push run 1 (this run's results) starts it, push run 4 adds to it
+    def push_run(run_id: str, gh_run_id: str, halved: bool = False):
+        shutil.copytree(store / "2", store / run_id, ignore=shutil.ignore_patterns("kernel-*", "report"))
+        if halved:
+            _halve_measurements(store / run_id)
+        pushed = Runner(WORKFLOW, ROOT, store, project_image=tag, podman=podman, limits=limits, mounts=_mounts(), host_env=HOST_ENV,
+                        env=WORKFLOW_ENV, event="push", run_id=run_id)
+        job = pushed.run_job("history", gh_run_id=gh_run_id)
+        assert job.ok, job.log()
+        return job
+
+    first = push_run("1", "")
+    assert "the history starts with this run" in first.step("previous").log, first.log()
+    assert sorted(p.name.split("__")[1] for p in (store / "1" / "results-history").glob("*.jsonl")) == sorted(
+        [os.uname().release, in_vm["kernel_release"]])  # the runner's cases and netem's, in the VM, apart
+    second = push_run("4", "1")
+    assert "   2 runs  host class github-ubuntu-24.04" in second.summary, second.log()
+    # the gate: this pull request's runs against the history of the base branch's latest push run
+    gate = runner.run_job("gate", gh_run_id="4")
     assert gate.ok, gate.log()
-    assert "## wgh compare: wireguard-go" in gate.summary
-    _halve_measurements(store / "1")
-    gate = runner.run_job("gate", gh_run_id="1")
+    assert "## wgh compare: wireguard-go" in gate.summary and "baseline: the newest 2 runs of host class github-ubuntu-24.04" in gate.summary
+    push_run("3", "", halved=True)
+    gate = runner.run_job("gate", gh_run_id="3")
     assert not gate.ok and gate.steps[-1].outcome == "failure", gate.log()
-    assert "regress" in gate.steps[-1].log.lower(), gate.steps[-1].log
-    # no baseline run: the gate says so and passes
+    assert "REGRESSION" in gate.steps[-1].log, gate.steps[-1].log
+    # no baseline run, or one from before the history: the gate says so and passes
     gate = runner.run_job("gate", gh_run_id="")
     assert gate.ok and "nothing to compare against, the gate passes" in gate.step("baseline").log, gate.log()
-    # on a push, there is no gate
+    (store / "5").mkdir()
+    gate = runner.run_job("gate", gh_run_id="5")
+    assert gate.ok and "has no results history: nothing to compare against" in gate.steps[-1].log, gate.log()
+    # on a push, there is no gate; on a pull request, no history
     assert Runner(WORKFLOW, ROOT, store, project_image=tag, podman=podman, limits=limits).run_job("gate").skipped
+    assert runner.run_job("history").skipped
 
 
 def test_the_gitlab_examples_script_lines_run_in_the_image(project_image, tmp_path):

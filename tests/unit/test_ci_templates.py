@@ -20,11 +20,11 @@ ROOT = Path(__file__).resolve().parents[2]
 WORKFLOWS = sorted((ROOT / ".github" / "workflows").glob("*.yml"))
 # what the expressions and shell variables of the workflow stand for, to parse its commands
 EXPRESSIONS = {
-    "matrix.backend": "kernel", "matrix.shard": "1", "env.SHARDS": "2", "env.REPEAT": "5", "matrix.kernel": "6.1",
+    "matrix.backend": "kernel", "matrix.shard": "1", "env.SHARDS": "2", "env.REPEAT": "3", "matrix.kernel": "6.1",
     "steps.baseline.outputs.run_id": "123", "github.base_ref": "main",
     "steps.netem.outputs.where == 'vm' && '--except-needing netem' || ''": "--except-needing netem",
 }
-SHELL = {"$GITHUB_STEP_SUMMARY": "/tmp/summary.md", "$backend": "kernel", '"${files[@]}"': "scenarios/", '"${matrices[@]}"': "kernels/x-matrix.json"}
+SHELL = {"$GITHUB_STEP_SUMMARY": "/tmp/summary.md", "$backend": "kernel", '"$HOST_CLASS"': "github-ubuntu-24.04", '"$GITHUB_RUN_ID-$backend"': "1-kernel", '"${files[@]}"': "scenarios/", '"${matrices[@]}"': "kernels/x-matrix.json"}
 
 
 def _actionlint() -> str:
@@ -75,7 +75,7 @@ def test_actionlint_catches_a_broken_workflow(tmp_path):
 def test_every_wgh_command_in_the_workflow_parses(workflow):
     parser = build_parser()
     commands = [c for script in _run_scripts(workflow) for c in _wgh_commands(script)]
-    assert {c[0] for c in commands} >= {"run", "doctor", "matrix", "report", "compare"}
+    assert {c[0] for c in commands} >= {"run", "doctor", "matrix", "report", "compare", "history"}
     for argv in commands:
         try:
             parser.parse_args(argv)

@@ -1,0 +1,166 @@
+#!/usr/bin/env python3
+"""Calibrate `wgh compare`: its false-alarm rate and its power, on stored runs.
+
+From a results history of the scenario library (one environment; every run with the
+same --repeat, e.g. 3), it draws comparisons the way a user makes them, judged with
+the full family of the library's metrics:
+
+- A/A, nothing changed: one stored run (its repeats are the new side) against
+  the others (`--history` mode: the newest --window of the rest, at least 15
+  observations), and against one other run (3 runs a side). A comparison with any
+  metric flagged (regression, improvement, changed) is a false alarm.
+- Power: the same, with the new run's throughput slowed by 10, 20 and 50% (every
+  rate multiplied by 0.9, 0.8, 0.5); the share of (comparison, throughput metric)
+  pairs flagged as a regression.
+
+The stored runs are drawn at random (seeded); each trial leaves its new run out of its
+baseline, and a run's repeats stay together (they shared a machine state, as a
+user's three new runs do). No timing here: the figures are rates, and they go in
+docs/regressions.md.
+
+    .venv/bin/python benchmarks/calibrate_compare.py [HISTORY.jsonl | HISTORY_DIR] [--trials 100]
+        [--window 20] [--families bh holm] [--json OUT]
+
+Default input: benchmarks/data/library-history.jsonl, the library run 10 times with
+--repeat 3 on this project's CI machine (2 cores, shared; wireguard-go; how it was
+made: benchmarks/data/README.md).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import sys
+from pathlib import Path
+from typing import Any
+
+from harness.results.compare import CHANGED, IMPROVEMENT, REGRESSION, Series, Side, compare_sides
+from harness.results.history import read_runs, side_of
+from harness.results.metrics import Direction, direction
+
+DEFAULT_INPUT = Path(__file__).resolve().parent / "data" / "library-history.jsonl"
+SLOWDOWNS = (0.10, 0.20, 0.50)
+FLAGS = {REGRESSION, IMPROVEMENT, CHANGED}
+
+
+def load_runs(path: Path) -> list[dict[str, Any]]:
+    """Stored runs of one environment: a history file, or a history folder holding one."""
+    files = sorted(path.glob("*.jsonl")) if path.is_dir() else [path]
+    if len(files) != 1:
+        raise SystemExit(f"{path}: give one environment's history file ({len(files)} found)")
+    runs = read_runs(files[0])
+    environments = {json.dumps(run["key"], sort_keys=True) for run in runs}
+    if len(environments) != 1:
+        raise SystemExit(f"{files[0]}: runs of {len(environments)} environments")
+    return sorted(runs, key=lambda run: str(run.get("started") or ""))
+
+
+def throughput_metrics(side: Side) -> set[tuple[str, str]]:
+    series, _ = side
+    return {key for key, entry in series.items() if entry.unit == "bit/s" and direction(key[1], entry.unit) is Direction.HIGHER}
+
+
+def slowed(side: Side, metrics: set[tuple[str, str]], slowdown: float) -> Side:
+    series, statuses = side
+    changed = {
+        key: Series(entry.unit, [v * (1 - slowdown) for v in entry.observations], entry.stalls) if key in metrics else entry
+        for key, entry in series.items()
+    }
+    return changed, statuses
+
+
+def judge(base: Side, new: Side, family: str) -> list:
+    # whatever the load: the calibration measures the statistics, not the overload guard
+    return compare_sides([("", base, new)], family=family, stall_threshold=None).rows
+
+
+def trials(runs: list[dict[str, Any]], count: int, window: int, rng: random.Random) -> list[tuple[dict, list[dict], dict]]:
+    """(new run, history runs, one other run) per trial."""
+    drawn = []
+    for _ in range(count):
+        new = rng.choice(runs)
+        others = [run for run in runs if run is not new]
+        history = rng.sample(others, min(window, len(others)))
+        drawn.append((new, history, rng.choice(others)))
+    return drawn
+
+
+def calibrate(runs: list[dict[str, Any]], *, count: int, window: int, families: list[str], seed: int = 1) -> dict[str, Any]:
+    rng = random.Random(seed)
+    drawn = trials(runs, count, window, rng)
+    sides = {id(run): side_of([run]) for run in runs}
+    all_metrics = set().union(*(side[0].keys() for side in sides.values()))
+    rates = set().union(*(throughput_metrics(side) for side in sides.values()))
+    out: dict[str, Any] = {
+        "runs": len(runs), "metrics": len(all_metrics), "throughput_metrics": len(rates), "trials": count, "window": window,
+        "environment": runs[0]["key"], "aa": {}, "power": {},
+    }
+    for family in families:
+        for mode in ("history", "one run"):
+            false_alarms, flagged_metrics, tested = 0, {}, []
+            power = {s: [0, 0] for s in SLOWDOWNS}
+            for new, history, other in drawn:
+                base = side_of(history) if mode == "history" else sides[id(other)]
+                rows = judge(base, sides[id(new)], family)
+                tested.append(sum(r.p_value is not None for r in rows))
+                flags = [r for r in rows if r.verdict in FLAGS]
+                false_alarms += bool(flags)
+                for r in flags:
+                    flagged_metrics[f"{r.scenario} :: {r.metric}"] = flagged_metrics.get(f"{r.scenario} :: {r.metric}", 0) + 1
+                for slowdown in SLOWDOWNS:
+                    for r in judge(base, slowed(sides[id(new)], rates, slowdown), family):
+                        if (r.scenario, r.metric) in rates and r.p_value is not None:
+                            power[slowdown][1] += 1
+                            power[slowdown][0] += r.verdict == REGRESSION
+            label = f"{mode}/{family}"
+            out["aa"][label] = {
+                "comparisons": count, "false_alarms": false_alarms, "rate": false_alarms / count,
+                "tested_metrics_median": sorted(tested)[len(tested) // 2], "flagged": flagged_metrics,
+            }
+            out["power"][label] = {f"-{int(s * 100)}%": (hit / total if total else None) for s, (hit, total) in power.items()}
+    return out
+
+
+def format_table(result: dict[str, Any]) -> str:
+    env = result["environment"]
+    lines = [
+        f"calibration: {result['metrics']} metrics ({result['throughput_metrics']} throughput) from {result['runs']} stored runs "
+        f"(host class {env['host_class']}, kernel {env['kernel']}, backend {env['backend']}, engine {env['engine']})",
+        f"{result['trials']} comparisons per row; history: the new run against up to {result['window']} other runs; one run: against one other run",
+        "",
+        f"{'baseline/family':<16} {'tested':>6} {'A/A false alarms':>17} {'rate':>6}   " + "  ".join(f"power {k:>4}" for k in ("-10%", "-20%", "-50%")),
+    ]
+    for label, aa in result["aa"].items():
+        power = result["power"][label]
+        lines.append(
+            f"{label:<16} {aa['tested_metrics_median']:>6} {aa['false_alarms']:>17} {aa['rate']:>6.1%}   "
+            + "  ".join(f"{'-' if power[k] is None else format(power[k], '.1%'):>10}" for k in ("-10%", "-20%", "-50%"))
+        )
+    for label, aa in result["aa"].items():
+        for metric, times in sorted(aa["flagged"].items(), key=lambda item: -item[1])[:5]:
+            lines.append(f"  {label}: falsely flagged {times}x: {metric}")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("history", nargs="?", type=Path, default=DEFAULT_INPUT, help="a history file (or folder) of one environment")
+    parser.add_argument("--trials", type=int, default=100)
+    parser.add_argument("--window", type=int, default=20, help="runs in a history baseline (as wgh compare --window)")
+    parser.add_argument("--families", nargs="+", default=["bh", "holm"], choices=("bh", "holm", "none"))
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--json", type=Path, help="write the figures here too")
+    args = parser.parse_args(argv)
+    runs = load_runs(args.history)
+    if len(runs) < 3:
+        raise SystemExit(f"{args.history}: {len(runs)} runs; calibrating needs at least 3")
+    result = calibrate(runs, count=args.trials, window=args.window, families=args.families, seed=args.seed)
+    print(format_table(result))
+    if args.json:
+        args.json.write_text(json.dumps(result, indent=2) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
