@@ -11,7 +11,8 @@ the full family of the library's metrics:
   metric flagged (regression, improvement, changed) is a false alarm.
 - Power: the same, with the new run's throughput slowed by 10, 20 and 50% (every
   rate multiplied by 0.9, 0.8, 0.5); the share of (comparison, throughput metric)
-  pairs flagged as a regression.
+  pairs flagged as a regression (metrics whose baseline is 0, an expected failure's
+  rate, cannot be slowed and are left out).
 
 The stored runs are drawn at random (seeded); each trial leaves its new run out of its
 baseline, and a run's repeats stay together (they shared a machine state, as a
@@ -30,7 +31,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import random
+import statistics
 import sys
 from pathlib import Path
 from typing import Any
@@ -41,6 +44,7 @@ from harness.results.metrics import Direction, direction
 
 DEFAULT_INPUT = Path(__file__).resolve().parent / "data" / "library-history.jsonl"
 SLOWDOWNS = (0.10, 0.20, 0.50)
+STEADY = 0.05  # a throughput whose stored observations spread less than this (log sd) is steady
 FLAGS = {REGRESSION, IMPROVEMENT, CHANGED}
 
 
@@ -59,6 +63,17 @@ def load_runs(path: Path) -> list[dict[str, Any]]:
 def throughput_metrics(side: Side) -> set[tuple[str, str]]:
     series, _ = side
     return {key for key, entry in series.items() if entry.unit == "bit/s" and direction(key[1], entry.unit) is Direction.HIGHER}
+
+
+def noise(runs: list[dict[str, Any]], metrics: set[tuple[str, str]]) -> dict[tuple[str, str], float]:
+    """Each metric's spread over every stored observation: the standard deviation of
+    its logarithm (about its coefficient of variation)."""
+    series, _ = side_of(runs)
+    spread = {}
+    for key in metrics:
+        values = [v for v in series[key].observations if v > 0]
+        spread[key] = statistics.stdev(math.log(v) for v in values) if len(values) > 2 else 0.0
+    return spread
 
 
 def slowed(side: Side, metrics: set[tuple[str, str]], slowdown: float) -> Side:
@@ -92,14 +107,18 @@ def calibrate(runs: list[dict[str, Any]], *, count: int, window: int, families: 
     sides = {id(run): side_of([run]) for run in runs}
     all_metrics = set().union(*(side[0].keys() for side in sides.values()))
     rates = set().union(*(throughput_metrics(side) for side in sides.values()))
+    spread = noise(runs, rates)
+    steady = {key for key, sd in spread.items() if sd < STEADY}
     out: dict[str, Any] = {
         "runs": len(runs), "metrics": len(all_metrics), "throughput_metrics": len(rates), "trials": count, "window": window,
-        "environment": runs[0]["key"], "aa": {}, "power": {},
+        "environment": runs[0]["key"], "aa": {}, "power": {}, "power_steady": {}, "power_noisy": {},
+        "throughput_noise": {f"{s} :: {m}": round(sd, 4) for (s, m), sd in sorted(spread.items())},
+        "steady_below": STEADY,
     }
     for family in families:
         for mode in ("history", "one run"):
             false_alarms, flagged_metrics, tested = 0, {}, []
-            power = {s: [0, 0] for s in SLOWDOWNS}
+            power = {kind: {s: [0, 0] for s in SLOWDOWNS} for kind in ("all", "steady", "noisy")}
             for new, history, other in drawn:
                 base = side_of(history) if mode == "history" else sides[id(other)]
                 rows = judge(base, sides[id(new)], family)
@@ -110,15 +129,19 @@ def calibrate(runs: list[dict[str, Any]], *, count: int, window: int, families: 
                     flagged_metrics[f"{r.scenario} :: {r.metric}"] = flagged_metrics.get(f"{r.scenario} :: {r.metric}", 0) + 1
                 for slowdown in SLOWDOWNS:
                     for r in judge(base, slowed(sides[id(new)], rates, slowdown), family):
-                        if (r.scenario, r.metric) in rates and r.p_value is not None:
-                            power[slowdown][1] += 1
-                            power[slowdown][0] += r.verdict == REGRESSION
+                        # a rate of 0 (an expected failure's: nothing gets through) cannot be slowed
+                        if (r.scenario, r.metric) in rates and r.p_value is not None and r.base_median:
+                            kind = "steady" if (r.scenario, r.metric) in steady else "noisy"
+                            for tally in (power["all"][slowdown], power[kind][slowdown]):
+                                tally[1] += 1
+                                tally[0] += r.verdict == REGRESSION
             label = f"{mode}/{family}"
             out["aa"][label] = {
                 "comparisons": count, "false_alarms": false_alarms, "rate": false_alarms / count,
                 "tested_metrics_median": sorted(tested)[len(tested) // 2], "flagged": flagged_metrics,
             }
-            out["power"][label] = {f"-{int(s * 100)}%": (hit / total if total else None) for s, (hit, total) in power.items()}
+            for kind, name in (("all", "power"), ("steady", "power_steady"), ("noisy", "power_noisy")):
+                out[name][label] = {f"-{int(s * 100)}%": (hit / total if total else None) for s, (hit, total) in power[kind].items()}
     return out
 
 
@@ -137,10 +160,20 @@ def format_table(result: dict[str, Any]) -> str:
             f"{label:<16} {aa['tested_metrics_median']:>6} {aa['false_alarms']:>17} {aa['rate']:>6.1%}   "
             + "  ".join(f"{'-' if power[k] is None else format(power[k], '.1%'):>10}" for k in ("-10%", "-20%", "-50%"))
         )
+    steady = sum(sd < result["steady_below"] for sd in result["throughput_noise"].values())
+    lines += ["", f"power by throughput kind: steady ({steady} metrics, run-to-run spread < {result['steady_below']:.0%}: rate limits) "
+              f"and noisy ({len(result['throughput_noise']) - steady}: CPU-bound, unlimited)"]
+    for label in result["aa"]:
+        lines.append(f"{label:<16} steady " + "  ".join(_share(result["power_steady"][label][k]) for k in ("-10%", "-20%", "-50%"))
+                     + "   noisy " + "  ".join(_share(result["power_noisy"][label][k]) for k in ("-10%", "-20%", "-50%")))
     for label, aa in result["aa"].items():
         for metric, times in sorted(aa["flagged"].items(), key=lambda item: -item[1])[:5]:
             lines.append(f"  {label}: falsely flagged {times}x: {metric}")
     return "\n".join(lines)
+
+
+def _share(value: float | None) -> str:
+    return f"{'-' if value is None else format(value, '.1%'):>6}"
 
 
 def main(argv: list[str] | None = None) -> int:

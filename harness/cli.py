@@ -403,6 +403,93 @@ def cmd_matrix(args: argparse.Namespace) -> int:
     return run_matrix(args, _vm_setup(args, args.results_dir), log=_log)
 
 
+@loads("harness.bisect", "harness.kernels.resolve", "harness.matrix", "harness.vm.runner")
+def cmd_bisect(args: argparse.Namespace) -> int:
+    """wgh bisect --kernels A..B | --configs V1 V2 ... -- FILES | pytest ARGS."""
+    import functools
+    from datetime import datetime, timezone
+
+    from harness.bisect import MetricJudge, Trial, bisect, format_bisection, judge_verdicts, write_summary
+    from harness.errors import MissingCapability
+    from harness.kernels.resolve import KernelSpecError, expand, offer, resolve
+    from harness.matrix import run_child, slug, wgh_run_argv
+
+    command = args.command[1:] if args.command[:1] == ["--"] else args.command
+    if bool(args.kernels) == bool(args.configs):
+        print("wgh bisect: give --kernels A..B (kernels booted in turn) or --configs V1 V2 ... (config versions, in order)", file=sys.stderr)
+        return EXIT_INVALID
+    if not command and not args.configs:
+        print("wgh bisect: give what to run after --: scenario files or folders, or pytest and its arguments", file=sys.stderr)
+        return EXIT_INVALID
+    pytest_selection = bool(command) and command[0] in ("pytest", "py.test")
+    if pytest_selection and args.metric:
+        print("wgh bisect: --metric needs scenario runs (their results), not a pytest selection", file=sys.stderr)
+        return EXIT_INVALID
+    results_dir = Path(args.results_dir).resolve()
+    results_dir.mkdir(parents=True, exist_ok=True)
+    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    repeat = args.repeat or (3 if args.metric else 1)
+
+    def argv_for(candidate: str, run_id: str) -> list[str]:
+        if pytest_selection:
+            return [sys.executable, "-m", "pytest", *command[1:]]
+        argv = wgh_run_argv(args.backend, results_dir, run_id, command, quiet=True, jobs=args.jobs, repeat=repeat)
+        return argv + (["--configs", candidate] if args.configs else [])
+
+    def finished(run_id: str, exit_code: int | None, error: str = "") -> Trial:
+        path = results_dir / run_id / "results.json"
+        results = None
+        if not pytest_selection:
+            try:
+                results = json.loads(path.read_text())
+            except (OSError, ValueError):
+                error = error or f"no results at {path} (exit {exit_code})"
+        return Trial(exit_code, results, error)
+
+    if args.kernels:
+        from harness.vm.runner import run_in_vm
+
+        offered = functools.cache(offer)
+        try:
+            candidates = expand(args.kernels, offered)
+            options = _vm_setup(args, str(results_dir))
+        except (KernelSpecError, MissingCapability, ValueError) as exc:
+            print(f"wgh bisect: --kernels {args.kernels}: {exc}", file=sys.stderr)
+            return EXIT_INVALID
+
+        def try_candidate(spec: str) -> Trial:
+            run_id = f"{stamp}-bisect-{slug(spec)}"
+            try:
+                kernel = resolve(spec, offered=offered)
+            except (KernelSpecError, MissingCapability) as exc:
+                return Trial(None, error=f"kernel {spec}: {exc}")
+            outcome = run_in_vm(kernel, argv_for(spec, run_id), options, log=_log)
+            return finished(run_id, outcome.returncode, f"timed out after {options.timeout:g}s" if outcome.timed_out else "")
+    else:
+        candidates = list(args.configs)
+        missing = [c for c in candidates if not Path(c).is_dir()]
+        if missing:
+            print(f"wgh bisect: --configs: not a folder of config files: {', '.join(missing)}", file=sys.stderr)
+            return EXIT_INVALID
+
+        def try_candidate(version: str) -> Trial:
+            run_id = f"{stamp}-bisect-{slug(Path(version).name)}"
+            return finished(run_id, run_child(argv_for(version, run_id), sys.stderr))
+
+    if len(candidates) < 2:
+        print(f"wgh bisect: {len(candidates)} candidate{'s' if len(candidates) != 1 else ''} ({', '.join(candidates) or 'none'}): a good and a bad one at least", file=sys.stderr)
+        return EXIT_INVALID
+    judge = MetricJudge(args.metric, args.threshold, args.alpha, min(repeat, 3)) if args.metric else judge_verdicts
+    _log(f"wgh bisect: {len(candidates)} candidates, {candidates[0]} (good) … {candidates[-1]} (bad): at most "
+         f"{1 + (len(candidates) - 2).bit_length() + (1 if args.check_good or args.metric else 0)} steps")
+    result = bisect(candidates, try_candidate, judge, check_good=args.check_good, log=_log)
+    print(format_bisection(result))
+    summary = results_dir / f"{stamp}-bisect.json"
+    write_summary(result, summary)
+    print(f"bisect: {summary}")
+    return EXIT_OK if result.found else EXIT_FAILED
+
+
 @loads("harness.scenario.load")
 def cmd_validate(args: argparse.Namespace) -> int:
     from harness.scenario.load import load_file
@@ -615,6 +702,12 @@ def cmd_compare(args: argparse.Namespace) -> int:
     for note in dict.fromkeys(note for s in base + new for note in s.notes):
         print(f"wgh compare: note: {note}", file=sys.stderr)
     report = compare(base, new, **_judging(args))
+    if sum(row.p_value is not None for row in report.rows) > 1:
+        report.notes.append(
+            "run against run: the repeats within a run do not measure how much runs differ from each other (RTTs and "
+            "handshake times on a shared machine do, more than within a run); a history of runs does: wgh history add, "
+            "then wgh compare --history (docs/regressions.md#calibration)"
+        )
     return _print_comparison(args, report)
 
 
@@ -842,7 +935,7 @@ def build_parser() -> argparse.ArgumentParser:
     matrix.add_argument("-j", "--jobs", type=_jobs, default=1, metavar="N", help="each combination's wgh run runs N cases side by side (or auto), as wgh run -j")
     matrix.add_argument(
         "--repeat", type=_positive_int, default=1, metavar="N",
-        help="each combination runs every case N times, as wgh run --repeat (5 a side is the least for wgh compare to call a change significant)",
+        help="each combination runs every case N times, as wgh run --repeat (3 a side are enough for wgh compare)",
     )
     matrix.add_argument(
         "--shard", default=None, metavar="I/N",
@@ -854,6 +947,26 @@ def build_parser() -> argparse.ArgumentParser:
     matrix_output.add_argument("--jsonl", action="store_true", help="JSON Lines on stdout: one object per scenario and per combination, then a summary")
     _vm_options(matrix)
     matrix.set_defaults(func=cmd_matrix)
+
+    bis = sub.add_parser(
+        "bisect", help="find the first bad kernel (booted in turn) or config version between a good and a bad one",
+        description="The first candidate is taken as good, the last is checked first; each step halves the range "
+        "(13 kernels: 5 boots). A step is bad when a case fails (or the pytest selection fails), or with --metric "
+        "when that metric regressed against the good end's runs. Exit 0 with the first bad one found, 1 otherwise.",
+    )
+    bis.add_argument("--kernels", default=None, help="a kernel range (6.1.0-47..6.12.118) or comma-separated specs, oldest (good) first, as for wgh matrix")
+    bis.add_argument("--configs", nargs="+", default=None, metavar="DIR", help="config versions (folders of config files, as wgh run --configs), oldest (good) first")
+    bis.add_argument("--backend", default=os.environ.get("WGH_BACKEND", AUTO), choices=CHOICES)
+    bis.add_argument("--metric", default=None, help="judge by this metric (a key such as bulk.throughput, or 'scenario :: metric') instead of verdicts")
+    bis.add_argument("--threshold", type=_fraction, default=0.05, help="with --metric: the smallest change that counts (default 5%%)")
+    bis.add_argument("--alpha", type=_probability, default=0.01, help="with --metric: the t-test's level (default 0.01)")
+    bis.add_argument("--repeat", type=_positive_int, default=None, metavar="N", help="runs of each case per step (default 1; 3 with --metric)")
+    bis.add_argument("--check-good", action="store_true", help="boot the good end too (default: taken as good)")
+    bis.add_argument("-j", "--jobs", type=_jobs, default=1, metavar="N", help="cases side by side in each step's run, as wgh run -j")
+    bis.add_argument("--results-dir", default="results")
+    _vm_options(bis)
+    bis.add_argument("command", nargs=argparse.REMAINDER, help="after --: scenario files or folders, or pytest and its arguments")
+    bis.set_defaults(func=cmd_bisect)
 
     shell = sub.add_parser(
         "shell",

@@ -46,7 +46,7 @@ class Combination:
         return f"{release}/{self.backend}{engine_suffix(self.engine)}"
 
 
-def _wgh_run_argv(
+def wgh_run_argv(
     backend: str,
     results_dir: Path,
     run_id: str,
@@ -132,7 +132,7 @@ def run_matrix(args, options, log: Callable[[str], None]) -> int:
             return 2
         if missing := resolved[spec].missing_features():
             log(f"wgh matrix: kernel {spec} has no {' and no '.join(missing)} module: its cases that need them will be skipped")
-    combos = [Combination(k, b, f"{stamp}-{_slug(k)}-{b}{engine_suffix(e, '-')}", engine=e) for k, b, e in all_combos]
+    combos = [Combination(k, b, f"{stamp}-{slug(k)}-{b}{engine_suffix(e, '-')}", engine=e) for k, b, e in all_combos]
     from harness.progress import RunProgress
 
     mode = "jsonl" if getattr(args, "jsonl", False) else "quiet" if getattr(args, "quiet", False) else "normal"
@@ -143,13 +143,13 @@ def run_matrix(args, options, log: Callable[[str], None]) -> int:
     for combo in combos:
         if mode == "normal":
             log("wgh matrix: " + progress.status_line(f"kernel {combo.kernel_spec}, backend {combo.backend}, engine {combo.engine}"))
-        argv = _wgh_run_argv(
+        argv = wgh_run_argv(
             combo.backend, results_dir, combo.run_id, args.files, quiet=mode != "normal", userspace=userspace,
             jobs=getattr(args, "jobs", 1), engine=combo.engine, repeat=getattr(args, "repeat", 1),
         )
         t0 = time.monotonic()
         if combo.kernel_spec == HOST:
-            combo.exit_code = _run_child(argv, guest_stdout)
+            combo.exit_code = run_child(argv, guest_stdout)
         else:
             with contextlib.redirect_stdout(guest_stdout):  # the runner pumps the guest's stdout to sys.stdout
                 outcome = run_in_vm(resolved[combo.kernel_spec], argv, options, log=vm_log)
@@ -219,7 +219,7 @@ def _report_combination(progress, combo: Combination, path: Path) -> None:
     progress.finished(status, line, record=record, event="combination")
 
 
-def _run_child(argv: list[str], stdout) -> int:
+def run_child(argv: list[str], stdout) -> int:
     """A `wgh run` on this host. Interrupted, it gets SIGTERM (one per signal we get) and
     is waited for, so it tears down; subprocess.run would SIGKILL it and leave its network
     behind. Its own process group: a terminal's Ctrl-C reaches it only through us (not
@@ -248,7 +248,7 @@ def _run_child(argv: list[str], stdout) -> int:
         raise
 
 
-def _slug(spec: str) -> str:
+def slug(spec: str) -> str:
     return "".join(ch if ch.isalnum() or ch in ".-" else "_" for ch in spec)
 
 

@@ -127,6 +127,7 @@ class CompareReport:
             "regressions": len(self.regressions),
             "metrics": [r.to_json() for r in self.rows],
             "statuses": [asdict(s) for s in self.statuses],
+            "notes": self.notes,
         }
 
 

@@ -88,7 +88,11 @@ def records(result_set: ResultSet, host_class: str | None = None) -> list[tuple[
         series, statuses = collect(part)
         by_scenario: dict[str, dict[str, Any]] = {name: {"status": counts, "metrics": {}} for name, counts in statuses.items()}
         for (scenario, metric), entry in series.items():
-            by_scenario[scenario]["metrics"][metric] = {"unit": entry.unit, "values": entry.observations, "stalls": entry.stalls}
+            by_scenario[scenario]["metrics"][metric] = {
+                # 6 significant digits: more than any measurement here resolves, and a line of
+                # the whole library stays small
+                "unit": entry.unit, "values": [float(f"{v:.6g}") for v in entry.observations], "stalls": [round(v, 3) for v in entry.stalls],
+            }
         lines.append((key, {
             "run_id": _run_id(result_set),
             "started": result_set.data.get("started"),

@@ -1,6 +1,7 @@
-"""Results on real runs: `wgh run --repeat` twice at one configuration is not flagged
-by `wgh compare`, a rate limit halved is; the results validate against the schema;
-pytest-benchmark stores and compares scenario timings."""
+"""Results on real runs: `wgh run --repeat 3` twice at one configuration is not flagged
+by `wgh compare`, a rate limit halved is, both run against run and 3 new runs against
+15 stored in a history; the results validate against the schema; pytest-benchmark
+stores and compares scenario timings."""
 
 from __future__ import annotations
 
@@ -51,15 +52,15 @@ def run_scenario(tmp_path: Path, label: str, rate: str, repeats: int) -> Path:
 
 
 def test_compare_passes_the_same_configuration_and_flags_a_halved_rate(tmp_path, capsys):
-    base = run_scenario(tmp_path, "base", "20mbit", 5)
-    same = run_scenario(tmp_path, "same", "20mbit", 5)
-    slow = run_scenario(tmp_path, "slow", "10mbit", 5)
+    base = run_scenario(tmp_path, "base", "20mbit", 3)
+    same = run_scenario(tmp_path, "same", "20mbit", 3)
+    slow = run_scenario(tmp_path, "slow", "10mbit", 3)
     capsys.readouterr()
 
     schema = json.loads(resources.files("harness").joinpath("schema/results.schema.json").read_text())
     document = json.loads((base / "results.json").read_text())
     jsonschema.Draft202012Validator(schema).validate(document)
-    assert [s["repeat"] for s in document["scenarios"]] == [1, 2, 3, 4, 5]
+    assert [s["repeat"] for s in document["scenarios"]] == [1, 2, 3]
     step = document["scenarios"][0]["steps"][1]
     assert len(step["measurements"]["tunnel.throughput"]["samples"]) >= 1  # iperf3's intervals
     assert all((base / p).is_file() for p in step["artifacts"]) and step["artifacts"]
@@ -70,8 +71,9 @@ def test_compare_passes_the_same_configuration_and_flags_a_halved_rate(tmp_path,
         print("\nwgh compare base same:\n" + same_out)
     assert "REGRESSION" not in same_out
 
-    # a halved rate is a regression by the statistics; judged whatever the load, since
-    # on a loaded runner (stress-ng beside the suite) compare would call it inconclusive
+    # a halved rate is a regression by the statistics, 3 runs a side; judged whatever
+    # the load, since on a loaded runner (stress-ng beside the suite) compare would call
+    # it inconclusive
     assert main(["compare", "--strict-load", str(base), str(slow / "results.json")]) == 1
     slow_out = capsys.readouterr().out
     with capsys.disabled():
@@ -83,6 +85,16 @@ def test_compare_passes_the_same_configuration_and_flags_a_halved_rate(tmp_path,
     data = json.loads(capsys.readouterr().out)
     row = next(m for m in data["metrics"] if m["metric"] == "tunnel.throughput")
     assert row["verdict"] == "regression" and -0.6 < row["change"] < -0.4  # half the rate
+
+    # 3 new runs against 15 stored: the base run and one of 12 more, in a history
+    stored = run_scenario(tmp_path, "stored", "20mbit", 12)
+    assert main(["history", "add", str(tmp_path / "history"), str(base), str(stored)]) == 0
+    capsys.readouterr()
+    assert main(["compare", "--history", str(tmp_path / "history"), str(same)]) == 0
+    assert "REGRESSION" not in capsys.readouterr().out
+    assert main(["compare", "--json", "--strict-load", "--history", str(tmp_path / "history"), str(slow)]) == 1
+    row = next(m for m in json.loads(capsys.readouterr().out)["metrics"] if m["metric"] == "tunnel.throughput")
+    assert row["verdict"] == "regression" and len(row["base"]) == 15 and len(row["new"]) == 3
 
 
 pytest.importorskip("pytest_benchmark")

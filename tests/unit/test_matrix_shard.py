@@ -6,7 +6,7 @@ import argparse
 
 import pytest
 
-from harness.matrix import _wgh_run_argv, run_matrix, shard_of
+from harness.matrix import wgh_run_argv, run_matrix, shard_of
 
 
 def test_shards_deal_every_combination_once_in_order():
@@ -19,8 +19,8 @@ def test_shards_deal_every_combination_once_in_order():
 
 
 def test_jobs_are_passed_to_each_combination_run(tmp_path):
-    assert "-j" not in _wgh_run_argv("kernel", tmp_path, "r1", ["scenarios"])
-    argv = _wgh_run_argv("kernel", tmp_path, "r1", ["scenarios"], jobs="auto")
+    assert "-j" not in wgh_run_argv("kernel", tmp_path, "r1", ["scenarios"])
+    argv = wgh_run_argv("kernel", tmp_path, "r1", ["scenarios"], jobs="auto")
     assert argv[argv.index("-j") + 1] == "auto"
 
 
@@ -33,9 +33,9 @@ def test_a_shard_that_cannot_be_is_refused_before_any_vm_boots(tmp_path, shard, 
 
 
 def test_each_combination_run_names_its_engine(tmp_path):
-    argv = _wgh_run_argv("kernel", tmp_path, "r1", ["scenarios"], engine="mininet")
+    argv = wgh_run_argv("kernel", tmp_path, "r1", ["scenarios"], engine="mininet")
     assert argv[argv.index("--engine") + 1] == "mininet"
-    assert _wgh_run_argv("kernel", tmp_path, "r1", ["scenarios"])[argv.index("--engine") + 1] == "netns"
+    assert wgh_run_argv("kernel", tmp_path, "r1", ["scenarios"])[argv.index("--engine") + 1] == "netns"
 
 
 def test_engines_are_a_third_axis_and_an_unknown_one_is_refused_before_any_vm_boots(tmp_path):
@@ -52,8 +52,8 @@ def test_engines_are_a_third_axis_and_an_unknown_one_is_refused_before_any_vm_bo
 
 
 def test_matrix_passes_repeat_to_each_combination(tmp_path):
-    assert "--repeat" not in _wgh_run_argv("kernel", tmp_path, "r1", ["scenarios"])
-    argv = _wgh_run_argv("kernel", tmp_path, "r1", ["scenarios"], repeat=3)
+    assert "--repeat" not in wgh_run_argv("kernel", tmp_path, "r1", ["scenarios"])
+    argv = wgh_run_argv("kernel", tmp_path, "r1", ["scenarios"], repeat=3)
     assert argv[argv.index("--repeat") + 1] == "3"
     from harness.cli import build_parser
 
