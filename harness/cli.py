@@ -769,7 +769,7 @@ def _as_one_run(run_id: str, sets: list) -> list:
 @loads("harness.results.history", "harness.results.load")
 def cmd_history(args: argparse.Namespace) -> int:
     """wgh history add DIR RESULTS... / wgh history show DIR."""
-    from harness.results import history
+    from harness.results.history import add, keys
     from harness.results.load import ResultsError
 
     directory = Path(args.directory)
@@ -777,7 +777,7 @@ def cmd_history(args: argparse.Namespace) -> int:
         if args.action == "show":
             if not directory.is_dir():
                 raise ResultsError(f"{directory}: no such history folder")
-            held = history.keys(directory)
+            held = keys(directory)
             for key, runs in held:
                 print(f"{runs:4d} runs  {key.describe()}  ({key.filename})")
             if not held:
@@ -789,7 +789,7 @@ def cmd_history(args: argparse.Namespace) -> int:
         sets = [s for path in args.results for s in _compare_side("results", [path])]
         if args.run_id:
             sets = _as_one_run(args.run_id, sets)
-        for key, run_id, added in history.add(directory, sets, args.host_class):
+        for key, run_id, added in add(directory, sets, args.host_class):
             print(f"{'added' if added else 'already there'}: {run_id} → {key.describe()}")
     except ResultsError as exc:
         print(f"wgh history: {exc}", file=sys.stderr)
