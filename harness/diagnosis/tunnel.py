@@ -177,6 +177,15 @@ def diagnose_tunnel(
         stale = src_peer.handshake_age(now)
         if stale is not None and stale > 180:
             diag.set("session-expired", f"handshake but no data: the session is {stale:.0f}s old (past REJECT_AFTER_TIME) and no new handshake succeeded")
+        elif since is not None and stale is not None and now - stale > since:
+            # the session came up only after the check's last packet went out: that packet
+            # waited for the handshake, and its reply may just have come after the timeout
+            # (a busy machine is slow to handshake). No cause named: load may explain it
+            # (harness.steps.checks measures such a failure again on a stalled CPU)
+            diag.cause = (
+                f"the handshake completed {now - stale - since:.2f}s after the check's last packet was sent: that packet "
+                f"waited for it, and its reply may have come after the timeout; nothing configured explains the loss"
+            )
         else:
             diag.set("handshake-no-data", "handshake completed but data does not arrive: check MTU (large packets), firewall rules on the tunnel interface, or the reverse path")
     return diag

@@ -92,3 +92,22 @@ def test_a_ping_that_lost_some_replies_names_no_cause_so_load_may_explain_it(net
     monkeypatch.setattr(basic.echo, "ping", lambda node, address, **kw: echo.summarize(3, []))
     lost = basic.ping(network, 0, step)
     assert lost.diagnosed == "handshake-no-data" and not lost.load_could_explain
+
+
+def test_a_handshake_that_completed_after_the_last_packet_names_no_cause(network):
+    """The flake this guards against: a library run beside the unit tests pinged once
+    with a 1 s timeout just after a listen port changed; the handshake took most of
+    that second, the reply came too late, and the check failed as handshake-no-data,
+    a cause load cannot explain. Completed after the packet went out, the handshake
+    is no evidence that data does not arrive."""
+    import time
+
+    address = spoke_address(network, "spoke1")
+    network.world.address_flags[("spoke1", str(address))] = IFA_F_NODAD
+    sent = time.time() - 0.5
+    network.handshake_now("spoke2", "hub")  # after the packet was sent
+    diagnosis = diagnose.diagnose_tunnel(network, "spoke2", "hub", str(network.plan.tunnel_address("hub", 6)), since=sent)
+    assert diagnosis.code == "" and "the handshake completed 0.5" in diagnosis.cause and "after the check's last packet" in diagnosis.cause
+    # a handshake before the packet: data should have flowed, and did not
+    diagnosis = diagnose.diagnose_tunnel(network, "spoke2", "hub", str(network.plan.tunnel_address("hub", 6)), since=time.time() + 1)
+    assert diagnosis.code == "handshake-no-data"
