@@ -5,9 +5,10 @@ From a results history of the scenario library (one environment; every run with 
 same --repeat, e.g. 3), it draws comparisons the way a user makes them, judged with
 the full family of the library's metrics:
 
-- A/A, nothing changed: one stored run (its repeats are the new side) against
-  the others (`--history` mode: the newest --window of the rest, at least 15
-  observations), and against one other run (3 runs a side). A comparison with any
+- A/A, nothing changed: one stored run against the others as `wgh compare
+  --history` takes them (each run's value of a metric one observation: the newest
+  --window of the rest), and against one other run (its 3 repeats against the
+  other's). A comparison with any
   metric flagged (regression, improvement, changed) is a false alarm.
 - Power: the same, with the new run's throughput slowed by 10, 20 and 50% (every
   rate multiplied by 0.9, 0.8, 0.5); the share of (comparison, throughput metric)
@@ -85,9 +86,11 @@ def slowed(side: Side, metrics: set[tuple[str, str]], slowdown: float) -> Side:
     return changed, statuses
 
 
-def judge(base: Side, new: Side, family: str) -> list:
-    # whatever the load: the calibration measures the statistics, not the overload guard
-    return compare_sides([("", base, new)], family=family, stall_threshold=None).rows
+STALL_THRESHOLD: float | None = 0.5  # as wgh compare judges by default (main() sets it from --stall-threshold)
+
+
+def judge(base: Side, new: Side, family: str, units: str = "repeats") -> list:
+    return compare_sides([("", base, new)], family=family, stall_threshold=STALL_THRESHOLD, units=units).rows
 
 
 def trials(runs: list[dict[str, Any]], count: int, window: int, rng: random.Random) -> list[tuple[dict, list[dict], dict]]:
@@ -105,6 +108,7 @@ def calibrate(runs: list[dict[str, Any]], *, count: int, window: int, families: 
     rng = random.Random(seed)
     drawn = trials(runs, count, window, rng)
     sides = {id(run): side_of([run]) for run in runs}
+    run_sides = {id(run): side_of([run], per_run=True) for run in runs}  # as wgh compare --history takes a run
     all_metrics = set().union(*(side[0].keys() for side in sides.values()))
     rates = set().union(*(throughput_metrics(side) for side in sides.values()))
     spread = noise(runs, rates)
@@ -113,22 +117,25 @@ def calibrate(runs: list[dict[str, Any]], *, count: int, window: int, families: 
         "runs": len(runs), "metrics": len(all_metrics), "throughput_metrics": len(rates), "trials": count, "window": window,
         "environment": runs[0]["key"], "aa": {}, "power": {}, "power_steady": {}, "power_noisy": {},
         "throughput_noise": {f"{s} :: {m}": round(sd, 4) for (s, m), sd in sorted(spread.items())},
-        "steady_below": STEADY,
+        "steady_below": STEADY, "stall_threshold": STALL_THRESHOLD, "run_ids": [run["run_id"] for run in runs],
     }
     for family in families:
         for mode in ("history", "one run"):
-            false_alarms, flagged_metrics, tested = 0, {}, []
+            false_alarms, flagged_metrics, tested, inconclusive = 0, {}, [], 0
             power = {kind: {s: [0, 0] for s in SLOWDOWNS} for kind in ("all", "steady", "noisy")}
+            units = "runs" if mode == "history" else "repeats"
             for new, history, other in drawn:
-                base = side_of(history) if mode == "history" else sides[id(other)]
-                rows = judge(base, sides[id(new)], family)
+                base = side_of(history, per_run=True) if mode == "history" else sides[id(other)]
+                new_side = run_sides[id(new)] if mode == "history" else sides[id(new)]
+                rows = judge(base, new_side, family, units)
                 tested.append(sum(r.p_value is not None for r in rows))
                 flags = [r for r in rows if r.verdict in FLAGS]
                 false_alarms += bool(flags)
+                inconclusive += any(r.verdict == "inconclusive" for r in rows)
                 for r in flags:
                     flagged_metrics[f"{r.scenario} :: {r.metric}"] = flagged_metrics.get(f"{r.scenario} :: {r.metric}", 0) + 1
                 for slowdown in SLOWDOWNS:
-                    for r in judge(base, slowed(sides[id(new)], rates, slowdown), family):
+                    for r in judge(base, slowed(new_side, rates, slowdown), family, units):
                         # a rate of 0 (an expected failure's: nothing gets through) cannot be slowed
                         if (r.scenario, r.metric) in rates and r.p_value is not None and r.base_median:
                             kind = "steady" if (r.scenario, r.metric) in steady else "noisy"
@@ -137,7 +144,7 @@ def calibrate(runs: list[dict[str, Any]], *, count: int, window: int, families: 
                                 tally[0] += r.verdict == REGRESSION
             label = f"{mode}/{family}"
             out["aa"][label] = {
-                "comparisons": count, "false_alarms": false_alarms, "rate": false_alarms / count,
+                "comparisons": count, "false_alarms": false_alarms, "rate": false_alarms / count, "with_inconclusive": inconclusive,
                 "tested_metrics_median": sorted(tested)[len(tested) // 2], "flagged": flagged_metrics,
             }
             for kind, name in (("all", "power"), ("steady", "power_steady"), ("noisy", "power_noisy")):
@@ -150,14 +157,15 @@ def format_table(result: dict[str, Any]) -> str:
     lines = [
         f"calibration: {result['metrics']} metrics ({result['throughput_metrics']} throughput) from {result['runs']} stored runs "
         f"(host class {env['host_class']}, kernel {env['kernel']}, backend {env['backend']}, engine {env['engine']})",
-        f"{result['trials']} comparisons per row; history: the new run against up to {result['window']} other runs; one run: against one other run",
+        f"{result['trials']} comparisons per row; history: the new run against up to {result['window']} other runs; one run: against one other run; "
+        f"{'every change judged whatever the load' if result['stall_threshold'] is None else 'a change measured with a CPU stall of ' + format(result['stall_threshold'], '.0%') + ' or more is inconclusive, not an alarm'}",
         "",
-        f"{'baseline/family':<16} {'tested':>6} {'A/A false alarms':>17} {'rate':>6}   " + "  ".join(f"power {k:>4}" for k in ("-10%", "-20%", "-50%")),
+        f"{'baseline/family':<16} {'tested':>6} {'A/A false alarms':>17} {'rate':>6} {'inconcl.':>8}   " + "  ".join(f"power {k:>4}" for k in ("-10%", "-20%", "-50%")),
     ]
     for label, aa in result["aa"].items():
         power = result["power"][label]
         lines.append(
-            f"{label:<16} {aa['tested_metrics_median']:>6} {aa['false_alarms']:>17} {aa['rate']:>6.1%}   "
+            f"{label:<16} {aa['tested_metrics_median']:>6} {aa['false_alarms']:>17} {aa['rate']:>6.1%} {aa['with_inconclusive']:>8}   "
             + "  ".join(f"{'-' if power[k] is None else format(power[k], '.1%'):>10}" for k in ("-10%", "-20%", "-50%"))
         )
     steady = sum(sd < result["steady_below"] for sd in result["throughput_noise"].values())
@@ -183,9 +191,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--window", type=int, default=20, help="runs in a history baseline (as wgh compare --window)")
     parser.add_argument("--families", nargs="+", default=["bh", "holm"], choices=("bh", "holm", "none"))
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--leave-out", nargs="+", default=[], metavar="RUN_ID", help="stored runs not to use (e.g. one taken beside other work)")
+    parser.add_argument("--stall-threshold", type=float, default=0.5, help="as $WGH_STALL_THRESHOLD: a change measured stalled is inconclusive, not an alarm")
+    parser.add_argument("--strict-load", action="store_true", help="judge every change whatever the load (no inconclusive)")
     parser.add_argument("--json", type=Path, help="write the figures here too")
     args = parser.parse_args(argv)
-    runs = load_runs(args.history)
+    global STALL_THRESHOLD
+    STALL_THRESHOLD = None if args.strict_load else args.stall_threshold
+    runs = [run for run in load_runs(args.history) if run["run_id"] not in set(args.leave_out)]
     if len(runs) < 3:
         raise SystemExit(f"{args.history}: {len(runs)} runs; calibrating needs at least 3")
     result = calibrate(runs, count=args.trials, window=args.window, families=args.families, seed=args.seed)

@@ -109,6 +109,7 @@ class CompareReport:
     statuses: list[StatusChange]
     family: str = "bh"
     notes: list[str] = field(default_factory=list)
+    units: str = "repeats"  # or "runs": each observation a whole run's value (against a history)
 
     @property
     def regressions(self) -> list[Comparison | StatusChange]:
@@ -122,6 +123,7 @@ class CompareReport:
             "threshold": self.threshold,
             "alpha": self.alpha,
             "family": self.family,
+            "units": self.units,
             "min_samples": self.min_samples,
             "counts": counts,
             "regressions": len(self.regressions),
@@ -134,9 +136,11 @@ class CompareReport:
 # --- judging ------------------------------------------------------------------------
 
 
-def measure(row: Comparison, *, min_samples: int) -> Comparison:
+def measure(row: Comparison, *, min_samples: int, units: str = "repeats") -> Comparison:
     """Fill in medians, change, and (with enough runs a side) the test's p-value and
-    interval of one metric; its verdict waits for the family's (see decide)."""
+    interval of one metric; its verdict waits for the family's (see decide).
+    `units`: what an observation is, a repeat (run against run) or a whole run (against
+    a history: each stored run's value against the new run's)."""
     base, new = row.base, row.new
     row.base_median = statistics.median(base) if base else None
     row.new_median = statistics.median(new) if new else None
@@ -148,7 +152,11 @@ def measure(row: Comparison, *, min_samples: int) -> Comparison:
         row.change = difference / abs(row.base_median)
     elif difference == 0:
         row.change = 0.0
-    if len(base) < min_samples or len(new) < min_samples:
+    if units == "runs" and len(base) < max(min_samples, 3):
+        row.verdict = INSUFFICIENT
+        row.note = f"{len(base)} stored run{'s' if len(base) != 1 else ''} of this metric: at least {max(min_samples, 3)} for a history baseline"
+        return row
+    if units == "repeats" and (len(base) < min_samples or len(new) < min_samples):
         row.verdict = INSUFFICIENT
         row.note = f"{len(base)} vs {len(new)} runs: at least {min_samples} a side, use --repeat"
         return row
@@ -203,12 +211,13 @@ def judge_family(
     min_samples: int,
     min_abs: dict[str, float],
     stall_threshold: float | None = None,
+    units: str = "repeats",
 ) -> list[Comparison]:
     """Judge every metric of one comparison: each one's test, then the p-values
     adjusted over all the metrics that were tested (`family`, see stats.adjust), so
     that a suite of hundreds of metrics raises no more false alarms than one."""
     for row in rows:
-        measure(row, min_samples=min_samples)
+        measure(row, min_samples=min_samples, units=units)
     tested = [row for row in rows if row.p_value is not None]
     for row, adjusted in zip(tested, adjust([row.p_value for row in tested], family)):
         row.p_adjusted = adjusted
@@ -306,9 +315,11 @@ def compare_sides(
     min_samples: int = 3,
     min_abs: dict[str, float] | None = None,
     stall_threshold: float | None = None,
+    units: str = "repeats",
 ) -> CompareReport:
     """Compare (label, base, new) sides, each a Side (runs' or a history's): status
-    changes per scenario, and every metric judged in one family (judge_family)."""
+    changes per scenario, and every metric judged in one family (judge_family).
+    `units`: "runs" when each observation is a whole run's value (see measure)."""
     floors = dict(MIN_ABS, **(min_abs or {}))
     rows: list[Comparison] = []
     status_rows: list[StatusChange] = []
@@ -330,8 +341,8 @@ def compare_sides(
                 bs.observations if bs else [], ns.observations if ns else [],
                 base_stall=_median(bs.stalls) if bs else None, new_stall=_median(ns.stalls) if ns else None,
             ))
-    judge_family(rows, threshold=threshold, alpha=alpha, family=family, min_samples=min_samples, min_abs=floors, stall_threshold=stall_threshold)
-    return CompareReport(threshold, alpha, min_samples, rows, status_rows, family)
+    judge_family(rows, threshold=threshold, alpha=alpha, family=family, min_samples=min_samples, min_abs=floors, stall_threshold=stall_threshold, units=units)
+    return CompareReport(threshold, alpha, min_samples, rows, status_rows, family, units=units)
 
 
 def _median(values: list[float]) -> float | None:
@@ -384,7 +395,7 @@ def format_report(report: CompareReport, *, verbose: bool = False) -> str:
         verdict = _MARK[r.verdict] + (f" ({r.note})" if r.note else "")
         lines.append([
             scenario, r.metric,
-            f"{_number(r.base_median, r.unit)} (n={len(r.base)})", f"{_number(r.new_median, r.unit)} (n={len(r.new)})",
+            f"{_number(r.base_median, r.unit)} ({_count(len(r.base), report.units)})", f"{_number(r.new_median, r.unit)} ({_count(len(r.new), report.units)})",
             change, ci, p, verdict,
         ])
     out = []
@@ -400,15 +411,20 @@ def format_report(report: CompareReport, *, verbose: bool = False) -> str:
         counts[r.verdict] = counts.get(r.verdict, 0) + 1
     summary = ", ".join(f"{n} {v}" for v, n in counts.items()) or "no metrics in common"
     tested = sum(r.p_value is not None for r in report.rows)
+    least = f"at least {max(report.min_samples, 3)} stored runs, each run's value one observation" if report.units == "runs" else f"at least {report.min_samples} runs a side"
     out.append(
         f"{len(report.rows)} metrics: {summary} (threshold {report.threshold:.0%}; alpha {report.alpha:g} over the {tested} tested, "
-        f"{FAMILY_NAMES[report.family]}; at least {report.min_samples} runs a side)"
+        f"{FAMILY_NAMES[report.family]}; {least})"
     )
     out += [f"note: {note}" for note in report.notes]
     return "\n".join(out)
 
 
 FAMILY_NAMES = {"bh": "Benjamini-Hochberg", "holm": "Holm", "none": "each on its own"}
+
+
+def _count(n: int, units: str) -> str:
+    return f"{n} run{'s' if n != 1 else ''}" if units == "runs" else f"n={n}"
 
 
 def _p(value: float | None) -> str:

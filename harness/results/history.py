@@ -15,12 +15,14 @@ from __future__ import annotations
 
 import json
 import re
+import statistics
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable
 
-from harness.results.compare import CompareReport, Series, Side, collect, compare_sides, merge_sides
+from harness.results.compare import CompareReport, Series, Side, collect, compare_sides
 from harness.results.load import ResultSet, ResultsError
+from harness.results.stats import run_level
 
 DEFAULT_WINDOW = 20  # runs: the newest of an environment's history form the baseline
 
@@ -152,11 +154,12 @@ def baseline(directory: Path, key: HistoryKey, *, window: int = DEFAULT_WINDOW, 
     that is; the runs named in `leave_out` (those being judged) are not part of it."""
     skip = set(leave_out)
     runs = [run for run in runs_of(directory, key) if run["run_id"] not in skip][-window:] if window > 0 else []
-    return side_of(runs), len(runs)
+    return side_of(runs, per_run=True), len(runs)
 
 
-def side_of(runs: Iterable[dict[str, Any]]) -> Side:
-    """Stored runs (history lines) as one side of a comparison."""
+def side_of(runs: Iterable[dict[str, Any]], *, per_run: bool = False) -> Side:
+    """Stored runs (history lines) as one side of a comparison: every observation, or
+    with `per_run` one per run (stats.run_level of its repeats; its median stall)."""
     series: dict[tuple[str, str], Series] = {}
     statuses: dict[str, dict[str, int]] = {}
     for run in runs:
@@ -166,9 +169,22 @@ def side_of(runs: Iterable[dict[str, Any]]) -> Side:
                 counts[status] = counts.get(status, 0) + count
             for metric, measured in entry.get("metrics", {}).items():
                 merged = series.setdefault((scenario, metric), Series(measured["unit"]))
-                merged.observations.extend(measured["values"])
-                merged.stalls.extend(measured.get("stalls", []))
+                if per_run and measured["values"]:
+                    merged.observations.append(run_level(measured["values"]))
+                    merged.stalls.extend([statistics.median(measured["stalls"])] if measured.get("stalls") else [])
+                else:
+                    merged.observations.extend(measured["values"])
+                    merged.stalls.extend(measured.get("stalls", []))
     return series, statuses
+
+
+def per_run_side(result_set: ResultSet) -> Side:
+    """One run (a result set) as a side with one observation per metric: the run's."""
+    series, statuses = collect(result_set)
+    return {
+        key: Series(entry.unit, [run_level(entry.observations)], [statistics.median(entry.stalls)] if entry.stalls else [])
+        for key, entry in series.items() if entry.observations
+    }, statuses
 
 
 def keys(directory: Path) -> list[tuple[HistoryKey, int]]:
@@ -202,7 +218,25 @@ def compare_with_history(
             notes.append(f"{directory} holds no runs of {key.describe()}: its metrics are not judged (the history holds: {held})")
             continue
         notes.append(f"baseline: the newest {runs} run{'s' if runs != 1 else ''} of {key.describe()} in {directory}")
-        pairs.append((key.describe() if len(new_parts) > 1 else "", side, merge_sides(parts)))
-    report = compare_sides(pairs, **judging)
+        # the unit is the run: each stored run's value of a metric against the new run's,
+        # so the noise between runs (a machine's state, what else ran) is part of the test
+        new_side = _merged(per_run_side(part) for part in parts)
+        pairs.append((key.describe() if len(new_parts) > 1 else "", side, new_side))
+    report = compare_sides(pairs, units="runs", **judging)
     report.notes = notes
     return report
+
+
+def _merged(sides: Iterable[Side]) -> Side:
+    series: dict[tuple[str, str], Series] = {}
+    statuses: dict[str, dict[str, int]] = {}
+    for part_series, part_statuses in sides:
+        for key, entry in part_series.items():
+            merged = series.setdefault(key, Series(entry.unit))
+            merged.observations.extend(entry.observations)
+            merged.stalls.extend(entry.stalls)
+        for scenario, counts in part_statuses.items():
+            total = statuses.setdefault(scenario, {})
+            for status, count in counts.items():
+                total[status] = total.get(status, 0) + count
+    return series, statuses

@@ -39,10 +39,12 @@ class LocationTest:
 
 def location_test(base: Sequence[float], new: Sequence[float]) -> LocationTest:
     """The pooled two-sample t-test, on the logarithms when every value is positive,
-    else on the values (both sides need 2 or more). Two sides that never vary are
-    either equal (p 1) or certainly apart (p 0)."""
-    if len(base) < 2 or len(new) < 2:
-        raise ValueError("a t-test needs at least 2 values a side")
+    else on the values. A side may be a single value when the other has 3 or more:
+    then it is the prediction test of that value against the other side's spread (one
+    new run's mean against stored runs' means). Two sides that never vary are either
+    equal (p 1) or certainly apart (p 0)."""
+    if not base or not new or len(base) + len(new) < 4:
+        raise ValueError("a t-test needs at least 2 values a side, or 1 against 3")
     scale = "log" if min(base) > 0 and min(new) > 0 else "linear"
     a = [math.log(v) for v in base] if scale == "log" else list(base)
     b = [math.log(v) for v in new] if scale == "log" else list(new)
@@ -96,3 +98,11 @@ def adjust(p_values: Sequence[float], method: str) -> list[float]:
         running = max(running, min(1.0, (len(p_values) - rank) * p_values[i]))
         adjusted[i] = running
     return adjusted
+
+
+def run_level(values: Sequence[float]) -> float:
+    """One run's value of a metric from its repeats: their geometric mean when all are
+    positive (the mean of the logarithms the test works on), else their mean."""
+    if min(values) > 0:
+        return math.exp(statistics.fmean(math.log(v) for v in values))
+    return statistics.fmean(values)

@@ -86,15 +86,16 @@ def test_compare_passes_the_same_configuration_and_flags_a_halved_rate(tmp_path,
     row = next(m for m in data["metrics"] if m["metric"] == "tunnel.throughput")
     assert row["verdict"] == "regression" and -0.6 < row["change"] < -0.4  # half the rate
 
-    # 3 new runs against 15 stored: the base run and one of 12 more, in a history
-    stored = run_scenario(tmp_path, "stored", "20mbit", 12)
-    assert main(["history", "add", str(tmp_path / "history"), str(base), str(stored)]) == 0
+    # 3 new runs against 15 stored: the base run and 4 more of 3, in a history, whose
+    # unit is the run (each run's value against the new run's)
+    stored = [run_scenario(tmp_path, f"stored{i}", "20mbit", 3) for i in range(4)]
+    assert main(["history", "add", str(tmp_path / "history"), str(base), *map(str, stored)]) == 0
     capsys.readouterr()
     assert main(["compare", "--history", str(tmp_path / "history"), str(same)]) == 0
     assert "REGRESSION" not in capsys.readouterr().out
     assert main(["compare", "--json", "--strict-load", "--history", str(tmp_path / "history"), str(slow)]) == 1
     row = next(m for m in json.loads(capsys.readouterr().out)["metrics"] if m["metric"] == "tunnel.throughput")
-    assert row["verdict"] == "regression" and len(row["base"]) == 15 and len(row["new"]) == 3
+    assert row["verdict"] == "regression" and len(row["base"]) == 5 and len(row["new"]) == 1 and -0.6 < row["change"] < -0.4
 
 
 pytest.importorskip("pytest_benchmark")

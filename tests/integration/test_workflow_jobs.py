@@ -145,12 +145,15 @@ def test_the_workflow_jobs_pass_end_to_end_in_containers(project_image, tmp_path
     gate = runner.run_job("gate", gh_run_id="4")
     assert gate.ok, gate.log()
     assert "## wgh compare: wireguard-go" in gate.summary and "baseline: the newest 2 runs of host class github-ubuntu-24.04" in gate.summary
+    # a history of 3 push runs (the least a history baseline takes), each twice as fast
     push_run("3", "", halved=True)
+    push_run("6", "3", halved=True)
+    push_run("7", "6", halved=True)
     # judged whatever the load: beside stress-ng, compare calls a change measured on an
     # overloaded machine inconclusive (CI15 saw the gate pass so), and this is about the gate
     strict = Runner(WORKFLOW, ROOT, store, project_image=tag, podman=podman, limits=limits, mounts=_mounts(), host_env=HOST_ENV,
                     env={**WORKFLOW_ENV, "WGH_STRICT_LOAD": "1"}, event="pull_request", base_ref="main", run_id="2")
-    gate = strict.run_job("gate", gh_run_id="3")
+    gate = strict.run_job("gate", gh_run_id="7")
     assert not gate.ok and gate.steps[-1].outcome == "failure", gate.log()
     assert "REGRESSION" in gate.steps[-1].log, gate.steps[-1].log
     # no baseline run, or one from before the history: the gate says so and passes

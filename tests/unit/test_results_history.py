@@ -87,10 +87,35 @@ def test_three_new_runs_against_fifteen_stored(tmp_path, capsys):
     same = write_run(tmp_path / "same", run_doc("same", [rng.gauss(20e6, 1e6) for _ in range(3)]))
     assert main(["compare", "--history", str(directory), str(halved)]) == 1
     out = capsys.readouterr()
-    assert "REGRESSION" in out.out and "(n=15)" in out.out and "(n=3)" in out.out
+    # the unit is the run: 5 stored runs' values (each the geometric mean of its 3) against the new run's
+    assert "REGRESSION" in out.out and "(5 runs)" in out.out and "(1 run)" in out.out
+    assert "at least 3 stored runs, each run's value one observation" in out.out
     assert main(["compare", "--history", str(directory), "--json", str(same)]) == 0
     (row,) = json.loads(capsys.readouterr().out)["metrics"]
-    assert row["verdict"] == UNCHANGED and len(row["base"]) == 15
+    assert row["verdict"] == UNCHANGED and len(row["base"]) == 5 and len(row["new"]) == 1
+
+
+def test_a_history_of_fewer_than_three_runs_is_not_enough(tmp_path, capsys):
+    directory = stored_history(tmp_path, random.Random(12), runs=2)
+    halved = write_run(tmp_path / "halved", run_doc("halved", [10e6] * 3))
+    assert main(["compare", "--history", str(directory), str(halved)]) == 0
+    assert "insufficient samples (2 stored runs of this metric: at least 3 for a history baseline)" in capsys.readouterr().out
+
+
+def test_a_run_unlike_every_stored_one_is_judged_against_the_spread_between_runs(tmp_path, capsys):
+    """Repeats within a run agree more than runs do (a machine's state, what else ran):
+    a new run whose level differs from each stored run's by as much as they differ from
+    each other is not a change, however tight its own repeats."""
+    rng = random.Random(13)
+    folders = []
+    for i, level in enumerate((19e6, 21e6, 20e6, 18.5e6, 21.5e6)):  # runs ~5% apart, repeats 0.2% apart
+        folders.append(write_run(tmp_path / "runs" / f"r{i}", run_doc(f"r{i}", [rng.gauss(level, level * 0.002) for _ in range(3)], started=f"2026-12-01T00:0{i}:00+00:00")))
+    assert main(["history", "add", str(tmp_path / "history"), *map(str, folders)]) == 0
+    new = write_run(tmp_path / "new", run_doc("new", [rng.gauss(18e6, 18e6 * 0.002) for _ in range(3)]))  # -10%: inside that spread
+    capsys.readouterr()
+    assert main(["compare", "--history", str(tmp_path / "history"), "--json", str(new)]) == 0
+    (row,) = json.loads(capsys.readouterr().out)["metrics"]
+    assert row["verdict"] == UNCHANGED and row["p_value"] > 0.01
 
 
 def test_adding_is_once_per_run_and_keyed_by_environment(tmp_path, capsys, monkeypatch):
@@ -129,7 +154,7 @@ def test_the_baseline_is_the_newest_runs_without_the_judged_ones(tmp_path):
     (key, runs), = history.keys(directory)
     assert runs == 6
     (series, statuses), used = history.baseline(directory, key, window=4, leave_out={"r05"})
-    assert used == 4 and len(series[("site-tunnel", "bulk.throughput")].observations) == 12
+    assert used == 4 and len(series[("site-tunnel", "bulk.throughput")].observations) == 4  # a value per run
     assert statuses == {"site-tunnel": {"passed": 12}}
     stored = [json.loads(line)["run_id"] for line in (directory / key.filename).read_text().splitlines()]
     assert stored == [f"r{i:02d}" for i in range(6)]
