@@ -351,18 +351,22 @@ def _median(values: list[float]) -> float | None:
 
 def merge_sides(sets: list[ResultSet]) -> Side:
     """collect() over several result sets, as one side."""
+    return combine_sides(collect(result_set) for result_set in sets)
+
+
+def combine_sides(sides: Iterable[Side]) -> Side:
+    """Several sides as one: every observation and stall of each metric, status counts added."""
     series: dict[tuple[str, str], Series] = {}
     statuses: dict[str, dict[str, int]] = {}
-    for result_set in sets:
-        s, st = collect(result_set)
-        for key, entry in s.items():
-            merged_series = series.setdefault(key, Series(entry.unit))
-            merged_series.observations.extend(entry.observations)
-            merged_series.stalls.extend(entry.stalls)
-        for scenario, counts in st.items():
-            merged = statuses.setdefault(scenario, {})
+    for part_series, part_statuses in sides:
+        for key, entry in part_series.items():
+            merged = series.setdefault(key, Series(entry.unit))
+            merged.observations.extend(entry.observations)
+            merged.stalls.extend(entry.stalls)
+        for scenario, counts in part_statuses.items():
+            total = statuses.setdefault(scenario, {})
             for status, count in counts.items():
-                merged[status] = merged.get(status, 0) + count
+                total[status] = total.get(status, 0) + count
     return series, statuses
 
 

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable
 
-from harness.results.compare import CompareReport, Series, Side, collect, compare_sides
+from harness.results.compare import CompareReport, Series, Side, collect, combine_sides, compare_sides
 from harness.results.load import ResultSet, ResultsError
 from harness.results.stats import run_level
 
@@ -220,23 +220,8 @@ def compare_with_history(
         notes.append(f"baseline: the newest {runs} run{'s' if runs != 1 else ''} of {key.describe()} in {directory}")
         # the unit is the run: each stored run's value of a metric against the new run's,
         # so the noise between runs (a machine's state, what else ran) is part of the test
-        new_side = _merged(per_run_side(part) for part in parts)
+        new_side = combine_sides(per_run_side(part) for part in parts)
         pairs.append((key.describe() if len(new_parts) > 1 else "", side, new_side))
     report = compare_sides(pairs, units="runs", **judging)
     report.notes = notes
     return report
-
-
-def _merged(sides: Iterable[Side]) -> Side:
-    series: dict[tuple[str, str], Series] = {}
-    statuses: dict[str, dict[str, int]] = {}
-    for part_series, part_statuses in sides:
-        for key, entry in part_series.items():
-            merged = series.setdefault(key, Series(entry.unit))
-            merged.observations.extend(entry.observations)
-            merged.stalls.extend(entry.stalls)
-        for scenario, counts in part_statuses.items():
-            total = statuses.setdefault(scenario, {})
-            for status, count in counts.items():
-                total[status] = total.get(status, 0) + count
-    return series, statuses
