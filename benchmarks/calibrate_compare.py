@@ -86,11 +86,8 @@ def slowed(side: Side, metrics: set[tuple[str, str]], slowdown: float) -> Side:
     return changed, statuses
 
 
-STALL_THRESHOLD: float | None = 0.5  # as wgh compare judges by default (main() sets it from --stall-threshold)
-
-
-def judge(base: Side, new: Side, family: str, units: str = "repeats") -> list:
-    return compare_sides([("", base, new)], family=family, stall_threshold=STALL_THRESHOLD, units=units).rows
+def judge(base: Side, new: Side, family: str, units: str, stall_threshold: float | None) -> list:
+    return compare_sides([("", base, new)], family=family, stall_threshold=stall_threshold, units=units).rows
 
 
 def trials(runs: list[dict[str, Any]], count: int, window: int, rng: random.Random) -> list[tuple[dict, list[dict], dict]]:
@@ -104,7 +101,10 @@ def trials(runs: list[dict[str, Any]], count: int, window: int, rng: random.Rand
     return drawn
 
 
-def calibrate(runs: list[dict[str, Any]], *, count: int, window: int, families: list[str], seed: int = 1) -> dict[str, Any]:
+def calibrate(
+    runs: list[dict[str, Any]], *, count: int, window: int, families: list[str], seed: int = 1, stall_threshold: float | None = 0.5,
+) -> dict[str, Any]:
+    """`stall_threshold`: as wgh compare's (0.5 by default; None judges every change whatever the load)."""
     rng = random.Random(seed)
     drawn = trials(runs, count, window, rng)
     sides = {id(run): side_of([run]) for run in runs}
@@ -117,7 +117,7 @@ def calibrate(runs: list[dict[str, Any]], *, count: int, window: int, families: 
         "runs": len(runs), "metrics": len(all_metrics), "throughput_metrics": len(rates), "trials": count, "window": window,
         "environment": runs[0]["key"], "aa": {}, "power": {}, "power_steady": {}, "power_noisy": {},
         "throughput_noise": {f"{s} :: {m}": round(sd, 4) for (s, m), sd in sorted(spread.items())},
-        "steady_below": STEADY, "stall_threshold": STALL_THRESHOLD, "run_ids": [run["run_id"] for run in runs],
+        "steady_below": STEADY, "stall_threshold": stall_threshold, "run_ids": [run["run_id"] for run in runs],
     }
     for family in families:
         for mode in ("history", "one run"):
@@ -127,7 +127,7 @@ def calibrate(runs: list[dict[str, Any]], *, count: int, window: int, families: 
             for new, history, other in drawn:
                 base = side_of(history, per_run=True) if mode == "history" else sides[id(other)]
                 new_side = run_sides[id(new)] if mode == "history" else sides[id(new)]
-                rows = judge(base, new_side, family, units)
+                rows = judge(base, new_side, family, units, stall_threshold)
                 tested.append(sum(r.p_value is not None for r in rows))
                 flags = [r for r in rows if r.verdict in FLAGS]
                 false_alarms += bool(flags)
@@ -135,7 +135,7 @@ def calibrate(runs: list[dict[str, Any]], *, count: int, window: int, families: 
                 for r in flags:
                     flagged_metrics[f"{r.scenario} :: {r.metric}"] = flagged_metrics.get(f"{r.scenario} :: {r.metric}", 0) + 1
                 for slowdown in SLOWDOWNS:
-                    for r in judge(base, slowed(new_side, rates, slowdown), family, units):
+                    for r in judge(base, slowed(new_side, rates, slowdown), family, units, stall_threshold):
                         # a rate of 0 (an expected failure's: nothing gets through) cannot be slowed
                         if (r.scenario, r.metric) in rates and r.p_value is not None and r.base_median:
                             kind = "steady" if (r.scenario, r.metric) in steady else "noisy"
@@ -196,12 +196,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--strict-load", action="store_true", help="judge every change whatever the load (no inconclusive)")
     parser.add_argument("--json", type=Path, help="write the figures here too")
     args = parser.parse_args(argv)
-    global STALL_THRESHOLD
-    STALL_THRESHOLD = None if args.strict_load else args.stall_threshold
     runs = [run for run in load_runs(args.history) if run["run_id"] not in set(args.leave_out)]
     if len(runs) < 3:
         raise SystemExit(f"{args.history}: {len(runs)} runs; calibrating needs at least 3")
-    result = calibrate(runs, count=args.trials, window=args.window, families=args.families, seed=args.seed)
+    result = calibrate(
+        runs, count=args.trials, window=args.window, families=args.families, seed=args.seed,
+        stall_threshold=None if args.strict_load else args.stall_threshold,
+    )
     print(format_table(result))
     if args.json:
         args.json.write_text(json.dumps(result, indent=2) + "\n")

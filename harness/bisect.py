@@ -157,6 +157,12 @@ def _number(value: float | None) -> str:
     return "-" if value is None else f"{value:.4g}"
 
 
+def max_steps(candidates: int, *, with_good_end: bool = False) -> int:
+    """The most steps bisect takes: the bad end, then ⌈log₂(n − 1)⌉ halvings (no skips),
+    and the good end too when it is run (--check-good, a metric's baseline)."""
+    return 1 + (candidates - 2).bit_length() + (1 if with_good_end else 0)
+
+
 def bisect(
     candidates: list[str],
     try_candidate: Callable[[str], Trial],

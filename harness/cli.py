@@ -409,7 +409,7 @@ def cmd_bisect(args: argparse.Namespace) -> int:
     import functools
     from datetime import datetime, timezone
 
-    from harness.bisect import MetricJudge, Trial, bisect, format_bisection, judge_verdicts, write_summary
+    from harness.bisect import MetricJudge, Trial, bisect, format_bisection, judge_verdicts, max_steps, write_summary
     from harness.errors import MissingCapability
     from harness.kernels.resolve import KernelSpecError, expand, offer, resolve
     from harness.matrix import run_child, slug, wgh_run_argv
@@ -424,6 +424,9 @@ def cmd_bisect(args: argparse.Namespace) -> int:
     pytest_selection = bool(command) and command[0] in ("pytest", "py.test")
     if pytest_selection and args.metric:
         print("wgh bisect: --metric needs scenario runs (their results), not a pytest selection", file=sys.stderr)
+        return EXIT_INVALID
+    if args.metric and args.repeat is not None and args.repeat < 2:
+        print("wgh bisect: --metric judges each step by a t-test: --repeat 2 or more (default 3)", file=sys.stderr)
         return EXIT_INVALID
     results_dir = Path(args.results_dir).resolve()
     results_dir.mkdir(parents=True, exist_ok=True)
@@ -481,7 +484,7 @@ def cmd_bisect(args: argparse.Namespace) -> int:
         return EXIT_INVALID
     judge = MetricJudge(args.metric, args.threshold, args.alpha, min(repeat, 3)) if args.metric else judge_verdicts
     _log(f"wgh bisect: {len(candidates)} candidates, {candidates[0]} (good) … {candidates[-1]} (bad): at most "
-         f"{1 + (len(candidates) - 2).bit_length() + (1 if args.check_good or args.metric else 0)} steps")
+         f"{max_steps(len(candidates), with_good_end=bool(args.check_good or args.metric))} steps")
     result = bisect(candidates, try_candidate, judge, check_good=args.check_good, log=_log)
     print(format_bisection(result))
     summary = results_dir / f"{stamp}-bisect.json"

@@ -41,8 +41,9 @@ from typing import Any, Iterable
 
 from harness.results.load import ResultSet
 from harness.results.metrics import Direction, direction, observation
-from harness.results.stats import adjust, location_test
+from harness.results.stats import adjust, location_test, testable
 
+MIN_STORED_RUNS = 3  # a history baseline's least: each run one observation, 2 degrees of freedom against the new run
 MIN_ABS = {"s": 0.005, "ms": 0.05, "%": 1.0}  # resolution floors, by unit
 
 REGRESSION, IMPROVEMENT, CHANGED, UNCHANGED, INSUFFICIENT, MISSING, OVERLOADED = (
@@ -152,11 +153,11 @@ def measure(row: Comparison, *, min_samples: int, units: str = "repeats") -> Com
         row.change = difference / abs(row.base_median)
     elif difference == 0:
         row.change = 0.0
-    if units == "runs" and len(base) < max(min_samples, 3):
+    if units == "runs" and len(base) < max(min_samples, MIN_STORED_RUNS):
         row.verdict = INSUFFICIENT
-        row.note = f"{len(base)} stored run{'s' if len(base) != 1 else ''} of this metric: at least {max(min_samples, 3)} for a history baseline"
+        row.note = f"{len(base)} stored run{'s' if len(base) != 1 else ''} of this metric: at least {max(min_samples, MIN_STORED_RUNS)} for a history baseline"
         return row
-    if units == "repeats" and (len(base) < min_samples or len(new) < min_samples):
+    if units == "repeats" and (len(base) < min_samples or len(new) < min_samples or not testable(len(base), len(new))):
         row.verdict = INSUFFICIENT
         row.note = f"{len(base)} vs {len(new)} runs: at least {min_samples} a side, use --repeat"
         return row
@@ -415,7 +416,7 @@ def format_report(report: CompareReport, *, verbose: bool = False) -> str:
         counts[r.verdict] = counts.get(r.verdict, 0) + 1
     summary = ", ".join(f"{n} {v}" for v, n in counts.items()) or "no metrics in common"
     tested = sum(r.p_value is not None for r in report.rows)
-    least = f"at least {max(report.min_samples, 3)} stored runs, each run's value one observation" if report.units == "runs" else f"at least {report.min_samples} runs a side"
+    least = f"at least {max(report.min_samples, MIN_STORED_RUNS)} stored runs, each run's value one observation" if report.units == "runs" else f"at least {report.min_samples} runs a side"
     out.append(
         f"{len(report.rows)} metrics: {summary} (threshold {report.threshold:.0%}; alpha {report.alpha:g} over the {tested} tested, "
         f"{FAMILY_NAMES[report.family]}; {least})"

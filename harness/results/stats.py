@@ -37,13 +37,18 @@ class LocationTest:
     scale: str  # "log" or "linear"
 
 
+def testable(n_base: int, n_new: int) -> bool:
+    """Enough values for location_test: 2 a side, or 1 against 3 (2 degrees of freedom)."""
+    return n_base >= 1 and n_new >= 1 and n_base + n_new >= 4
+
+
 def location_test(base: Sequence[float], new: Sequence[float]) -> LocationTest:
     """The pooled two-sample t-test, on the logarithms when every value is positive,
     else on the values. A side may be a single value when the other has 3 or more:
     then it is the prediction test of that value against the other side's spread (one
     new run's mean against stored runs' means). Two sides that never vary are either
     equal (p 1) or certainly apart (p 0)."""
-    if not base or not new or len(base) + len(new) < 4:
+    if not testable(len(base), len(new)):
         raise ValueError("a t-test needs at least 2 values a side, or 1 against 3")
     scale = "log" if min(base) > 0 and min(new) > 0 else "linear"
     a = [math.log(v) for v in base] if scale == "log" else list(base)

@@ -9,6 +9,7 @@ import sys
 
 import pytest
 
+from harness import bisect as bisecting
 from harness.bisect import BAD, GOOD, SKIP, MetricJudge, Trial, bisect, format_bisection, judge_verdicts
 from harness.cli import main
 
@@ -41,7 +42,7 @@ def test_finds_the_planted_regression_in_at_most_log2_plus_one_steps(first_bad):
     run, tried = planted(first_bad)
     result = bisect(KERNELS, run, judge_verdicts)
     assert result.found and result.first_bad == KERNELS[first_bad] and result.last_good == KERNELS[first_bad - 1]
-    assert len(tried) <= math.ceil(math.log2(len(KERNELS))) + 1 == 5
+    assert len(tried) <= bisecting.max_steps(len(KERNELS)) == math.ceil(math.log2(len(KERNELS))) + 1 == 5
     assert tried[0] == KERNELS[-1]  # the bad end first: is there anything to find?
     assert KERNELS[0] not in tried  # the good end is taken as given
     assert [s.verdict for s in result.steps][0] == BAD and "1 failed" in result.steps[0].evidence
@@ -141,6 +142,7 @@ def test_wgh_bisect_over_config_versions(tmp_path, monkeypatch, capsys):
         (["bisect", "--kernels", "6.1.0-47..6.12.118"], "give what to run after --"),
         (["bisect", "--configs", "/nowhere/v1", "/nowhere/v2"], "not a folder of config files: /nowhere/v1, /nowhere/v2"),
         (["bisect", "--kernels", "6.1,6.12", "--metric", "x", "--", "pytest", "tests/"], "--metric needs scenario runs"),
+        (["bisect", "--kernels", "6.1,6.12", "--metric", "x", "--repeat", "1", "--", "x.yaml"], "--repeat 2 or more"),
     ],
 )
 def test_wgh_bisect_refuses_what_it_cannot_do(argv, message, capsys, tmp_path):

@@ -141,6 +141,9 @@ def test_too_few_repeats_are_insufficient_samples_and_never_a_regression():
     assert report.rows[0].verdict == INSUFFICIENT and not report.regressions
     assert "2 vs 2 runs: at least 3 a side, use --repeat" in report.rows[0].note
     assert compare(one(base), one(new), min_samples=2).rows[0].verdict == REGRESSION
+    # below what the t-test can take (1 against 1), insufficient rather than an error
+    one_each = compare(one(results_doc({"recover.time": ("s", [1.0])})), one(results_doc({"recover.time": ("s", [3.0])})), min_samples=1)
+    assert one_each.rows[0].verdict == INSUFFICIENT
 
 
 def test_three_runs_a_side_flag_a_halved_rate_and_not_the_same_config():
