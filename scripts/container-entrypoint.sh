@@ -20,7 +20,9 @@ fi
 if ! unshare --net true 2>/dev/null; then
   missing+=("network namespaces (unshare --net failed): --cap-add SYS_ADMIN, or --privileged")
 fi
-probe_ns="wghprobe$$"
+# outside the names runs use (harness.plan.naming): a concurrent run's reaper would
+# take a "wgh…" namespace for a dead run's and end what runs inside it
+probe_ns="entrypoint-probe-$$"
 if ip netns add "$probe_ns" 2>/dev/null; then
   if ! ip -n "$probe_ns" link add probe0 type veth peer name probe1 2>/dev/null; then
     missing+=("links in a namespace (ip link add failed): --cap-add NET_ADMIN, or --privileged")
@@ -30,10 +32,9 @@ else
   missing+=("named namespaces (ip netns add failed: mounting /run/netns): --cap-add SYS_ADMIN, or --privileged")
 fi
 kernel_wireguard=0
-probe_wg="wghprobe$$"
-if ip netns add "$probe_wg" 2>/dev/null; then
-  ip -n "$probe_wg" link add wg0 type wireguard 2>/dev/null && kernel_wireguard=1
-  ip netns del "$probe_wg" 2>/dev/null
+if ip netns add "$probe_ns" 2>/dev/null; then
+  ip -n "$probe_ns" link add wg0 type wireguard 2>/dev/null && kernel_wireguard=1
+  ip netns del "$probe_ns" 2>/dev/null
 fi
 if [ "$kernel_wireguard" = 0 ] && [ ! -c /dev/net/tun ]; then
   missing+=("/dev/net/tun (wireguard-go needs it, and the host kernel's WireGuard module is not loaded): --device /dev/net/tun, or modprobe wireguard on the host")

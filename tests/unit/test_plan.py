@@ -81,6 +81,21 @@ def test_names_carry_the_run_id():
     assert "namespace" not in {f.name for f in fields(plan.nodes["alpha"])}
 
 
+def test_the_container_entrypoints_probe_namespace_is_not_taken_for_a_runs():
+    # a concurrent run's reaper ends what runs in a namespace named like a dead run's:
+    # it once killed the entry point's `ip link add` in "wghprobe<PID>" ("wgh" + 6 + digits)
+    import re
+    from pathlib import Path
+
+    script = (Path(__file__).resolve().parents[2] / "scripts" / "container-entrypoint.sh").read_text()
+    probes = re.findall(r'^\s*probe\w*="([^"]+)"', script, re.MULTILINE)
+    assert probes
+    for pid in ("7", "12345", "4194304"):
+        for probe in probes:
+            assert naming.run_of(probe.replace("$$", pid)) is None, probe
+    assert naming.run_of("wghprobe12345") == "probe1"  # the pattern that caught it
+
+
 def test_different_runs_never_share_names():
     one, two = plan_of(DIRECT, "aaaaaa"), plan_of(DIRECT, "bbbbbb")
     names_one = {naming.namespace_name(one.run_id, n) for n in one.nodes} | {w.ifname for w in one.wireguard.values()}
