@@ -1,6 +1,6 @@
 """Results on real runs: `wgh run --repeat 3` twice at one configuration is not flagged
-by `wgh compare`, a rate limit halved is, both run against run and 3 new runs against
-15 stored in a history; the results validate against the schema; pytest-benchmark
+by `wgh compare`, a rate limit halved is, both run against run and a new run against
+5 stored in a history; the results validate against the schema; pytest-benchmark
 stores and compares scenario timings."""
 
 from __future__ import annotations
@@ -38,7 +38,7 @@ wireguard:
   b: {{}}
 steps:
   - handshake: {{between: [a, b], within: 2s}}
-  - iperf3: {{from: a, to: b, seconds: 1, record: tunnel}}
+  - iperf3: {{from: a, to: b, seconds: 2, record: tunnel}}
 """
 
 
@@ -51,6 +51,10 @@ def run_scenario(tmp_path: Path, label: str, rate: str, repeats: int) -> Path:
     return tmp_path / "results" / label
 
 
+# rates, judged run against run by a t-test on 3 repeats a side: beside the other
+# workers (pytest -n 4 on 2 cores) one repeat stalled to ~11 of 18 Mbit/s once, and the
+# halved rate was "not significant" (stop 36's CI), as it should be with such a spread
+@pytest.mark.alone
 def test_compare_passes_the_same_configuration_and_flags_a_halved_rate(tmp_path, capsys):
     base = run_scenario(tmp_path, "base", "20mbit", 3)
     same = run_scenario(tmp_path, "same", "20mbit", 3)
@@ -86,9 +90,9 @@ def test_compare_passes_the_same_configuration_and_flags_a_halved_rate(tmp_path,
     row = next(m for m in data["metrics"] if m["metric"] == "tunnel.throughput")
     assert row["verdict"] == "regression" and -0.6 < row["change"] < -0.4  # half the rate
 
-    # 3 new runs against 15 stored: the base run and 4 more of 3, in a history, whose
-    # unit is the run (each run's value against the new run's)
-    stored = [run_scenario(tmp_path, f"stored{i}", "20mbit", 3) for i in range(4)]
+    # a new run against 5 stored (the base run of 3 repeats and 4 of 1) in a history,
+    # whose unit is the run: each run's value, whatever its repeats
+    stored = [run_scenario(tmp_path, f"stored{i}", "20mbit", 1) for i in range(4)]
     assert main(["history", "add", str(tmp_path / "history"), str(base), *map(str, stored)]) == 0
     capsys.readouterr()
     assert main(["compare", "--history", str(tmp_path / "history"), str(same)]) == 0
