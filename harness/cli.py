@@ -748,7 +748,7 @@ def _compare_with_history(args: argparse.Namespace) -> int:
         print("wgh compare: --history DIR needs the new results to judge (NEW...)", file=sys.stderr)
         return EXIT_INVALID
     try:
-        new = _compare_side("--new", paths)
+        new = _new_runs(paths)
         report = compare_with_history(Path(args.history), new, window=args.window, host_class=args.host_class, **_judging(args))
     except ResultsError as exc:
         print(f"wgh compare: {exc}", file=sys.stderr)
@@ -756,6 +756,29 @@ def _compare_with_history(args: argparse.Namespace) -> int:
     for note in dict.fromkeys(note for s in new for note in s.notes):
         print(f"wgh compare: note: {note}", file=sys.stderr)
     return _print_comparison(args, report)
+
+
+def _new_runs(paths: list[str]) -> list:
+    """The runs that compare --history judges, each one observation: every input its own
+    run, but a sharded run's shards (the same environment and shard count, as the
+    workflow passes them) merged into one."""
+    from harness.results.load import identity, load_result_sets, merge_runs
+
+    runs, shards = [], {}
+    for result_set in (s for path in paths for s in load_result_sets(path)):
+        shard = (result_set.data.get("environment") or {}).get("shard")
+        if shard and not result_set.label:
+            shards.setdefault((identity(result_set.data.get("environment") or {}), shard.get("count")), []).append(result_set)
+        else:
+            runs.append(result_set)
+    for group in shards.values():
+        if len(group) == 1:
+            runs += group
+            continue
+        merged = merge_runs(Path(f"--new ({len(group)} shards)"), [(s.path, s.data) for s in group])
+        merged.notes[:0] = [note for s in group for note in s.notes]
+        runs.append(merged)
+    return runs
 
 
 def _as_one_run(run_id: str, sets: list) -> list:

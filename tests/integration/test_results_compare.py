@@ -1,6 +1,6 @@
 """Results on real runs: `wgh run --repeat 3` twice at one configuration is not flagged
-by `wgh compare`, a rate limit halved is, both run against run and a new run against
-5 stored in a history; the results validate against the schema; pytest-benchmark
+by `wgh compare`, a rate limit halved is, both run against run (3 repeats a side) and 3
+new runs against 15 stored in a history; the results validate against the schema; pytest-benchmark
 stores and compares scenario timings."""
 
 from __future__ import annotations
@@ -90,16 +90,26 @@ def test_compare_passes_the_same_configuration_and_flags_a_halved_rate(tmp_path,
     row = next(m for m in data["metrics"] if m["metric"] == "tunnel.throughput")
     assert row["verdict"] == "regression" and -0.6 < row["change"] < -0.4  # half the rate
 
-    # a new run against 5 stored (the base run of 3 repeats and 4 of 1) in a history,
-    # whose unit is the run: each run's value, whatever its repeats
-    stored = [run_scenario(tmp_path, f"stored{i}", "20mbit", 1) for i in range(4)]
-    assert main(["history", "add", str(tmp_path / "history"), str(base), *map(str, stored)]) == 0
+
+@pytest.mark.alone
+def test_a_history_of_15_runs_flags_3_new_runs_of_a_halved_rate(tmp_path, capsys):
+    """3 new runs against 15 stored, whose unit is the run: each run's own value."""
+    history = tmp_path / "history"
+    stored = [run_scenario(tmp_path, f"stored{i}", "20mbit", 1) for i in range(15)]
+    assert main(["history", "add", str(history), *map(str, stored)]) == 0
+    same = [run_scenario(tmp_path, f"same{i}", "20mbit", 1) for i in range(3)]
+    slow = [run_scenario(tmp_path, f"slow{i}", "10mbit", 1) for i in range(3)]
     capsys.readouterr()
-    assert main(["compare", "--history", str(tmp_path / "history"), str(same)]) == 0
-    assert "REGRESSION" not in capsys.readouterr().out
-    assert main(["compare", "--json", "--strict-load", "--history", str(tmp_path / "history"), str(slow)]) == 1
+
+    assert main(["compare", "--history", str(history), *map(str, same)]) == 0
+    same_out = capsys.readouterr().out
+    with capsys.disabled():
+        print("\nwgh compare --history, same:\n" + same_out)
+    assert "REGRESSION" not in same_out
+
+    assert main(["compare", "--json", "--strict-load", "--history", str(history), *map(str, slow)]) == 1
     row = next(m for m in json.loads(capsys.readouterr().out)["metrics"] if m["metric"] == "tunnel.throughput")
-    assert row["verdict"] == "regression" and len(row["base"]) == 5 and len(row["new"]) == 1 and -0.6 < row["change"] < -0.4
+    assert row["verdict"] == "regression" and len(row["base"]) == 15 and len(row["new"]) == 3 and -0.6 < row["change"] < -0.4
 
 
 pytest.importorskip("pytest_benchmark")

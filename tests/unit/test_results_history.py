@@ -95,6 +95,28 @@ def test_three_new_runs_against_fifteen_stored(tmp_path, capsys):
     assert row["verdict"] == UNCHANGED and len(row["base"]) == 5 and len(row["new"]) == 1
 
 
+def test_each_new_input_is_a_run_and_a_sharded_runs_shards_are_one(tmp_path, capsys):
+    """3 new runs against 15 stored: 3 observations against 15. The shards of one run
+    (as the workflow's gate passes them) are one observation."""
+    rng = random.Random(5)
+    folders = [write_run(tmp_path / "runs" / f"r{i:02d}", run_doc(f"r{i:02d}", [rng.gauss(20e6, 1e6)], started=f"2026-12-01T00:{i:02d}:00+00:00")) for i in range(15)]
+    assert main(["history", "add", str(tmp_path / "history"), *map(str, folders)]) == 0
+    halved = [write_run(tmp_path / f"halved{i}", run_doc(f"halved{i}", [rng.gauss(10e6, 0.5e6)])) for i in range(3)]
+    capsys.readouterr()
+    assert main(["compare", "--history", str(tmp_path / "history"), "--json", *map(str, halved)]) == 1
+    (row,) = json.loads(capsys.readouterr().out)["metrics"]
+    assert row["verdict"] == "regression" and len(row["base"]) == 15 and len(row["new"]) == 3
+
+    shards = []
+    for index in (1, 2):
+        doc = run_doc(f"wireguard-go-shard-{index}", [rng.gauss(10e6, 0.5e6)])
+        doc["environment"]["shard"] = {"index": index, "count": 2}
+        shards.append(write_run(tmp_path / f"shard{index}", doc))
+    assert main(["compare", "--history", str(tmp_path / "history"), "--json", *map(str, shards)]) == 1
+    (row,) = json.loads(capsys.readouterr().out)["metrics"]
+    assert len(row["new"]) == 1
+
+
 def test_a_history_of_fewer_than_three_runs_is_not_enough(tmp_path, capsys):
     directory = stored_history(tmp_path, random.Random(12), runs=2)
     halved = write_run(tmp_path / "halved", run_doc("halved", [10e6] * 3))
