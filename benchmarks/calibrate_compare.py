@@ -10,6 +10,8 @@ the full family of the library's metrics:
   --window of the rest), and against one other run (its 3 repeats against the
   other's). A comparison with any
   metric flagged (regression, improvement, changed) is a false alarm.
+- And 3 stored runs (--new-runs) judged together against the others, as `wgh compare
+  --history DIR NEW1 NEW2 NEW3` takes them ("history×3").
 - Power: the same, with the new run's throughput slowed by 10, 20 and 50% (every
   rate multiplied by 0.9, 0.8, 0.5); the share of (comparison, throughput metric)
   pairs flagged as a regression (metrics whose baseline is 0, an expected failure's
@@ -39,7 +41,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from harness.results.compare import CHANGED, IMPROVEMENT, REGRESSION, Series, Side, compare_sides
+from harness.results.compare import CHANGED, IMPROVEMENT, REGRESSION, Series, Side, combine_sides, compare_sides
 from harness.results.history import read_runs, side_of
 from harness.results.metrics import Direction, direction
 
@@ -90,23 +92,30 @@ def judge(base: Side, new: Side, family: str, units: str, stall_threshold: float
     return compare_sides([("", base, new)], family=family, stall_threshold=stall_threshold, units=units).rows
 
 
-def trials(runs: list[dict[str, Any]], count: int, window: int, rng: random.Random) -> list[tuple[dict, list[dict], dict]]:
-    """(new run, history runs, one other run) per trial."""
+def trials(runs: list[dict[str, Any]], count: int, window: int, new_runs: int, rng: random.Random) -> list[dict[str, Any]]:
+    """Per trial: the new run, its history (the others), one other run; and a group of
+    `new_runs` new runs (the first of them the single new run) with their history."""
     drawn = []
     for _ in range(count):
-        new = rng.choice(runs)
-        others = [run for run in runs if run is not new]
-        history = rng.sample(others, min(window, len(others)))
-        drawn.append((new, history, rng.choice(others)))
+        group = rng.sample(runs, min(new_runs, len(runs) - 3))  # 3 stored runs at least
+        others = [run for run in runs if run is not group[0]]
+        rest = [run for run in runs if all(run is not new for new in group)]
+        drawn.append({
+            "new": [group[0]], "history": rng.sample(others, min(window, len(others))), "other": rng.choice(others),
+            "group": group, "group_history": rng.sample(rest, min(window, len(rest))),
+        })
     return drawn
 
 
 def calibrate(
     runs: list[dict[str, Any]], *, count: int, window: int, families: list[str], seed: int = 1, stall_threshold: float | None = 0.5,
+    new_runs: int = 3,
 ) -> dict[str, Any]:
-    """`stall_threshold`: as wgh compare's (0.5 by default; None judges every change whatever the load)."""
+    """`stall_threshold`: as wgh compare's (0.5 by default; None judges every change
+    whatever the load). `new_runs`: the runs judged together in the "history×N" mode."""
     rng = random.Random(seed)
-    drawn = trials(runs, count, window, rng)
+    drawn = trials(runs, count, window, new_runs, rng)
+    group_size = len(drawn[0]["group"])
     sides = {id(run): side_of([run]) for run in runs}
     run_sides = {id(run): side_of([run], per_run=True) for run in runs}  # as wgh compare --history takes a run
     all_metrics = set().union(*(side[0].keys() for side in sides.values()))
@@ -117,16 +126,20 @@ def calibrate(
         "runs": len(runs), "metrics": len(all_metrics), "throughput_metrics": len(rates), "trials": count, "window": window,
         "environment": runs[0]["key"], "aa": {}, "power": {}, "power_steady": {}, "power_noisy": {},
         "throughput_noise": {f"{s} :: {m}": round(sd, 4) for (s, m), sd in sorted(spread.items())},
-        "steady_below": STEADY, "stall_threshold": stall_threshold, "run_ids": [run["run_id"] for run in runs],
+        "steady_below": STEADY, "stall_threshold": stall_threshold, "new_runs": group_size, "run_ids": [run["run_id"] for run in runs],
     }
+    modes = ["history", f"history×{group_size}", "one run"] if group_size > 1 else ["history", "one run"]
     for family in families:
-        for mode in ("history", "one run"):
+        for mode in modes:
             false_alarms, flagged_metrics, tested, inconclusive = 0, {}, [], 0
             power = {kind: {s: [0, 0] for s in SLOWDOWNS} for kind in ("all", "steady", "noisy")}
-            units = "runs" if mode == "history" else "repeats"
-            for new, history, other in drawn:
-                base = side_of(history, per_run=True) if mode == "history" else sides[id(other)]
-                new_side = run_sides[id(new)] if mode == "history" else sides[id(new)]
+            units = "repeats" if mode == "one run" else "runs"
+            for trial in drawn:
+                if mode == "one run":
+                    base, new_side = sides[id(trial["other"])], sides[id(trial["new"][0])]
+                else:
+                    history, new = (trial["history"], trial["new"]) if mode == "history" else (trial["group_history"], trial["group"])
+                    base, new_side = side_of(history, per_run=True), combine_sides(run_sides[id(run)] for run in new)
                 rows = judge(base, new_side, family, units, stall_threshold)
                 tested.append(sum(r.p_value is not None for r in rows))
                 flags = [r for r in rows if r.verdict in FLAGS]
@@ -157,7 +170,9 @@ def format_table(result: dict[str, Any]) -> str:
     lines = [
         f"calibration: {result['metrics']} metrics ({result['throughput_metrics']} throughput) from {result['runs']} stored runs "
         f"(host class {env['host_class']}, kernel {env['kernel']}, backend {env['backend']}, engine {env['engine']})",
-        f"{result['trials']} comparisons per row; history: the new run against up to {result['window']} other runs; one run: against one other run; "
+        f"{result['trials']} comparisons per row; history: the new run against up to {result['window']} other runs; "
+        + (f"history×{result['new_runs']}: {result['new_runs']} new runs against the others; " if result["new_runs"] > 1 else "")
+        + "one run: against one other run; "
         f"{'every change judged whatever the load' if result['stall_threshold'] is None else 'a change measured with a CPU stall of ' + format(result['stall_threshold'], '.0%') + ' or more is inconclusive, not an alarm'}",
         "",
         f"{'baseline/family':<16} {'tested':>6} {'A/A false alarms':>17} {'rate':>6} {'inconcl.':>8}   " + "  ".join(f"power {k:>4}" for k in ("-10%", "-20%", "-50%")),
@@ -189,6 +204,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("history", nargs="?", type=Path, default=DEFAULT_INPUT, help="a history file (or folder) of one environment")
     parser.add_argument("--trials", type=int, default=100)
     parser.add_argument("--window", type=int, default=20, help="runs in a history baseline (as wgh compare --window)")
+    parser.add_argument("--new-runs", type=int, default=3, help="runs judged together in the history×N mode (default 3)")
     parser.add_argument("--families", nargs="+", default=["bh", "holm"], choices=("bh", "holm", "none"))
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--leave-out", nargs="+", default=[], metavar="RUN_ID", help="stored runs not to use (e.g. one taken beside other work)")
@@ -201,7 +217,7 @@ def main(argv: list[str] | None = None) -> int:
         raise SystemExit(f"{args.history}: {len(runs)} runs; calibrating needs at least 3")
     result = calibrate(
         runs, count=args.trials, window=args.window, families=args.families, seed=args.seed,
-        stall_threshold=None if args.strict_load else args.stall_threshold,
+        stall_threshold=None if args.strict_load else args.stall_threshold, new_runs=args.new_runs,
     )
     print(format_table(result))
     if args.json:

@@ -21,9 +21,11 @@ fewer than `min_samples` (default 3) on a side, a metric is "insufficient sample
 whatever the change.
 
 A difference that passes all of these while the machine was overloaded when it was
-measured (the median CPU stall of either side's observations, recorded with each step
-by harness.pressure, at or above the stall threshold, default 0.5) is called
-*inconclusive (machine overloaded)* instead: on a shared runner a CPU hog beside the
+measured is called *inconclusive (machine overloaded)* instead. Overloaded: the median
+CPU stall of a side's observations (recorded with each step by harness.pressure) at or
+above the stall threshold (default 0.5) and 0.2 above the other side's, or at or above
+0.9 (a step that fills the CPU by itself stalls as much on both sides; at saturation
+that cannot be told from a hog beside it): on a shared runner a CPU hog beside the
 run stretches handshake times and lowers rates as a real regression would, and the
 two cannot be told apart. It is not a regression (exit 0); `--strict-load` (or
 WGH_STRICT_LOAD=1) judges it whatever the load.
@@ -226,8 +228,26 @@ def judge_family(
     return rows
 
 
+# A step's processes wait for the CPU by themselves when they fill it (a CPU-bound
+# iperf3 beside wireguard-go stalls 50-70%, or ~98%, on 2 idle cores): that share is the
+# step's own, and it shows on both sides. Load from outside is what one side stalled
+# beyond the other. At SATURATED no hog can raise a stall further, so PSI cannot tell
+# the two apart there.
+SATURATED_STALL = 0.9
+STALL_MARGIN = 0.2
+
+
 def _overloaded(row: Comparison, threshold: float) -> bool:
-    return any(stall is not None and stall >= threshold for stall in (row.base_stall, row.new_stall))
+    """Was either side measured with load from outside? Its stall at or above
+    `threshold`, and (where both sides' stalls are known, below saturation) above the
+    other side's by STALL_MARGIN: the same step stalling as much on both sides is its
+    own demand, not a machine busy with something else."""
+    stalls = [stall for stall in (row.base_stall, row.new_stall) if stall is not None]
+    if not stalls or max(stalls) < threshold:
+        return False
+    if len(stalls) < 2 or max(stalls) >= SATURATED_STALL:
+        return True
+    return abs(row.new_stall - row.base_stall) >= STALL_MARGIN
 
 
 def _share(stall: float | None) -> str:

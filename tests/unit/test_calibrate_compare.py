@@ -46,6 +46,11 @@ def test_a_quiet_history_gives_no_false_alarms_and_finds_the_slowdowns():
     # is far outside that, 10% only just, against 32 metrics' family
     assert power["-50%"] == 1.0 and power["-20%"] == 1.0 and 0 < power["-10%"] < 1.0
     assert result["power"]["one run/bh"]["-50%"] == 1.0
+    # 3 new runs judged together against the 5 others, each run one observation: nothing
+    # differs, so a flag is chance (≤ alpha, 1%, per comparison; these 30 draw from
+    # 56 groups, and one of them falsely flags m1.time)
+    assert result["new_runs"] == 3 and result["aa"]["history×3/bh"]["false_alarms"] <= 1
+    assert result["power"]["history×3/bh"]["-20%"] == 1.0
 
 
 def test_a_drifting_metric_is_counted_as_the_false_alarm_it_is():
@@ -60,4 +65,4 @@ def test_the_script_prints_its_table(tmp_path):
     done = subprocess.run([sys.executable, str(SCRIPT), str(path), "--trials", "5", "--json", str(tmp_path / "out.json")], capture_output=True, text=True, cwd=REPO)
     assert done.returncode == 0, done.stderr
     assert "calibration: 32 metrics (2 throughput) from 4 stored runs" in done.stdout
-    assert "history/holm" in done.stdout and json.loads((tmp_path / "out.json").read_text())["trials"] == 5
+    assert "history/holm" in done.stdout and "history×3/holm" not in done.stdout and json.loads((tmp_path / "out.json").read_text())["trials"] == 5

@@ -376,6 +376,16 @@ def test_a_change_measured_on_an_overloaded_machine_is_inconclusive_not_a_regres
     same = results_doc({"time_to_handshake": ("s", noisy(rng, 0.012, 5))}, stall=0.9)
     assert verdicts(compare(one(quiet), one(same), stall_threshold=0.5)) == {"time_to_handshake": UNCHANGED}
 
+    # a step that fills the CPU by itself (a CPU-bound iperf3: 50-70% stall on idle
+    # cores) stalls as much on both sides: that is its own demand, and it is judged;
+    # 20 points more on one side is load from outside; at 90% PSI cannot tell
+    rates = lambda rate, stall: results_doc({"tunnel.throughput": ("bit/s", noisy(rng, rate, 5, cv=0.01))}, stall=stall)
+    assert verdicts(compare(one(rates(20e6, 0.6)), one(rates(16e6, 0.65)), stall_threshold=0.5)) == {"tunnel.throughput": REGRESSION}
+    assert verdicts(compare(one(rates(20e6, 0.6)), one(rates(16e6, 0.85)), stall_threshold=0.5)) == {"tunnel.throughput": OVERLOADED}
+    assert verdicts(compare(one(rates(20e6, 0.85)), one(rates(16e6, 0.6)), stall_threshold=0.5)) == {"tunnel.throughput": OVERLOADED}
+    assert verdicts(compare(one(rates(20e6, 0.95)), one(rates(16e6, 0.96)), stall_threshold=0.5)) == {"tunnel.throughput": OVERLOADED}
+    assert verdicts(compare(one(rates(20e6, 0.3)), one(rates(16e6, 0.45)), stall_threshold=0.5)) == {"tunnel.throughput": REGRESSION}
+
     base, new = tmp_path / "base.json", tmp_path / "new.json"
     base.write_text(json.dumps(quiet))
     new.write_text(json.dumps(loaded))
