@@ -11,7 +11,8 @@ the full family of the library's metrics:
   other's). A comparison with any
   metric flagged (regression, improvement, changed) is a false alarm.
 - And 3 stored runs (--new-runs) judged together against the others, as `wgh compare
-  --history DIR NEW1 NEW2 NEW3` takes them ("history×3").
+  --history DIR NEW1 NEW2 NEW3` takes them ("history×3"), and against 3 others, as
+  `wgh compare --base R1 R2 R3 --new R4 R5 R6` takes them ("runs 3:3").
 - Power: the same, with the new run's throughput slowed by 10, 20 and 50% (every
   rate multiplied by 0.9, 0.8, 0.5); the share of (comparison, throughput metric)
   pairs flagged as a regression (metrics whose baseline is 0, an expected failure's
@@ -103,6 +104,7 @@ def trials(runs: list[dict[str, Any]], count: int, window: int, new_runs: int, r
         drawn.append({
             "new": [group[0]], "history": rng.sample(others, min(window, len(others))), "other": rng.choice(others),
             "group": group, "group_history": rng.sample(rest, min(window, len(rest))),
+            "group_against": rng.sample(rest, min(len(group), len(rest))),
         })
     return drawn
 
@@ -128,7 +130,7 @@ def calibrate(
         "throughput_noise": {f"{s} :: {m}": round(sd, 4) for (s, m), sd in sorted(spread.items())},
         "steady_below": STEADY, "stall_threshold": stall_threshold, "new_runs": group_size, "run_ids": [run["run_id"] for run in runs],
     }
-    modes = ["history", f"history×{group_size}", "one run"] if group_size > 1 else ["history", "one run"]
+    modes = ["history", f"history×{group_size}", f"runs {group_size}:{group_size}", "one run"] if group_size > 1 else ["history", "one run"]
     for family in families:
         for mode in modes:
             false_alarms, flagged_metrics, tested, inconclusive = 0, {}, [], 0
@@ -138,7 +140,9 @@ def calibrate(
                 if mode == "one run":
                     base, new_side = sides[id(trial["other"])], sides[id(trial["new"][0])]
                 else:
-                    history, new = (trial["history"], trial["new"]) if mode == "history" else (trial["group_history"], trial["group"])
+                    history, new = {
+                        "history": (trial["history"], trial["new"]), "runs": (trial["group_against"], trial["group"]),
+                    }.get(mode.split()[0], (trial["group_history"], trial["group"]))
                     base, new_side = side_of(history, per_run=True), combine_sides(run_sides[id(run)] for run in new)
                 rows = judge(base, new_side, family, units, stall_threshold)
                 tested.append(sum(r.p_value is not None for r in rows))
@@ -171,7 +175,8 @@ def format_table(result: dict[str, Any]) -> str:
         f"calibration: {result['metrics']} metrics ({result['throughput_metrics']} throughput) from {result['runs']} stored runs "
         f"(host class {env['host_class']}, kernel {env['kernel']}, backend {env['backend']}, engine {env['engine']})",
         f"{result['trials']} comparisons per row; history: the new run against up to {result['window']} other runs; "
-        + (f"history×{result['new_runs']}: {result['new_runs']} new runs against the others; " if result["new_runs"] > 1 else "")
+        + (f"history×{result['new_runs']}: {result['new_runs']} new runs against the others; runs {result['new_runs']}:{result['new_runs']}: "
+           f"{result['new_runs']} runs against {result['new_runs']} others (wgh compare --base R... --new R...); " if result["new_runs"] > 1 else "")
         + "one run: against one other run; "
         f"{'every change judged whatever the load' if result['stall_threshold'] is None else 'a change measured with a CPU stall of ' + format(result['stall_threshold'], '.0%') + ' or more is inconclusive, not an alarm'}",
         "",

@@ -688,6 +688,16 @@ def cmd_compare(args: argparse.Namespace) -> int:
         return EXIT_INVALID
     else:
         base_paths, new_paths = args.sets[:1], args.sets[1:]
+    if not args.cases:
+        try:
+            base_runs, new_runs = _runs_of(base_paths), _runs_of(new_paths)
+        except ResultsError as exc:
+            print(f"wgh compare: {exc}", file=sys.stderr)
+            return EXIT_INVALID
+        # separate runs, not a matrix's combinations nor a shard without its run
+        separate = not any(s.label or (s.data.get("environment") or {}).get("shard") for s in base_runs + new_runs)
+        if separate and max(len(base_runs), len(new_runs)) > 1:
+            return _compare_runs(args, base_runs, new_runs)
     try:
         base, new = _compare_side("--base", base_paths), _compare_side("--new", new_paths)
     except ResultsError as exc:
@@ -708,9 +718,31 @@ def cmd_compare(args: argparse.Namespace) -> int:
     if sum(row.p_value is not None for row in report.rows) > 1:
         report.notes.append(
             "run against run: the repeats within a run do not measure how much runs differ from each other (RTTs and "
-            "handshake times on a shared machine do, more than within a run); a history of runs does: wgh history add, "
-            "then wgh compare --history (docs/regressions.md#calibration)"
+            "handshake times on a shared machine do, more than within a run); several runs a side do (--base R1 R2 R3 "
+            "--new R4 R5 R6), or a history of runs: wgh history add, then wgh compare --history (docs/regressions.md#calibration)"
         )
+    return _print_comparison(args, report)
+
+
+def _compare_runs(args: argparse.Namespace, base_runs: list, new_runs: list) -> int:
+    """Several separate runs a side: each run one observation (compare.compare_runs)."""
+    from harness.results.compare import compare_runs
+    from harness.results.load import ResultsError, identity
+
+    for option, runs in (("--base", base_runs), ("--new", new_runs)):
+        kinds = {identity(r.data.get("environment") or {}) for r in runs}
+        if len(kinds) > 1:
+            print(f"wgh compare: {option}: its runs were taken in different environments ({'; '.join(sorted(kinds))}): "
+                  "compare each environment's runs on their own", file=sys.stderr)
+            return EXIT_INVALID
+    for note in dict.fromkeys(note for s in base_runs + new_runs for note in s.notes):
+        print(f"wgh compare: note: {note}", file=sys.stderr)
+    try:
+        report = compare_runs(base_runs, new_runs, **_judging(args))
+    except ResultsError as exc:
+        print(f"wgh compare: {exc}", file=sys.stderr)
+        return EXIT_INVALID
+    report.notes.append(f"runs against runs: {len(base_runs)} against {len(new_runs)}, each run's value one observation")
     return _print_comparison(args, report)
 
 
@@ -748,7 +780,7 @@ def _compare_with_history(args: argparse.Namespace) -> int:
         print("wgh compare: --history DIR needs the new results to judge (NEW...)", file=sys.stderr)
         return EXIT_INVALID
     try:
-        new = _new_runs(paths)
+        new = _runs_of(paths)
         report = compare_with_history(Path(args.history), new, window=args.window, host_class=args.host_class, **_judging(args))
     except ResultsError as exc:
         print(f"wgh compare: {exc}", file=sys.stderr)
@@ -758,10 +790,10 @@ def _compare_with_history(args: argparse.Namespace) -> int:
     return _print_comparison(args, report)
 
 
-def _new_runs(paths: list[str]) -> list:
-    """The runs that compare --history judges, each one observation: every input its own
-    run, but a sharded run's shards (the same environment and shard count, as the
-    workflow passes them) merged into one."""
+def _runs_of(paths: list[str]) -> list:
+    """The runs among compare's inputs, each one observation: every input its own run
+    (a folder of runs, each of its runs), but a sharded run's shards (the same
+    environment and shard count, as the workflow passes them) merged into one."""
     from harness.results.load import identity, load_result_sets, merge_runs
 
     runs, shards = [], {}

@@ -43,7 +43,7 @@ from typing import Any, Iterable
 
 from harness.results.load import ResultSet
 from harness.results.metrics import Direction, direction, observation
-from harness.results.stats import adjust, location_test, testable
+from harness.results.stats import adjust, location_test, run_level, testable
 
 MIN_STORED_RUNS = 3  # a history baseline's least: each run one observation, 2 degrees of freedom against the new run
 MIN_ABS = {"s": 0.005, "ms": 0.05, "%": 1.0}  # resolution floors, by unit
@@ -325,6 +325,24 @@ def compare(base_sets: list[ResultSet], new_sets: list[ResultSet], **judging: An
         labels = list(dict.fromkeys(list(base_groups) + list(new_groups)))
         pairs = [(label, base_groups.get(label, []), new_groups.get(label, [])) for label in labels]
     return compare_sides([(label, merge_sides(base_side), merge_sides(new_side)) for label, base_side, new_side in pairs], **judging)
+
+
+def per_run_side(result_set: ResultSet) -> Side:
+    """One run (a result set) as a side with one observation per metric: the run's
+    (stats.run_level of its repeats, with their median stall)."""
+    series, statuses = collect(result_set)
+    return {
+        key: Series(entry.unit, [run_level(entry.observations)], [statistics.median(entry.stalls)] if entry.stalls else [])
+        for key, entry in series.items() if entry.observations
+    }, statuses
+
+
+def compare_runs(base_runs: list[ResultSet], new_runs: list[ResultSet], **judging: Any) -> CompareReport:
+    """Separate runs against separate runs, each run one observation of each metric:
+    the noise between runs (a machine's state, what else ran) is in the test, as
+    against a history. `judging`: compare_sides's."""
+    sides = [combine_sides(per_run_side(run) for run in runs) for runs in (base_runs, new_runs)]
+    return compare_sides([("", sides[0], sides[1])], units="runs", **judging)
 
 
 def compare_sides(

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable
 
-from harness.results.compare import CompareReport, Series, Side, collect, combine_sides, compare_sides
+from harness.results.compare import CompareReport, Series, Side, collect, combine_sides, compare_sides, per_run_side
 from harness.results.load import ResultSet, ResultsError
 from harness.results.stats import run_level
 
@@ -176,15 +176,6 @@ def side_of(runs: Iterable[dict[str, Any]], *, per_run: bool = False) -> Side:
                     merged.observations.extend(measured["values"])
                     merged.stalls.extend(measured.get("stalls", []))
     return series, statuses
-
-
-def per_run_side(result_set: ResultSet) -> Side:
-    """One run (a result set) as a side with one observation per metric: the run's."""
-    series, statuses = collect(result_set)
-    return {
-        key: Series(entry.unit, [run_level(entry.observations)], [statistics.median(entry.stalls)] if entry.stalls else [])
-        for key, entry in series.items() if entry.observations
-    }, statuses
 
 
 def keys(directory: Path) -> list[tuple[HistoryKey, int]]:

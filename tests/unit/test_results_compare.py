@@ -2,6 +2,7 @@
 
 import json
 import random
+from pathlib import Path
 
 import pytest
 
@@ -394,3 +395,39 @@ def test_a_change_measured_on_an_overloaded_machine_is_inconclusive_not_a_regres
     assert "inconclusive (machine overloaded: CPU stall 10% base, 80% new" in out and "REGRESSION" not in out
     assert main(["compare", "--strict-load", str(base), str(new)]) == 1
     assert "REGRESSION" in capsys.readouterr().out
+
+
+def test_several_runs_a_side_are_each_one_observation(tmp_path, capsys):
+    """`--base R1 R2 R3 --new R4 R5 R6`: each run's value (the geometric mean of its
+    repeats) one observation, so the test sees how much runs differ from each other.
+    Here each run's handshake level differs by up to 25% (a machine's state), its
+    repeats by 1%: one run against one run takes that for a change."""
+    rng = random.Random(11)
+
+    def run(name: str, level: float, rate: float) -> str:
+        doc = results_doc({"time_to_handshake": ("s", noisy(rng, level, 3, cv=0.01)), "tunnel.throughput": ("bit/s", noisy(rng, rate, 3, cv=0.01))})
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "results.json").write_text(json.dumps(doc))
+        return str(tmp_path / name)
+
+    base = [run(f"base{i}", level, 20e6) for i, level in enumerate((0.11, 0.125, 0.138))]
+    same = [run(f"same{i}", level, 20e6) for i, level in enumerate((0.128, 0.137, 0.131))]
+    slow = [run(f"slow{i}", level, 10e6) for i, level in enumerate((0.128, 0.137, 0.131))]
+    assert main(["compare", "--json", "--base", *base, "--new", *same]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert all(len(m["base"]) == 3 and len(m["new"]) == 3 for m in data["metrics"])
+    assert {m["metric"]: m["verdict"] for m in data["metrics"]} == {"time_to_handshake": UNCHANGED, "tunnel.throughput": UNCHANGED}
+    assert data["notes"] == ["runs against runs: 3 against 3, each run's value one observation"]
+    # one run against one run sees only repeats: the level of a run looks like a change
+    assert main(["compare", base[0], same[1]]) == 1
+    assert "run against run: the repeats within a run do not measure" in capsys.readouterr().out
+
+    assert main(["compare", "--base", *base, "--new", *slow]) == 1
+    out = capsys.readouterr().out
+    assert "REGRESSION" in next(line for line in out.splitlines() if "tunnel.throughput" in line) and "(3 runs)" in out
+    # runs of two environments on one side are refused, named
+    other = json.loads((Path(slow[0]) / "results.json").read_text())
+    other["environment"] = {"kernel_release": "6.12", "backend_requested": "kernel"}
+    (Path(slow[0]) / "results.json").write_text(json.dumps(other))
+    assert main(["compare", "--base", *base, "--new", *slow]) == 2
+    assert "--new: its runs were taken in different environments" in capsys.readouterr().err
