@@ -98,7 +98,23 @@ def record_case(item: pytest.Item, result: Any, runs: list[dict[str, Any]]) -> N
     from harness.results.bench import feed
 
     _note_expected_failures(item, result)
-    feed(item, runs)
+    feed(item, runs, lambda: _environment(item.config))  # made only if pytest-benchmark asks
+
+
+_environment_key = pytest.StashKey[dict]()
+
+
+def _environment(config: pytest.Config) -> dict[str, Any]:
+    """The session's results.json environment (made once, also with --no-results): the
+    pytest-benchmark entries' history key."""
+    results = results_file(config)
+    if results is not None:
+        return results.data["environment"]
+    if _environment_key not in config.stash:
+        from harness.results.environment import environment
+
+        config.stash[_environment_key] = environment(config.getoption("wg_backend"), userspace_command(config))
+    return config.stash[_environment_key]
 
 
 def _note_expected_failures(item: pytest.Item, result: Any) -> None:

@@ -10,7 +10,8 @@ the measurement, and pytest-benchmark's own statistics, storage and comparison
 apply unchanged. Each repeat (`--wg-repeat N`) is one round.
 
 Entries, per scenario case (node id `scenarios/x.yaml::case`):
-- `<node id>::<metric key>` for every timing metric (see metrics.is_timing);
+- `<node id>::<metric key>` for every timing metric (see metrics.is_timing), its
+  per-repeat `values` in `extra_info`;
 - `<node id>::scenario_steps`, the wall time of the scenario's steps, whose
   `extra_info` carries every other measurement (RTT, loss, throughput, counts) with
   its unit, per-repeat values and raw samples.
@@ -59,10 +60,12 @@ def _noop() -> None:
     return None
 
 
-def feed(item: Any, scenario_runs: Sequence[dict[str, Any]]) -> int:
+def feed(item: Any, scenario_runs: Sequence[dict[str, Any]], environment: Callable[[], dict[str, Any]] | None = None) -> int:
     """Feed the passed runs (results.json scenario entries) of one scenario item into
     pytest-benchmark, when it is installed and asked for results. Returns how many
-    benchmark entries were added."""
+    benchmark entries were added. `environment` gives results.json's environment,
+    recorded as the entries' `history_key`, so that the storage can be a results history
+    (harness.results.benchstore)."""
     if not any(item.config.getoption(name, None) for name in _ASKING_OPTIONS):
         return 0
     make_fixture = _fixture_maker(item.config)
@@ -93,11 +96,16 @@ def feed(item: Any, scenario_runs: Sequence[dict[str, Any]]) -> int:
         "backends": first["backends"],
         "repeats": len(runs),
     }
+    if environment is not None:
+        from harness.results.history import key_of
+
+        common["history_key"] = key_of(environment(), first.get("engine") or "netns").to_json()
     for key, durations in timings.items():
         # from here on only the fixture's documented attributes and pedantic()
         fixture = make_fixture(item, ReplayClock(durations))
         fixture.name, fixture.fullname, fixture.group = f"{item.name}::{key}", f"{item.nodeid}::{key}", f"wgh {first['key']}"
-        fixture.extra_info.update(common, metric=key, unit="s")
+        # each repeat's value: the storage keeps only statistics of the rounds otherwise
+        fixture.extra_info.update(common, metric=key, unit="s", values=list(durations))
         if key == "scenario_steps":
             fixture.extra_info["measurements"] = others
         fixture.pedantic(_noop, rounds=len(durations), iterations=1, warmup_rounds=0)

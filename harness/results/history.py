@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable
 
+from harness.results import benchstore
 from harness.results.compare import CompareReport, Series, Side, collect, combine_sides, compare_sides, per_run_side
 from harness.results.load import ResultSet, ResultsError
 from harness.results.stats import run_level
@@ -72,9 +73,13 @@ def _by_engine(result_set: ResultSet) -> dict[str, ResultSet]:
     return {engine: ResultSet(result_set.label, result_set.path, {**result_set.data, "scenarios": scenarios}) for engine, scenarios in by_engine.items()}
 
 
-def _key(result_set: ResultSet, engine: str, host_class: str | None) -> HistoryKey:
-    environment = result_set.data.get("environment") or {}
+def key_of(environment: dict[str, Any], engine: str, host_class: str | None = None) -> HistoryKey:
+    """The history a run's scenarios on `engine` belong to, from its environment."""
     return HistoryKey(host_class or host_class_of(environment), str(environment.get("kernel_release") or "?"), _backend(environment), engine)
+
+
+def _key(result_set: ResultSet, engine: str, host_class: str | None) -> HistoryKey:
+    return key_of(result_set.data.get("environment") or {}, engine, host_class)
 
 
 def _run_id(result_set: ResultSet) -> str:
@@ -127,6 +132,8 @@ def read_runs(path: Path) -> list[dict[str, Any]]:
 def add(directory: Path, result_sets: Iterable[ResultSet], host_class: str | None = None) -> list[tuple[HistoryKey, str, bool]]:
     """Append each run to its environment's history: (key, run id, added) per line,
     added False where that run is already there."""
+    if directory.is_dir() and not any(directory.glob("*.jsonl")) and benchstore.runs_in(directory):
+        raise ResultsError(f"{directory}: a pytest-benchmark storage, which gains runs by pytest --benchmark-autosave: add these to a history folder of their own")
     directory.mkdir(parents=True, exist_ok=True)
     done = []
     for result_set in result_sets:
@@ -141,12 +148,20 @@ def add(directory: Path, result_sets: Iterable[ResultSet], host_class: str | Non
     return done
 
 
+def _stored(directory: Path) -> dict[HistoryKey, list[dict[str, Any]]]:
+    """Every stored run by environment: a history's JSON Lines files, or else, in a
+    pytest-benchmark storage, the runs its saved files hold (harness.results.benchstore)."""
+    found: dict[HistoryKey, list[dict[str, Any]]] = {}
+    files = sorted(directory.glob("*.jsonl"))
+    runs = [run for path in files for run in read_runs(path)] if files else benchstore.runs_in(directory)
+    for run in runs:
+        found.setdefault(HistoryKey(**run["key"]), []).append(run)
+    return found
+
+
 def runs_of(directory: Path, key: HistoryKey) -> list[dict[str, Any]]:
     """Every stored run of one environment, oldest first."""
-    path = directory / key.filename
-    if not path.exists():
-        return []
-    return sorted(read_runs(path), key=lambda run: str(run.get("started") or ""))
+    return sorted(_stored(directory).get(key, []), key=lambda run: str(run.get("started") or ""))
 
 
 def baseline(directory: Path, key: HistoryKey, *, window: int = DEFAULT_WINDOW, leave_out: Iterable[str] = ()) -> tuple[Side, int]:
@@ -180,12 +195,7 @@ def side_of(runs: Iterable[dict[str, Any]], *, per_run: bool = False) -> Side:
 
 def keys(directory: Path) -> list[tuple[HistoryKey, int]]:
     """Each environment a history holds, with its number of runs."""
-    found = []
-    for path in sorted(directory.glob("*.jsonl")):
-        runs = read_runs(path)
-        if runs:
-            found.append((HistoryKey(**runs[0]["key"]), len(runs)))
-    return found
+    return sorted((key, len(runs)) for key, runs in _stored(directory).items())
 
 
 def compare_with_history(

@@ -140,11 +140,11 @@ def pytest_run(cwd: Path, *args: str) -> subprocess.CompletedProcess:
 def test_pytest_benchmark_autosave_compare_and_compare_fail(tmp_path):
     (tmp_path / "scenarios").mkdir()
     (tmp_path / "scenarios" / "tiny.yaml").write_text(TINY)
-    for _ in range(2):
+    for _ in range(3):
         done = pytest_run(tmp_path, "--wg-repeat", "3", "--benchmark-autosave")
         assert done.returncode == 0, done.stdout + done.stderr
     saved = sorted((tmp_path / "bench").rglob("*.json"))
-    assert len(saved) == 2
+    assert len(saved) == 3
     stored = json.loads(saved[-1].read_text())
     by_name = {b["fullname"]: b for b in stored["benchmarks"]}
     handshake = by_name["scenarios/tiny.yaml::tiny::time_to_handshake"]
@@ -154,9 +154,20 @@ def test_pytest_benchmark_autosave_compare_and_compare_fail(tmp_path):
     assert others["tunnel.loss"] == {"unit": "%", "values": [0.0, 0.0, 0.0]}
     assert len(others["tunnel.rtt"]["samples"]) == 3
 
+    # the storage is a results history: its 3 saved runs the baseline of a wgh run's
+    history = subprocess.run([sys.executable, "-m", "harness.cli", "history", "show", str(tmp_path / "bench")], capture_output=True, text=True, cwd=tmp_path)
+    assert "backend wireguard-go, engine netns" in history.stdout and "3 runs" in history.stdout, history.stdout + history.stderr
+    new = subprocess.run([sys.executable, "-m", "harness.cli", "run", "-q", "--backend", "wireguard-go", "--repeat", "3", "--results-dir", str(tmp_path / "results"),
+                          "--run-id", "new", "scenarios/tiny.yaml"], capture_output=True, text=True, cwd=tmp_path, timeout=300)
+    assert new.returncode == 0, new.stdout + new.stderr
+    judged = subprocess.run([sys.executable, "-m", "harness.cli", "compare", "--all", "--history", str(tmp_path / "bench"), str(tmp_path / "results" / "new")],
+                            capture_output=True, text=True, cwd=tmp_path)
+    assert "baseline: the newest 3 runs of" in judged.stdout, judged.stdout + judged.stderr
+    assert "time_to_handshake" in judged.stdout and "(3 runs)" in judged.stdout
+
     done = pytest_run(tmp_path, "--benchmark-compare")
     assert done.returncode == 0, done.stdout + done.stderr
-    assert "tiny::time_to_handshake (0002_" in done.stdout and "(NOW)" in done.stdout
+    assert "tiny::time_to_handshake (0003_" in done.stdout and "(NOW)" in done.stdout
 
     # a baseline 1000x faster than anything possible: --benchmark-compare-fail must trip
     stored["benchmarks"] = [dict(b, stats={k: (v / 1000 if isinstance(v, float) else v) for k, v in b["stats"].items()}) for b in stored["benchmarks"]]

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from packaging.specifiers import SpecifierSet
 
-from harness.results import bench  # noqa: F401  (loaded here, so in-process inner sessions share it)
+from harness.results import bench, benchstore  # noqa: F401  (bench loaded here, so in-process inner sessions share it)
 
 pytest.importorskip("pytest_benchmark")
 pytest_plugins = ["pytester"]
@@ -46,8 +46,10 @@ def run(handshake, steps):
 
 RUNS = [run(0.25, 1.5), run(0.5, 2.0), run(0.75, 2.5), dict(run(9.0, 9.0), status="failed")]
 
+ENVIRONMENT = {"kernel_release": "6.1.0-57-amd64", "backend_requested": "wireguard-go", "machine": "x86_64", "cpus": 2, "cpu": "EPYC"}
+
 def test_case(request):
-    added = bench.feed(request.node, RUNS)
+    added = bench.feed(request.node, RUNS, lambda: ENVIRONMENT)
     with open("added", "w") as out:
         out.write(str(added))
 '''
@@ -79,9 +81,10 @@ def test_scenario_runs_become_benchmark_entries(pytester: pytest.Pytester):
     assert stats["rounds"] == 3 and stats["iterations"] == 1  # the failed run is not a round
     assert (stats["min"], stats["median"], stats["max"]) == pytest.approx((0.25, 0.5, 0.75))
     assert handshake["options"]["timer"] == "wgharness_replay"
+    key = {"host_class": "x86_64, 2 CPUs, EPYC", "kernel": "6.1.0-57-amd64", "backend": "wireguard-go", "engine": "netns"}
     assert handshake["extra_info"] == {
         "wgharness": True, "scenario": "tiny.yaml::tiny", "file_sha256": "ab12", "backends": {"a": "wireguard-go"},
-        "repeats": 3, "metric": "time_to_handshake", "unit": "s",
+        "repeats": 3, "metric": "time_to_handshake", "unit": "s", "values": [0.25, 0.5, 0.75], "history_key": key,
     }
     steps = entries["test_feed.py::test_case::scenario_steps"]
     assert steps["stats"]["median"] == pytest.approx(2.0)
@@ -90,6 +93,15 @@ def test_scenario_runs_become_benchmark_entries(pytester: pytest.Pytester):
         "tunnel.loss": {"unit": "%", "values": [0.0, 0.0, 0.0]},
     }
     assert "test_case::time_to_handshake" in result.stdout.str(), "the entries are in its table too"
+
+    # the saved file, read as a results history's run (harness.results.benchstore)
+    (run,) = benchstore.runs_of_file(pytester.path / "out.json")
+    assert run["key"] == key and run["started"] == stored["datetime"]
+    assert run["scenarios"] == {"tiny.yaml::tiny": {"status": {"passed": 3}, "metrics": {
+        "time_to_handshake": {"unit": "s", "values": [0.25, 0.5, 0.75], "stalls": []},
+        "tunnel.rtt": {"unit": "ms", "values": [2.0, 2.0, 2.0], "stalls": []},
+        "tunnel.loss": {"unit": "%", "values": [0.0, 0.0, 0.0], "stalls": []},
+    }}}
 
 
 @pytest.mark.parametrize(

@@ -237,3 +237,46 @@ def test_a_ci_runs_shards_are_stored_as_one_run_per_environment(tmp_path, capsys
     (key,) = [key for key, _ in history.keys(directory) if key.kernel == "6.1.0-57-amd64"]
     (series, statuses), runs = history.baseline(directory, key)
     assert runs == 1 and statuses == {"site-tunnel": {"passed": 6}}
+
+
+def saved_benchmark(path, number: int, rates: list[float], handshakes: list[float]) -> None:
+    """A pytest-benchmark saved file as harness.results.bench feeds one (the shape
+    test_pytest_benchmark_contract pins), beside a plain benchmark test's entry."""
+    key = history.key_of(ENVIRONMENT, "netns").to_json()
+    common = {"wgharness": True, "scenario": "site-tunnel", "file_sha256": "ab", "backends": {}, "repeats": len(rates), "history_key": key}
+    document = {
+        "datetime": f"2026-12-0{number}T10:00:00.000000", "commit_info": {"id": f"c{number}"}, "machine_info": {"node": "ci"},
+        "benchmarks": [
+            {"name": "test_plain", "extra_info": {}, "stats": {"median": 1.0, "rounds": 5}},
+            {"name": "site::time_to_handshake", "stats": {"median": handshakes[1]},
+             "extra_info": dict(common, metric="time_to_handshake", unit="s", values=handshakes)},
+            {"name": "site::scenario_steps", "stats": {"median": 3.0},
+             "extra_info": dict(common, metric="scenario_steps", unit="s", values=[3.0] * len(rates),
+                                measurements={"bulk.throughput": {"unit": "bit/s", "values": rates}})},
+        ],
+    }
+    path.mkdir(parents=True, exist_ok=True)
+    (path / f"{number:04d}_c{number}_20261201_100000.json").write_text(json.dumps(document))
+
+
+def test_the_pytest_benchmark_storage_is_a_history(tmp_path, capsys):
+    rng = random.Random(9)
+    storage = tmp_path / ".benchmarks" / "Linux-CPython-3.11-64bit"
+    for number in range(1, 6):
+        saved_benchmark(storage, number, [rng.gauss(20e6, 0.4e6) for _ in range(3)], [rng.gauss(0.012, 0.0005) for _ in range(3)])
+    (storage / "notes.json").write_text("not json")
+    assert main(["history", "show", str(tmp_path / ".benchmarks")]) == 0
+    assert "backend kernel, engine netns" in capsys.readouterr().out
+    ((key, runs),) = history.keys(tmp_path / ".benchmarks")
+    assert runs == 5 and key.kernel == "6.1.0-57-amd64"
+    (series, statuses), count = history.baseline(tmp_path / ".benchmarks", key)
+    assert count == 5 and statuses == {"site-tunnel": {"passed": 15}}
+    assert set(series) == {("site-tunnel", "time_to_handshake"), ("site-tunnel", "bulk.throughput")}
+
+    halved = write_run(tmp_path / "halved", run_doc("halved", [rng.gauss(10e6, 0.2e6) for _ in range(3)]))
+    assert main(["history", "add", str(tmp_path / ".benchmarks"), str(halved)]) == 2
+    assert "a pytest-benchmark storage" in capsys.readouterr().err and not list((tmp_path / ".benchmarks").glob("*.jsonl"))
+    assert main(["compare", "--history", str(tmp_path / ".benchmarks"), "--json", str(halved)]) == 1
+    rows = {row["metric"]: row for row in json.loads(capsys.readouterr().out)["metrics"]}
+    assert rows["bulk.throughput"]["verdict"] == "regression" and len(rows["bulk.throughput"]["base"]) == 5
+    assert rows["time_to_handshake"]["verdict"] == "missing"  # the new run has none
