@@ -727,7 +727,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
 def _compare_runs(args: argparse.Namespace, base_runs: list, new_runs: list) -> int:
     """Several separate runs a side: each run one observation (compare.compare_runs)."""
     from harness.results.compare import compare_runs
-    from harness.results.load import ResultsError, identity
+    from harness.results.load import identity
 
     for option, runs in (("--base", base_runs), ("--new", new_runs)):
         kinds = {identity(r.data.get("environment") or {}) for r in runs}
@@ -737,11 +737,7 @@ def _compare_runs(args: argparse.Namespace, base_runs: list, new_runs: list) -> 
             return EXIT_INVALID
     for note in dict.fromkeys(note for s in base_runs + new_runs for note in s.notes):
         print(f"wgh compare: note: {note}", file=sys.stderr)
-    try:
-        report = compare_runs(base_runs, new_runs, **_judging(args))
-    except ResultsError as exc:
-        print(f"wgh compare: {exc}", file=sys.stderr)
-        return EXIT_INVALID
+    report = compare_runs(base_runs, new_runs, **_judging(args))
     report.notes.append(f"runs against runs: {len(base_runs)} against {len(new_runs)}, each run's value one observation")
     return _print_comparison(args, report)
 
@@ -792,8 +788,9 @@ def _compare_with_history(args: argparse.Namespace) -> int:
 
 def _runs_of(paths: list[str]) -> list:
     """The runs among compare's inputs, each one observation: every input its own run
-    (a folder of runs, each of its runs), but a sharded run's shards (the same
-    environment and shard count, as the workflow passes them) merged into one."""
+    (a folder of runs is one, merged, as load_result_sets reads it), and a sharded
+    run's shards given one by one (the same environment and shard count, as the
+    workflow passes them) merged into one, named after their common folder."""
     from harness.results.load import identity, load_result_sets, merge_runs
 
     runs, shards = [], {}
@@ -807,7 +804,7 @@ def _runs_of(paths: list[str]) -> list:
         if len(group) == 1:
             runs += group
             continue
-        merged = merge_runs(Path(f"--new ({len(group)} shards)"), [(s.path, s.data) for s in group])
+        merged = merge_runs(Path(os.path.commonpath([str(s.path) for s in group])), [(s.path, s.data) for s in group])
         merged.notes[:0] = [note for s in group for note in s.notes]
         runs.append(merged)
     return runs
