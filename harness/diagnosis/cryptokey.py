@@ -142,6 +142,12 @@ def answers_into_tunnel(network, node: str, host: str) -> bool:
     return _routed_into_tunnel(network, node, host, None)
 
 
+def sends_into_tunnel(network, node: str, address: str) -> bool:
+    """A packet a process on `node` sends to `address` (no mark) goes into `node`'s own
+    WireGuard interface."""
+    return _routed_into_tunnel(network, node, address, None)
+
+
 def _routed_into_tunnel(network, node: str, host: str, mark: int | None) -> bool:
     wg = network.plan.wireguard.get(node)
     if wg is None or node not in network.plan.nodes or wg.socket_node != node:

@@ -10,7 +10,7 @@ import time
 from pyroute2.netlink.exceptions import NetlinkError
 
 from harness.allowedips import covering, peer_for
-from harness.diagnosis.cryptokey import answers_into_tunnel, routing_loop
+from harness.diagnosis.cryptokey import answers_into_tunnel, routing_loop, sends_into_tunnel
 from harness.diagnosis.handshake import simultaneous_initiations
 from harness.diagnosis.result import Diagnosis
 from harness.endpoint import endpoint_host
@@ -156,7 +156,15 @@ def diagnose_tunnel(
         )
     elif not handshook:
         if src_peer.endpoint and src_peer.tx_bytes == 0 and not dst_peer.endpoint:
-            diag.set("no-traffic", f"no handshake ever: {src} has sent nothing to {dst} (no traffic for that peer and no keepalive)")
+            if dst_address is not None and sends_into_tunnel(network, src, str(destination)):
+                # the check's own packets went into the device, which has not sent even an
+                # initiation for them yet: a starved CPU or VM (no cause: measured again)
+                diag.lines.append(
+                    f"{src} routes {destination} into its WireGuard device, which has sent nothing to {dst} yet although "
+                    f"the check sent packets there: the device was slow (a busy CPU or a starved VM), not left without traffic"
+                )
+            else:
+                diag.set("no-traffic", f"no handshake ever: {src} has sent nothing to {dst} (no traffic for that peer and no keepalive)")
         elif dst_status.listen_port and src_peer.endpoint and not src_peer.endpoint.endswith(f":{dst_status.listen_port}"):
             diag.set("port-mismatch", f"no handshake ever: {src} sends to {src_peer.endpoint} but {dst} listens on port {dst_status.listen_port}")
         elif glare := simultaneous_initiations(src, dst, src_peer, dst_peer):

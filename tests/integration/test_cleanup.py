@@ -28,7 +28,7 @@ SLOW = textwrap.dedent(
       a: {peers: {b: {endpoint: b, persistent_keepalive: 1}}}
       b: {}
     steps:
-      - handshake: {between: [a, b], within: 3s}
+      - handshake: {between: [a, b], within: 30s}
       - sleep: 60s
     """
 )
@@ -52,9 +52,13 @@ def _start(wgh_cli, tmp_path: Path, text: str = SLOW, engine: str = "netns") -> 
                 if len(built_nodes(run)) == 3:
                     time.sleep(0.5)  # well into the scenario: handshake done, sleeping
                     return proc, run
+        if proc.poll() is not None:  # it ended before it was built: say why
+            out, err = proc.communicate()
+            raise AssertionError(f"the scenario ended (exit {proc.returncode}) before it was built:\n{out}\n{err}")
         time.sleep(0.05)
     proc.kill()
-    raise AssertionError("the scenario never came up")
+    out, err = proc.communicate()
+    raise AssertionError(f"the scenario was not built within 120 s:\n{out}\n{err}")
 
 
 def test_sigkill_leftovers_removed_by_wgh_clean(wgh_cli, tmp_path):

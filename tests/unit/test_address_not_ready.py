@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import dataclasses
 import ipaddress
-from pathlib import Path
 
 import pytest
 
@@ -14,18 +13,13 @@ from harness.diagnosis import tunnel as diagnose
 from harness.diagnosis.path import diagnose_path
 from harness.engine.fake import FakeNetwork
 from harness.net.iface import IFA_F_DADFAILED, IFA_F_NODAD, IFA_F_TENTATIVE
-from harness.plan.network import build_plan
-from harness.scenario.load import load_file
 
-HUB_AND_SPOKE = Path(__file__).resolve().parents[2] / "scenarios" / "hub-and-spoke.yaml"
 
 
 @pytest.fixture
-def network(monkeypatch) -> FakeNetwork:
+def network(fake_library_network) -> FakeNetwork:
     """Every tunnel has handshaken, the underlay answers: only the addresses differ."""
-    (case,) = load_file(HUB_AND_SPOKE)
-    network = FakeNetwork(build_plan(case.spec, "t00001", "wireguard-go"))
-    monkeypatch.setattr(diagnose, "underlay_probe", lambda network, node, endpoint: (True, f"underlay: {endpoint} answers"))
+    network = fake_library_network("hub-and-spoke")
     network.handshake_now("spoke1", "hub")
     network.handshake_now("spoke2", "hub")
     return network
