@@ -42,8 +42,24 @@ def _library(wgh_cli, *options: str) -> dict:
     # -j auto's 8 on two cores (the IPv6 losses first blamed on that load were tentative
     # addresses, fixed by IFA_F_NODAD; the load itself still stretches every timer)
     done = wgh_cli("run", "--no-results", "--json", "-j", "2" if IN_VM else "4", *options, *FILES, timeout=1800)
-    assert done.returncode == 0, f"{' '.join(options)}: exit {done.returncode}\n{done.stderr[-4000:]}"
+    assert done.returncode == 0, f"{' '.join(options)}: exit {done.returncode}\n{_failures(done.stdout)}\n{done.stderr[-4000:]}"
     return json.loads(done.stdout)
+
+
+def _failures(stdout: str) -> str:
+    """The cases that did not pass, with their failed steps' messages (the diagnosis):
+    what a failure of this test must name, before the progress lines of stderr."""
+    try:
+        document = json.loads(stdout)
+    except ValueError:
+        return "(no results document on stdout)"
+    lines = []
+    for case in document.get("scenarios", []):
+        if case.get("status") not in ("passed", "skipped"):
+            lines.append(f"{case.get('key')}: {case.get('status')} {case.get('error') or ''}".rstrip())
+            lines += [f"  step {step.get('index', 0) + 1}: {step.get('outcome')}: {step.get('message', '')}"
+                      for step in case.get("steps", []) if step.get("outcome") not in ("pass", "expected-fail")]
+    return "\n".join(lines) or "(every case passed or was skipped)"
 
 
 def _delayed_cases() -> set[str]:
