@@ -134,18 +134,12 @@ def routing_loop(network, node: str, endpoint: str) -> str | None:
     )
 
 
-def answers_into_tunnel(network, node: str, host: str) -> bool:
-    """`node` routes what it sends to `host` without WireGuard's mark (an answer to a
-    ping from there) into its own tunnel: a full tunnel (wg-quick's table: auto) does,
-    for anything beyond its own subnets. Such a node answers an underlay ping only
-    through the tunnel, where the prober drops it, so silence says nothing."""
+def sends_into_tunnel(network, node: str, host: str) -> bool:
+    """`node` routes what a process there sends to `host` (without WireGuard's mark)
+    into its own tunnel. A full tunnel (wg-quick's table: auto) does so for anything
+    beyond its own subnets, answers to an underlay ping included: such a node answers
+    only through the tunnel, where the prober drops it, so silence says nothing."""
     return _routed_into_tunnel(network, node, host, None)
-
-
-def sends_into_tunnel(network, node: str, address: str) -> bool:
-    """A packet a process on `node` sends to `address` (no mark) goes into `node`'s own
-    WireGuard interface."""
-    return _routed_into_tunnel(network, node, address, None)
 
 
 def _routed_into_tunnel(network, node: str, host: str, mark: int | None) -> bool:

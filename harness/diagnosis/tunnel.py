@@ -10,7 +10,7 @@ import time
 from pyroute2.netlink.exceptions import NetlinkError
 
 from harness.allowedips import covering, peer_for
-from harness.diagnosis.cryptokey import answers_into_tunnel, routing_loop, sends_into_tunnel
+from harness.diagnosis.cryptokey import routing_loop, sends_into_tunnel
 from harness.diagnosis.handshake import simultaneous_initiations
 from harness.diagnosis.result import Diagnosis
 from harness.endpoint import endpoint_host
@@ -102,7 +102,7 @@ def diagnose_tunnel(
                 diag.set("routing-loop", loop)
         if peer is not None and peer.endpoint and other_peer is not None and other_peer.endpoint:
             back = endpoint_host(other_peer.endpoint)
-            if answers_into_tunnel(network, other, back):
+            if sends_into_tunnel(network, other, back):  # its answers to the probe
                 # its answer would come back inside the tunnel, from an address the prober
                 # does not allow: no answer would say nothing (the other side's probe,
                 # with WireGuard's mark, tests this path in both directions)

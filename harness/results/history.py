@@ -159,17 +159,25 @@ def _stored(directory: Path) -> dict[HistoryKey, list[dict[str, Any]]]:
     return found
 
 
+def _oldest_first(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return sorted(runs, key=lambda run: str(run.get("started") or ""))
+
+
 def runs_of(directory: Path, key: HistoryKey) -> list[dict[str, Any]]:
     """Every stored run of one environment, oldest first."""
-    return sorted(_stored(directory).get(key, []), key=lambda run: str(run.get("started") or ""))
+    return _oldest_first(_stored(directory).get(key, []))
 
 
 def baseline(directory: Path, key: HistoryKey, *, window: int = DEFAULT_WINDOW, leave_out: Iterable[str] = ()) -> tuple[Side, int]:
     """The newest `window` runs of an environment as one side, and how many runs
     that is; the runs named in `leave_out` (those being judged) are not part of it."""
+    return _baseline_of(runs_of(directory, key), window, leave_out)
+
+
+def _baseline_of(runs: list[dict[str, Any]], window: int, leave_out: Iterable[str]) -> tuple[Side, int]:
     skip = set(leave_out)
-    runs = [run for run in runs_of(directory, key) if run["run_id"] not in skip][-window:] if window > 0 else []
-    return side_of(runs, per_run=True), len(runs)
+    newest = [run for run in runs if run["run_id"] not in skip][-window:] if window > 0 else []
+    return side_of(newest, per_run=True), len(newest)
 
 
 def side_of(runs: Iterable[dict[str, Any]], *, per_run: bool = False) -> Side:
@@ -211,11 +219,12 @@ def compare_with_history(
     for result_set in new_sets:
         for engine, part in _by_engine(result_set).items():
             new_parts.setdefault(_key(result_set, engine, host_class), []).append(part)
+    stored = _stored(directory)  # read once: a pytest-benchmark storage is every file beneath it
     pairs, notes = [], []
     for key, parts in sorted(new_parts.items()):
-        side, runs = baseline(directory, key, window=window, leave_out=leave_out)
+        side, runs = _baseline_of(_oldest_first(stored.get(key, [])), window, leave_out)
         if not runs:
-            held = "; ".join(f"{k.describe()} ({n} runs)" for k, n in keys(directory)) or "none"
+            held = "; ".join(f"{k.describe()} ({len(r)} runs)" for k, r in sorted(stored.items())) or "none"
             notes.append(f"{directory} holds no runs of {key.describe()}: its metrics are not judged (the history holds: {held})")
             continue
         notes.append(f"baseline: the newest {runs} run{'s' if runs != 1 else ''} of {key.describe()} in {directory}")

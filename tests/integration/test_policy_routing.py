@@ -12,7 +12,7 @@ import pytest
 
 from harness.net.policy import installed_rules
 from harness.steps.checks import check
-from harness.diagnosis.cryptokey import answers_into_tunnel, routing_loop
+from harness.diagnosis.cryptokey import routing_loop, sends_into_tunnel
 from harness.diagnosis.tunnel import diagnose_tunnel
 from harness.wg import uapi
 from harness.wg.backends import KernelDevice
@@ -95,7 +95,7 @@ def test_a_full_tunnel_peer_is_not_blamed_for_not_answering_underlay_pings(wgh_n
     IPv6 ping on a loaded VM got that wrong cause instead of a retry)."""
     net = wgh_network(full_tunnel())
     assert check(net, {"handshake": {"between": ["laptop", "vpn"], "within": 3}}).ok
-    assert answers_into_tunnel(net, "laptop", str(net.plan.wireguard["laptop"].peer("vpn").endpoint.address))
+    assert sends_into_tunnel(net, "laptop", str(net.plan.wireguard["laptop"].peer("vpn").endpoint.address))
     diagnosis = diagnose_tunnel(net, "laptop", "vpn")
     text = "\n".join(diagnosis.lines)
     assert "not probed from vpn: laptop routes its answers to" in text, text
